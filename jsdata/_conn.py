@@ -1,0 +1,207 @@
+"""The core connection: nats-py's client with a zero-copy fast path for jsdata's own subscriptions.
+
+nats-py builds a ``Msg``, parses headers into a dict and queues every message for a task; for
+JetStream data paths that per-message work dominates. ``Connection`` keeps everything else of
+nats-py (connect, auth, TLS, reconnect with re-subscription, flushing) and routes messages of
+subscriptions made with :meth:`Connection.fast_subscribe` straight to a plain callback with the
+raw subject, reply, payload and header block. This module is the only place that touches
+nats-py internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from . import errors
+
+# handler(subject, reply, data, header_block) — called on the event loop, must not block.
+FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
+
+_CRLF = b"\r\n"
+
+
+def new_token(n: int = 12) -> str:
+    """A random token usable in subjects (like a nuid)."""
+    return secrets.token_urlsafe(n).replace("-", "A").replace("_", "B")
+
+
+class Connection(Client):
+    """nats-py ``Client`` plus the fast subscription and raw publish paths jsdata needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fast: dict[int, FastHandler] = {}
+
+    async def _process_msg(  # type: ignore[override]
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        handler = self._fast.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        handler(subject, reply, data, headers or b"")
+
+    async def fast_subscribe(self, subject: str, handler: FastHandler) -> Subscription:
+        """Subscribe with a raw callback; re-subscribed by nats-py after reconnects."""
+        sub = await self.subscribe(subject, pending_msgs_limit=0, pending_bytes_limit=0)
+        self._fast[sub._id] = handler
+        return sub
+
+    async def fast_unsubscribe(self, sub: Subscription) -> None:
+        """Remove a fast subscription (ignores a closed connection)."""
+        self._fast.pop(sub._id, None)
+        if self.is_closed:
+            return
+        try:
+            await sub.unsubscribe()
+        except (nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
+            pass
+
+    def check_open(self) -> None:
+        if self.is_closed:
+            raise errors.ConnectionClosedError("the connection is closed")
+
+    async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
+        """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+        if self.is_closed:
+            raise errors.ConnectionClosedError("the connection is closed")
+        size = len(data) + len(hdr)
+        if size > self._max_payload:
+            raise errors.MaxPayloadExceededError(
+                f"message of {size} bytes exceeds the server's max_payload of "
+                f"{self._max_payload} bytes"
+            )
+        if not self.is_connected and (
+            self._max_pending_size <= 0
+            or size + self._pending_data_size > self._max_pending_size
+        ):
+            raise errors.NotConnectedError("not connected and the reconnect buffer is full")
+        if hdr:
+            cmd = b"".join((
+                f"HPUB {subject} {reply} {len(hdr)} {size}\r\n".encode(), hdr, data, _CRLF))
+        else:
+            cmd = b"".join((f"PUB {subject} {reply} {size}\r\n".encode(), data, _CRLF))
+        self.stats["out_msgs"] += 1
+        self.stats["out_bytes"] += len(data)
+        await self._send_command(cmd)
+        fq = self._flush_queue
+        if fq is not None and fq.empty():
+            await self._flush_pending()
+
+
+class ReplyMux:
+    """One wildcard inbox subscription that routes replies to per-request callbacks.
+
+    Used for API requests, publish acks and async publish: one SUB for the connection's
+    lifetime, a token per request, as nats.go does with its response multiplexer.
+    """
+
+    def __init__(self, conn: Connection, inbox_prefix: str = "_INBOX") -> None:
+        self.conn = conn
+        self.prefix = f"{inbox_prefix}.{new_token()}."
+        self._prefix_b = self.prefix.encode()
+        self._plen = len(self._prefix_b)
+        self._waiters: dict[bytes, Callable[[bytes, bytes], None]] = {}
+        self._counter = itertools.count(1)
+        self._sub: Subscription | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._sub is None:
+                self._sub = await self.conn.fast_subscribe(self.prefix + "*", self._on_msg)
+
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        cb = self._waiters.pop(subject[self._plen:], None)
+        if cb is not None:
+            cb(data, hdr)
+
+    def register(self, cb: Callable[[bytes, bytes], None]) -> tuple[str, bytes]:
+        """Reserve a reply subject; ``cb(data, header_block)`` runs once with the reply."""
+        tok = f"{next(self._counter):x}".encode()
+        self._waiters[tok] = cb
+        return self.prefix + tok.decode(), tok
+
+    def forget(self, tok: bytes) -> None:
+        self._waiters.pop(tok, None)
+
+    async def request(self, subject: str, data: bytes, timeout: float,
+                      hdr: bytes = b"") -> tuple[bytes, bytes]:
+        """Publish and wait for one reply: (data, header_block)."""
+        if self._sub is None:
+            await self.start()
+        fut: asyncio.Future[tuple[bytes, bytes]] = asyncio.get_running_loop().create_future()
+
+        def done(d: bytes, h: bytes) -> None:
+            if not fut.done():
+                fut.set_result((d, h))
+
+        reply, tok = self.register(done)
+        try:
+            await self.conn.publish_raw(subject, reply, data, hdr)
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise errors.APITimeoutError(
+                f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
+        finally:
+            self._waiters.pop(tok, None)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self.conn.fast_unsubscribe(self._sub)
+            self._sub = None
+        self._waiters.clear()
+
+
+def status_of(hdr: bytes) -> tuple[int, str] | None:
+    """The inline status of a header block (``NATS/1.0 503``) as (code, description)."""
+    if len(hdr) < 12 or hdr[8:9] != b" ":
+        return None
+    end = hdr.find(_CRLF)
+    line = hdr[9:end] if end > 0 else hdr[9:]
+    code, _, desc = line.partition(b" ")
+    try:
+        return int(code), desc.decode("utf-8", "replace").strip()
+    except ValueError:
+        return None
+
+
+def env_url() -> str | None:
+    """The server URL from JSDATA_URL or NATS_URL, if set."""
+    return os.environ.get("JSDATA_URL") or os.environ.get("NATS_URL") or None
+
+
+def redact(url: str) -> str:
+    """A URL with any user:password@ or token@ removed, for reprs and messages."""
+    if "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    host = rest.rsplit("@", 1)[1]
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"
+
+
+def connect_options(**kw: Any) -> dict[str, Any]:
+    """Translate jsdata's connect keywords into nats-py's."""
+    opts: dict[str, Any] = {}
+    mapping = {"user": "user", "password": "password", "token": "token",
+               "creds": "user_credentials", "nkeys_seed": "nkeys_seed", "tls": "tls",
+               "name": "name"}
+    for k, v in kw.items():
+        if v is None:
+            continue
+        opts[mapping.get(k, k)] = v
+    return opts

@@ -1,0 +1,47 @@
+"""The asyncio API: ``js = await jsdata.aio.connect(...)`` and the asyncio classes.
+
+Every method that talks to the server is a coroutine function; listing methods return async
+iterators. The blocking classes in :mod:`jsdata` are mechanical twins of these.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> module (inside jsdata) that defines it; imported on first use.
+EXPORTS: dict[str, str] = {
+    "connect": "jetstream", "JetStream": "jetstream",
+    "Stream": "stream",
+    "Consumer": "consumer",
+    "OrderedConsumer": "ordered",
+    "PushConsumer": "push",
+    "Msg": "message", "RawStreamMsg": "message", "MsgMetadata": "message",
+    "MessageBatch": "pull", "ConsumeContext": "pull", "MessagesContext": "pull",
+    "PubAckFuture": "publish",
+    "PubAck": "info", "StreamInfo": "info", "ConsumerInfo": "info", "AccountInfo": "info",
+    "Headers": "headers",
+    "KeyValue": "kv", "KeyValueEntry": "kv", "KeyWatcher": "kv", "KeyValueOp": "kv",
+    "KeyValueStatus": "kv",
+    "ObjectStore": "object", "ObjectInfo": "object", "ObjectResult": "object",
+    "ObjectWatcher": "object", "ObjectStoreStatus": "object",
+    "ObjectLink": "config",
+    "ArrowBatch": "batch",
+    "WriteResult": "writer",
+    "Codec": "codec",
+}
+
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"jsdata.{mod}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,551 @@
+"""The blocking surface: mechanical twins of the asyncio classes, run on one loop thread.
+
+Each blocking class (``jsdata.JetStream``, ``jsdata.Stream``, ...) is generated from its
+asyncio class: coroutine methods run on the connection's background event-loop thread and
+block for the result; async iterators become iterators; async context managers become
+context managers; results that are asyncio objects come back as their blocking twins.
+Nothing here knows JetStream: behaviour lives once, in the async core.
+
+A core class may carry ``__blocking_mixin__``: a class of blocking-only extras (the
+``KeyValue`` mapping protocol, for example) that the twin inherits.
+
+Callbacks given to the blocking API (``handler``, ``error_handler``, ...) run on one
+handler thread per connection, in order, so a slow handler never stalls the loop's I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import errors
+
+CALLBACK_PARAMS = frozenset({"handler", "error_handler", "cb", "callback"})
+_HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
+
+
+class LoopThread:
+    """One asyncio event loop on a daemon thread; ``run`` submits a coroutine and blocks."""
+
+    def __init__(self, name: str = "jsdata-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+        self._ready.wait()
+        self._handlers: _HandlerThread | None = None
+        self._handlers_lock = threading.Lock()
+        self.closed = False
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+    def run(self, coro: Any, timeout: float | None = None) -> Any:
+        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it)."""
+        if self.closed:
+            coro.close()
+            raise errors.ConnectionClosedError("the connection is closed")
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
+                               "use the asyncio API (jsdata.aio) there")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise errors.JetStreamTimeoutError("timed out waiting for the operation") from None
+        except BaseException:  # KeyboardInterrupt and friends: do not leave work running
+            if not fut.done():
+                fut.cancel()
+            raise
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Schedule a plain function on the loop thread without waiting."""
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    @property
+    def handlers(self) -> _HandlerThread:
+        with self._handlers_lock:
+            if self._handlers is None:
+                self._handlers = _HandlerThread(self)
+            return self._handlers
+
+    def stop(self) -> None:
+        """Cancel what still runs on the loop, stop it and join every thread."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._handlers is not None:
+            self._handlers.stop()
+
+        async def _cancel_all() -> None:
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()
+
+        if threading.current_thread() is not self.thread:
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(10)
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                pass
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+class _HandlerThread:
+    """Runs blocking callbacks in order on one thread, with backpressure on the core."""
+
+    def __init__(self, lt: LoopThread) -> None:
+        self.lt = lt
+        self.q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.size = 0
+        self._lock = threading.Lock()
+        self._room: asyncio.Future[None] | None = None
+        self.thread = threading.Thread(target=self._main, name="jsdata-handlers", daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            fn, args, done = item
+            try:
+                fn(*args)
+            except BaseException as e:  # noqa: BLE001 - reported to the core, never lost
+                if done is not None:
+                    self.lt.loop.call_soon_threadsafe(_set_exc, done, e)
+                    done = None
+            if done is not None:
+                self.lt.loop.call_soon_threadsafe(_set_res, done)
+            with self._lock:
+                self.size -= 1
+                if self.size == _HANDLER_HIGH_WATER // 2 and self._room is not None:
+                    room, self._room = self._room, None
+                    self.lt.loop.call_soon_threadsafe(_set_res, room)
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[None] | None:
+        """Queue a call (from the loop thread); returns a future to await when too far behind."""
+        with self._lock:
+            self.size += 1
+            behind = self.size >= _HANDLER_HIGH_WATER
+            if behind and self._room is None:
+                self._room = self.lt.loop.create_future()
+            room = self._room if behind else None
+        self.q.put((fn, args, None))
+        return room
+
+    def stop(self) -> None:
+        self.q.put(None)
+        if threading.current_thread() is not self.thread:
+            self.thread.join(10)
+
+
+def _set_res(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
+
+
+def _set_exc(f: asyncio.Future[None], e: BaseException) -> None:
+    if not f.done():
+        f.set_exception(e)
+
+
+# ---------------------------------------------------------------------------------------------
+# wrapping values between the surfaces
+
+TWINS: dict[type, type[Twin]] = {}
+
+
+def _twin_class_for(t: type) -> type[Twin] | None:
+    tw = TWINS.get(t)
+    if tw is None and t.__module__.startswith("jsdata."):
+        for base in t.__mro__:
+            if base.__name__ in TWIN_NAMES and base.__module__.startswith("jsdata."):
+                tw = twin_of(base)
+                break
+    return tw
+
+
+def wrap(value: Any, lt: LoopThread) -> Any:
+    """Turn a core result into what the blocking API returns."""
+    if value is None or isinstance(value, (bytes, str, int, float, bool)):
+        return value
+    tw = _twin_class_for(type(value))
+    if tw is not None:
+        return tw._wrap(value, lt)
+    if isinstance(value, list):
+        return [wrap(v, lt) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(wrap(v, lt) for v in value)
+    if hasattr(value, "__anext__"):
+        return SyncIterator(value, lt)
+    if inspect.iscoroutine(value):
+        return wrap(lt.run(value), lt)
+    return value
+
+
+def unwrap(value: Any, lt: LoopThread | None) -> Any:
+    """Turn a blocking-API argument into what the core expects."""
+    if isinstance(value, Twin):
+        return value._core
+    if isinstance(value, list):
+        return [unwrap(v, lt) for v in value]
+    return value
+
+
+def _callback(fn: Callable[..., Any], lt: LoopThread) -> Callable[..., Any]:
+    """A core-side callback that runs the user's blocking ``fn`` on the handler thread."""
+    if inspect.iscoroutinefunction(fn):
+        raise errors.InvalidArgumentError(
+            "the blocking API takes plain functions as handlers; use jsdata.aio for coroutines")
+    handlers = lt.handlers
+
+    def call(*args: Any) -> Any:
+        room = handlers.submit(fn, tuple(wrap(a, lt) for a in args))
+        return room  # an awaitable only when the handler thread is far behind
+
+    async def acall(*args: Any) -> None:
+        room = call(*args)
+        if room is not None:
+            await room
+
+    acall.__jsdata_blocking__ = True  # type: ignore[attr-defined]
+    return acall
+
+
+def _bind_args(sig: inspect.Signature | None, args: tuple[Any, ...], kw: dict[str, Any],
+               lt: LoopThread) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    args = tuple(unwrap(a, lt) for a in args)
+    kw = {k: unwrap(v, lt) for k, v in kw.items()}
+    if sig is None:
+        return args, kw
+    params = list(sig.parameters)[1:]  # without self
+    if any(p in CALLBACK_PARAMS for p in params):
+        new_args = list(args)
+        for i, p in enumerate(params[: len(args)]):
+            if p in CALLBACK_PARAMS and callable(args[i]):
+                new_args[i] = _callback(args[i], lt)
+        args = tuple(new_args)
+        for k in list(kw):
+            if k in CALLBACK_PARAMS and callable(kw[k]):
+                kw[k] = _callback(kw[k], lt)
+    return args, kw
+
+
+class SyncIterator(Iterator[Any]):
+    """A blocking iterator over a core async iterator (uses ``_next_many`` when offered)."""
+
+    def __init__(self, ait: Any, lt: LoopThread) -> None:
+        self._ait = ait
+        self._lt = lt
+        self._buf: list[Any] = []
+        self._many = getattr(ait, "_next_many", None)
+
+    def __iter__(self) -> SyncIterator:
+        return self
+
+    def __next__(self) -> Any:
+        if self._buf:
+            return self._buf.pop()
+        if self._many is not None:
+            items = self._lt.run(self._many())
+            if not items:
+                raise StopIteration
+            items = [wrap(x, self._lt) for x in items]
+            items.reverse()
+            self._buf = items
+            return self._buf.pop()
+        try:
+            return wrap(self._lt.run(_anext(self._ait)), self._lt)
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        aclose = getattr(self._ait, "aclose", None)
+        if aclose is not None and not self._lt.closed:
+            self._lt.run(aclose())
+
+
+async def _anext(ait: Any) -> Any:
+    return await ait.__anext__()
+
+
+# ---------------------------------------------------------------------------------------------
+# twin classes
+
+class Twin:
+    """Base of the blocking twins; ``_core`` is the asyncio object, ``_lt`` its loop thread."""
+
+    __slots__ = ("_core", "_lt")
+    _core_cls: type = object
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        # Constructing a twin directly builds its core object (e.g. jsdata.Msg(...)).
+        self._core = self._core_cls(*args, **kw)
+        self._lt: LoopThread | None = None
+
+    @classmethod
+    def _wrap(cls, core: Any, lt: LoopThread) -> Any:
+        self = cls.__new__(cls)
+        self._core = core
+        self._lt = lt
+        return self
+
+    def _run(self, coro: Any) -> Any:
+        lt = self._lt
+        if lt is None:
+            coro.close()
+            raise errors.NotConnectedError(
+                f"this {type(self).__name__} is not bound to a connection")
+        return lt.run(coro)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(self._core, name)
+        if callable(value) and not isinstance(value, type):
+            return _method_proxy(self, name, value)
+        return wrap(value, self._lt) if self._lt is not None else value
+
+    def __repr__(self) -> str:
+        return repr(self._core)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Twin):
+            return bool(self._core == other._core)
+        return bool(self._core == other)
+
+    def __hash__(self) -> int:
+        return hash(self._core)
+
+    def _repr_html_(self) -> str | None:
+        f = getattr(self._core, "_repr_html_", None)
+        return f() if f is not None else None
+
+
+def _method_proxy(self: Twin, name: str, bound: Callable[..., Any]) -> Callable[..., Any]:
+    fn = getattr(type(self._core), name, None)
+    try:
+        sig = inspect.signature(fn) if fn is not None else None
+    except (TypeError, ValueError):
+        sig = None
+
+    def call(*args: Any, **kw: Any) -> Any:
+        lt = self._lt
+        a, k = _bind_args(sig, args, kw, lt) if lt is not None else (args, kw)
+        res = bound(*a, **k)
+        if inspect.iscoroutine(res):
+            return wrap(self._run(res), lt) if lt else self._run(res)
+        return wrap(res, lt) if lt is not None else res
+
+    call.__name__ = name
+    return call
+
+
+def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    try:
+        sig: inspect.Signature | None = inspect.signature(fn)
+    except (TypeError, ValueError):
+        sig = None
+    is_coro = inspect.iscoroutinefunction(fn)
+
+    @functools.wraps(fn)
+    def method(self: Twin, *args: Any, **kw: Any) -> Any:
+        lt = self._lt
+        a, k = _bind_args(sig, args, kw, lt) if lt is not None else (args, kw)
+        res = getattr(self._core, name)(*a, **k)
+        if is_coro or inspect.iscoroutine(res):
+            res = self._run(res)
+        return wrap(res, lt) if lt is not None else res
+
+    if is_coro:
+        method.__doc__ = fn.__doc__
+    return method
+
+
+def _make_property(name: str) -> property:
+    def get(self: Twin) -> Any:
+        v = getattr(self._core, name)
+        return wrap(v, self._lt) if self._lt is not None else v
+
+    def set_(self: Twin, value: Any) -> None:
+        setattr(self._core, name, unwrap(value, self._lt))
+
+    return property(get, set_)
+
+
+def _iter_self(self: Twin) -> Twin:
+    return self
+
+
+def _next_item(self: Twin) -> Any:
+    try:
+        sit = self._sit  # type: ignore[attr-defined]
+    except AttributeError:
+        lt = self._lt
+        if lt is None:
+            raise errors.NotConnectedError("not bound to a connection") from None
+        sit = self._sit = SyncIterator(self._core, lt)  # type: ignore[attr-defined]
+    return next(sit)
+
+
+def _enter(self: Twin) -> Any:
+    res = self._run(self._core.__aenter__())
+    return self if res is self._core else wrap(res, self._lt)  # type: ignore[arg-type]
+
+
+def _exit(self: Twin, *exc: Any) -> Any:
+    return self._run(self._core.__aexit__(*exc))
+
+
+_DUNDERS_KEEP = ("__len__", "__contains__", "__bool__", "__getitem__")
+
+
+def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
+    """Generate the blocking class for asyncio class ``core``."""
+    ns: dict[str, Any] = {"__slots__": (), "_core_cls": core, "__module__": module,
+                          "__doc__": core.__doc__}
+    for attr in dir(core):
+        if attr.startswith("_") and attr not in _DUNDERS_KEEP:
+            continue
+        raw = inspect.getattr_static(core, attr)
+        if isinstance(raw, (staticmethod, classmethod)):
+            ns[attr] = raw
+        elif isinstance(raw, property) or inspect.isdatadescriptor(raw):
+            ns[attr] = _make_property(attr)
+        elif inspect.isasyncgenfunction(raw) or callable(raw):
+            ns[attr] = _make_method(attr, raw)
+    if hasattr(core, "__anext__"):
+        ns["__slots__"] = ("_sit",)
+        ns["__iter__"] = _iter_self
+        ns["__next__"] = _next_item
+    if hasattr(core, "__aenter__"):
+        ns["__enter__"] = _enter
+        ns["__exit__"] = _exit
+    extras = [m for m in (EXTRAS.get(name), getattr(core, "__blocking_mixin__", None)) if m]
+    for m in extras:  # explicit extras win over generated methods
+        for attr in vars(m):
+            ns.pop(attr, None)
+    bases: tuple[type, ...] = (*extras, Twin)
+    cls = type(name, bases, ns)
+    TWINS[core] = cls
+    return cls
+
+
+def loop_thread_of(twin: Twin) -> LoopThread:
+    if twin._lt is None:
+        raise errors.NotConnectedError("not bound to a connection")
+    return twin._lt
+
+
+def submit_nowait(lt: LoopThread, coro_fn: Callable[..., Any], *args: Any
+                  ) -> concurrent.futures.Future[Any]:
+    """Start ``coro_fn(*args)`` on the loop without waiting; a concurrent future for it."""
+    return asyncio.run_coroutine_threadsafe(coro_fn(*args), lt.loop)
+
+
+# ---------------------------------------------------------------------------------------------
+# the classes that get blocking twins, and the twins' blocking-only extras
+
+TWIN_NAMES = frozenset({
+    "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
+    "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
+    "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
+    "ArrowBatchIterator",
+})
+
+
+class _JetStreamExtras:
+    """Blocking-only parts of ``jsdata.JetStream``: closing also stops the loop thread."""
+
+    _core: Any
+    _lt: LoopThread | None
+
+    def close(self) -> None:
+        """Close the connection and join the background threads."""
+        lt = self._lt
+        if lt is None or lt.closed:
+            return
+        try:
+            lt.run(self._core.close())
+        finally:
+            lt.stop()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def nc(self) -> Any:
+        """The underlying nats-py connection (lives on the background loop thread)."""
+        return self._core.nc
+
+
+class _PubAckFutureExtras:
+    """``concurrent.futures``-style waiting for ``jsdata.PubAckFuture``."""
+
+    _core: Any
+    _lt: LoopThread | None
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Block until the ack arrives (or its error, or ``timeout`` seconds pass)."""
+        if self._core.done():
+            return self._core.result()
+        assert self._lt is not None
+        return self._lt.run(self._core.wait(timeout))
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        try:
+            self.result(timeout)
+        except errors.JetStreamTimeoutError:
+            if not self._core.done():
+                raise
+        except BaseException as e:  # noqa: BLE001
+            return e
+        return self._core.exception()
+
+    def done(self) -> bool:
+        return bool(self._core.done())
+
+
+EXTRAS: dict[str, type] = {"JetStream": _JetStreamExtras, "PubAckFuture": _PubAckFutureExtras}
+
+_twin_lock = threading.RLock()
+
+
+def twin_of(core: type) -> type[Twin]:
+    """The blocking twin of asyncio class ``core`` (generated once)."""
+    with _twin_lock:
+        tw = TWINS.get(core)
+        if tw is None:
+            tw = make_twin(core.__name__, core)
+        return tw
+
+
+def connect(*args: Any, **kw: Any) -> Any:
+    """Blocking connect: the asyncio core runs on a new background event-loop thread."""
+    from .jetstream import connect as aconnect
+    lt = LoopThread()
+    try:
+        core = lt.run(aconnect(*args, **kw))
+    except BaseException:
+        lt.stop()
+        raise
+    return wrap(core, lt)

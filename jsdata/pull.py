@@ -1,0 +1,285 @@
+"""Pull consumption: ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``.
+
+Status handling follows nats.go ``jetstream/pull.go``: 100 is a heartbeat, 404 (no messages)
+and 408 (request expired) end a batch without error, 409 ends it with a typed error (except
+"Message Size Exceeds MaxBytes" and "Batch Completed", which end it cleanly), and two missed
+idle heartbeats end it with :class:`~jsdata.errors.NoHeartbeatError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from ._conn import new_token, status_of
+from .message import Msg
+
+if TYPE_CHECKING:
+    from .jetstream import JetStream
+
+DEFAULT_EXPIRES = 30.0
+UNSET: Any = object()
+
+
+def seconds(v: float | timedelta | None) -> float | None:
+    """Seconds from a float or timedelta (None stays None)."""
+    if v is None:
+        return None
+    return v.total_seconds() if isinstance(v, timedelta) else float(v)
+
+
+def status_error(code: int, desc: str) -> errors.JetStreamError | None:
+    """The error a pull status means (None for a clean end: 404, 408, max bytes, completed)."""
+    low = desc.lower()
+    if code in (404, 408):
+        return None
+    if code == 409:
+        if "message size exceeds maxbytes" in low or "batch completed" in low:
+            return None
+        if "consumer deleted" in low:
+            return errors.ConsumerDeletedError(f"consumer deleted ({code} {desc})", code=code)
+        if "leadership change" in low:
+            return errors.ConsumerLeadershipChangedError(desc, code=code)
+        return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
+    if code == 503:
+        return errors.NoRespondersError(
+            "no responders: the consumer or stream does not exist", code=code)
+    if code == 400:
+        return errors.InvalidArgumentError(f"bad pull request: {desc}", code=code)
+    return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
+
+
+class MessageBatch:
+    """The messages of one fetch: iterate it (``async for`` / ``for``); ``error`` afterwards.
+
+    Messages are yielded as they arrive; iteration ends when the batch is complete, the
+    request expired, or an error ended it (then ``error`` is set).
+    """
+
+    def __init__(self) -> None:
+        self._msgs: deque[Msg] = deque()
+        self._done = False
+        self.error: errors.JetStreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<MessageBatch buffered={len(self._msgs)} done={self._done} error={self.error!r}>"
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _push(self, msg: Msg) -> None:
+        self._msgs.append(msg)
+        if self._waiter is not None:
+            self._wake()
+
+    def _finish(self, err: errors.JetStreamError | None = None) -> None:
+        if not self._done:
+            self._done = True
+            if err is not None and self.error is None:
+                self.error = err
+            self._wake()
+
+    @property
+    def done(self) -> bool:
+        """True once no more messages will arrive (buffered ones may remain)."""
+        return self._done
+
+    def __aiter__(self) -> MessageBatch:
+        return self
+
+    async def __anext__(self) -> Msg:
+        while True:
+            if self._msgs:
+                return self._msgs.popleft()
+            if self._done:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+
+    async def _next_many(self) -> list[Msg]:
+        """Every buffered message, waiting for at least one (empty list at the end).
+
+        The blocking surface uses this to cross threads once per burst, not per message.
+        """
+        if not self._msgs and not self._done:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+        out = list(self._msgs)
+        self._msgs.clear()
+        return out
+
+    async def messages(self) -> list[Msg]:
+        """Wait for the whole batch and return its messages as a list."""
+        out: list[Msg] = []
+        while True:
+            chunk = await self._next_many()
+            if not chunk:
+                return out
+            out.extend(chunk)
+
+
+class _Fetch:
+    """One pull request's reception state: a temporary inbox feeding a MessageBatch."""
+
+    def __init__(self, js: JetStream, batch: MessageBatch, want: int, max_bytes: int,
+                 expires: float | None, heartbeat: float) -> None:
+        self.js = js
+        self.mb = batch
+        self.want = want
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.bytes = 0
+        self.heartbeat = heartbeat
+        self.last_activity = time.monotonic()
+        self.sub: Any = None
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.timers: list[asyncio.TimerHandle] = []
+        if expires:
+            self.timers.append(loop.call_later(expires + 1.0, self._expired))
+        if heartbeat:
+            self.timers.append(loop.call_later(2 * heartbeat, self._check_heartbeat))
+
+    def on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if self.mb._done:
+            return
+        if self.heartbeat:
+            self.last_activity = time.monotonic()
+        if hdr and not data:
+            st = status_of(hdr)
+            if st is not None:
+                code, desc = st
+                if code == 100:
+                    return
+                self.finish(status_error(code, desc))
+                return
+        self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
+        self.received += 1
+        if self.max_bytes:
+            self.bytes += len(data) + len(hdr) + len(subject) + len(reply)
+            if self.bytes >= self.max_bytes:
+                self.finish()
+                return
+        if self.received >= self.want:
+            self.finish()
+
+    def _expired(self) -> None:
+        # The server should have ended the request with a 408 by now; end it ourselves.
+        self.finish()
+
+    def _check_heartbeat(self) -> None:
+        if self.mb._done:
+            return
+        idle = time.monotonic() - self.last_activity
+        if idle >= 2 * self.heartbeat:
+            self.finish(errors.NoHeartbeatError(
+                f"no heartbeat received for {idle:.1f}s (heartbeat {self.heartbeat:g}s)"))
+        else:
+            self.timers.append(
+                self.loop.call_later(2 * self.heartbeat - idle, self._check_heartbeat))
+
+    def finish(self, err: errors.JetStreamError | None = None) -> None:
+        if self.mb._done:
+            return
+        self.mb._finish(err)
+        for t in self.timers:
+            t.cancel()
+        self.timers.clear()
+        if self.sub is not None:
+            sub, self.sub = self.sub, None
+            self.js.nc._fast.pop(sub._id, None)
+            self.js._spawn(self.js.nc.fast_unsubscribe(sub))
+
+
+async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
+               max_wait: float | timedelta | None = DEFAULT_EXPIRES,
+               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False
+               ) -> MessageBatch:
+    """Send one pull request for ``stream``/``consumer`` and return its MessageBatch.
+
+    This is the single fetch primitive: durable and ordered consumers both use it.
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise errors.InvalidArgumentError(f"fetch batch must be an int >= 1, got {batch!r}")
+    if max_bytes < 0:
+        raise errors.InvalidArgumentError(f"max_bytes must be >= 0, got {max_bytes!r}")
+    expires = seconds(max_wait) if not no_wait else None
+    if expires is not None and expires <= 0:
+        raise errors.InvalidArgumentError(f"max_wait must be > 0, got {max_wait!r}")
+    hb = seconds(heartbeat) if heartbeat is not UNSET else None
+    if heartbeat is UNSET:
+        hb = 5.0 if (expires or 0) >= 10 else 0.0
+    hb = hb or 0.0
+    if hb < 0:
+        raise errors.InvalidArgumentError(f"heartbeat must be >= 0, got {heartbeat!r}")
+    if hb and expires is not None and expires < 2 * hb:
+        raise errors.InvalidArgumentError(
+            f"max_wait ({expires:g}s) must be at least 2 times the heartbeat ({hb:g}s)")
+    js.nc.check_open()
+    req: dict[str, Any] = {"batch": batch}
+    if expires is not None:
+        req["expires"] = int(expires * 1e9)
+    if max_bytes:
+        req["max_bytes"] = max_bytes
+    if no_wait:
+        req["no_wait"] = True
+    if hb:
+        req["idle_heartbeat"] = int(hb * 1e9)
+    mb = MessageBatch()
+    f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb)
+    inbox = f"_INBOX.{new_token()}"
+    f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
+    try:
+        await js.nc.publish_raw(js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}"), inbox,
+                                json.dumps(req, separators=(",", ":")).encode())
+    except BaseException:
+        f.finish()
+        raise
+    return mb
+
+
+class PullMethods:
+    """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer."""
+
+    _js: JetStream
+    stream: str
+    name: str
+
+    async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                    heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+        """Request up to ``batch`` messages, waiting at most ``max_wait`` seconds."""
+        return await pull(self._js, self.stream, self.name, batch=batch, max_wait=max_wait,
+                          heartbeat=heartbeat)
+
+    async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                          heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+        """Request messages up to ``max_bytes`` in total, waiting at most ``max_wait``."""
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+        return await pull(self._js, self.stream, self.name, batch=1_000_000,
+                          max_bytes=max_bytes, max_wait=max_wait, heartbeat=heartbeat)
+
+    async def fetch_no_wait(self, batch: int) -> MessageBatch:
+        """Return at most ``batch`` messages that are available now, without waiting."""
+        return await pull(self._js, self.stream, self.name, batch=batch, no_wait=True,
+                          heartbeat=None)
+
+    async def next(self, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                   heartbeat: float | timedelta | None = UNSET) -> Msg:
+        """The next message; JetStreamTimeoutError if none arrives within ``max_wait``."""
+        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat)
+        async for msg in mb:
+            return msg
+        if mb.error is not None:
+            raise mb.error
+        raise errors.JetStreamTimeoutError(f"no message within {seconds(max_wait):g}s")
