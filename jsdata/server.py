@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -182,7 +183,7 @@ def _http_get(url: str, timeout: float = 1.0) -> tuple[int, bytes]:
         except OSError:
             body = b""
         return exc.code, body
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return 0, b""
 
 
@@ -342,6 +343,7 @@ class EmbeddedServer:
         self._port = port
         self._monitor_port = monitor_port
         self._requested_ports = (port, monitor_port)
+        self._monitor_auto = monitor_port == 0
         self._name = name
         self._cluster_name = cluster_name
         self._routes = list(routes or [])
@@ -446,18 +448,32 @@ class EmbeddedServer:
         """
         if self.running:
             return self
-        # Picked ports can be taken by someone else before the server binds them: retry.
-        attempts = 3 if self._requested_ports[0] == 0 and not self._started_once else 1
+        # Picked ports can be taken by someone else before the server binds them: retry with
+        # new ones. The client port is kept once the server ran (restart() promises it).
+        auto_client = self._requested_ports[0] == 0 and not self._started_once
+        auto_monitor = self._monitor_auto
+        attempts = 3 if auto_client or auto_monitor else 1
         for attempt in range(attempts):
-            self._launch()
+            mport = self._monitor_port
+            if auto_monitor and mport and not _port_free(self._host, mport):
+                self._monitor_port = 0
             try:
+                self._launch()
                 self._wait_ready(timeout)
-            except EmbeddedServerError as exc:
-                retry = attempt + 1 < attempts and "address already in use" in str(exc).lower()
-                self._stop(keep_store=retry)
+            except BaseException as exc:
+                retry = (
+                    isinstance(exc, EmbeddedServerError)
+                    and attempt + 1 < attempts
+                    and "address already in use" in str(exc).lower()
+                )
+                # A failed restart keeps a temporary store (stop() removes it later).
+                self._stop(keep_store=retry or self._started_once)
                 if not retry:
                     raise
-                self._port, self._monitor_port = self._requested_ports
+                if auto_client:
+                    self._port = 0
+                if auto_monitor:
+                    self._monitor_port = 0
                 continue
             self._started_once = True
             return self
@@ -681,8 +697,9 @@ class LocalCluster:
         return bool(self.servers) and all(s.running for s in self.servers)
 
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"<LocalCluster size={self.size} {state} {self.url if self.running else ''}>"
+        if self.running:
+            return f"<LocalCluster size={self.size} running {self.url}>"
+        return f"<LocalCluster size={self.size} stopped>"
 
     def start(self, timeout: float = CLUSTER_TIMEOUT) -> LocalCluster:
         """Start every node and wait for a healthy cluster with a JetStream meta leader."""
@@ -713,6 +730,8 @@ class LocalCluster:
             )
             for i in range(n)
         ]
+        for s in self.servers:
+            s._monitor_auto = True  # pre-picked only to avoid collisions; re-pickable later
         deadline = time.monotonic() + timeout
         try:
             for s in self.servers:
