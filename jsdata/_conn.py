@@ -100,6 +100,39 @@ class Connection(Client):
         if fq is not None and fq.empty():
             await self._flush_pending()
 
+    def add_status_listener(self, cb: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``cb(event)`` on the loop for "disconnected", "reconnected" and "closed".
+
+        Installed on first use by wrapping nats-py's connection callbacks (a user's own
+        callbacks still run first). Returns a function that removes ``cb``.
+        """
+        listeners: list[Callable[[str], None]] | None = self.__dict__.get(
+            "_jsdata_status_listeners")
+        if listeners is None:
+            listeners = []
+            self.__dict__["_jsdata_status_listeners"] = listeners
+            for attr, event in (("_disconnected_cb", "disconnected"),
+                                ("_reconnected_cb", "reconnected"), ("_closed_cb", "closed")):
+                user_cb = getattr(self, attr, None)
+
+                async def relay(user_cb: Any = user_cb, event: str = event) -> None:
+                    if user_cb is not None:
+                        await user_cb()
+                    for fn in list(listeners or ()):
+                        try:
+                            fn(event)
+                        except Exception:  # noqa: BLE001 - a listener must not break nats-py
+                            pass
+
+                setattr(self, attr, relay)
+        listeners.append(cb)
+
+        def remove() -> None:
+            if listeners is not None and cb in listeners:
+                listeners.remove(cb)
+
+        return remove
+
 
 class ReplyMux:
     """One wildcard inbox subscription that routes replies to per-request callbacks.

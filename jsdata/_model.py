@@ -20,6 +20,7 @@ JSON names. Field metadata (usually set with :func:`wire`) says how a value is e
 
 from __future__ import annotations
 
+import calendar
 import copy
 import dataclasses
 import datetime as _dt
@@ -31,7 +32,7 @@ import numbers
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -209,9 +210,8 @@ class Timestamp(_dt.datetime):
 
     def unix_nanos(self) -> int:
         """Nanoseconds since the Unix epoch."""
-        delta = self - _EPOCH
-        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        return micros * 1000 + self._nanosecond
+        secs = calendar.timegm(self.utctimetuple())
+        return (secs * 1_000_000 + self.microsecond) * 1000 + self._nanosecond
 
     def __copy__(self) -> Timestamp:
         return self
@@ -345,10 +345,10 @@ def _strip_optional(tp: Any) -> Any:
 def _analyze(tp: Any) -> tuple[str | None, Any]:
     """Split a (non-optional) hint into (container, inner type)."""
     origin = typing.get_origin(tp)
-    if origin in (list, tuple, set, frozenset) or origin is typing.Sequence:
+    if origin in (list, tuple, set, frozenset, Sequence):
         args = typing.get_args(tp)
         return "list", _strip_optional(args[0]) if args else Any
-    if origin in (dict, Mapping) or origin is typing.Mapping:
+    if origin in (dict, Mapping):
         args = typing.get_args(tp)
         return "dict", _strip_optional(args[1]) if len(args) == 2 else Any
     return None, tp
@@ -719,10 +719,13 @@ def make_config(cls: type[M], config: M | Mapping[str, Any] | None = None, /,
         merged.update(_resolve(cls, accepted, config))
     merged.update(_resolve(cls, accepted, fields))
     if isinstance(config, cls):
+        # Copy, then coerce only the changed fields: values kept from the server (e.g. an
+        # enum value this version does not know) pass through untouched.
         base = copy.deepcopy(config)
+        specs = {spec.name: spec for spec in _specs(cls)}
         for name, value in merged.items():
-            object.__setattr__(base, name, value)
-        base.__post_init__()
+            object.__setattr__(base, name, _coerce(cls, specs[name], value))
+        base._validate()
         return base
     return cls(**merged)
 

@@ -16,6 +16,7 @@ handler thread per connection, in order, so a slow handler never stalls the loop
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import inspect
@@ -25,9 +26,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import errors
+from . import message as _msg
 
 CALLBACK_PARAMS = frozenset({"handler", "error_handler", "cb", "callback"})
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
+_NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
 
 
 class LoopThread:
@@ -35,18 +38,84 @@ class LoopThread:
 
     def __init__(self, name: str = "jsdata-loop") -> None:
         self.loop = asyncio.new_event_loop()
+        self._handlers: _HandlerThread | None = None
+        self._handlers_lock = threading.Lock()
+        self.closed = False
+        # fire-and-forget submissions (acks, async publishes), run in order on the loop
+        self._nowait: collections.deque[Any] = collections.deque()
+        self._nowait_lock = threading.Lock()
+        self._nowait_room = threading.Event()
+        self._nowait_idle = True
+        self._nowait_submitted = 0
+        self._nowait_done = 0
+        self._nowait_event: asyncio.Event | None = None
+        self._nowait_progress: asyncio.Event | None = None
+        self.nowait_errors: collections.deque[BaseException] = collections.deque(maxlen=100)
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
         self._ready.wait()
-        self._handlers: _HandlerThread | None = None
-        self._handlers_lock = threading.Lock()
-        self.closed = False
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
+        self._nowait_event = asyncio.Event()
+        self._nowait_progress = asyncio.Event()
+        self.loop.create_task(self._nowait_drainer(), name="jsdata-nowait")
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
+
+    def submit_nowait(self, coro: Any) -> None:
+        """Queue ``coro`` to run on the loop in submission order, without waiting for it.
+
+        Used for fire-and-forget work (acks, async publishes): one thread hop per burst
+        instead of one round trip per call. Later ``run`` calls see it done first.
+        """
+        with self._nowait_lock:
+            self._nowait.append(coro)
+            self._nowait_submitted += 1
+            wake = self._nowait_idle
+            self._nowait_idle = False
+            full = len(self._nowait) >= _NOWAIT_HIGH_WATER
+            if full:
+                self._nowait_room.clear()
+        if wake:
+            self.loop.call_soon_threadsafe(self._nowait_event.set)  # type: ignore[union-attr]
+        if full and threading.current_thread() is not self.thread:
+            # Let the loop thread catch up: waiting on an Event hands it the GIL at once,
+            # where spinning here would starve it for whole switch intervals.
+            self._nowait_room.wait(5.0)
+
+    async def _nowait_drainer(self) -> None:
+        ev = self._nowait_event
+        assert ev is not None and self._nowait_progress is not None
+        while True:
+            await ev.wait()
+            ev.clear()
+            while True:
+                with self._nowait_lock:
+                    if not self._nowait:
+                        self._nowait_idle = True
+                        break
+                    batch = list(self._nowait)
+                    self._nowait.clear()
+                    self._nowait_room.set()
+                for c in batch:
+                    try:
+                        await c
+                    except asyncio.CancelledError:
+                        raise
+                    except BaseException as e:  # noqa: BLE001 - kept for inspection
+                        self.nowait_errors.append(e)
+                    self._nowait_done += 1
+                self._nowait_progress.set()
+
+    async def _after_nowait(self, upto: int, coro: Any) -> Any:
+        prog = self._nowait_progress
+        assert prog is not None
+        while self._nowait_done < upto:
+            prog.clear()
+            await prog.wait()
+        return await coro
 
     def run(self, coro: Any, timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it)."""
@@ -57,10 +126,15 @@ class LoopThread:
             coro.close()
             raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
                                "use the asyncio API (jsdata.aio) there")
+        upto = self._nowait_submitted
+        if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
+            coro = self._after_nowait(upto, coro)
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
+            if fut.done():  # the core raised its own TimeoutError subclass: keep it as is
+                raise
             fut.cancel()
             raise errors.JetStreamTimeoutError("timed out waiting for the operation") from None
         except BaseException:  # KeyboardInterrupt and friends: do not leave work running
@@ -438,9 +512,10 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
         ns["__enter__"] = _enter
         ns["__exit__"] = _exit
     extras = [m for m in (EXTRAS.get(name), getattr(core, "__blocking_mixin__", None)) if m]
-    for m in extras:  # explicit extras win over generated methods
-        for attr in vars(m):
-            ns.pop(attr, None)
+    for m in extras:  # explicit extras (and their bases) win over generated methods
+        for klass in m.__mro__[:-1]:
+            for attr in vars(klass):
+                ns.pop(attr, None)
     bases: tuple[type, ...] = (*extras, Twin)
     cls = type(name, bases, ns)
     TWINS[core] = cls
@@ -525,7 +600,82 @@ class _PubAckFutureExtras:
         return bool(self._core.done())
 
 
-EXTRAS: dict[str, type] = {"JetStream": _JetStreamExtras, "PubAckFuture": _PubAckFutureExtras}
+class _AsyncPublishExtras:
+    """Blocking ``publish_async``: validate here, send from the loop without a round trip."""
+
+    _core: Any
+    _lt: LoopThread
+
+    def publish_async(self, subject: str, data: Any = b"", **opts: Any) -> Any:
+        """Publish without waiting for the ack; returns a PubAckFuture."""
+        core, lt = self._core, self._lt
+        parts = core._prepare_publish(subject, data, **opts)
+        paf = core._new_paf(*parts, lt.loop)
+        if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
+            # one round trip per half window, not per message; raises TooManyStalledMsgsError
+            lt.run(core._wait_for_room(max(1, core._pa_max // 2)))
+        lt.submit_nowait(_submit_or_fail(core, paf))
+        return wrap(paf, lt)
+
+    def publish_msg_async(self, msg: Any, **opts: Any) -> Any:
+        """Publish a Msg without waiting for the ack."""
+        m = unwrap(msg, self._lt)
+        return self.publish_async(m.subject, m.data,
+                                  headers=m._headers or (m.headers if m._hdr else None), **opts)
+
+
+async def _submit_or_fail(core: Any, paf: Any) -> None:
+    try:
+        await core._submit_paf(paf)
+    except errors.JetStreamError as e:
+        if not paf._fut.done():
+            paf._fut.set_exception(e)
+
+
+class _JetStreamBlocking(_JetStreamExtras, _AsyncPublishExtras):
+    """Every blocking-only part of ``jsdata.JetStream``."""
+
+
+class _MsgExtras:
+    """Blocking acks: checked here, sent from the loop without waiting (as Go's Ack)."""
+
+    _core: Any
+    _lt: LoopThread | None
+
+    def _send(self, body: bytes, final: bool = True) -> None:
+        coro = self._core._ack_now(body, final)
+        if self._lt is None:
+            coro.close()
+            raise errors.NotConnectedError("message is not bound to a connection")
+        self._lt.submit_nowait(coro)
+
+    def ack(self) -> None:
+        """Acknowledge the message."""
+        self._send(_msg.ACK)
+
+    def nak(self) -> None:
+        """Negatively acknowledge: redeliver now."""
+        self._send(_msg.NAK)
+
+    def nak_with_delay(self, delay: float) -> None:
+        """Negatively acknowledge: redeliver after ``delay`` seconds."""
+        self._send(_msg.nak_delay_body(delay))
+
+    def in_progress(self) -> None:
+        """Tell the server the message is still being worked on."""
+        self._send(_msg.WPI, final=False)
+
+    def term(self) -> None:
+        """Stop redelivery of the message."""
+        self._send(_msg.TERM)
+
+    def term_with_reason(self, reason: str) -> None:
+        """Stop redelivery, recording ``reason``."""
+        self._send(_msg.TERM + b" " + reason.encode())
+
+
+EXTRAS: dict[str, type] = {"JetStream": _JetStreamBlocking, "PubAckFuture": _PubAckFutureExtras,
+                           "Msg": _MsgExtras}
 
 _twin_lock = threading.RLock()
 

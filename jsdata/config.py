@@ -145,7 +145,7 @@ class PersistMode(WireEnum):
 class Placement(Model):
     """Where a stream is placed in a cluster: cluster name, server tags, preferred leader."""
 
-    cluster: str | None = wire(None, omitempty=False)
+    cluster: str = wire("", omitempty=False)
     tags: list[str] | None = None
     preferred: str | None = None
 
@@ -154,8 +154,8 @@ class Placement(Model):
 class SubjectTransformConfig(Model):
     """A subject mapping from ``src`` to ``dest`` applied to matching messages."""
 
-    src: str | None = wire(None, omitempty=False)
-    dest: str | None = wire(None, omitempty=False)
+    src: str = wire("", omitempty=False)
+    dest: str = wire("", omitempty=False)
 
 
 @dataclass
@@ -163,7 +163,7 @@ class RePublish(Model):
     """Republish stored messages matching ``src`` to ``dest`` (optionally headers only)."""
 
     src: str | None = None
-    dest: str | None = wire(None, omitempty=False)
+    dest: str = wire("", omitempty=False)
     headers_only: bool = False
 
 
@@ -171,8 +171,8 @@ class RePublish(Model):
 class ExternalStream(Model):
     """The API and deliver prefixes of a stream in another account or domain."""
 
-    api: str | None = wire(None, omitempty=False)
-    deliver: str | None = wire(None, omitempty=False)
+    api: str = wire("", omitempty=False)
+    deliver: str = wire("", omitempty=False)
 
 
 @dataclass
@@ -191,7 +191,7 @@ class StreamSource(Model):
     prefix ``$JS.<domain>.API`` as nats.go does. A plain string is accepted as the name.
     """
 
-    name: str | None = wire(None, omitempty=False)
+    name: str = wire("", omitempty=False)
     opt_start_seq: int | None = None
     opt_start_time: datetime.datetime | None = None
     filter_subject: str | None = None
@@ -238,7 +238,7 @@ class StreamConfig(Model):
     defaults, e.g. ``-1`` for unlimited), exactly as nats.go does.
     """
 
-    name: str | None = wire(None, omitempty=False)
+    name: str = wire("", omitempty=False)
     description: str | None = None
     subjects: list[str] | None = None
     retention: RetentionPolicy = wire(RetentionPolicy.LIMITS, omitempty=False)
@@ -369,7 +369,7 @@ class OrderedConsumerConfig(Model):
 class KeyValueConfig(Model):
     """Configuration of a key-value bucket (``history`` and ``replicas`` default to 1)."""
 
-    bucket: str | None = wire(None, omitempty=False)
+    bucket: str = wire("", omitempty=False)
     description: str | None = None
     max_value_size: int | None = None
     history: int = 1
@@ -390,7 +390,7 @@ class KeyValueConfig(Model):
 class ObjectStoreConfig(Model):
     """Configuration of an object store bucket (``replicas`` defaults to 1)."""
 
-    bucket: str | None = wire(None, omitempty=False)
+    bucket: str = wire("", omitempty=False)
     description: str | None = None
     ttl: float | None = wire(None, kind="duration", json="max_age")
     max_bytes: int | None = None
@@ -405,7 +405,7 @@ class ObjectStoreConfig(Model):
 class ObjectLink(Model):
     """A link to another object (``bucket`` and ``name``) or a whole bucket (no ``name``)."""
 
-    bucket: str | None = wire(None, omitempty=False)
+    bucket: str = wire("", omitempty=False)
     name: str | None = None
 
 
@@ -421,7 +421,7 @@ class ObjectMetaOptions(Model):
 class ObjectMeta(Model):
     """The user-settable description of an object (JSON key ``options`` holds ``opts``)."""
 
-    name: str | None = wire(None, omitempty=False)
+    name: str = wire("", omitempty=False)
     description: str | None = None
     headers: dict[str, list[str]] | None = None
     metadata: dict[str, str] | None = None

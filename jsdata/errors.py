@@ -349,3 +349,38 @@ def from_api_error(err: dict[str, Any], context: str | None = None) -> JetStream
     if cls is APIError and code == 503:
         cls = JetStreamNotEnabledError if "not enabled" in desc else APIError
     return cls(desc, code=code, err_code=err_code)
+
+
+class BucketExistsError(StreamNameAlreadyInUseError):
+    """A bucket with that name already exists with a different configuration."""
+
+
+# -- continuous consumption (consume / messages / ordered / push) ------------------------------
+
+
+class HandlerRequiredError(InvalidArgumentError):
+    """A message handler is required."""
+
+
+class ConsumerAlreadyConsumingError(JetStreamError):
+    """The push consumer is already consuming (stop the running consume first)."""
+
+
+class OrderedConsumerUsedAsFetchError(JetStreamError):
+    """The ordered consumer is used with fetch; consume and messages are not allowed."""
+
+
+class OrderedConsumerUsedAsConsumeError(JetStreamError):
+    """The ordered consumer is used with consume/messages; fetch is not allowed."""
+
+
+class OrderedConsumerConcurrentRequestsError(JetStreamError):
+    """An ordered consumer cannot run two consumes or fetches at the same time."""
+
+
+class OrderedConsumerNotCreatedError(JetStreamError):
+    """The ordered consumer has not created its server-side consumer yet."""
+
+
+class ServerShutdownError(JetStreamError):
+    """The server is shutting down (409 Server Shutdown)."""

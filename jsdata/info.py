@@ -55,7 +55,7 @@ class PeerInfo(Model):
     offline: bool = False
     active: float | None = wire(None, kind="duration", omitempty=False)
     lag: int | None = None
-    peer: str | None = None
+    peer: str = wire("", omitempty=False)
     pending: bool = False
 
 

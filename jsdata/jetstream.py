@@ -6,10 +6,13 @@ stores, DataFrame writing); each lives in the module named after it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
+
+import nats.errors
 
 from . import errors, names
 from ._conn import Connection, ReplyMux, connect_options, env_url, redact, status_of
@@ -219,9 +222,27 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
 
     opts.setdefault("error_cb", _quiet)
     opts.update(nats_options)
+    # nats-py retries the *initial* connect forever with max_reconnect_attempts=-1 (a wrong
+    # password or a dead URL would hang): connect with a bounded attempt count, then switch
+    # to the requested reconnect behaviour for the life of the connection.
+    reconnect = {k: opts[k] for k in ("allow_reconnect", "max_reconnect_attempts")}
+    connect_errors: list[Exception] | None = []
+    user_error_cb = opts["error_cb"]
+
+    async def _error_cb(e: Exception) -> None:
+        if connect_errors is not None:
+            connect_errors.append(e)
+        await user_error_cb(e)
+
+    initial = {**opts, "allow_reconnect": False, "max_reconnect_attempts": 1,
+               "error_cb": _error_cb}
     try:
-        await nc.connect(servers=server_list, **opts)
+        await nc.connect(servers=server_list, **initial)
     except Exception as e:  # nats-py raises several unrelated types here
+        with contextlib.suppress(Exception):
+            await nc.close()
+        if isinstance(e, nats.errors.NoServersError) and connect_errors:
+            e = connect_errors[-1]  # say why (refused, auth, ...), not just "no servers"
         msg = str(e) or e.__class__.__name__
         for s in server_list:  # never leak credentials embedded in URLs
             msg = msg.replace(s, redact(s))
@@ -229,6 +250,8 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
             if secret:
                 msg = msg.replace(secret, "***")
         raise errors.JetStreamConnectionError(f"could not connect to {display}: {msg}") from None
+    nc.options.update(reconnect)
+    connect_errors = None
     js = JetStream(nc, domain=domain, api_prefix=api_prefix, timeout=t,
                    publish_async_max_pending=publish_async_max_pending, display_url=display)
     await js._mux.start()

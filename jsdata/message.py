@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
@@ -13,7 +14,7 @@ from .headers import Headers, HeadersInput, decode_headers
 if TYPE_CHECKING:
     from .jetstream import JetStream
 
-Data = Union[bytes, bytearray, memoryview, str]
+Data = Union[bytes, bytearray, memoryview, str]  # noqa: UP007 - runtime alias on 3.10
 
 
 def to_bytes(data: Data | None) -> bytes:
@@ -138,42 +139,54 @@ class Msg:
             raise errors.MsgAlreadyAckedError("message was already acknowledged")
         return self._js, self.reply
 
-    async def _send_ack(self, body: bytes, final: bool = True) -> None:
+    def _ack_now(self, body: bytes, final: bool = True) -> Coroutine[Any, Any, None]:
+        """Check and mark the ack here, return the coroutine that sends it.
+
+        Split so the blocking surface can check synchronously and send without waiting.
+        """
         js, reply = self._ack_target()
         if final:
             self._acked = True
-        await js.nc.publish_raw(reply, "", body)
+        return js.nc.publish_raw(reply, "", body)
 
     async def ack(self) -> None:
         """Acknowledge the message."""
-        await self._send_ack(b"+ACK")
+        await self._ack_now(ACK)
 
     async def double_ack(self, timeout: float | None = None) -> None:
         """Acknowledge and wait for the server to confirm it received the ack."""
         js, reply = self._ack_target()
-        await js._mux.request(reply, b"+ACK", timeout or js.timeout)
+        await js._mux.request(reply, ACK, timeout or js.timeout)
         self._acked = True
 
     async def nak(self) -> None:
         """Negatively acknowledge: redeliver now."""
-        await self._send_ack(b"-NAK")
+        await self._ack_now(NAK)
 
     async def nak_with_delay(self, delay: float) -> None:
         """Negatively acknowledge: redeliver after ``delay`` seconds."""
-        from ._model import to_nanos
-        await self._send_ack(b"-NAK " + json.dumps({"delay": to_nanos(delay)}).encode())
+        await self._ack_now(nak_delay_body(delay))
 
     async def in_progress(self) -> None:
         """Tell the server the message is still being worked on (resets the ack wait)."""
-        await self._send_ack(b"+WPI", final=False)
+        await self._ack_now(WPI, final=False)
 
     async def term(self) -> None:
         """Stop redelivery of the message."""
-        await self._send_ack(b"+TERM")
+        await self._ack_now(TERM)
 
     async def term_with_reason(self, reason: str) -> None:
         """Stop redelivery, recording ``reason`` in the server's advisory."""
-        await self._send_ack(b"+TERM " + reason.encode())
+        await self._ack_now(TERM + b" " + reason.encode())
+
+
+ACK, NAK, WPI, TERM = b"+ACK", b"-NAK", b"+WPI", b"+TERM"
+
+
+def nak_delay_body(delay: float) -> bytes:
+    """The -NAK body asking for redelivery after ``delay`` seconds."""
+    from ._model import to_nanos
+    return NAK + b" " + json.dumps({"delay": to_nanos(delay)}).encode()
 
 
 @dataclass

@@ -144,10 +144,11 @@ class Publisher:
                       ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
                       retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
         """Publish and wait for the stream's ack (retries while no stream responds)."""
-        names.publish_subject(subject)
-        payload = to_bytes(data)
-        hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
-                            expect_last_sequence_per_subject, expect_last_msg_id, ttl)
+        subject, payload, hdr, *_ = self._prepare_publish(
+            subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
+            expect_last_sequence=expect_last_sequence,
+            expect_last_sequence_per_subject=expect_last_sequence_per_subject,
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
             rdata, rhdr = await self._mux.request(subject, payload, timeout or self.timeout, hdr)
@@ -179,12 +180,12 @@ class Publisher:
                             retry_wait: float = 0.25, timeout: float | None = None
                             ) -> PubAckFuture:
         """Publish without waiting for the ack; returns a PubAckFuture."""
-        names.publish_subject(subject)
-        payload = to_bytes(data)
-        hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
-                            expect_last_sequence_per_subject, expect_last_msg_id, ttl)
-        return await self._publish_async_raw(subject, payload, hdr, headers, retry_attempts,
-                                             retry_wait, timeout)
+        return await self._publish_async_raw(*self._prepare_publish(
+            subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
+            expect_last_sequence=expect_last_sequence,
+            expect_last_sequence_per_subject=expect_last_sequence_per_subject,
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
+            retry_wait=retry_wait, timeout=timeout))
 
     async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
@@ -197,19 +198,44 @@ class Publisher:
                                  retry_attempts: int = 2, retry_wait: float = 0.25,
                                  timeout: float | None = None) -> PubAckFuture:
         """Send a validated message asynchronously (writers call this directly)."""
+        paf = self._new_paf(subject, payload, hdr, headers, retry_attempts, retry_wait,
+                            timeout, asyncio.get_running_loop())
+        await self._submit_paf(paf)
+        return paf
+
+    def _new_paf(self: JetStream, subject: str, payload: bytes,  # type: ignore[misc]
+                 hdr: bytes, headers: HeadersInput, retry_attempts: int, retry_wait: float,
+                 timeout: float | None, loop: asyncio.AbstractEventLoop) -> PubAckFuture:
+        """A PubAckFuture for a message not sent yet (may be built off the loop thread)."""
         if self._closed:
             raise errors.ConnectionClosedError("the JetStream context is closed")
+        fut: asyncio.Future[PubAck] = asyncio.Future(loop=loop)
+        msg = Msg(subject, payload, headers)
+        return PubAckFuture(fut, msg, hdr, time.monotonic() + (timeout or self.timeout),
+                            max(0, retry_attempts), retry_wait)
+
+    async def _submit_paf(self: JetStream, paf: PubAckFuture) -> None:  # type: ignore[misc]
+        """Send a prepared async publish, waiting for room under max pending first."""
         if len(self._pa) >= self._pa_max:
             await self._wait_for_room()
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[PubAck] = loop.create_future()
-        msg = Msg(subject, payload, headers if headers is not None else None)
-        paf = PubAckFuture(fut, msg, hdr, time.monotonic() + (timeout or self.timeout),
-                           max(0, retry_attempts), retry_wait)
         await self._send_async(paf)
         if self._pa_sweeper is None:
-            self._pa_sweeper = loop.call_later(0.25, self._sweep)
-        return paf
+            self._pa_sweeper = asyncio.get_running_loop().call_later(0.25, self._sweep)
+
+    def _prepare_publish(self, subject: str, data: Data | None = b"", *,
+                         headers: HeadersInput = None, msg_id: str | None = None,
+                         expect_stream: str | None = None,
+                         expect_last_sequence: int | None = None,
+                         expect_last_sequence_per_subject: int | None = None,
+                         expect_last_msg_id: str | None = None,
+                         ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
+                         retry_wait: float = 0.25, timeout: float | None = None
+                         ) -> tuple[str, bytes, bytes, HeadersInput, int, float, float | None]:
+        """Validate a publish and build its wire parts (no I/O; any thread)."""
+        names.publish_subject(subject)
+        hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
+                            expect_last_sequence_per_subject, expect_last_msg_id, ttl)
+        return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
 
     async def _send_async(self: JetStream, paf: PubAckFuture) -> None:  # type: ignore[misc]
         reply, tok = self._mux.register(lambda d, h: self._on_async_ack(paf, d, h))
@@ -269,8 +295,11 @@ class Publisher:
         if n == 0 and empty is not None and not empty.done():
             empty.set_result(None)
 
-    async def _wait_for_room(self) -> None:
-        while len(self._pa) >= self._pa_max:
+    async def _wait_for_room(self, below: int | None = None) -> None:
+        """Wait until fewer than ``below`` (default: max pending) acks are outstanding;
+        TooManyStalledMsgsError if no ack arrives within the stall wait."""
+        limit = self._pa_max if below is None else below
+        while len(self._pa) >= limit:
             if self._pa_room is None or self._pa_room.done():
                 self._pa_room = asyncio.get_running_loop().create_future()
             try:

@@ -66,6 +66,7 @@ class MessageBatch:
         self._done = False
         self.error: errors.JetStreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._last: Msg | None = None  # the last message received (ordered fetch resumes there)
 
     def __repr__(self) -> str:
         return f"<MessageBatch buffered={len(self._msgs)} done={self._done} error={self.error!r}>"
@@ -77,6 +78,7 @@ class MessageBatch:
 
     def _push(self, msg: Msg) -> None:
         self._msgs.append(msg)
+        self._last = msg
         if self._waiter is not None:
             self._wake()
 
@@ -283,3 +285,946 @@ class PullMethods:
         if mb.error is not None:
             raise mb.error
         raise errors.JetStreamTimeoutError(f"no message within {seconds(max_wait):g}s")
+
+    async def consume(self, handler: Callable[[Msg], Any], max_messages: int | None = None,
+                      max_bytes: int | None = None,
+                      expiry: float | timedelta = DEFAULT_EXPIRES,
+                      threshold_messages: int | None = None, threshold_bytes: int | None = None,
+                      heartbeat: float | timedelta | None = None,
+                      error_handler: Callable[[Any, BaseException], Any] | None = None,
+                      max_messages_with_bytes_limit: tuple[int, int] | None = None
+                      ) -> ConsumeContext:
+        """Receive messages continuously: ``handler(msg)`` runs for each, in order.
+
+        Pre-buffers with pipelined pull requests as nats.go's ``Consume`` does. The handler may
+        be a plain function or a coroutine function; ``error_handler(consume_context, error)``
+        hears about missed heartbeats and other non-fatal problems.
+        """
+        opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
+                            threshold_bytes, heartbeat, max_messages_with_bytes_limit)
+        _check_handler(handler)
+        cc = ConsumeContext(self._js, self.stream, self.name, opts, handler, error_handler)
+        await cc._start()
+        return cc
+
+    async def messages(self, max_messages: int | None = None, max_bytes: int | None = None,
+                       expiry: float | timedelta = DEFAULT_EXPIRES,
+                       threshold_messages: int | None = None,
+                       threshold_bytes: int | None = None,
+                       heartbeat: float | timedelta | None = None,
+                       max_messages_with_bytes_limit: tuple[int, int] | None = None,
+                       err_on_missing_heartbeat: bool = True) -> MessagesContext:
+        """An iterator over messages, pre-buffered like :meth:`consume` (``next()``, ``for``).
+
+        ``max_messages=1`` gives strict one-at-a-time delivery for work queues.
+        """
+        opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
+                            threshold_bytes, heartbeat, max_messages_with_bytes_limit,
+                            report_missing_heartbeat=err_on_missing_heartbeat)
+        it = MessagesContext(self._js, self.stream, self.name, opts)
+        await it._start()
+        return it
+
+
+# ---------------------------------------------------------------------------------------------
+# Continuous consumption: consume() and messages()
+#
+# One inbox subscription per context on the connection's fast path; pull requests are
+# pipelined so that what is buffered plus what is requested never exceeds max_messages (or
+# max_bytes); a refill is requested once that drops below the threshold (nats.go pull.go).
+
+DEFAULT_MAX_MESSAGES = 500
+BYTES_ONLY_BATCH = 1_000_000  # nats.go: batch size when only max_bytes limits a pull
+MAX_HEARTBEAT = 30.0
+
+_RUNNING, _DRAINING, _DRAINED, _CLOSED = 0, 1, 2, 3
+
+log = logging.getLogger("jsdata")
+
+
+@dataclass(frozen=True)
+class PullOptions:
+    """Validated settings of a consume / messages context (nats.go ``consumeOpts``)."""
+
+    max_messages: int
+    max_bytes: int
+    limit_size: bool
+    expires: float
+    heartbeat: float
+    threshold_messages: int
+    threshold_bytes: int
+    report_missing_heartbeat: bool = True
+
+
+def _opt_int(name: str, v: Any, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise errors.InvalidArgumentError(f"{name} must be an int, got {v!r}")
+    if v < minimum:
+        raise errors.InvalidArgumentError(f"{name} must be at least {minimum}, got {v!r}")
+    return v
+
+
+def _opt_seconds(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, timedelta)):
+        raise errors.InvalidArgumentError(
+            f"{name} must be seconds (a number or a timedelta), got {v!r}")
+    out = seconds(v)
+    assert out is not None
+    return out
+
+
+def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
+                 expiry: float | timedelta = DEFAULT_EXPIRES,
+                 threshold_messages: int | None = None, threshold_bytes: int | None = None,
+                 heartbeat: float | timedelta | None = None,
+                 max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
+                 ordered: bool = False, report_missing_heartbeat: bool = True) -> PullOptions:
+    """Validate consume / messages options and fill in nats.go's defaults.
+
+    Raises :class:`~jsdata.errors.InvalidArgumentError` naming the bad option.
+    """
+    limit_size = False
+    if max_messages_with_bytes_limit is not None:
+        if max_messages is not None or max_bytes is not None:
+            raise errors.InvalidArgumentError(
+                "max_messages_with_bytes_limit cannot be combined with max_messages or max_bytes")
+        pair = max_messages_with_bytes_limit
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise errors.InvalidArgumentError(
+                "max_messages_with_bytes_limit must be a (max_messages, max_bytes) pair, "
+                f"got {pair!r}")
+        max_messages = _opt_int("max_messages", pair[0], 1)
+        max_bytes = _opt_int("max_bytes", pair[1], 1)
+        limit_size = True
+    else:
+        if max_messages is not None and max_bytes is not None:
+            raise errors.InvalidArgumentError(
+                "give max_messages or max_bytes, not both (max_messages_with_bytes_limit "
+                "limits the size of each pull)")
+        if max_messages is not None:
+            _opt_int("max_messages", max_messages, 1)
+        if max_bytes is not None:
+            _opt_int("max_bytes", max_bytes, 1)
+    if max_bytes is not None and not limit_size:
+        n_msgs = BYTES_ONLY_BATCH
+    else:
+        n_msgs = DEFAULT_MAX_MESSAGES if max_messages is None else max_messages
+    n_bytes = max_bytes or 0
+    expires = _opt_seconds("expiry", expiry)
+    if expires < 1.0:
+        raise errors.InvalidArgumentError(f"expiry must be at least 1s, got {expiry!r}")
+    if heartbeat is None:
+        if ordered:
+            hb = expires / 2 if expires < 10 else 5.0
+        else:
+            hb = min(expires / 2, MAX_HEARTBEAT)
+    else:
+        hb = _opt_seconds("heartbeat", heartbeat)
+        if not 0.5 <= hb <= MAX_HEARTBEAT:
+            raise errors.InvalidArgumentError(
+                f"heartbeat must be within 0.5s-30s, got {heartbeat!r}")
+    if hb > expires / 2:
+        raise errors.InvalidArgumentError(
+            f"heartbeat ({hb:g}s) must be at most 50% of expiry ({expires:g}s)")
+    thr_m = _opt_int("threshold_messages", threshold_messages, 0) if threshold_messages else 0
+    thr_b = _opt_int("threshold_bytes", threshold_bytes, 0) if threshold_bytes else 0
+    if not thr_m:
+        thr_m = math.ceil(n_msgs / 2)
+    if not thr_b:
+        thr_b = math.ceil(n_bytes / 2)
+    return PullOptions(n_msgs, n_bytes, limit_size, expires, hb, thr_m, thr_b,
+                       bool(report_missing_heartbeat))
+
+
+def _check_handler(handler: Any) -> None:
+    if handler is None or not callable(handler):
+        raise errors.HandlerRequiredError(f"a callable message handler is required, got "
+                                          f"{handler!r}")
+
+
+def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float) -> bytes:
+    body = f'{{"batch":{batch},"expires":{int(expires * 1e9)}'
+    if max_bytes:
+        body += f',"max_bytes":{max_bytes}'
+    if heartbeat:
+        body += f',"idle_heartbeat":{int(heartbeat * 1e9)}'
+    return (body + "}").encode()
+
+
+def _header_int(hdr: bytes, name: bytes) -> int:
+    i = hdr.find(name)
+    if i < 0:
+        return 0
+    j = hdr.find(b"\r\n", i)
+    try:
+        return int(hdr[i + len(name):j if j > 0 else None].strip(b": \t"))
+    except ValueError:
+        return 0
+
+
+_MSG_SLOTS = frozenset({"subject", "reply", "data", "_hdr", "_headers", "_js", "_acked", "_meta"})
+_msg_new = object.__new__
+
+
+def _make_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes, js: Any) -> Msg:
+    """A received Msg without ``Msg.__init__``'s conversions (the hot path)."""
+    m = _msg_new(Msg)
+    m.subject = subject.decode()
+    m.reply = reply.decode()
+    m.data = data
+    m._hdr = hdr
+    m._headers = None
+    m._js = js
+    m._acked = False
+    m._meta = None
+    return m
+
+
+if set(getattr(Msg, "__slots__", ())) != _MSG_SLOTS:  # Msg changed: use its constructor
+    def _make_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes,  # noqa: F811
+                  js: Any) -> Msg:
+        return Msg(subject.decode(), data, None, reply.decode(), _js=js, _hdr=hdr)
+
+
+def ack_seqs(reply: str) -> tuple[str, int, int] | None:
+    """(consumer, stream sequence, consumer sequence) from a ``$JS.ACK`` reply subject."""
+    toks = reply.split(".")
+    n = len(toks)
+    try:
+        if n == 9:
+            return toks[3], int(toks[5]), int(toks[6])
+        if n >= 12:
+            return toks[5], int(toks[7]), int(toks[8])
+    except ValueError:
+        return None
+    return None
+
+
+class _OrderedHooks:
+    """What an ordered consumer plugs into a pull context (see jsdata/ordered.py)."""
+
+    async def _recreate(self, ctx: _PullContext) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def _delivered(self, stream_seq: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _PullContext:
+    """The pull engine shared by ConsumeContext and MessagesContext.
+
+    Keeps ``pending`` (messages/bytes requested but not yet handed out) as nats.go does,
+    handles status messages, idle heartbeats and reconnects; an ordered consumer plugs in
+    through ``_ordered`` (sequence checks and consumer recreation).
+    """
+
+    _is_consume = False
+
+    def __init__(self, js: JetStream, stream: str, consumer: str, opts: PullOptions,
+                 ordered: _OrderedHooks | None = None) -> None:
+        self._js = js
+        self.stream = stream
+        self._consumer = consumer
+        self._opts = opts
+        self._ordered = ordered
+        self._loop = asyncio.get_running_loop()
+        self._next_subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
+        self._inbox = ""
+        self._sub: Any = None
+        self._buf: deque[Any] = deque()
+        self._state = _RUNNING
+        self._pending_msgs = 0
+        self._pending_bytes = 0
+        self._fetching = False
+        self._count_bytes = bool(opts.max_bytes) and not opts.limit_size
+        self._thr_msgs = opts.threshold_messages
+        self._thr_bytes = opts.threshold_bytes if self._count_bytes else -1
+        self._connected = True
+        self._seen = False
+        self._idle_ticks = 0
+        self._hb_timer: asyncio.TimerHandle | None = None
+        self._remove_listener: Callable[[], None] | None = None
+        self._resetting = False
+        self._reset_kick: asyncio.Future[None] | None = None
+        self._dseq = 0  # ordered: last consumer sequence handed out
+        self._closed_fut: asyncio.Future[None] = self._loop.create_future()
+
+    def __repr__(self) -> str:
+        state = ("running", "draining", "drained", "closed")[self._state]
+        return (f"<{type(self).__name__} {self.stream}/{self._consumer} {state} "
+                f"buffered={len(self._buf)}>")
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """True once stopped or drained: no more messages will arrive."""
+        return self._closed_fut.done()
+
+    async def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the context is closed (True) or ``timeout`` seconds pass (False)."""
+        if timeout is None:
+            await asyncio.shield(self._closed_fut)
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed_fut), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- subscription --------------------------------------------------------------------------
+    async def _start(self) -> None:
+        nc = self._js.nc
+        nc.check_open()
+        await self._open_sub()
+        self._remove_listener = nc.add_status_listener(self._on_conn_event)
+        self._connected = nc.is_connected
+        self._arm_heartbeat()
+        try:
+            await self._pull_now()
+        except BaseException:
+            await self._shutdown(drain=False)
+            raise
+
+    async def _open_sub(self) -> None:
+        self._inbox = f"_INBOX.{new_token()}"
+        self._sub = await self._js.nc.fast_subscribe(self._inbox, self._on_msg)
+
+    async def _close_sub(self, drain: bool) -> None:
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
+        nc = self._js.nc
+        if drain and nc.is_connected:
+            # UNSUB, then a PING/PONG round trip: whatever the server sent before it arrives
+            # and is buffered (the handler stays registered until then), as nats.go's Drain.
+            try:
+                await sub.unsubscribe()
+                await nc.flush(max(self._js.timeout, 1.0))
+            except Exception:  # noqa: BLE001 - best effort: the connection may be going away
+                pass
+            nc._fast.pop(sub._id, None)
+            return
+        await nc.fast_unsubscribe(sub)
+
+    def _drop_sub_now(self) -> None:
+        """Stop routing the current subscription's messages here (unsubscribe in background)."""
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            self._js.nc._fast.pop(sub._id, None)
+            self._js._spawn(self._js.nc.fast_unsubscribe(sub))
+
+    # -- pulls ---------------------------------------------------------------------------------
+    def _next_pull(self) -> tuple[int, int] | None:
+        """Decide a refill (nats.go ``checkPending``): (batch, max_bytes) or None."""
+        o = self._opts
+        if not (self._pending_msgs < self._thr_msgs
+                or (self._count_bytes and self._pending_bytes < self._thr_bytes)):
+            return None
+        batch = o.max_messages - self._pending_msgs
+        max_bytes = 0
+        if o.max_bytes:
+            if o.limit_size:
+                max_bytes = o.max_bytes
+            else:
+                max_bytes = o.max_bytes - self._pending_bytes
+                batch = o.max_messages
+        if batch <= 0:
+            return None
+        self._pending_msgs = o.max_messages
+        self._pending_bytes = o.max_bytes
+        return batch, max_bytes
+
+    def _check_pending(self) -> None:
+        if (self._fetching or self._state != _RUNNING or not self._connected
+                or self._resetting or self._sub is None):
+            return
+        nxt = self._next_pull()
+        if nxt is not None:
+            self._fetching = True
+            self._js._spawn(self._send_pull(*nxt))
+
+    async def _pull_now(self) -> None:
+        """The initial pull, awaited so that a failure reaches the caller."""
+        nxt = self._next_pull()
+        if nxt is not None:
+            self._fetching = True
+            try:
+                await self._publish_pull(*nxt)
+            finally:
+                self._fetching = False
+
+    async def _publish_pull(self, batch: int, max_bytes: int) -> None:
+        o = self._opts
+        await self._js.nc.publish_raw(self._next_subject, self._inbox,
+                                      _pull_body(batch, max_bytes, o.expires, o.heartbeat))
+
+    async def _send_pull(self, batch: int, max_bytes: int) -> None:
+        try:
+            if self._state == _RUNNING and self._sub is not None:
+                await self._publish_pull(batch, max_bytes)
+        except errors.JetStreamError as e:
+            self._notify(e)
+        finally:
+            self._fetching = False
+        self._check_pending()
+
+    # -- incoming ------------------------------------------------------------------------------
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        raise NotImplementedError
+
+    def _on_status(self, hdr: bytes) -> bool:
+        """Handle a status message; False if ``hdr`` was not one (a headers-only message)."""
+        st = status_of(hdr)
+        if st is None:
+            return False
+        code, desc = st
+        if code == 100:
+            return True
+        low = desc.lower()
+        if code == 408 or (code == 409 and ("message size exceeds maxbytes" in low
+                                            or "batch completed" in low)):
+            self._pending_msgs = max(0, self._pending_msgs - _header_int(
+                hdr, b"Nats-Pending-Messages"))
+            if self._count_bytes:
+                self._pending_bytes = max(0, self._pending_bytes - _header_int(
+                    hdr, b"Nats-Pending-Bytes"))
+            self._check_pending()
+            return True
+        if code == 409 and "consumer deleted" in low:
+            err: errors.JetStreamError = errors.ConsumerDeletedError(
+                f"consumer deleted ({code} {desc})", code=code)
+            if self._ordered is not None:
+                self._notify(err)
+                self._reset()
+            else:
+                self._fail(err)
+            return True
+        if code == 400:
+            self._fail(errors.InvalidArgumentError(f"bad pull request: {desc}", code=code))
+            return True
+        if code == 409 and "leadership change" in low:
+            self._pending_msgs = self._pending_bytes = 0
+            err = errors.ConsumerLeadershipChangedError(desc, code=code)
+        elif code == 409 and "server shutdown" in low:
+            err = errors.ServerShutdownError(desc, code=code)
+        elif code == 503:
+            err = errors.NoRespondersError(
+                "no responders: the consumer or its stream does not exist", code=code)
+            if self._ordered is not None:
+                self._notify(err)
+                self._reset()
+                return True
+        elif code == 404:
+            err = errors.JetStreamError(f"no messages ({code} {desc})", code=code)
+        else:
+            err = errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
+        self._notify(err)
+        self._check_pending()
+        return True
+
+    def _order_ok(self, reply: str) -> bool:
+        """Ordered consumers: accept the next message or start a reset on a gap."""
+        seqs = ack_seqs(reply)
+        if seqs is None or seqs[0] != self._consumer:
+            return False  # not from the current consumer: stale, drop it
+        if seqs[2] != self._dseq + 1:
+            self._reset()
+            return False
+        self._dseq = seqs[2]
+        assert self._ordered is not None
+        self._ordered._delivered(seqs[1])
+        return True
+
+    # -- heartbeats and connection events ------------------------------------------------------
+    def _arm_heartbeat(self) -> None:
+        hb = self._opts.heartbeat
+        if hb and self._state <= _DRAINING:
+            self._hb_timer = self._loop.call_later(hb / 2, self._hb_tick)
+
+    def _waiting(self) -> bool:
+        """Whether the client is idle-waiting for the server (heartbeats must arrive)."""
+        return not self._buf
+
+    def _hb_tick(self) -> None:
+        self._hb_timer = None
+        if self._state != _RUNNING:
+            return
+        if self._seen or self._resetting or not self._waiting():
+            self._seen = False
+            self._idle_ticks = 0
+        else:
+            self._idle_ticks += 1
+            if self._idle_ticks >= 4:  # ticks every heartbeat/2: two heartbeats missed
+                self._idle_ticks = 0
+                self._missed_heartbeat()
+        self._arm_heartbeat()
+
+    def _missed_heartbeat(self) -> None:
+        err = errors.NoHeartbeatError(
+            f"no heartbeat received for {2 * self._opts.heartbeat:g}s "
+            f"(heartbeat {self._opts.heartbeat:g}s)")
+        if self._ordered is not None:
+            self._notify(err)
+            self._reset()
+            return
+        self._pending_msgs = self._pending_bytes = 0
+        self._heartbeat_error(err)
+        self._check_pending()
+
+    def _on_conn_event(self, event: str) -> None:
+        if self._state == _CLOSED:
+            return
+        if event == "disconnected":
+            self._connected = False
+        elif event == "reconnected":
+            self._connected = True
+            if self._ordered is not None:
+                kick = self._reset_kick
+                if kick is not None and not kick.done():
+                    kick.set_result(None)  # a reset waiting to retry: retry now
+                self._reset()
+            else:
+                self._pending_msgs = self._pending_bytes = 0
+                self._check_pending()
+        elif event == "closed":
+            self._fail(errors.ConnectionClosedError("the connection was closed"))
+
+    # -- ordered resets ------------------------------------------------------------------------
+    def _reset(self) -> None:
+        """Ordered: drop the current consumer's delivery and recreate it (in the background)."""
+        if self._ordered is None or self._resetting or self._state != _RUNNING:
+            return
+        self._resetting = True
+        self._drop_sub_now()
+        self._buf.clear()
+        self._pending_msgs = self._pending_bytes = 0
+        self._dseq = 0
+        self._js._spawn(self._do_reset())
+
+    async def _do_reset(self) -> None:
+        assert self._ordered is not None
+        try:
+            name = await self._ordered._recreate(self)
+            if self._state != _RUNNING:
+                return
+            self._consumer = name
+            self._next_subject = self._js.api_subject(
+                f"CONSUMER.MSG.NEXT.{self.stream}.{name}")
+            await self._open_sub()
+        except asyncio.CancelledError:
+            raise
+        except errors.JetStreamError as e:
+            self._resetting = False
+            if self._state == _RUNNING:
+                self._fail(e)
+            return
+        finally:
+            if self._state != _RUNNING:
+                self._resetting = False
+        self._resetting = False
+        self._seen = True
+        if self._state != _RUNNING:
+            self._drop_sub_now()
+            return
+        self._check_pending()
+
+    async def _reset_sleep(self, delay: float) -> None:
+        """Wait ``delay`` before a retry; a reconnect or stop cuts it short."""
+        fut = self._reset_kick = self._loop.create_future()
+        h = self._loop.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            h.cancel()
+            self._reset_kick = None
+
+    # -- errors and shutdown -------------------------------------------------------------------
+    def _notify(self, err: BaseException) -> None:
+        """A non-fatal problem (consume: reported to the error handler)."""
+
+    def _heartbeat_error(self, err: errors.JetStreamError) -> None:
+        self._notify(err)
+
+    def _fail(self, err: errors.JetStreamError) -> None:
+        """A fatal problem: report it and stop."""
+        raise NotImplementedError
+
+    def _teardown(self) -> None:
+        """Synchronous part of closing: no more pulls, timers or connection events."""
+        if self._hb_timer is not None:
+            self._hb_timer.cancel()
+            self._hb_timer = None
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        kick = self._reset_kick
+        if kick is not None and not kick.done():
+            kick.set_result(None)
+
+    def _set_closed(self) -> None:
+        self._state = _CLOSED
+        self._teardown()
+        if not self._closed_fut.done():
+            self._closed_fut.set_result(None)
+
+    async def _shutdown(self, drain: bool) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop receiving: unsubscribe and discard buffered messages."""
+        await self._shutdown(drain=False)
+
+    async def drain(self) -> None:
+        """Stop pulling, but first hand out what is already buffered or in flight."""
+        await self._shutdown(drain=True)
+
+
+class ConsumeContext(_PullContext):
+    """A running :meth:`Consumer.consume`: ``stop()``, ``drain()``, ``closed``; context manager.
+
+    A plain-function handler runs directly as messages arrive; a coroutine handler (and every
+    handler of the blocking API) runs on one delivery task, in order.
+    """
+
+    _is_consume = True
+
+    def __init__(self, js: JetStream, stream: str, consumer: str, opts: PullOptions,
+                 handler: Callable[[Msg], Any],
+                 error_handler: Callable[[Any, BaseException], Any] | None = None,
+                 ordered: _OrderedHooks | None = None) -> None:
+        super().__init__(js, stream, consumer, opts, ordered)
+        self._handler = handler
+        self._error_handler = error_handler
+        self._inline = not _is_async_callable(handler)
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._busy = False
+        self._carry: Any = None  # an awaitable returned by an inline handler
+
+    async def _start(self) -> None:
+        if not self._inline:
+            self._task = self._js._spawn(self._deliver_loop())
+        await super()._start()
+
+    def _waiting(self) -> bool:
+        return not self._buf and not self._busy
+
+    # -- delivery ------------------------------------------------------------------------------
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        self._seen = True
+        if hdr and not data and self._on_status(hdr):
+            return
+        if self._state >= _DRAINED:
+            return
+        msg = _make_msg(subject, reply, data, hdr, self._js)
+        if not self._inline:
+            self._buf.append(msg)
+            w = self._wake
+            if w is not None:
+                self._wake = None
+                if not w.done():
+                    w.set_result(None)
+            return
+        if self._ordered is not None and not self._order_ok(msg.reply):
+            return
+        try:
+            r = self._handler(msg)
+        except Exception as e:  # noqa: BLE001 - reported, delivery goes on
+            self._handler_failed(e)
+        else:
+            if r is not None and inspect.isawaitable(r):
+                self._defer(r)
+        self._pending_msgs -= 1
+        if self._count_bytes:
+            self._pending_bytes -= len(subject) + len(reply) + len(hdr) + len(data)
+        if self._pending_msgs < self._thr_msgs or (
+                self._count_bytes and self._pending_bytes < self._thr_bytes):
+            self._check_pending()
+
+    def _defer(self, awaitable: Any) -> None:
+        """An inline handler returned an awaitable: await it, and deliver on a task from now."""
+        self._inline = False
+        self._carry = awaitable
+        self._task = self._js._spawn(self._deliver_loop())
+
+    def _handed(self, msg: Msg) -> None:
+        """Account for one message given to the handler (queued delivery)."""
+        self._pending_msgs -= 1
+        if self._count_bytes:
+            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
+                                    + len(msg.data))
+        if self._pending_msgs < self._thr_msgs or (
+                self._count_bytes and self._pending_bytes < self._thr_bytes):
+            self._check_pending()
+
+    async def _deliver_loop(self) -> None:
+        buf = self._buf
+        handler = self._handler
+        loop = self._loop
+        try:
+            if self._carry is not None:
+                carry, self._carry = self._carry, None
+                try:
+                    await carry
+                except Exception as e:  # noqa: BLE001
+                    self._handler_failed(e)
+            while True:
+                if not buf:
+                    if self._state >= _DRAINED:
+                        break
+                    w = self._wake = loop.create_future()
+                    await w
+                    continue
+                item = buf.popleft()
+                if type(item) is not Msg and not isinstance(item, Msg):
+                    await self._deliver_control(item)
+                    continue
+                if self._ordered is not None and not self._order_ok(item.reply):
+                    continue
+                self._busy = True
+                try:
+                    r = handler(item)
+                    if r is not None and inspect.isawaitable(r):
+                        await r
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - reported, delivery goes on
+                    self._handler_failed(e)
+                finally:
+                    self._busy = False
+                self._seen = True
+                self._handed(item)
+        finally:
+            self._wake = None
+            if self._state >= _DRAINED or self._js._closed:
+                self._set_closed()
+
+    async def _deliver_control(self, item: Any) -> None:
+        """Push consumers put flow-control markers in the buffer (see jsdata/push.py)."""
+
+    def _handler_failed(self, e: BaseException) -> None:
+        if self._error_handler is None:
+            log.warning("jsdata: consume handler raised %r", e, exc_info=e)
+            return
+        self._notify(e)
+
+    def _notify(self, err: BaseException) -> None:
+        eh = self._error_handler
+        if eh is None:
+            log.debug("jsdata: consume error: %r", err)
+            return
+        try:
+            r = eh(self, err)
+        except Exception as e:  # noqa: BLE001 - an error handler must not stop delivery
+            log.warning("jsdata: consume error handler raised %r", e, exc_info=e)
+            return
+        if r is not None and inspect.isawaitable(r):
+            self._js._spawn(_quietly(r))
+
+    def _fail(self, err: errors.JetStreamError) -> None:
+        if self._state == _CLOSED:
+            return
+        self._notify(err)
+        self._state = _CLOSED
+        self._buf.clear()
+        self._teardown()
+        self._js._spawn(self._shutdown(drain=False))
+
+    # -- shutdown ------------------------------------------------------------------------------
+    async def _shutdown(self, drain: bool) -> None:
+        me = asyncio.current_task()
+        task = self._task
+        in_delivery = task is not None and me is task
+        if drain and self._state == _RUNNING:
+            self._state = _DRAINING
+            self._teardown()
+            await self._close_sub(drain=True)
+            if self._state == _DRAINING:
+                self._state = _DRAINED
+            w = self._wake
+            if w is not None and not w.done():
+                w.set_result(None)
+            if task is not None and not in_delivery:
+                await asyncio.gather(task, return_exceptions=True)
+            if task is None or task.done():
+                self._set_closed()
+            return
+        if self._state == _CLOSED and self._closed_fut.done() and self._sub is None:
+            return
+        self._state = _CLOSED
+        self._buf.clear()
+        self._teardown()
+        if task is not None and not in_delivery and not task.done():
+            task.cancel()
+        await self._close_sub(drain=False)
+        if task is not None and not in_delivery:
+            await asyncio.gather(task, return_exceptions=True)
+        if task is None or task.done() or not in_delivery:
+            self._set_closed()
+        elif in_delivery:
+            self._wake = None  # the delivery task ends once its handler returns
+
+
+class MessagesContext(_PullContext):
+    """A running :meth:`Consumer.messages`: ``await it.next()``, ``async for``; ``stop()``.
+
+    Each ``next()`` hands out exactly one message, so several tasks (or threads of the
+    blocking API) may share one context, e.g. as work-queue workers. Iteration ends once the
+    context is stopped (or drained and empty).
+    """
+
+    def __init__(self, js: JetStream, stream: str, consumer: str, opts: PullOptions,
+                 ordered: _OrderedHooks | None = None) -> None:
+        super().__init__(js, stream, consumer, opts, ordered)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._error: BaseException | None = None
+        self._fatal: BaseException | None = None
+
+    def _waiting(self) -> bool:
+        return bool(self._waiters) and not self._buf
+
+    def _wake_all(self) -> None:
+        ws, self._waiters = self._waiters, []
+        for w in ws:
+            if not w.done():
+                w.set_result(None)
+
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        self._seen = True
+        if hdr and not data and self._on_status(hdr):
+            return
+        if self._state >= _DRAINED:
+            return
+        self._buf.append(_make_msg(subject, reply, data, hdr, self._js))
+        if self._waiters:
+            self._wake_all()
+
+    def _heartbeat_error(self, err: errors.JetStreamError) -> None:
+        if self._opts.report_missing_heartbeat:
+            self._error = err
+            self._wake_all()
+
+    def _fail(self, err: errors.JetStreamError) -> None:
+        if self._state == _CLOSED:
+            return
+        self._fatal = err
+        self._state = _CLOSED
+        self._buf.clear()
+        self._teardown()
+        self._wake_all()
+        self._js._spawn(self._shutdown(drain=False))
+
+    def _handed(self, msg: Msg) -> bool:
+        """Account for a message handed out; False if an ordered check dropped it."""
+        if self._ordered is not None and not self._order_ok(msg.reply):
+            return False
+        self._pending_msgs -= 1
+        if self._count_bytes:
+            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
+                                    + len(msg.data))
+        return True
+
+    async def _wait(self, deadline: float | None) -> None:
+        fut = self._loop.create_future()
+        self._waiters.append(fut)
+        h = None
+        if deadline is not None:
+            h = self._loop.call_at(deadline, lambda: fut.done() or fut.set_result(None))
+        try:
+            await fut
+        finally:
+            if h is not None:
+                h.cancel()
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+
+    async def _take(self, many: bool, timeout: float | None,
+                    at_end: type[BaseException] | None) -> list[Msg]:
+        deadline = None if timeout is None else self._loop.time() + timeout
+        buf = self._buf
+        while True:
+            if buf:
+                out: list[Msg] = []
+                while buf:
+                    m = buf.popleft()
+                    if self._handed(m):
+                        out.append(m)
+                        if not many:
+                            break
+                if self._state == _RUNNING:
+                    self._check_pending()
+                if out:
+                    return out
+                continue
+            if self._fatal is not None:
+                err, self._fatal = self._fatal, None
+                raise err
+            if self._error is not None:
+                err, self._error = self._error, None
+                raise err
+            if self._state >= _DRAINED:
+                if at_end is None:
+                    return []
+                if self._js.nc.is_closed:
+                    raise errors.ConnectionClosedError(
+                        "messages iterator closed: the connection is closed")
+                raise at_end("messages iterator closed")
+            if deadline is not None and self._loop.time() >= deadline:
+                raise errors.JetStreamTimeoutError(f"no message within {timeout:g}s")
+            await self._wait(deadline)
+
+    async def next(self, timeout: float | timedelta | None = None) -> Msg:
+        """The next message; waits up to ``timeout`` seconds (None: until one arrives).
+
+        Raises JetStreamTimeoutError on timeout, NoHeartbeatError after two missed
+        heartbeats (then keeps pulling), MsgIteratorClosedError once stopped.
+        """
+        out = await self._take(False, seconds(timeout), errors.MsgIteratorClosedError)
+        return out[0]
+
+    def __aiter__(self) -> MessagesContext:
+        return self
+
+    async def __anext__(self) -> Msg:
+        out = await self._take(False, None, None)
+        if not out:
+            raise StopAsyncIteration
+        return out[0]
+
+    async def _next_many(self) -> list[Msg]:
+        """Every buffered message, waiting for at least one ([] once the iteration ended)."""
+        return await self._take(True, None, None)
+
+    async def _shutdown(self, drain: bool) -> None:
+        if drain and self._state == _RUNNING:
+            self._state = _DRAINING
+            self._teardown()
+            await self._close_sub(drain=True)
+            self._set_closed()
+            self._state = _DRAINED
+            self._wake_all()
+            return
+        self._state = _CLOSED
+        self._buf.clear()
+        self._teardown()
+        await self._close_sub(drain=False)
+        self._set_closed()
+        self._wake_all()
+
+
+def _is_async_callable(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None))  # noqa: B004
+
+
+async def _quietly(aw: Any) -> None:
+    try:
+        await aw
+    except Exception as e:  # noqa: BLE001
+        log.warning("jsdata: consume error handler raised %r", e, exc_info=e)

@@ -64,6 +64,11 @@ class OrderedFeed:
         self.info: ConsumerInfo | None = None
         self.resets = 0
         self._create_pending: list[tuple[bytes, bytes, bytes, bytes]] | None = None
+        # End of the initial values (see _create): the consumer sequence of the last initial
+        # delivery, and the stream's last sequence read just after the first consumer existed.
+        self._initial_cseq = 0
+        self._initial_last_sseq: int | None = None
+        self._verifying = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> OrderedFeed:
@@ -131,8 +136,20 @@ class OrderedFeed:
         self._consumer = name
         self.info = ConsumerInfo.from_json(resp)
         self._resetting = False
+        if not self._initial_done:
+            # The initial values end at consumer sequence delivered + num_pending of the
+            # create response (deliveries may precede it: they are held in _create_pending).
+            self._initial_cseq = self.info.delivered.consumer_seq + self.info.num_pending
+            if self._initial_cseq and self._initial_last_sseq is None:
+                # Initial messages can vanish before delivery (history 1 and an update);
+                # any message past the stream's last sequence now is certainly not initial.
+                try:
+                    sresp = await js._api(f"STREAM.INFO.{self.stream}")
+                    self._initial_last_sseq = int(sresp.get("state", {}).get("last_seq", 0))
+                except errors.JetStreamError:
+                    self._initial_last_sseq = None
         held, self._create_pending = self._create_pending, None
-        if not self._initial_done and self.info.num_pending == 0:
+        if not self._initial_done and self._initial_cseq == 0:
             self._initial_done = True
             self._push(None)
         for m in held:
@@ -245,10 +262,37 @@ class OrderedFeed:
             return
         self._expected_cseq = cseq + 1
         self._last_sseq = sseq
+        if not self._initial_done:
+            last = self._initial_last_sseq
+            if last is not None and sseq > last:  # written after the start: initial ones done
+                self._initial_done = True
+                self._push(None)
         self._push(Msg(subject.decode(), data, None, r, _js=None, _hdr=hdr))
-        if not self._initial_done and pending == 0:
-            self._initial_done = True
-            self._push(None)
+        if not self._initial_done:
+            if cseq >= self._initial_cseq:
+                self._initial_done = True
+                self._push(None)
+            elif pending == 0 and not self._verifying:
+                # Initial messages were removed before delivery (or pending is stale, as
+                # replicated streams can report): confirm with the server before ending.
+                self._verifying = True
+                self._js._spawn(self._verify_initial())
+
+    async def _verify_initial(self) -> None:
+        try:
+            name = self._consumer
+            if name is None or self._stopped:
+                return
+            resp = await self._js._api(f"CONSUMER.INFO.{self.stream}.{name}")
+            info = ConsumerInfo.from_json(resp)
+            if (not self._initial_done and name == self._consumer and info.num_pending == 0
+                    and info.delivered.consumer_seq <= self._expected_cseq - 1):
+                self._initial_done = True
+                self._push(None)
+        except errors.JetStreamError:
+            pass
+        finally:
+            self._verifying = False
 
     def _push(self, item: Msg | None) -> None:
         self._buf.append(item)

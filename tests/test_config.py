@@ -102,8 +102,9 @@ def test_enum_strings_coerced_and_validated() -> None:
     assert "ack_policy" in msg and "'explicit'" in msg and "'none'" in msg and "'all'" in msg
 
     # Direct construction coerces too.
-    cc = ConsumerConfig(deliver_policy="last_per_subject", replay_policy="original",
-                        priority_policy="overflow")
+    cc = ConsumerConfig(deliver_policy="last_per_subject",  # type: ignore[arg-type]
+                        replay_policy="original",  # type: ignore[arg-type]
+                        priority_policy="overflow")  # type: ignore[arg-type]
     assert cc.deliver_policy is DeliverPolicy.LAST_PER_SUBJECT
     assert cc.replay_policy is ReplayPolicy.ORIGINAL
     assert cc.priority_policy is PriorityPolicy.OVERFLOW
@@ -208,7 +209,7 @@ def test_stream_config_defaults_match_nats_go() -> None:
         "mirror_direct": False, "consumer_limits": {},
     }
     # Falsy omitempty fields are left out; explicit zero enums for omitempty enums too.
-    cfg = StreamConfig(name="S", sealed=False, persist_mode="default", max_msg_size=0,
+    cfg = StreamConfig(name="S", sealed=False, persist_mode=PersistMode.DEFAULT, max_msg_size=0,
                        metadata={}, subjects=[])
     body = cfg.to_json()
     for key in ("sealed", "persist_mode", "max_msg_size", "metadata", "subjects"):
@@ -220,8 +221,9 @@ def test_consumer_config_defaults_match_nats_go() -> None:
         "deliver_policy": "all", "ack_policy": "explicit", "replay_policy": "instant",
         "num_replicas": 0,
     }
-    assert "priority_policy" not in ConsumerConfig(priority_policy="none").to_json()
-    assert ConsumerConfig(priority_policy="pinned_client").to_json()["priority_policy"] == \
+    assert "priority_policy" not in make_config(ConsumerConfig, priority_policy="none").to_json()
+    assert make_config(ConsumerConfig,
+                       priority_policy="pinned_client").to_json()["priority_policy"] == \
         "pinned_client"
 
 
@@ -234,7 +236,7 @@ def test_kv_and_object_configs() -> None:
     assert kv2.to_json() == {"bucket": "b", "history": 10, "ttl": 60_000_000_000,
                              "storage": "memory", "num_replicas": 1, "compression": True,
                              "limit_marker_ttl": 5_000_000_000}
-    obs = ObjectStoreConfig(bucket="o", ttl=10, storage="memory")
+    obs = ObjectStoreConfig(bucket="o", ttl=10, storage=StorageType.MEMORY)
     assert obs.replicas == 1
     assert obs.to_json() == {"bucket": "o", "max_age": 10_000_000_000, "storage": "memory",
                              "num_replicas": 1}
@@ -249,7 +251,7 @@ def test_kv_and_object_configs() -> None:
 
 
 def test_object_meta_and_info() -> None:
-    meta = ObjectMeta(name="file.bin", headers={"A": "1", "B": ["2", "3"]},
+    meta = make_config(ObjectMeta, name="file.bin", headers={"A": "1", "B": ["2", "3"]},
                       opts=ObjectMetaOptions(link=ObjectLink(bucket="other"),
                                              max_chunk_size=1024))
     assert meta.headers == {"A": ["1"], "B": ["2", "3"]}
@@ -261,7 +263,7 @@ def test_object_meta_and_info() -> None:
             "chunks": 1, "digest": "SHA-256=xyz", "future": 1}
     info = ObjectInfo.from_json(wire)
     assert info.opts is not None and info.opts.max_chunk_size == 131072
-    assert info.mtime is not None and info.mtime.nanosecond == 1
+    assert isinstance(info.mtime, Timestamp) and info.mtime.nanosecond == 1
     assert info.meta == ObjectMeta(name="file.bin", opts=info.opts)
     assert info.to_json() == wire
 
@@ -302,6 +304,10 @@ def test_from_json_tolerates_unknown_enum_values() -> None:
     assert cfg.ack_policy == "telepathic"
     assert cfg.deliver_policy is DeliverPolicy.ALL
     assert cfg.to_json()["ack_policy"] == "telepathic"
+    # replace() only checks the fields it changes.
+    assert cfg.replace(description="d").to_json()["ack_policy"] == "telepathic"
+    with pytest.raises(InvalidConfigError, match="ack_policy"):
+        cfg.replace(ack_policy="telepathic")
 
 
 def test_pub_ack() -> None:
@@ -537,8 +543,8 @@ def test_stream_configs_against_server(server_url: str) -> None:
                     StreamSource(name="RAW", subject_transforms=[
                         SubjectTransformConfig(src="rawsrc.>", dest="archive.raw.>")]),
                 ],
-                persist_mode="async",
-                max_age=timedelta(days=1),
+                persist_mode=PersistMode.ASYNC,
+                max_age=86400,
             )
             ainfo = StreamInfo.from_json(
                 await _api(nc, "STREAM.CREATE.ARCHIVE", archive.to_json()))
@@ -571,7 +577,7 @@ def test_stream_configs_against_server(server_url: str) -> None:
             # Mirror in memory with mirror_direct.
             mirror = StreamConfig(name="MIRROR", mirror=StreamSource(name="ORDERS",
                                                                      opt_start_seq=12),
-                                  storage="memory", mirror_direct=True)
+                                  storage=StorageType.MEMORY, mirror_direct=True)
             await _api(nc, "STREAM.CREATE.MIRROR", mirror.to_json())
 
             # Counter stream: the PubAck carries the counter value.
@@ -673,7 +679,8 @@ def test_consumer_configs_against_server(server_url: str) -> None:
             assert c.durable_name == "CONS" and c.description == "many options"
             assert c.deliver_policy is DeliverPolicy.BY_START_TIME
             assert c.opt_start_time == opt_start
-            assert c.opt_start_time.nanosecond == 321  # type: ignore[union-attr]
+            assert isinstance(c.opt_start_time, Timestamp)
+            assert c.opt_start_time.nanosecond == 321
             assert c.ack_policy is AckPolicy.EXPLICIT and c.ack_wait == 1.0
             assert c.max_deliver == 5 and c.backoff == [1.0, 2.0, 5.0]
             assert c.filter_subjects == ["jobs.eu.>", "jobs.us.>"]
@@ -686,7 +693,7 @@ def test_consumer_configs_against_server(server_url: str) -> None:
             assert c.num_replicas == 1 and c.mem_storage is True
             assert c.metadata is not None and c.metadata["owner"] == "tests"
             assert c.pause_until == pause
-            assert c.pause_until.nanosecond == 123  # type: ignore[union-attr]
+            assert isinstance(c.pause_until, Timestamp) and c.pause_until.nanosecond == 123
             assert c.priority_policy is PriorityPolicy.PINNED_CLIENT
             assert c.priority_groups == ["jobs"] and c.priority_timeout == 120.0
             assert info.paused is True
@@ -702,14 +709,17 @@ def test_consumer_configs_against_server(server_url: str) -> None:
             assert info2.config == info.config
 
             # A plain pull consumer: fetch one message, ack it, check the sequences.
-            work = ConsumerConfig(name="WORK", ack_policy="explicit", deliver_policy="all",
-                                  filter_subject="jobs.eu.>",
-                                  inactive_threshold=timedelta(minutes=5))
+            work = make_config(ConsumerConfig, name="WORK", ack_policy="explicit",
+                               deliver_policy="all", filter_subject="jobs.eu.>",
+                               inactive_threshold=timedelta(minutes=5))
             req = {"stream_name": "JOBS", "config": work.to_json()}
             await _api(nc, "CONSUMER.CREATE.JOBS.WORK.jobs.eu.>", req)
-            msg = await nc.request("$JS.API.CONSUMER.MSG.NEXT.JOBS.WORK",
-                                   json.dumps({"batch": 1, "expires": 2_000_000_000}).encode(),
-                                   timeout=5)
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox, max_msgs=1)
+            await nc.publish("$JS.API.CONSUMER.MSG.NEXT.JOBS.WORK",
+                             json.dumps({"batch": 1, "expires": 2_000_000_000}).encode(),
+                             reply=inbox)
+            msg = await sub.next_msg(timeout=5)
             assert msg.subject == "jobs.eu.0"
             await nc.request(msg.reply, b"+ACK", timeout=5)
             winfo = ConsumerInfo.from_json(await _api(nc, "CONSUMER.INFO.JOBS.WORK"))
@@ -724,33 +734,40 @@ def test_consumer_configs_against_server(server_url: str) -> None:
             assert winfo.paused is False and winfo.pause_remaining is None
 
             # Push consumers: flow control + heartbeats, and a queue group.
-            push = ConsumerConfig(durable_name="PUSH", deliver_subject="push.deliver",
-                                  deliver_policy="last_per_subject", ack_policy="all",
-                                  replay_policy="original", flow_control=True,
-                                  idle_heartbeat=timedelta(seconds=5),
-                                  rate_limit_bps=1_000_000)
+            push = make_config(ConsumerConfig, durable_name="PUSH",
+                               deliver_subject="push.deliver",
+                               deliver_policy="last_per_subject", ack_policy="all",
+                               filter_subject="jobs.>", replay_policy="original",
+                               flow_control=True, idle_heartbeat=timedelta(seconds=5),
+                               rate_limit_bps=1_000_000)
             req = {"stream_name": "JOBS", "config": push.to_json()}
             pinfo = ConsumerInfo.from_json(await _api(nc, "CONSUMER.CREATE.JOBS.PUSH", req))
             pc = pinfo.config
             assert pc.deliver_subject == "push.deliver"
             assert pc.deliver_policy is DeliverPolicy.LAST_PER_SUBJECT
+            assert pc.filter_subject == "jobs.>" and pc.filter_subjects is None
             assert pc.ack_policy is AckPolicy.ALL and pc.replay_policy is ReplayPolicy.ORIGINAL
             assert pc.flow_control is True and pc.idle_heartbeat == 5.0
             assert pc.rate_limit_bps == 1_000_000
             assert pinfo.push_bound is False
 
+            # (ack none is refused on a stream whose consumer_limits set max_ack_pending)
+            await _api(nc, "STREAM.CREATE.EVENTS",
+                       StreamConfig(name="EVENTS", subjects=["events.>"]).to_json())
+            await _publish(nc, "events.a")
             queue = ConsumerConfig(durable_name="QUEUE", deliver_subject="push.q",
-                                   deliver_group="workers", deliver_policy="new",
-                                   ack_policy="none")
-            req = {"stream_name": "JOBS", "config": queue.to_json()}
-            qinfo = ConsumerInfo.from_json(await _api(nc, "CONSUMER.CREATE.JOBS.QUEUE", req))
+                                   deliver_group="workers", deliver_policy=DeliverPolicy.NEW,
+                                   ack_policy=AckPolicy.NONE)
+            req = {"stream_name": "EVENTS", "config": queue.to_json()}
+            qinfo = ConsumerInfo.from_json(await _api(nc, "CONSUMER.CREATE.EVENTS.QUEUE", req))
+            assert qinfo.stream_name == "EVENTS"
             assert qinfo.config.deliver_group == "workers"
             assert qinfo.config.deliver_policy is DeliverPolicy.NEW
             assert qinfo.config.ack_policy is AckPolicy.NONE
-            assert qinfo.delivered.stream_seq == 3  # "new" starts after the last message
+            assert qinfo.delivered.stream_seq == 1  # "new" starts after the last message
 
             acct = AccountInfo.from_json(await _api(nc, "INFO"))
-            assert acct.consumers >= 4 and acct.streams >= 1
+            assert acct.consumers >= 4 and acct.streams >= 2
         finally:
             await nc.close()
 
