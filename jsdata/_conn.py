@@ -22,6 +22,7 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
 from . import errors
+from ._parser import FastParser
 
 # handler(subject, reply, data, header_block) — called on the event loop, must not block.
 FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
@@ -40,6 +41,7 @@ class Connection(Client):
     def __init__(self) -> None:
         super().__init__()
         self._fast: dict[int, FastHandler] = {}
+        self._ps = FastParser(self)
 
     async def _process_msg(  # type: ignore[override]
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
@@ -93,9 +95,14 @@ class Connection(Client):
                 f"HPUB {subject} {reply} {len(hdr)} {size}\r\n".encode(), hdr, data, _CRLF))
         else:
             cmd = b"".join((f"PUB {subject} {reply} {size}\r\n".encode(), data, _CRLF))
-        self.stats["out_msgs"] += 1
-        self.stats["out_bytes"] += len(data)
-        await self._send_command(cmd)
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += len(data)
+        # nats-py's _send_command, inlined: append, then kick the flusher once per burst.
+        self._pending.append(cmd)
+        self._pending_data_size += len(cmd)
+        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
+            await self._flush_pending(force_flush=True)
         fq = self._flush_queue
         if fq is not None and fq.empty():
             await self._flush_pending()
@@ -132,6 +139,22 @@ class Connection(Client):
                 listeners.remove(cb)
 
         return remove
+
+    def publish_now(self, subject: str, reply: str, data: bytes) -> bool:
+        """Write a PUB straight to the socket when connected and nothing is queued before it.
+
+        For latency-critical small control messages (pull requests): no flusher round trip.
+        Returns False (nothing sent) when it cannot; then use :meth:`publish_raw`.
+        """
+        tr = self._transport
+        if (tr is None or self._status != Client.CONNECTED or self._pending
+                or len(data) > self._max_payload):
+            return False
+        tr.write(b"".join((f"PUB {subject} {reply} {len(data)}\r\n".encode(), data, _CRLF)))
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += len(data)
+        return True
 
 
 class ReplyMux:

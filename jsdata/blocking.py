@@ -628,8 +628,7 @@ async def _submit_or_fail(core: Any, paf: Any) -> None:
     try:
         await core._submit_paf(paf)
     except errors.JetStreamError as e:
-        if not paf._fut.done():
-            paf._fut.set_exception(e)
+        paf._set_exception(e)
 
 
 class _JetStreamBlocking(_JetStreamExtras, _AsyncPublishExtras):

@@ -86,11 +86,8 @@ class ConsumerManager:
         if not cfg.durable_name:
             body["name"] = name
         subj = f"CONSUMER.CREATE.{stream}.{name}"
-        filters = cfg.filter_subjects or []
-        if cfg.filter_subject:
+        if cfg.filter_subject:  # the server refuses the subject form with filter_subjects
             subj += f".{cfg.filter_subject}"
-        elif len(filters) == 1:
-            subj += f".{filters[0]}"
         payload: dict[str, Any] = {"stream_name": stream, "config": body}
         if action:
             payload["action"] = action
@@ -102,6 +99,9 @@ class ConsumerManager:
                                                  err_code=e.err_code) from None
             raise
         info = ConsumerInfo.from_json(resp)
+        if cfg.filter_subjects and not info.config.filter_subjects:  # a pre-2.10 server
+            raise errors.ConsumerMultipleFilterSubjectsNotSupportedError(
+                "the server does not support multiple filter subjects")
         _check_kind(info, push)
         return info
 

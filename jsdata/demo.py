@@ -126,7 +126,7 @@ def main() -> int:
                 print(f"  ({part.__name__} skipped: {e!r})")
     if not url:
         print("\nThe embedded server keeps running for the next session "
-              "(stop it with: python -m jsdata.server stop)")
+              "(stop it with: python -m jsdata server stop)")
     return 0
 
 

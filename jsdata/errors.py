@@ -331,10 +331,12 @@ ERR_CODES: dict[int, type[JetStreamError]] = {
     10105: ConsumerExistsError,       # consumer already exists (action create)
     10149: ConsumerDoesNotExistError,  # action update on a missing consumer
     10037: MsgNotFoundError,
+    10043: MsgNotFoundError,          # "sequence N not found" (delete of a missing message)
     10071: WrongLastSequenceError,
+    10164: WrongLastSequenceError,    # CAS conflict on replicated (R>1) streams
     10070: WrongLastMsgIdError,
     10060: StreamWrongExpectedError,
-    10136: ConsumerMultipleFilterSubjectsNotSupportedError,
+    10137: ConsumerMultipleFilterSubjectsNotSupportedError,  # 10136 is "duplicate filters"
 }
 
 

@@ -53,8 +53,21 @@ def kv_key(key: object, *, allow_wildcards: bool = False) -> str:
     return key  # type: ignore[return-value]
 
 
+_GOOD_SUBJECTS: dict[str, None] = {}
+
+
 def publish_subject(subject: object) -> str:
     """Check a subject to publish to: no whitespace, no wildcards, no empty tokens."""
+    if subject in _GOOD_SUBJECTS:  # hot path: publishing to the same subjects again
+        return subject  # type: ignore[return-value]
+    _check_publish_subject(subject)
+    if len(_GOOD_SUBJECTS) > 10_000:
+        _GOOD_SUBJECTS.clear()
+    _GOOD_SUBJECTS[subject] = None  # type: ignore[index]
+    return subject  # type: ignore[return-value]
+
+
+def _check_publish_subject(subject: object) -> None:
     if not isinstance(subject, str) or not subject:
         raise errors.InvalidSubjectError(f"invalid subject {subject!r}: must be a non-empty string")
     if any(c.isspace() for c in subject):
@@ -65,7 +78,6 @@ def publish_subject(subject: object) -> str:
         if tok in ("*", ">"):
             raise errors.InvalidSubjectError(
                 f"invalid subject {subject!r}: wildcards cannot be published to")
-    return subject
 
 
 def filter_subject(subject: object) -> str:

@@ -9,14 +9,16 @@ Every future resolves: with its PubAck, its error, or a timeout after ``timeout`
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import re
 import time
 from collections.abc import Awaitable, Generator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors, names
-from ._conn import status_of
+from ._conn import new_token, status_of
 from .headers import Headers, HeadersInput, encode_headers
 from .info import PubAck
 from .message import Data, Msg, to_bytes
@@ -62,8 +64,20 @@ def build_headers(headers: HeadersInput, msg_id: str | None, expect_stream: str 
     return encode_headers(h)
 
 
+_ACK_RE = re.compile(rb'\{"stream":"([^"\\]+)",(?:"domain":"([^"\\]*)",)?"seq":(\d+)'
+                     rb'(,"duplicate":true)?\}')
+
+
 def parse_ack(data: bytes) -> PubAck:
     """PubAck from the stream's reply, raising the typed error it carries."""
+    m = _ACK_RE.fullmatch(data)
+    if m is not None:  # the common shape, without the generic JSON model machinery
+        ack = object.__new__(PubAck)
+        stream, domain, seq, dup = m.groups()
+        ack.__dict__.update(stream=stream.decode(), sequence=int(seq), duplicate=dup is not None,
+                            domain=domain.decode() if domain is not None else None, value=None,
+                            batch=None, count=None, extra={})
+        return ack
     try:
         d = json.loads(data)
     except ValueError:
@@ -74,44 +88,99 @@ def parse_ack(data: bytes) -> PubAck:
 
 
 class PubAckFuture:
-    """The pending result of ``publish_async``: ``await f`` (asyncio) or ``f.result()``."""
+    """The pending result of ``publish_async``: ``await f`` (asyncio) or ``f.result()``.
 
-    __slots__ = ("_fut", "msg", "_hdr", "_deadline", "_retries", "_retry_wait", "_tok")
+    Resolved in place by the ack handler; an asyncio future is made only if someone waits
+    before the ack arrived, which keeps the pipelined path cheap.
+    """
 
-    def __init__(self, fut: asyncio.Future[PubAck], msg: Msg, hdr: bytes, deadline: float,
-                 retries: int, retry_wait: float) -> None:
-        self._fut = fut
-        self.msg = msg
+    __slots__ = ("subject", "data", "headers", "_hdr", "_deadline", "_retries", "_retry_wait",
+                 "_id", "_result", "_exc", "_fut", "_loop", "_done")
+
+    def __init__(self, subject: str, data: bytes, headers: HeadersInput, hdr: bytes,
+                 deadline: float, retries: int, retry_wait: float,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.subject = subject
+        self.data = data
+        self.headers = headers
         self._hdr = hdr
         self._deadline = deadline
         self._retries = retries
         self._retry_wait = retry_wait
-        self._tok = b""
+        self._id = 0
+        self._result: PubAck | None = None
+        self._exc: BaseException | None = None
+        self._fut: asyncio.Future[PubAck] | None = None
+        self._loop = loop
+        self._done = False
 
+    @property
+    def msg(self) -> Msg:
+        """The message that was published."""
+        return Msg(self.subject, self.data, self.headers)
+
+    # resolution (on the loop thread) -----------------------------------------------------------
+    def _set_result(self, ack: PubAck) -> None:
+        if self._done:
+            return
+        self._result = ack
+        self._done = True
+        if self._fut is not None and not self._fut.done():
+            self._fut.set_result(ack)
+
+    def _set_exception(self, exc: BaseException) -> None:
+        if self._done:
+            return
+        self._exc = exc
+        self._done = True
+        if self._fut is not None and not self._fut.done():
+            self._fut.set_exception(exc)
+            self._fut.exception()  # retrieved: no "never retrieved" noise if nobody awaits
+
+    def _future(self) -> asyncio.Future[PubAck]:
+        if self._fut is None:
+            self._fut = self._loop.create_future()
+            if self._done:
+                if self._exc is not None:
+                    self._fut.set_exception(self._exc)
+                else:
+                    self._fut.set_result(self._result)  # type: ignore[arg-type]
+        return self._fut
+
+    # the concurrent.futures-like surface -------------------------------------------------------
     def __await__(self) -> Generator[Any, None, PubAck]:
-        return self._fut.__await__()
+        if self._done:
+            if self._exc is not None:
+                raise self._exc
+            return self._result  # type: ignore[return-value]
+        return (yield from self._future().__await__())
 
     def done(self) -> bool:
-        return self._fut.done()
+        return self._done
 
     def result(self) -> PubAck:
         """The PubAck (raises the publish error); only once done() in asyncio."""
-        return self._fut.result()
+        if not self._done:
+            raise asyncio.InvalidStateError("the publish is not acknowledged yet")
+        if self._exc is not None:
+            raise self._exc
+        return self._result  # type: ignore[return-value]
 
     def exception(self) -> BaseException | None:
-        return self._fut.exception() if self._fut.done() else None
+        return self._exc
 
     async def wait(self, timeout: float | None = None) -> PubAck:
         """Wait for the ack at most ``timeout`` seconds (the blocking ``result`` uses this)."""
+        if self._done:
+            return self.result()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._fut), timeout)
+            return await asyncio.wait_for(asyncio.shield(self._future()), timeout)
         except asyncio.TimeoutError:
             raise errors.JetStreamTimeoutError("timed out waiting for the publish ack") from None
 
     def __repr__(self) -> str:
-        state = "pending" if not self._fut.done() else (
-            "failed" if self._fut.exception() else "acked")
-        return f"<PubAckFuture {self.msg.subject} {state}>"
+        state = "pending" if not self._done else ("failed" if self._exc else "acked")
+        return f"<PubAckFuture {self.subject} {state}>"
 
 
 class Publisher:
@@ -121,7 +190,12 @@ class Publisher:
         if max_pending < 1:
             raise errors.InvalidArgumentError("publish_async_max_pending must be >= 1")
         self._pa_max = max_pending
-        self._pa: dict[bytes, PubAckFuture] = {}
+        self._pa: dict[int, PubAckFuture] = {}
+        self._pa_ids = itertools.count(1)
+        self._pa_sub: Any = None
+        self._pa_starting: asyncio.Future[None] | None = None
+        self._pa_prefix = ""
+        self._pa_plen = 0
         self._pa_room: asyncio.Future[None] | None = None
         self._pa_empty: asyncio.Future[None] | None = None
         self._pa_sweeper: asyncio.TimerHandle | None = None
@@ -209,18 +283,32 @@ class Publisher:
         """A PubAckFuture for a message not sent yet (may be built off the loop thread)."""
         if self._closed:
             raise errors.ConnectionClosedError("the JetStream context is closed")
-        fut: asyncio.Future[PubAck] = asyncio.Future(loop=loop)
-        msg = Msg(subject, payload, headers)
-        return PubAckFuture(fut, msg, hdr, time.monotonic() + (timeout or self.timeout),
-                            max(0, retry_attempts), retry_wait)
+        return PubAckFuture(subject, payload, headers, hdr,
+                            time.monotonic() + (timeout or self.timeout),
+                            retry_attempts if retry_attempts > 0 else 0, retry_wait, loop)
 
     async def _submit_paf(self: JetStream, paf: PubAckFuture) -> None:  # type: ignore[misc]
         """Send a prepared async publish, waiting for room under max pending first."""
         if len(self._pa) >= self._pa_max:
             await self._wait_for_room()
+        if not self._pa_prefix:
+            if self._pa_starting is None:
+                self._pa_starting = asyncio.ensure_future(self._start_ack_sub())
+            await asyncio.shield(self._pa_starting)
         await self._send_async(paf)
         if self._pa_sweeper is None:
             self._pa_sweeper = asyncio.get_running_loop().call_later(0.25, self._sweep)
+
+    async def _start_ack_sub(self: JetStream) -> None:  # type: ignore[misc]
+        """The one wildcard inbox every async publish's ack comes back on."""
+        prefix = f"_INBOX.{new_token()}."
+        try:
+            self._pa_sub = await self.nc.fast_subscribe(prefix + "*", self._on_async_ack)
+        except BaseException:
+            self._pa_starting = None
+            raise
+        self._pa_prefix = prefix
+        self._pa_plen = len(prefix)
 
     def _prepare_publish(self, subject: str, data: Data | None = b"", *,
                          headers: HeadersInput = None, msg_id: str | None = None,
@@ -238,53 +326,54 @@ class Publisher:
         return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
 
     async def _send_async(self: JetStream, paf: PubAckFuture) -> None:  # type: ignore[misc]
-        reply, tok = self._mux.register(lambda d, h: self._on_async_ack(paf, d, h))
-        paf._tok = tok
-        self._pa[tok] = paf
+        n = next(self._pa_ids)
+        paf._id = n
+        self._pa[n] = paf
         try:
-            await self.nc.publish_raw(paf.msg.subject, reply, paf.msg.data, paf._hdr)
+            await self.nc.publish_raw(paf.subject, self._pa_prefix + str(n), paf.data, paf._hdr)
         except BaseException:
-            self._pa.pop(tok, None)
-            self._mux.forget(tok)
+            self._pa.pop(n, None)
             self._pa_changed()
             raise
 
-    def _on_async_ack(self: JetStream, paf: PubAckFuture, data: bytes,  # type: ignore[misc]
-                      hdr: bytes) -> None:
-        self._pa.pop(paf._tok, None)
-        fut = paf._fut
-        if fut.done():
-            self._pa_changed()
+    def _on_async_ack(self: JetStream, subject: bytes, reply: bytes,  # type: ignore[misc]
+                      data: bytes, hdr: bytes) -> None:
+        try:
+            paf = self._pa.pop(int(subject[self._pa_plen:]), None)
+        except ValueError:
+            return
+        if paf is None or paf._done:
             return
         if hdr and not data:
             st = status_of(hdr)
             if st is not None and st[0] == 503:
                 if paf._retries > 0:
                     paf._retries -= 1
-                    self._pa[paf._tok] = paf  # still pending while we wait to resend
+                    self._pa[paf._id] = paf  # still pending while we wait to resend
                     asyncio.get_running_loop().call_later(
                         paf._retry_wait, lambda: self._spawn(self._resend(paf)))
                     return
-                fut.set_exception(errors.NoStreamResponseError(
-                    f"no stream captures subject {paf.msg.subject!r} (no responders)", code=503))
+                paf._set_exception(errors.NoStreamResponseError(
+                    f"no stream captures subject {paf.subject!r} (no responders)", code=503))
                 self._pa_changed()
                 return
         try:
-            fut.set_result(parse_ack(data))
+            paf._set_result(parse_ack(data))
         except errors.JetStreamError as e:
-            fut.set_exception(e)
-        self._pa_changed()
+            paf._set_exception(e)
+        if self._pa_room is not None or self._pa_empty is not None:
+            self._pa_changed()
 
     async def _resend(self: JetStream, paf: PubAckFuture) -> None:  # type: ignore[misc]
-        self._pa.pop(paf._tok, None)
-        if paf._fut.done():
+        self._pa.pop(paf._id, None)
+        if paf._done:
             self._pa_changed()
             return
         try:
             await self._send_async(paf)
         except errors.JetStreamError as e:
-            if not paf._fut.done():
-                paf._fut.set_exception(e)
+            paf._set_exception(e)
+            self._pa_changed()
 
     def _pa_changed(self) -> None:
         n = len(self._pa)
@@ -315,11 +404,9 @@ class Publisher:
         now = time.monotonic()
         expired = [p for p in self._pa.values() if p._deadline <= now]
         for p in expired:
-            self._pa.pop(p._tok, None)
-            self._mux.forget(p._tok)
-            if not p._fut.done():
-                p._fut.set_exception(errors.JetStreamTimeoutError(
-                    f"no ack for the async publish to {p.msg.subject!r} in time"))
+            self._pa.pop(p._id, None)
+            p._set_exception(errors.JetStreamTimeoutError(
+                f"no ack for the async publish to {p.subject!r} in time"))
         if expired:
             self._pa_changed()
         if self._pa:
@@ -346,11 +433,12 @@ class Publisher:
         if self._pa_sweeper is not None:
             self._pa_sweeper.cancel()
             self._pa_sweeper = None
+        if self._pa_sub is not None:
+            await self.nc.fast_unsubscribe(self._pa_sub)
+            self._pa_sub = None
         for p in list(self._pa.values()):
-            if not p._fut.done():
-                p._fut.set_exception(errors.ConnectionClosedError(
-                    "the connection closed before the publish was acknowledged"))
-                p._fut.exception()  # mark retrieved: no "never retrieved" warnings
+            p._set_exception(errors.ConnectionClosedError(
+                "the connection closed before the publish was acknowledged"))
         self._pa.clear()
         self._pa_changed()
         tasks = [t for t in self._tasks if not t.done()]

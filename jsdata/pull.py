@@ -9,9 +9,14 @@ idle heartbeats end it with :class:`~jsdata.errors.NoHeartbeatError`.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import logging
+import math
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -646,28 +651,29 @@ class _PullContext:
             return
         nxt = self._next_pull()
         if nxt is not None:
-            self._fetching = True
-            self._js._spawn(self._send_pull(*nxt))
+            o = self._opts
+            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat)
+            # Straight to the socket when possible: a refill must not wait for the flusher.
+            if not self._js.nc.publish_now(self._next_subject, self._inbox, body):
+                self._fetching = True
+                self._js._spawn(self._send_pull(body))
 
     async def _pull_now(self) -> None:
         """The initial pull, awaited so that a failure reaches the caller."""
         nxt = self._next_pull()
         if nxt is not None:
+            o = self._opts
             self._fetching = True
             try:
-                await self._publish_pull(*nxt)
+                await self._js.nc.publish_raw(self._next_subject, self._inbox,
+                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat))
             finally:
                 self._fetching = False
 
-    async def _publish_pull(self, batch: int, max_bytes: int) -> None:
-        o = self._opts
-        await self._js.nc.publish_raw(self._next_subject, self._inbox,
-                                      _pull_body(batch, max_bytes, o.expires, o.heartbeat))
-
-    async def _send_pull(self, batch: int, max_bytes: int) -> None:
+    async def _send_pull(self, body: bytes) -> None:
         try:
             if self._state == _RUNNING and self._sub is not None:
-                await self._publish_pull(batch, max_bytes)
+                await self._js.nc.publish_raw(self._next_subject, self._inbox, body)
         except errors.JetStreamError as e:
             self._notify(e)
         finally:
@@ -811,27 +817,24 @@ class _PullContext:
         assert self._ordered is not None
         try:
             name = await self._ordered._recreate(self)
-            if self._state != _RUNNING:
-                return
-            self._consumer = name
-            self._next_subject = self._js.api_subject(
-                f"CONSUMER.MSG.NEXT.{self.stream}.{name}")
-            await self._open_sub()
+            if self._state == _RUNNING:
+                self._consumer = name
+                self._next_subject = self._js.api_subject(
+                    f"CONSUMER.MSG.NEXT.{self.stream}.{name}")
+                await self._open_sub()
         except asyncio.CancelledError:
+            self._resetting = False
             raise
         except errors.JetStreamError as e:
             self._resetting = False
             if self._state == _RUNNING:
                 self._fail(e)
             return
-        finally:
-            if self._state != _RUNNING:
-                self._resetting = False
         self._resetting = False
-        self._seen = True
-        if self._state != _RUNNING:
+        if self._state != _RUNNING:  # stopped while recreating
             self._drop_sub_now()
             return
+        self._seen = True
         self._check_pending()
 
     async def _reset_sleep(self, delay: float) -> None:
@@ -868,7 +871,6 @@ class _PullContext:
             kick.set_result(None)
 
     def _set_closed(self) -> None:
-        self._state = _CLOSED
         self._teardown()
         if not self._closed_fut.done():
             self._closed_fut.set_result(None)
@@ -1002,7 +1004,12 @@ class ConsumeContext(_PullContext):
                 self._handed(item)
         finally:
             self._wake = None
-            if self._state >= _DRAINED or self._js._closed:
+            if self._state == _DRAINED:
+                self._set_closed()  # drained: everything was delivered
+            elif self._state < _DRAINED:  # cancelled from outside (connection closing)
+                self._state = _CLOSED
+                self._buf.clear()
+                self._drop_sub_now()
                 self._set_closed()
 
     async def _deliver_control(self, item: Any) -> None:
@@ -1038,37 +1045,43 @@ class ConsumeContext(_PullContext):
 
     # -- shutdown ------------------------------------------------------------------------------
     async def _shutdown(self, drain: bool) -> None:
+        if self._closed_fut.done():
+            return
         me = asyncio.current_task()
-        task = self._task
-        in_delivery = task is not None and me is task
+        in_delivery = self._task is not None and me is self._task
         if drain and self._state == _RUNNING:
             self._state = _DRAINING
             self._teardown()
             await self._close_sub(drain=True)
-            if self._state == _DRAINING:
-                self._state = _DRAINED
+            if self._state != _DRAINING:  # stopped meanwhile
+                if not in_delivery:
+                    await self.wait_closed()
+                return
+            self._state = _DRAINED
+            task = self._task  # an inline handler may have switched to task delivery
+            if task is None or task.done():
+                self._set_closed()
+                return
             w = self._wake
             if w is not None and not w.done():
                 w.set_result(None)
-            if task is not None and not in_delivery:
-                await asyncio.gather(task, return_exceptions=True)
-            if task is None or task.done():
-                self._set_closed()
+            if not in_delivery:
+                await asyncio.wait([task])
             return
-        if self._state == _CLOSED and self._closed_fut.done() and self._sub is None:
+        if drain and self._state in (_DRAINING, _DRAINED):  # a drain is under way
+            if not in_delivery:
+                await self.wait_closed()
             return
         self._state = _CLOSED
         self._buf.clear()
         self._teardown()
+        task = self._task
         if task is not None and not in_delivery and not task.done():
             task.cancel()
         await self._close_sub(drain=False)
-        if task is not None and not in_delivery:
-            await asyncio.gather(task, return_exceptions=True)
-        if task is None or task.done() or not in_delivery:
-            self._set_closed()
-        elif in_delivery:
-            self._wake = None  # the delivery task ends once its handler returns
+        if task is not None and not in_delivery and not task.done():
+            await asyncio.wait([task])
+        self._set_closed()
 
 
 class MessagesContext(_PullContext):
@@ -1202,13 +1215,21 @@ class MessagesContext(_PullContext):
         return await self._take(True, None, None)
 
     async def _shutdown(self, drain: bool) -> None:
+        if self._closed_fut.done():
+            return
         if drain and self._state == _RUNNING:
             self._state = _DRAINING
             self._teardown()
             await self._close_sub(drain=True)
-            self._set_closed()
-            self._state = _DRAINED
-            self._wake_all()
+            if self._state == _DRAINING:
+                self._state = _DRAINED
+                self._set_closed()
+                self._wake_all()
+            else:
+                await self.wait_closed()
+            return
+        if drain and self._state in (_DRAINING, _DRAINED):
+            await self.wait_closed()
             return
         self._state = _CLOSED
         self._buf.clear()

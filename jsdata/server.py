@@ -526,7 +526,12 @@ class EmbeddedServer:
         """Spawn the process (without waiting for it to be ready)."""
         binary = self._binary or find_nats_server()
         if not _is_executable(Path(binary)):
-            raise ServerNotFoundError(f"nats-server binary {binary!r} is not executable")
+            found = shutil.which(binary)
+            if not found:
+                raise ServerNotFoundError(
+                    f"nats-server binary {binary!r} not found or not executable"
+                )
+            binary = found
         store = self._prepare_store()
         if not self._port or not self._monitor_port:
             picked = _free_ports(self._host, 2)
@@ -586,17 +591,23 @@ class EmbeddedServer:
         return EmbeddedServerError(f"{message}{detail}")
 
     def _wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        """Poll until healthz (JetStream enabled) answers 200 and the client port is ours."""
+        """Poll until healthz answers 200 and the client port is served by this server.
+
+        A standalone server must be fully healthy (JetStream on, its streams recovered); a
+        cluster node only needs JetStream enabled, as full health needs the meta quorum.
+        """
         assert self._proc is not None
         proc = self._proc
         base = self._monitor_base()
+        clustered = bool(self._cluster_name or self._routes)
+        health = f"{base}/healthz?js-enabled-only=true" if clustered else f"{base}/healthz"
         host = _connect_host(self._host)
         deadline = time.monotonic() + timeout
         while True:
             code = proc.poll()
             if code is not None:
                 raise self._fail(f"nats-server exited with code {code} during startup")
-            status, _ = _http_get(f"{base}/healthz?js-enabled-only=true", timeout=1.0)
+            status, _ = _http_get(health, timeout=1.0)
             if status == 200:
                 # healthz answers before the client listener is up (or while another server
                 # holds our client port): require the client port's INFO to be this server's.

@@ -1,0 +1,1126 @@
+"""Streaming object files: the chunked writer and the seekable, chunk-indexed reader.
+
+Objects are stored as the official clients store them: chunk messages on
+``$O.<bucket>.C.<nuid>`` and one meta message per name. The writer
+(:class:`ObjectWriter`) hashes and publishes chunks as they fill, pipelined with a bounded
+number of unacknowledged chunks, so memory stays at a few chunks whatever the object's size;
+only :meth:`ObjectWriter.close` publishes the meta message, so an aborted write leaves
+nothing visible.
+
+The reader (:class:`ObjectResult`) fetches chunks with batch direct gets (nats-server 2.11+):
+sequential reads stream whole batches, while a seek to an unread position first builds an
+index of the object's chunk sequences from a headers-only scan, so a seek plus a small read
+fetches only the chunks that hold those bytes. Every chunk is checked against the object's
+meta (its position among the object's chunks comes with the reply), and a full sequential
+read verifies the SHA-256 digest. :attr:`ObjectResult.fetched_chunks` counts the chunks
+downloaded.
+
+The blocking API uses :class:`BlockingObjectResult` / :class:`BlockingObjectWriter`, real
+:class:`io.BufferedIOBase` files (what pandas and pyarrow expect) that run the fetches and
+publishes of these async objects on the connection's loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import hashlib
+import io
+import json
+import secrets
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import blocking, errors
+from ._conn import new_token, status_of
+from .config import ObjectMeta, ObjectMetaOptions
+
+if TYPE_CHECKING:
+    from .info import ObjectInfo
+    from .jetstream import JetStream
+    from .object import ObjectStore
+    from .publish import PubAckFuture
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "BlockingObjectResult",
+    "BlockingObjectWriter",
+    "ObjectResult",
+    "ObjectWriter",
+]
+
+DEFAULT_CHUNK_SIZE = 128 * 1024
+"""Chunk size of new objects (as nats.go): 128 KiB."""
+
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+"""At most this many chunk bytes are requested per batch direct get (and kept in flight by a
+writer)."""
+
+_DIGEST_PREFIX = "SHA-256="
+_NUID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ERR_SEALED = 10109  # JSStreamSealedErr
+
+
+# ---------------------------------------------------------------------------------------------
+# names, subjects, digests
+
+
+def new_nuid() -> str:
+    """A 22-character base62 unique id, like the NUIDs other clients use for objects."""
+    n = secrets.randbits(136)
+    out = []
+    for _ in range(22):
+        n, r = divmod(n, 62)
+        out.append(_NUID_ALPHABET[r])
+    return "".join(out)
+
+
+def encode_name(name: str) -> str:
+    """An object name as it appears in its meta subject: URL-safe base64 with padding (Go)."""
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def chunk_subject(bucket: str, nuid: str) -> str:
+    return f"$O.{bucket}.C.{nuid}"
+
+
+def meta_subject(bucket: str, name: str) -> str:
+    return f"$O.{bucket}.M.{encode_name(name)}"
+
+
+def digest_string(h: Any) -> str:
+    """``SHA-256=`` + URL-safe base64 of a finished sha256, as every client writes it."""
+    return _DIGEST_PREFIX + base64.urlsafe_b64encode(h.digest()).decode()
+
+
+def decode_digest(digest: str) -> bytes:
+    """The raw hash bytes of a ``SHA-256=...`` digest string."""
+    algo, sep, value = digest.partition("=")
+    if not sep or algo.upper() != "SHA-256":
+        raise errors.ObjectStoreError(f"unsupported object digest {digest!r}")
+    value = value.strip()
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, TypeError):
+        raise errors.ObjectStoreError(f"invalid object digest {digest!r}") from None
+
+
+def map_publish_error(e: BaseException) -> BaseException:
+    """Sealed-stream rejections become BucketSealedError; everything else is kept."""
+    if isinstance(e, errors.JetStreamError) and e.err_code == _ERR_SEALED:
+        return errors.BucketSealedError("the object store bucket is sealed",
+                                        code=e.code, err_code=e.err_code)
+    return e
+
+
+def chunk_size_of(opts: ObjectMetaOptions | None) -> int:
+    if opts is not None and opts.max_chunk_size:
+        return int(opts.max_chunk_size)
+    return DEFAULT_CHUNK_SIZE
+
+
+# ---------------------------------------------------------------------------------------------
+# batch direct get
+
+
+def _hdr_int(hdr: bytes, name: bytes) -> int | None:
+    i = hdr.find(name)
+    if i < 0:
+        return None
+    i += len(name)
+    j = hdr.find(b"\r\n", i)
+    try:
+        return int(hdr[i:j].strip(b": "))
+    except ValueError:
+        return None
+
+
+async def direct_batch(js: JetStream, stream: str, request: dict[str, Any],
+                       timeout: float) -> tuple[list[tuple[int, int | None, bytes]], int | None]:
+    """One batch direct get: ``([(seq, num_pending, data), ...], num_pending_at_end)``.
+
+    ``num_pending_at_end`` comes from the closing 204 EOB status; it is ``None`` when nothing
+    matched (404). ``timeout`` bounds the wait for each reply.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int | None] = loop.create_future()
+    out: list[tuple[int, int | None, bytes]] = []
+
+    def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if done.done():
+            return
+        if hdr and not data:
+            st = status_of(hdr)
+            if st is not None:
+                code, desc = st
+                if code == 204:
+                    done.set_result(_hdr_int(hdr, b"Nats-Num-Pending:") or 0)
+                elif code == 404:
+                    done.set_result(None)
+                elif code == 503:
+                    done.set_exception(errors.BucketNotFoundError(
+                        f"no stream {stream!r} answered the direct get (bucket deleted?)",
+                        code=503))
+                else:
+                    done.set_exception(errors.APIError(
+                        f"direct get from {stream!r} failed: {code} {desc}", code=code))
+                return
+        seq = _hdr_int(hdr, b"Nats-Sequence:") or 0
+        out.append((seq, _hdr_int(hdr, b"Nats-Num-Pending:"), data))
+
+    nc = js.nc
+    nc.check_open()
+    inbox = f"_INBOX.{new_token()}"
+    sub = await nc.fast_subscribe(inbox, on_msg)
+    try:
+        body = json.dumps(request, separators=(",", ":")).encode()
+        await nc.publish_raw(js.api_subject(f"DIRECT.GET.{stream}"), inbox, body)
+        while True:
+            seen = len(out)
+            try:
+                return out, await asyncio.wait_for(asyncio.shield(done), timeout)
+            except asyncio.TimeoutError:
+                if len(out) == seen:
+                    raise errors.APITimeoutError(
+                        f"timed out after {timeout:g}s waiting for chunks from {stream!r}"
+                    ) from None
+    finally:
+        if not done.done():
+            done.cancel()
+        await nc.fast_unsubscribe(sub)
+
+
+# ---------------------------------------------------------------------------------------------
+# writer
+
+
+class ObjectWriter:
+    """Writes one object: chunks are hashed and published as they fill (bounded in flight);
+    :meth:`close` publishes the meta message, :meth:`abort` purges what was sent.
+
+    Obtain it with ``obs.open(name, "wb")``; ``async with`` closes it, or aborts it when the
+    block raises.
+    """
+
+    def __init__(self, store: ObjectStore, meta: ObjectMeta, existing: ObjectInfo | None
+                 ) -> None:
+        self._store = store
+        self._js = store._js
+        self._meta = meta
+        self._existing = existing
+        self.chunk_size = chunk_size_of(meta.opts)
+        self.nuid = new_nuid()
+        self._subj = chunk_subject(store.bucket, self.nuid)
+        self._buf = bytearray()
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._chunks = 0
+        self._inflight: deque[PubAckFuture] = deque()
+        self._max_inflight = max(2, MAX_BATCH_BYTES // self.chunk_size)
+        self._state = "open"
+        self.info: ObjectInfo | None = None
+
+    def __repr__(self) -> str:
+        return (f"<ObjectWriter {self._store.bucket}/{self._meta.name} {self._state} "
+                f"written={self.tell()}>")
+
+    @property
+    def name(self) -> str:
+        return str(self._meta.name)
+
+    @property
+    def closed(self) -> bool:
+        return self._state != "open"
+
+    def tell(self) -> int:
+        """Bytes written so far."""
+        return self._size + len(self._buf)
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise errors.InvalidArgumentError(f"the object writer is {self._state}")
+
+    async def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Add bytes to the object; full chunks are published right away."""
+        self._check_open()
+        mv = memoryview(data)
+        if mv.format != "B" or mv.ndim != 1:
+            mv = mv.cast("B")
+        n = len(mv)
+        c = self.chunk_size
+        off = 0
+        try:
+            if self._buf:
+                take = min(c - len(self._buf), n)
+                self._buf += mv[:take]
+                off = take
+                if len(self._buf) == c:
+                    chunk = bytes(self._buf)
+                    self._buf.clear()
+                    await self._send(chunk)
+            while n - off >= c:
+                await self._send(bytes(mv[off:off + c]))
+                off += c
+            if off < n:
+                self._buf += mv[off:]
+        except BaseException:
+            await self.abort()
+            raise
+        return n
+
+    async def _send(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        fut = await self._js._publish_async_raw(self._subj, chunk, b"")
+        self._inflight.append(fut)
+        self._size += len(chunk)
+        self._chunks += 1
+        if len(self._inflight) > self._max_inflight:
+            await self._settle(self._max_inflight)
+
+    async def _settle(self, keep: int) -> None:
+        """Wait for acks until at most ``keep`` are outstanding (raises the first failure)."""
+        while len(self._inflight) > keep:
+            fut = self._inflight[0]
+            try:
+                await fut
+            except BaseException as e:
+                raise map_publish_error(e) from None
+            self._inflight.popleft()
+
+    async def close(self) -> ObjectInfo:
+        """Publish the last chunk and the meta message; returns the new ObjectInfo.
+
+        Once the meta landed, the chunks of the version it replaced are purged.
+        """
+        if self._state == "closed" and self.info is not None:
+            return self.info
+        self._check_open()
+        from .object import ObjectInfo
+
+        try:
+            if self._buf:
+                chunk = bytes(self._buf)
+                self._buf.clear()
+                await self._send(chunk)
+            await self._settle(0)
+            m = self._meta
+            info = ObjectInfo(name=m.name, description=m.description, headers=m.headers,
+                              metadata=m.metadata, opts=m.opts, bucket=self._store.bucket,
+                              nuid=self.nuid, size=self._size, mtime=None,
+                              chunks=self._chunks, digest=digest_string(self._hash))
+            await self._store._publish_meta(info)
+        except BaseException:
+            await self.abort()
+            raise
+        self._state = "closed"
+        info.mtime = datetime.now(timezone.utc)
+        ex = self._existing
+        if ex is not None and not ex.deleted and ex.nuid and ex.nuid != self.nuid:
+            try:
+                await self._store._purge_subject(chunk_subject(self._store.bucket, ex.nuid))
+            except errors.JetStreamError:
+                pass  # the new version is in place; stale chunks only cost space
+        self.info = info
+        return info
+
+    async def abort(self) -> None:
+        """Drop the object being written: nothing becomes visible, sent chunks are purged."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._buf = bytearray()
+        pending, self._inflight = list(self._inflight), deque()
+        for fut in pending:
+            try:
+                await fut
+            except BaseException:  # noqa: BLE001 - the write is being abandoned anyway
+                pass
+        if self._chunks:
+            try:
+                await self._store._purge_subject(self._subj)
+            except errors.JetStreamError:
+                pass
+
+    async def __aenter__(self) -> ObjectWriter:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            await self.abort()
+        elif self._state == "open":
+            await self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# reader
+
+
+class ObjectResult:
+    """A seekable binary file over one object (``await r.read(n)``, ``r.seek(pos)``, ...).
+
+    ``info`` is the object's :class:`~jsdata.ObjectInfo`; ``fetched_chunks`` counts the
+    chunks downloaded so far and ``requests`` the fetch requests made. Iterating gives lines
+    (as io files do); :meth:`iter_chunks` gives the stored chunks. A read that reaches the end
+    after reading every chunk in order verifies the digest (DigestMismatchError).
+    """
+
+    def __init__(self, store: ObjectStore, info: ObjectInfo, *, cache_chunks: int = 8) -> None:
+        self._store = store
+        self._js = store._js
+        self.info = info
+        self.name = str(info.name)
+        self.size = int(info.size or 0)
+        self._n = int(info.chunks or 0)
+        self._c = chunk_size_of(info.opts)
+        self._subj = chunk_subject(info.bucket or store.bucket, info.nuid)
+        self._stream = store._stream_name
+        self._max_batch = max(1, MAX_BATCH_BYTES // self._c)
+        self._cap = max(cache_chunks, self._max_batch + 2)
+        self._pos = 0
+        self._closed = False
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._seq: dict[int, int] = {}          # chunk index -> stream sequence (known)
+        self._off: dict[int, int] = {}          # chunk index -> byte offset (known)
+        self._len: dict[int, int] = {}          # chunk index -> size (known)
+        self._koffs: list[int] = []             # sorted offsets of known chunks
+        self._kidx: list[int] = []              # their chunk indexes
+        self._scan_seqs: list[int] | None = None
+        self._scan_offs: list[int] | None = None
+        self._hash = hashlib.sha256()
+        self._hash_idx = 0
+        self._hash_bytes = 0
+        self._error: errors.JetStreamError | None = None
+        self._last_end = -1
+        self._ra = 1
+        self.fetched_chunks = 0
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"pos={self._pos}"
+        return (f"<ObjectResult {self.info.bucket}/{self.name} size={self.size} "
+                f"chunks={self._n} {state}>")
+
+    # -- io basics (no I/O) ----------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        """The current position."""
+        self._check_open()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position (``whence`` as io: SEEK_SET, SEEK_CUR, SEEK_END); no I/O."""
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence!r}")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = int(pos)
+        return self._pos
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("I/O operation on closed object file")
+
+    async def close(self) -> None:
+        """Release the cached chunks (the object file holds no server resources)."""
+        self._close_now()
+
+    def _close_now(self) -> None:
+        self._closed = True
+        self._cache.clear()
+
+    async def __aenter__(self) -> ObjectResult:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._close_now()
+
+    # -- chunk map ---------------------------------------------------------------------------
+    def _chunk_len(self, idx: int) -> int | None:
+        ln = self._len.get(idx)
+        if ln is not None:
+            return ln
+        if self._scan_offs is not None:
+            nxt = self._scan_offs[idx + 1] if idx + 1 < self._n else self.size
+            return nxt - self._scan_offs[idx]
+        return None
+
+    def _locate(self, pos: int) -> int | None:
+        """The index of the chunk holding byte ``pos``, if known without I/O."""
+        if self._scan_offs is not None:
+            return bisect.bisect_right(self._scan_offs, pos) - 1
+        if pos == 0:
+            return 0
+        i = bisect.bisect_right(self._koffs, pos) - 1
+        if i < 0:
+            return None
+        idx = self._kidx[i]
+        ln = self._chunk_len(idx)
+        if ln is None:
+            return None
+        end = self._koffs[i] + ln
+        if pos < end:
+            return idx
+        if pos == end and idx + 1 < self._n:
+            return idx + 1
+        return None
+
+    def _remember(self, idx: int, seq: int, off: int, ln: int) -> None:
+        if idx in self._off:
+            return
+        self._seq[idx] = seq
+        self._off[idx] = off
+        self._len[idx] = ln
+        i = bisect.bisect_left(self._koffs, off)
+        self._koffs.insert(i, off)
+        self._kidx.insert(i, idx)
+
+    def _fail(self, msg: str) -> errors.DigestMismatchError:
+        err = errors.DigestMismatchError(f"object {self.info.bucket}/{self.name}: {msg}")
+        self._error = err
+        return err
+
+    def _store_chunk(self, idx: int, seq: int, off: int, data: bytes) -> None:
+        self._remember(idx, seq, off, len(data))
+        cache = self._cache
+        cache[idx] = data
+        cache.move_to_end(idx)
+        while len(cache) > self._cap:
+            cache.popitem(last=False)
+        # digest: hash chunks in order while they are at hand
+        while self._hash_idx < self._n:
+            d = cache.get(self._hash_idx)
+            if d is None:
+                break
+            self._hash.update(d)
+            self._hash_bytes += len(d)
+            self._hash_idx += 1
+            if self._hash_idx == self._n:
+                self._verify_digest()
+
+    def _verify_digest(self) -> None:
+        if self._hash_bytes != self.size:
+            raise self._fail(f"chunks hold {self._hash_bytes} bytes, the meta says {self.size}")
+        digest = self.info.digest
+        if digest and decode_digest(digest) != self._hash.digest():
+            raise self._fail("digest mismatch (the stored chunks are corrupt)")
+
+    # -- fetching ----------------------------------------------------------------------------
+    async def _scan(self) -> None:
+        """Index every chunk (stream sequence and size) with a headers-only ordered scan."""
+        from .watch import OrderedFeed
+        seqs: list[int] = []
+        sizes: list[int] = []
+        if self._n:
+            feed = OrderedFeed(self._js, self._stream, filter_subjects=[self._subj],
+                               headers_only=True, mark_initial=True)
+            await feed.start()
+            try:
+                done = False
+                while not done:
+                    for m in await feed.next_many():
+                        if m is None:
+                            done = True
+                            break
+                        seqs.append(m.metadata.sequence.stream)
+                        sz = m.headers.get("Nats-Msg-Size")
+                        sizes.append(int(sz) if sz is not None else 0)
+                    if not done and feed.stopped:
+                        raise self._fail("the chunk scan ended early")
+            finally:
+                await feed.stop()
+        if len(seqs) != self._n:
+            raise self._fail(f"the stream holds {len(seqs)} chunks, the meta says {self._n}")
+        offs = []
+        total = 0
+        for s in sizes:
+            offs.append(total)
+            total += s
+        if total != self.size:
+            raise self._fail(f"chunks hold {total} bytes, the meta says {self.size}")
+        self._scan_seqs = seqs
+        self._scan_offs = offs
+
+    def _start_for(self, idx: int) -> int | None:
+        """The stream sequence to start a fetch of chunk ``idx`` from, if known."""
+        if self._scan_seqs is not None:
+            return self._scan_seqs[idx]
+        if idx == 0:
+            return 1
+        prev = self._seq.get(idx - 1)
+        return prev + 1 if prev is not None else None
+
+    def _offset_for(self, idx: int) -> int | None:
+        if self._scan_offs is not None:
+            return self._scan_offs[idx]
+        off = self._off.get(idx)
+        if off is not None:
+            return off
+        if idx == 0:
+            return 0
+        prev = self._off.get(idx - 1)
+        ln = self._chunk_len(idx - 1)
+        if prev is not None and ln is not None:
+            return prev + ln
+        return None
+
+    async def _fetch(self, idx: int, count: int) -> None:
+        """Download chunks ``idx .. idx+count-1`` into the cache (fewer when they end)."""
+        if self._error is not None:
+            raise self._error
+        count = max(1, min(count, self._n - idx, self._max_batch))
+        start = self._start_for(idx)
+        if start is None or self._offset_for(idx) is None:
+            await self._scan()
+            start = self._start_for(idx)
+        assert start is not None
+        if not self._store._direct():
+            await self._fetch_api(idx, count)
+            return
+        c = self._c
+        req = {"seq": start, "next_by_subj": self._subj, "batch": count,
+               "max_bytes": count * (c + len(self._subj) + 64)}
+        msgs, end_pending = await direct_batch(self._js, self._stream, req, self._js.timeout)
+        self.requests += 1
+        expect = idx
+        for seq, pending, data in msgs:
+            self.fetched_chunks += 1
+            got = self._n - 1 - pending if pending is not None else expect
+            if got != expect:
+                raise self._fail(f"chunk order does not match the meta (chunk {expect} "
+                                 f"expected at sequence {seq}, found chunk {got})")
+            if self._scan_seqs is not None and self._scan_seqs[expect] != seq:
+                raise self._fail(f"chunk {expect} moved (sequence {seq}, indexed "
+                                 f"{self._scan_seqs[expect]})")
+            off = self._offset_for(expect)
+            assert off is not None
+            exp_len = self._chunk_len(expect) if self._scan_offs is not None else None
+            if (exp_len is not None and len(data) != exp_len) or off + len(data) > self.size \
+                    or (expect == self._n - 1 and off + len(data) != self.size):
+                raise self._fail(f"chunk {expect} has an unexpected size ({len(data)} bytes)")
+            self._store_chunk(expect, seq, off, data)
+            expect += 1
+        if expect == idx or (expect < idx + count and not end_pending):
+            raise self._fail(f"chunk {expect} of {self._n} is missing (truncated object)")
+
+    async def _fetch_api(self, idx: int, count: int) -> None:
+        """Fetch chunks one by one with STREAM.MSG.GET (streams without direct get)."""
+        assert self._scan_seqs is not None and self._scan_offs is not None
+        stream = self._store._stream
+        for i in range(idx, idx + count):
+            try:
+                m = await stream.get_msg(self._scan_seqs[i])
+            except errors.MsgNotFoundError:
+                raise self._fail(f"chunk {i} of {self._n} is missing") from None
+            self.requests += 1
+            self.fetched_chunks += 1
+            if m.subject != self._subj or len(m.data) != self._chunk_len(i):
+                raise self._fail(f"chunk {i} does not match the index")
+            self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+
+    async def _ensure(self, end: int) -> None:
+        """Fetch what the read from the current position up to ``end`` needs next."""
+        pos = self._pos
+        idx = self._locate(pos)
+        if idx is None:
+            await self._scan()
+            idx = self._locate(pos)
+            assert idx is not None
+        need = -(-(end - pos) // self._c)
+        await self._fetch(idx, max(need, self._ra))
+
+    def _note_access(self, pos: int) -> None:
+        """Readahead: grow the batch while reads continue where the last one ended."""
+        if pos == self._last_end:
+            self._ra = min(self._ra * 2, self._max_batch)
+        elif pos != 0 or self._last_end != -1:
+            self._ra = 1
+
+    # -- reading -----------------------------------------------------------------------------
+    def _take(self, end: int) -> bytes | None:
+        """Bytes from the cache from the position up to ``end`` (one chunk at most);
+        None when that chunk is not cached."""
+        pos = self._pos
+        idx = self._locate(pos)
+        if idx is None:
+            return None
+        data = self._cache.get(idx)
+        if data is None:
+            return None
+        off = self._off[idx]
+        start = pos - off
+        stop = min(len(data), end - off)
+        piece = data if start == 0 and stop == len(data) else data[start:stop]
+        self._pos = off + stop
+        return piece
+
+    def _eof_check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _read_cached(self, n: int = -1) -> bytes | None:
+        """The read done from the cache alone, or None (nothing consumed) if it needs I/O."""
+        self._check_open()
+        if self._error is not None:
+            raise self._error
+        pos = self._pos
+        end = self.size if n is None or n < 0 else min(self.size, pos + n)
+        if pos >= end:
+            self._last_end = pos
+            return b""
+        p = pos
+        while p < end:  # all cached?
+            idx = self._locate(p)
+            if idx is None or idx not in self._cache:
+                return None
+            p = self._off[idx] + len(self._cache[idx])
+        self._note_access(pos)
+        parts = []
+        while self._pos < end:
+            piece = self._take(end)
+            assert piece is not None
+            parts.append(piece)
+        self._last_end = self._pos
+        if self._pos >= self.size:
+            self._eof_check()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes from the position (all the rest when ``n`` < 0); b"" at EOF."""
+        fast = self._read_cached(n)
+        if fast is not None:
+            return fast
+        pos = self._pos
+        end = self.size if n is None or n < 0 else min(self.size, pos + n)
+        self._note_access(pos)
+        parts = []
+        while self._pos < end:
+            piece = self._take(end)
+            if piece is None:
+                await self._ensure(end)
+                continue
+            parts.append(piece)
+        self._last_end = self._pos
+        if self._pos >= self.size:
+            self._eof_check()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    async def read1(self, n: int = -1) -> bytes:
+        """Like :meth:`read` (at most one fetch is made)."""
+        return await self.read(n)
+
+    async def readinto(self, b: Any) -> int:
+        """Read into a writable buffer; returns the number of bytes read."""
+        mv = memoryview(b).cast("B")
+        data = await self.read(len(mv))
+        mv[:len(data)] = data
+        return len(data)
+
+    async def readall(self) -> bytes:
+        """The rest of the object."""
+        return await self.read(-1)
+
+    def _readline_cached(self, limit: int = -1) -> bytes | None:
+        self._check_open()
+        pos = self._pos
+        end = self.size if limit is None or limit < 0 else min(self.size, pos + limit)
+        parts = []
+        while self._pos < end:
+            idx = self._locate(self._pos)
+            data = self._cache.get(idx) if idx is not None else None
+            if data is None:
+                self._pos = pos  # undo: the caller fetches and retries
+                return None
+            start = self._pos - self._off[idx]
+            nl = data.find(b"\n", start, start + (end - self._pos))
+            stop_at = (nl + 1) if nl >= 0 else min(len(data), start + (end - self._pos))
+            parts.append(data[start:stop_at])
+            self._pos = self._off[idx] + stop_at
+            if nl >= 0:
+                break
+        self._last_end = self._pos
+        if self._pos >= self.size:
+            self._eof_check()
+        return b"".join(parts)
+
+    async def readline(self, limit: int = -1) -> bytes:
+        """The next line including its b"\\n" (b"" at EOF)."""
+        while True:
+            line = self._readline_cached(limit)
+            if line is not None:
+                return line
+            pos = self._pos
+            idx = self._locate(pos)
+            # fetch from the first chunk of the line that is not cached
+            p = pos
+            while idx is not None and idx in self._cache:
+                p = self._off[idx] + len(self._cache[idx])
+                idx = self._locate(p) if p < self.size else None
+            self._pos = p
+            try:
+                self._note_access(p)
+                await self._ensure(min(self.size, p + 1))
+            finally:
+                self._pos = pos
+
+    async def readlines(self, hint: int = -1) -> list[bytes]:
+        """Every remaining line."""
+        lines = []
+        total = 0
+        while True:
+            line = await self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                return lines
+
+    def __aiter__(self) -> ObjectResult:
+        return self
+
+    async def __anext__(self) -> bytes:
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+    def iter_chunks(self) -> ChunkIterator:
+        """The object's bytes chunk by chunk from the current position (digest verified
+        when the iteration covers the whole object)."""
+        self._check_open()
+        return ChunkIterator(self)
+
+
+class ChunkIterator:
+    """Async iterator over an object's chunks (as stored), from the reader's position."""
+
+    def __init__(self, r: ObjectResult) -> None:
+        self._r = r
+
+    def __aiter__(self) -> ChunkIterator:
+        return self
+
+    def _take_chunk(self) -> bytes | None:
+        r = self._r
+        idx = r._locate(r._pos)
+        data = r._cache.get(idx) if idx is not None else None
+        if data is None:
+            return None
+        assert idx is not None
+        start = r._pos - r._off[idx]
+        piece = data if start == 0 else data[start:]
+        r._pos = r._off[idx] + len(data)
+        r._last_end = r._pos
+        if r._pos >= r.size:
+            r._eof_check()
+        return piece
+
+    async def __anext__(self) -> bytes:
+        r = self._r
+        r._check_open()
+        if r._pos >= r.size:
+            raise StopAsyncIteration
+        piece = self._take_chunk()
+        if piece is None:
+            r._ra = r._max_batch
+            await r._ensure(r.size)
+            piece = self._take_chunk()
+            assert piece is not None
+        return piece
+
+    async def _next_many(self) -> list[bytes]:
+        """The chunks one fetch brings (at least one), [] at the end."""
+        r = self._r
+        try:
+            out = [await self.__anext__()]
+        except StopAsyncIteration:
+            return []
+        while r._pos < r.size:
+            piece = self._take_chunk()
+            if piece is None:
+                break
+            out.append(piece)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# blocking file objects (used by the blocking API; pandas/pyarrow call them from user threads)
+
+
+class BlockingObjectResult(io.BufferedIOBase):
+    """A seekable binary file over an object for the blocking API (an io.BufferedIOBase).
+
+    Reads served from cached chunks stay on the calling thread; fetches run on the
+    connection's loop thread. ``info``, ``fetched_chunks`` and ``iter_chunks()`` are those
+    of the async :class:`ObjectResult` it wraps.
+    """
+
+    def __init__(self, core: ObjectResult, lt: blocking.LoopThread) -> None:
+        super().__init__()
+        self._core = core
+        self._lt = lt
+        self._lock = threading.RLock()
+
+    @classmethod
+    def _wrap(cls, core: ObjectResult, lt: blocking.LoopThread) -> BlockingObjectResult:
+        return cls(core, lt)
+
+    def __repr__(self) -> str:
+        return repr(self._core)
+
+    @property
+    def info(self) -> ObjectInfo:
+        """The object's info."""
+        return self._core.info
+
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def size(self) -> int:
+        return self._core.size
+
+    @property
+    def fetched_chunks(self) -> int:
+        """Chunks downloaded so far."""
+        return self._core.fetched_chunks
+
+    @property
+    def requests(self) -> int:
+        return self._core.requests
+
+    @property
+    def mode(self) -> str:
+        return "rb"
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with self._lock:
+            if self.closed:
+                raise ValueError("I/O operation on closed object file")
+            return self._core.seek(offset, whence)
+
+    def tell(self) -> int:
+        with self._lock:
+            if self.closed:
+                raise ValueError("I/O operation on closed object file")
+            return self._core.tell()
+
+    def read(self, size: int | None = -1) -> bytes:
+        n = -1 if size is None else size
+        with self._lock:
+            if self.closed:
+                raise ValueError("I/O operation on closed object file")
+            data = self._core._read_cached(n)
+            if data is None:
+                data = self._lt.run(self._core.read(n))
+            return data
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b: Any) -> int:
+        mv = memoryview(b).cast("B")
+        data = self.read(len(mv))
+        mv[:len(data)] = data
+        return len(data)
+
+    def readinto1(self, b: Any) -> int:
+        return self.readinto(b)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        n = -1 if size is None else size
+        with self._lock:
+            if self.closed:
+                raise ValueError("I/O operation on closed object file")
+            line = self._core._readline_cached(n)
+            if line is None:
+                line = self._lt.run(self._core.readline(n))
+            return line
+
+    def iter_chunks(self) -> Any:
+        """The object's bytes chunk by chunk (an iterator of bytes)."""
+        return blocking.SyncIterator(self._core.iter_chunks(), self._lt)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._core._close_now()
+        super().close()
+
+    def detach(self) -> Any:
+        raise io.UnsupportedOperation("detach")
+
+
+class BlockingObjectWriter(io.BufferedIOBase):
+    """A write-only binary file streaming into a new object, for the blocking API.
+
+    Bytes are handed to the loop thread in blocks; chunks are published as they fill.
+    ``close()`` (or leaving a ``with`` block normally) publishes the object and sets
+    ``info``; an exception inside the ``with`` block, :meth:`abort`, or dropping the file
+    without closing it leaves no object behind.
+    """
+
+    _BLOCK = 1024 * 1024
+
+    def __init__(self, core: ObjectWriter, lt: blocking.LoopThread) -> None:
+        super().__init__()
+        self._core = core
+        self._lt = lt
+        self._pending = bytearray()
+        self._lock = threading.RLock()
+        self._done = False
+        self._block = max(self._BLOCK, core.chunk_size)
+        self.info: ObjectInfo | None = None
+
+    def __repr__(self) -> str:
+        return repr(self._core)
+
+    @property
+    def name(self) -> str:
+        return self._core.name
+
+    @property
+    def mode(self) -> str:
+        return "wb"
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._core.tell() + len(self._pending)
+
+    def write(self, b: Any) -> int:
+        with self._lock:
+            if self.closed or self._done:
+                raise ValueError("write to closed object file")
+            mv = memoryview(b)
+            n = mv.nbytes
+            if len(self._pending) + n < self._block:
+                self._pending += mv.cast("B") if mv.format != "B" else mv
+                return n
+            if self._pending:
+                self._pending += mv.cast("B") if mv.format != "B" else mv
+                data: Any = bytes(self._pending)
+                self._pending = bytearray()
+            else:
+                data = mv
+            self._run(self._core.write(data))
+            return n
+
+    def _run(self, coro: Awaitable[Any]) -> Any:
+        try:
+            return self._lt.run(coro)
+        except BaseException:
+            self._done = True
+            self._pending = bytearray()
+            raise
+
+    def flush(self) -> None:
+        """Chunks are published as they fill; nothing is visible before close()."""
+        if self.closed:
+            raise ValueError("flush of closed object file")
+
+    def close(self) -> None:
+        """Publish the object (its meta) and set ``info``."""
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                if not self._done:
+                    if self._pending:
+                        data = bytes(self._pending)
+                        self._pending = bytearray()
+                        self._run(self._core.write(data))
+                    self.info = self._run(self._core.close())
+                    self._done = True
+            finally:
+                super().close()
+
+    def abort(self) -> None:
+        """Discard the object being written (sent chunks are purged)."""
+        with self._lock:
+            if self.closed:
+                return
+            self._done = True
+            self._pending = bytearray()
+            try:
+                if not self._lt.closed:
+                    self._lt.run(self._core.abort())
+            finally:
+                super().close()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+    def __del__(self) -> None:
+        # Never publish a half-written object from the garbage collector: abort instead.
+        try:
+            if not self.closed and not self._done and not self._lt.closed:
+                self._done = True
+                self._pending = bytearray()
+                blocking.submit_nowait(self._lt, self._core.abort)
+            if not self.closed:
+                io.BufferedIOBase.close(self)
+        except Exception:  # noqa: BLE001 - nothing can be reported from __del__
+            pass
+
+    def detach(self) -> Any:
+        raise io.UnsupportedOperation("detach")
+
+
+def _register_twin() -> None:
+    """Make :class:`BlockingObjectResult` the blocking twin of :class:`ObjectResult`, so
+    ``jsdata.ObjectResult`` is the io class and every core result is wrapped into it."""
+    blocking.TWINS[ObjectResult] = BlockingObjectResult  # type: ignore[assignment]
+
+
+_register_twin()
+
+
+def run_sync(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
+    """Run a blocking function (disk I/O, a user's reader) in the loop's default executor."""
+    return asyncio.get_running_loop().run_in_executor(None, fn, *args)
