@@ -1,7 +1,837 @@
-"""Object stores (placeholder: being written)."""
+"""Object stores: large blobs in a stream, chunked and digested as the official clients do.
+
+A bucket is the stream ``OBJ_<bucket>`` with subjects ``$O.<bucket>.C.>`` (chunks, on
+``$O.<bucket>.C.<nuid>``) and ``$O.<bucket>.M.>`` (one rolled-up meta message per object on
+``$O.<bucket>.M.<base64url(name)>``), so objects are interchangeable with nats.go, nats-py
+and the ``nats`` CLI. ``ObjectStoreManager`` adds the bucket management methods to
+``JetStream``; :class:`ObjectStore` is one bucket. Reading and writing files happens in
+:mod:`jsdata.objectfile`.
+"""
 
 from __future__ import annotations
+
+import html
+import inspect
+import io
+import os
+from collections.abc import AsyncIterator, Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import errors, names
+from ._model import make_config
+from .config import (
+    ObjectLink,
+    ObjectMeta,
+    ObjectMetaOptions,
+    ObjectStoreConfig,
+    StorageType,
+    StoreCompression,
+    StreamConfig,
+)
+from .headers import encode_headers
+from .info import ObjectInfo as _ObjectInfoBase
+from .info import StreamInfo
+from .objectfile import (
+    DEFAULT_CHUNK_SIZE,
+    BlockingObjectResult,
+    BlockingObjectWriter,
+    ObjectResult,
+    ObjectWriter,
+    chunk_subject,
+    map_publish_error,
+    meta_subject,
+    run_sync,
+)
+
+if TYPE_CHECKING:
+    from .jetstream import JetStream
+    from .stream import Stream
+
+__all__ = [
+    "ObjectInfo",
+    "ObjectLink",
+    "ObjectResult",
+    "ObjectStore",
+    "ObjectStoreManager",
+    "ObjectStoreStatus",
+    "ObjectWatcher",
+    "ObjectWriter",
+]
+
+_ROLLUP_HDR = encode_headers({"Nats-Rollup": "sub"})
+_FILE_BLOCK = 4 * 1024 * 1024  # bytes read from / written to local files per executor call
+_MAX_LINK_HOPS = 8
+
+
+def _stream_name(bucket: str) -> str:
+    return f"OBJ_{bucket}"
+
+
+def _object_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise errors.InvalidObjectNameError(
+            f"invalid object name {name!r}: must be a non-empty string")
+    return name
+
+
+def _human(n: int | float | None) -> str:
+    if n is None:
+        return "-"
+    v = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if v < 1024 or unit == "TiB":
+            return f"{int(v)} B" if unit == "B" else f"{v:.1f} {unit}"
+        v /= 1024
+    return str(n)
+
+
+def _html_table(title: str, rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                   f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+                   for k, v in rows)
+    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
+
+
+# ---------------------------------------------------------------------------------------------
+# info models
+
+
+class ObjectInfo(_ObjectInfoBase):
+    """An object's meta plus what the store records (bucket, nuid, size, mtime, chunks,
+    digest, deleted); ``link`` is the :class:`~jsdata.ObjectLink` of a link object, else None.
+
+    Wire-compatible with nats.go's ``ObjectInfo`` JSON (the meta message body).
+    """
+
+    @property
+    def link(self) -> ObjectLink | None:
+        """Where this link object points (``name`` None: a whole bucket), else None."""
+        return self.opts.link if self.opts is not None else None
+
+    def is_link(self) -> bool:
+        """Whether this object is a link to another object or bucket."""
+        return self.link is not None
+
+    @property
+    def chunk_size(self) -> int:
+        """The maximum chunk size the object was stored with."""
+        o = self.opts
+        return int(o.max_chunk_size) if o is not None and o.max_chunk_size else \
+            DEFAULT_CHUNK_SIZE
+
+    def __repr__(self) -> str:
+        parts = [f"name={self.name!r}", f"bucket={self.bucket!r}"]
+        link = self.link
+        if link is not None:
+            parts.append(f"link={link.bucket}/{link.name or ''}")
+        else:
+            parts += [f"size={self.size}", f"chunks={self.chunks}"]
+        if self.mtime is not None:
+            parts.append(f"mtime={self.mtime.isoformat()}")
+        if self.deleted:
+            parts.append("deleted=True")
+        if self.description:
+            parts.append(f"description={self.description!r}")
+        return f"ObjectInfo({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        link = self.link
+        rows: list[tuple[str, Any]] = [("bucket", self.bucket), ("name", self.name)]
+        if link is not None:
+            rows.append(("link", f"{link.bucket}/{link.name or '*'}"))
+        else:
+            rows += [("size", f"{_human(self.size)} ({self.size} bytes)"),
+                     ("chunks", self.chunks), ("digest", self.digest or "-")]
+        rows += [("modified", self.mtime.isoformat() if self.mtime else "-"),
+                 ("deleted", self.deleted)]
+        if self.description:
+            rows.append(("description", self.description))
+        if self.metadata:
+            rows.append(("metadata", self.metadata))
+        if self.headers:
+            rows.append(("headers", self.headers))
+        return _html_table(f"Object {self.name}", rows)
+
+
+@dataclass
+class ObjectStoreStatus:
+    """Status of an object store bucket (from its stream's info)."""
+
+    bucket: str
+    description: str | None
+    ttl: float
+    storage: StorageType
+    replicas: int
+    sealed: bool
+    size: int
+    backing_store: str = "JetStream"
+    is_compressed: bool = False
+    metadata: dict[str, str] | None = None
+    stream_info: StreamInfo | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_stream_info(cls, bucket: str, si: StreamInfo) -> ObjectStoreStatus:
+        cfg = si.config
+        return cls(bucket=bucket, description=cfg.description, ttl=float(cfg.max_age or 0.0),
+                   storage=cfg.storage, replicas=int(cfg.num_replicas or 1),
+                   sealed=bool(cfg.sealed), size=int(si.state.bytes),
+                   is_compressed=cfg.compression not in (None, StoreCompression.NONE),
+                   metadata=cfg.metadata, stream_info=si)
+
+    def _repr_html_(self) -> str:
+        return _html_table(f"Object store {self.bucket}", [
+            ("description", self.description or "-"), ("size", _human(self.size)),
+            ("ttl", f"{self.ttl:g} s" if self.ttl else "none"), ("storage", self.storage),
+            ("replicas", self.replicas), ("sealed", self.sealed),
+            ("compressed", self.is_compressed), ("metadata", self.metadata or "-")])
+
+
+# ---------------------------------------------------------------------------------------------
+# watcher
+
+
+class ObjectWatcher:
+    """Live object infos of a bucket: an async iterator of :class:`ObjectInfo`, with one
+    ``None`` after the initial values (none with ``updates_only``).
+
+    ``await w.next(timeout)`` raises JetStreamTimeoutError when nothing arrives in time;
+    iteration ends once :meth:`stop` was called.
+    """
+
+    def __init__(self, store: ObjectStore, feed: Any, ignore_deletes: bool) -> None:
+        self._store = store
+        self._feed = feed
+        self._ignore_deletes = ignore_deletes
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._feed.stopped else "running"
+        return f"<ObjectWatcher {self._store.bucket} {state}>"
+
+    def _convert(self, m: Any) -> ObjectInfo | None:
+        """The info of a meta message (None: skip it)."""
+        try:
+            info = ObjectInfo.from_json(m.data)
+        except (ValueError, TypeError):
+            return None
+        if self._ignore_deletes and info.deleted:
+            return None
+        try:
+            info.mtime = m.metadata.timestamp
+        except errors.JetStreamError:
+            pass
+        return info
+
+    async def next(self, timeout: float | None = None) -> ObjectInfo | None:
+        """The next info (or the end-of-initial-values ``None``)."""
+        while True:
+            m = await self._feed.next(timeout)
+            if m is None:
+                return None
+            info = self._convert(m)
+            if info is not None:
+                return info
+
+    def __aiter__(self) -> ObjectWatcher:
+        return self
+
+    async def __anext__(self) -> ObjectInfo | None:
+        return await self.next()
+
+    async def _next_many(self) -> list[ObjectInfo | None]:
+        """Every buffered info, waiting for at least one ([] once stopped)."""
+        while True:
+            msgs = await self._feed.next_many()
+            if not msgs:
+                return []
+            out: list[ObjectInfo | None] = []
+            for m in msgs:
+                if m is None:
+                    out.append(None)
+                else:
+                    info = self._convert(m)
+                    if info is not None:
+                        out.append(info)
+            if out:
+                return out
+
+    async def stop(self) -> None:
+        """Stop watching (deletes the server-side consumer)."""
+        await self._feed.stop()
+
+    async def __aenter__(self) -> ObjectWatcher:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# the store
+
+
+class _Opener:
+    """What ``ObjectStore.open`` returns in the asyncio API: ``await`` it for the file, or use
+    it directly in ``async with``."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+        self._obj: Any = None
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._factory().__await__()
+
+    async def __aenter__(self) -> Any:
+        self._obj = await self._factory()
+        return await self._obj.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._obj.__aexit__(*exc)
+
+
+def _meta_from(meta: ObjectMeta | Mapping[str, Any] | str) -> ObjectMeta:
+    if isinstance(meta, str):
+        return ObjectMeta(name=_object_name(meta))
+    if isinstance(meta, ObjectMeta):
+        m = make_config(ObjectMeta, meta.meta if isinstance(meta, _ObjectInfoBase) else meta)
+    elif isinstance(meta, Mapping):
+        m = make_config(ObjectMeta, meta)
+    else:
+        raise errors.InvalidArgumentError(
+            f"expected an ObjectMeta, a mapping or a name, got {type(meta).__name__}")
+    _object_name(m.name)
+    return m
+
+
+class _ObjectStoreBlocking:
+    """Blocking-only parts of ``jsdata.ObjectStore``: real io file objects for open()/get()."""
+
+    _core: ObjectStore
+    _lt: Any
+
+    def get(self, name: str, show_deleted: bool = False) -> BlockingObjectResult:
+        """The object as a seekable binary file (an io.BufferedIOBase); follows links."""
+        core = self._lt.run(self._core.get(name, show_deleted=show_deleted))
+        return BlockingObjectResult(core, self._lt)
+
+    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any
+             ) -> BlockingObjectResult | BlockingObjectWriter:
+        """``"rb"``: a seekable binary file over the object; ``"wb"``: a streaming writer
+        (the object appears when it is closed; an exception in ``with`` aborts it).
+
+        Keywords for "wb": ``chunk_size``, ``description``, ``headers``, ``metadata``; for
+        "rb": ``show_deleted``.
+        """
+        if _mode(mode) == "r":
+            if not isinstance(name, str):
+                name = _object_name(name.name)
+            return self.get(name, **kw)
+        core = self._lt.run(self._core._writer(name, **kw))
+        return BlockingObjectWriter(core, self._lt)
+
+
+def _mode(mode: str) -> str:
+    m = mode.replace("b", "")
+    if "b" not in mode and mode not in ("r", "w"):
+        raise errors.InvalidArgumentError(f"unsupported mode {mode!r}: use 'rb' or 'wb'")
+    if m in ("r",):
+        return "r"
+    if m in ("w", "x"):
+        return "w"
+    raise errors.InvalidArgumentError(
+        f"unsupported mode {mode!r}: objects are opened 'rb' or 'wb' (no append or update)")
+
+
+class ObjectStore:
+    """One object store bucket. Obtain it from ``js.object_store(bucket)`` or
+    ``js.create_object_store(...)``."""
+
+    __blocking_mixin__ = _ObjectStoreBlocking
+
+    def __init__(self, js: JetStream, bucket: str, stream: Stream) -> None:
+        self._js = js
+        self.bucket = bucket
+        self._stream = stream
+        self._stream_name = stream.name
+
+    # -- descriptions (cached info only) -------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The bucket name."""
+        return self.bucket
+
+    @property
+    def stream_name(self) -> str:
+        return self._stream_name
+
+    def cached_status(self) -> ObjectStoreStatus:
+        """The status from the last server call, without a network round trip."""
+        return ObjectStoreStatus.from_stream_info(self.bucket, self._stream.cached_info())
+
+    def __repr__(self) -> str:
+        st = self.cached_status()
+        sealed = " sealed" if st.sealed else ""
+        return f"<ObjectStore {self.bucket} size={_human(st.size)}{sealed}>"
+
+    def _repr_html_(self) -> str:
+        return self.cached_status()._repr_html_()
+
+    def _direct(self) -> bool:
+        return bool(self._stream.cached_info().config.allow_direct)
+
+    def _check_not_sealed(self) -> None:
+        if self._stream.cached_info().config.sealed:
+            raise errors.BucketSealedError(f"object store {self.bucket!r} is sealed")
+
+    # -- low-level helpers -------------------------------------------------------------------
+    async def _publish_meta(self, info: ObjectInfo) -> None:
+        """Publish an object's meta (rolling up the previous one), as nats.go's publishMeta."""
+        info.mtime = None  # the wire carries Go's zero time; readers use the message time
+        subj = meta_subject(self.bucket, str(info.name))
+        js = self._js
+        try:
+            fut = await js._publish_async_raw(subj, info.to_json_bytes(), _ROLLUP_HDR)
+            await fut
+        except errors.JetStreamError as e:
+            raise map_publish_error(e) from None
+        info.mtime = datetime.now(timezone.utc)
+
+    async def _purge_subject(self, subject: str) -> None:
+        try:
+            await self._stream.purge(subject=subject)
+        except errors.JetStreamError as e:
+            raise map_publish_error(e) from None
+
+    # -- infos -------------------------------------------------------------------------------
+    async def get_info(self, name: str, show_deleted: bool = False) -> ObjectInfo:
+        """The object's info (ObjectNotFoundError if missing, or deleted unless
+        ``show_deleted``)."""
+        _object_name(name)
+        subj = meta_subject(self.bucket, name)
+        try:
+            m = await self._stream.get_last_msg_for_subject(subj)
+        except errors.MsgNotFoundError:
+            raise errors.ObjectNotFoundError(
+                f"object {name!r} not found in bucket {self.bucket!r}") from None
+        except errors.StreamNotFoundError:
+            raise errors.BucketNotFoundError(f"object store {self.bucket!r} not found") from None
+        except errors.APIError as e:
+            if e.code == 503:
+                raise errors.BucketNotFoundError(
+                    f"object store {self.bucket!r} not found") from None
+            raise
+        try:
+            info = ObjectInfo.from_json(m.data)
+        except (ValueError, TypeError):
+            raise errors.ObjectStoreError(
+                f"object {name!r} in bucket {self.bucket!r} has invalid meta") from None
+        if info.deleted and not show_deleted:
+            raise errors.ObjectNotFoundError(
+                f"object {name!r} not found in bucket {self.bucket!r} (deleted)")
+        info.mtime = m.time
+        return info
+
+    async def list(self, show_deleted: bool = False) -> list[ObjectInfo]:
+        """The info of every object in the bucket (deleted ones only with ``show_deleted``)."""
+        w = await self.watch(ignore_deletes=not show_deleted)
+        out: list[ObjectInfo] = []
+        try:
+            while True:
+                items = await w._next_many()
+                if not items:
+                    return out
+                for it in items:
+                    if it is None:
+                        return out
+                    out.append(it)
+        finally:
+            await w.stop()
+
+    async def watch(self, include_history: bool = False, ignore_deletes: bool = False,
+                    updates_only: bool = False) -> ObjectWatcher:
+        """Watch the bucket's object infos (see :class:`ObjectWatcher`)."""
+        from .watch import OrderedFeed
+        if updates_only:
+            policy = "new"
+        elif include_history:
+            policy = "all"
+        else:
+            policy = "last_per_subject"
+        feed = OrderedFeed(self._js, self._stream_name,
+                           filter_subjects=[f"$O.{self.bucket}.M.>"], deliver_policy=policy,
+                           mark_initial=not updates_only)
+        try:
+            await feed.start()
+        except errors.StreamNotFoundError:
+            raise errors.BucketNotFoundError(f"object store {self.bucket!r} not found") from None
+        return ObjectWatcher(self, feed, ignore_deletes)
+
+    async def status(self) -> ObjectStoreStatus:
+        """Fresh status of the bucket."""
+        try:
+            si = await self._stream.info()
+        except errors.StreamNotFoundError:
+            raise errors.BucketNotFoundError(f"object store {self.bucket!r} not found") from None
+        return ObjectStoreStatus.from_stream_info(self.bucket, si)
+
+    # -- writing -----------------------------------------------------------------------------
+    async def _writer(self, meta: ObjectMeta | Mapping[str, Any] | str, *,
+                      chunk_size: int | None = None, description: str | None = None,
+                      headers: Mapping[str, Any] | None = None,
+                      metadata: Mapping[str, str] | None = None) -> ObjectWriter:
+        m = _meta_from(meta)
+        extra: dict[str, Any] = {}
+        if description is not None:
+            extra["description"] = description
+        if headers is not None:
+            extra["headers"] = dict(headers)
+        if metadata is not None:
+            extra["metadata"] = dict(metadata)
+        if extra:
+            m = m.replace(**extra)
+        opts = m.opts or ObjectMetaOptions()
+        if opts.link is not None:
+            raise errors.ObjectLinkError("put cannot store a link; use add_link")
+        size = chunk_size or opts.max_chunk_size or DEFAULT_CHUNK_SIZE
+        if int(size) <= 0:
+            raise errors.InvalidArgumentError(f"chunk size must be > 0, got {size!r}")
+        m.opts = ObjectMetaOptions(max_chunk_size=int(size))
+        self._check_not_sealed()
+        try:
+            existing: ObjectInfo | None = await self.get_info(str(m.name), show_deleted=True)
+        except errors.ObjectNotFoundError:
+            existing = None
+        return ObjectWriter(self, m, existing)
+
+    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any) -> _Opener:
+        """Open an object as a file: ``"rb"`` gives the seekable :class:`ObjectResult`,
+        ``"wb"`` an :class:`~jsdata.objectfile.ObjectWriter` (``await f.write(b)``; the object
+        appears on close, an exception inside ``async with`` aborts it).
+
+        ``await obs.open(...)`` or ``async with obs.open(...) as f``. Keywords for "wb":
+        ``chunk_size``, ``description``, ``headers``, ``metadata``; for "rb":
+        ``show_deleted``.
+        """
+        if _mode(mode) == "r":
+            nm = name if isinstance(name, str) else _object_name(name.name)
+            return _Opener(lambda: self.get(nm, **kw))
+        return _Opener(lambda: self._writer(name, **kw))
+
+    async def put(self, meta: ObjectMeta | Mapping[str, Any] | str, data: Any = None, *,
+                  chunk_size: int | None = None) -> ObjectInfo:
+        """Store an object from bytes, str, a binary file (sync or async ``read``), or an
+        iterable of bytes; replaces an object of the same name. Returns its ObjectInfo.
+
+        Chunks are published pipelined; the previous version's chunks are purged once the
+        new meta landed. On failure nothing becomes visible.
+        """
+        w = await self._writer(meta, chunk_size=chunk_size)
+        try:
+            await _feed(w, data)
+        except BaseException:
+            await w.abort()
+            raise
+        return await w.close()
+
+    async def put_bytes(self, name: str, data: bytes | bytearray | memoryview) -> ObjectInfo:
+        """Store ``data`` under ``name``."""
+        return await self.put(name, data)
+
+    async def put_string(self, name: str, data: str) -> ObjectInfo:
+        """Store the UTF-8 encoding of ``data`` under ``name``."""
+        return await self.put(name, data.encode())
+
+    async def put_file(self, path: str | os.PathLike[str], name: str | None = None
+                       ) -> ObjectInfo:
+        """Store a local file; the object name defaults to the path as given."""
+        p = os.fspath(path)
+        f = await run_sync(open, p, "rb")
+        try:
+            return await self.put(name if name is not None else p, f)
+        finally:
+            f.close()
+
+    # -- reading -----------------------------------------------------------------------------
+    async def get(self, name: str, show_deleted: bool = False) -> ObjectResult:
+        """The object as a seekable binary file (:class:`ObjectResult`); links are followed,
+        a link to a whole bucket raises ObjectLinkError."""
+        store: ObjectStore = self
+        target = name
+        for _ in range(_MAX_LINK_HOPS):
+            info = await store.get_info(target, show_deleted=show_deleted)
+            if not info.nuid:
+                raise errors.ObjectStoreError(f"object {target!r} has invalid meta (no nuid)")
+            link = info.link
+            if link is None:
+                return ObjectResult(store, info)
+            if not link.name:
+                raise errors.ObjectLinkError(
+                    f"object {target!r} is a link to bucket {link.bucket!r}, not to an object")
+            if link.bucket != store.bucket:
+                store = await self._js.object_store(str(link.bucket))
+            target = link.name
+            show_deleted = False
+        raise errors.ObjectLinkError(f"too many links followed from {name!r}")
+
+    async def get_bytes(self, name: str, show_deleted: bool = False) -> bytes:
+        """The whole object (digest verified)."""
+        r = await self.get(name, show_deleted=show_deleted)
+        try:
+            return await r.read()
+        finally:
+            await r.close()
+
+    async def get_string(self, name: str, show_deleted: bool = False) -> str:
+        """The whole object decoded as UTF-8."""
+        return (await self.get_bytes(name, show_deleted=show_deleted)).decode()
+
+    async def get_file(self, name: str, path: str | os.PathLike[str],
+                       show_deleted: bool = False) -> ObjectInfo:
+        """Write the object to a local file (overwritten; removed again if the read fails);
+        returns the object's info."""
+        r = await self.get(name, show_deleted=show_deleted)
+        p = os.fspath(path)
+        f = await run_sync(open, p, "wb")
+        ok = False
+        try:
+            pending = None
+            it = r.iter_chunks()
+            while True:
+                parts = await it._next_many()
+                if pending is not None:
+                    await pending
+                if not parts:
+                    break
+                block = parts[0] if len(parts) == 1 else b"".join(parts)
+                pending = run_sync(f.write, block)
+            ok = True
+        finally:
+            await run_sync(f.close)
+            await r.close()
+            if not ok:
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+        return r.info
+
+    # -- changing ----------------------------------------------------------------------------
+    async def update_meta(self, name: str, meta: ObjectMeta | Mapping[str, Any]) -> None:
+        """Change an object's name, description, headers and metadata (not its options).
+
+        Renaming onto an existing object raises ObjectExistsError.
+        """
+        self._check_not_sealed()
+        m = _meta_from(meta) if not isinstance(meta, Mapping) or meta.get("name") else \
+            make_config(ObjectMeta, meta)
+        info = await self.get_info(name)
+        new_name = m.name or name
+        if new_name != name:
+            try:
+                other = await self.get_info(new_name, show_deleted=True)
+            except errors.ObjectNotFoundError:
+                other = None
+            if other is not None and not other.deleted:
+                raise errors.ObjectExistsError(
+                    f"cannot rename {name!r}: object {new_name!r} exists in bucket "
+                    f"{self.bucket!r}")
+        info.name = new_name
+        info.description = m.description
+        info.headers = m.headers
+        info.metadata = m.metadata
+        await self._publish_meta(info)
+        if new_name != name:
+            await self._purge_subject(meta_subject(self.bucket, name))
+
+    async def delete(self, name: str) -> None:
+        """Delete an object: its chunks are purged, its meta kept with ``deleted`` set."""
+        self._check_not_sealed()
+        info = await self.get_info(name, show_deleted=True)
+        if not info.nuid:
+            raise errors.ObjectStoreError(f"object {name!r} has invalid meta (no nuid)")
+        info.deleted = True
+        info.size = 0
+        info.chunks = 0
+        info.digest = None
+        await self._publish_meta(info)
+        await self._purge_subject(chunk_subject(self.bucket, info.nuid))
+
+    async def _add_link_info(self, name: str, link: ObjectLink) -> ObjectInfo:
+        _object_name(name)
+        self._check_not_sealed()
+        try:
+            existing = await self.get_info(name, show_deleted=True)
+        except errors.ObjectNotFoundError:
+            existing = None
+        if existing is not None and not existing.is_link():
+            raise errors.ObjectExistsError(
+                f"object {name!r} exists in bucket {self.bucket!r} and is not a link")
+        from .objectfile import new_nuid
+        info = ObjectInfo(name=name, opts=ObjectMetaOptions(link=link), bucket=self.bucket,
+                          nuid=new_nuid())
+        await self._publish_meta(info)
+        return info
+
+    async def add_link(self, name: str, info: ObjectInfo) -> ObjectInfo:
+        """Add a link object ``name`` pointing to the object ``info`` describes (in any
+        bucket); links to links and to deleted objects are refused (ObjectLinkError)."""
+        if info is None or not getattr(info, "name", None):
+            raise errors.ObjectLinkError("add_link needs the info of the object to link to")
+        if info.deleted:
+            raise errors.ObjectLinkError(f"cannot link to the deleted object {info.name!r}")
+        if info.opts is not None and info.opts.link is not None:
+            raise errors.ObjectLinkError(f"cannot link to the link {info.name!r}")
+        return await self._add_link_info(name, ObjectLink(bucket=info.bucket or self.bucket,
+                                                          name=info.name))
+
+    async def add_bucket_link(self, name: str, bucket: ObjectStore | str) -> ObjectInfo:
+        """Add a link object ``name`` pointing to a whole bucket."""
+        if isinstance(bucket, ObjectStore):
+            target = bucket.bucket
+        elif isinstance(bucket, str):
+            target = names.bucket_name(bucket)
+        else:
+            raise errors.ObjectLinkError("add_bucket_link needs an ObjectStore or bucket name")
+        return await self._add_link_info(name, ObjectLink(bucket=target))
+
+    async def seal(self) -> None:
+        """Seal the bucket: no further changes are accepted."""
+        si = await self._stream.info()
+        cfg = si.config.replace(sealed=True)
+        s = await self._js.update_stream(cfg)
+        self._stream = s
+
+
+async def _feed(w: ObjectWriter, data: Any) -> None:
+    """Copy ``data`` (bytes, str, sync/async reader, sync/async iterable) into a writer."""
+    if data is None:
+        return
+    if isinstance(data, str):
+        data = data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        await w.write(data)
+        return
+    block = max(w.chunk_size, 1024 * 1024)
+    read = getattr(data, "read", None)
+    if callable(read):
+        if inspect.iscoroutinefunction(read):
+            while True:
+                b = await read(block)
+                if not b:
+                    return
+                await w.write(_as_bytes(b))
+        in_memory = isinstance(data, io.BytesIO)
+        while True:
+            b = read(block) if in_memory else await run_sync(read, block)
+            if inspect.isawaitable(b):
+                b = await b
+            if not b:
+                return
+            await w.write(_as_bytes(b))
+    if hasattr(data, "__aiter__"):
+        async for piece in data:
+            await w.write(_as_bytes(piece))
+        return
+    if hasattr(data, "__iter__"):
+        it = iter(data)
+        end = object()
+        while True:
+            piece = await run_sync(next, it, end)
+            if piece is end:
+                return
+            await w.write(_as_bytes(piece))
+    raise errors.InvalidArgumentError(
+        f"cannot store a {type(data).__name__}: give bytes, str, a binary file or an iterable "
+        f"of bytes")
+
+
+def _as_bytes(b: Any) -> bytes | bytearray | memoryview:
+    if isinstance(b, (bytes, bytearray, memoryview)):
+        return b
+    if isinstance(b, str):
+        raise errors.InvalidArgumentError("the reader returned str: open files in binary mode")
+    raise errors.InvalidArgumentError(f"expected bytes from the reader, got {type(b).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the JetStream mixin
 
 
 class ObjectStoreManager:
     """Object store management methods of ``JetStream``."""
+
+    @staticmethod
+    def _object_stream_config(cfg: ObjectStoreConfig) -> StreamConfig:
+        bucket = names.bucket_name(cfg.bucket)
+        max_bytes = cfg.max_bytes if cfg.max_bytes else -1
+        return StreamConfig(
+            name=_stream_name(bucket), description=cfg.description,
+            subjects=[f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"], max_age=cfg.ttl,
+            max_bytes=max_bytes, storage=cfg.storage, num_replicas=cfg.replicas or 1,
+            placement=cfg.placement, discard="new", allow_rollup_hdrs=True, allow_direct=True,
+            metadata=cfg.metadata,
+            compression=StoreCompression.S2 if cfg.compression else StoreCompression.NONE)
+
+    async def create_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]
+                                  /, **fields: Any) -> ObjectStore:
+        """Create an object store bucket (same config again: no-op; a different one raises
+        StreamNameAlreadyInUseError)."""
+        cfg = make_config(ObjectStoreConfig, config, **fields)
+        scfg = ObjectStoreManager._object_stream_config(cfg)
+        try:
+            s = await self.create_stream(scfg)
+        except errors.StreamNameAlreadyInUseError as e:
+            raise errors.StreamNameAlreadyInUseError(
+                f"object store {cfg.bucket!r} already exists with a different configuration",
+                code=e.code, err_code=e.err_code) from None
+        return ObjectStore(self, str(cfg.bucket), s)
+
+    async def update_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]
+                                  /, **fields: Any) -> ObjectStore:
+        """Change an existing bucket's configuration (BucketNotFoundError if missing)."""
+        cfg = make_config(ObjectStoreConfig, config, **fields)
+        scfg = ObjectStoreManager._object_stream_config(cfg)
+        try:
+            s = await self.update_stream(scfg)
+        except errors.StreamNotFoundError:
+            raise errors.BucketNotFoundError(f"object store {cfg.bucket!r} not found") from None
+        return ObjectStore(self, str(cfg.bucket), s)
+
+    async def create_or_update_object_store(self: JetStream,  # type: ignore[misc]
+                                            config: ObjectStoreConfig | None = None, /,
+                                            **fields: Any) -> ObjectStore:
+        """Create the bucket, or update it when it exists."""
+        cfg = make_config(ObjectStoreConfig, config, **fields)
+        s = await self.create_or_update_stream(ObjectStoreManager._object_stream_config(cfg))
+        return ObjectStore(self, str(cfg.bucket), s)
+
+    async def object_store(self: JetStream, bucket: str) -> ObjectStore:  # type: ignore[misc]
+        """Bind to an existing bucket (BucketNotFoundError if missing)."""
+        names.bucket_name(bucket)
+        try:
+            s = await self.stream(_stream_name(bucket))
+        except errors.StreamNotFoundError:
+            raise errors.BucketNotFoundError(f"object store {bucket!r} not found") from None
+        return ObjectStore(self, bucket, s)
+
+    async def delete_object_store(self: JetStream, bucket: str) -> None:  # type: ignore[misc]
+        """Delete a bucket and every object in it."""
+        names.bucket_name(bucket)
+        try:
+            await self.delete_stream(_stream_name(bucket))
+        except errors.StreamNotFoundError:
+            raise errors.BucketNotFoundError(f"object store {bucket!r} not found") from None
+
+    async def object_store_names(self: JetStream) -> AsyncIterator[str]:  # type: ignore[misc]
+        """The name of every object store bucket."""
+        async for name in self.stream_names(subject="$O.*.C.>"):
+            if name.startswith("OBJ_"):
+                yield name[4:]
+
+    async def object_stores(self: JetStream  # type: ignore[misc]
+                            ) -> AsyncIterator[ObjectStoreStatus]:
+        """The status of every object store bucket."""
+        async for si in self.list_streams(subject="$O.*.C.>"):
+            if si.config.name.startswith("OBJ_"):
+                yield ObjectStoreStatus.from_stream_info(si.config.name[4:], si)

@@ -648,8 +648,11 @@ class ObjectResult:
             await self._scan()
             idx = self._locate(pos)
             assert idx is not None
-        need = -(-(end - pos) // self._c)
-        await self._fetch(idx, max(need, self._ra))
+        need = max(-(-(end - pos) // self._c), self._ra)
+        count = 1
+        while count < need and idx + count < self._n and idx + count not in self._cache:
+            count += 1
+        await self._fetch(idx, count)
 
     def _note_access(self, pos: int) -> None:
         """Readahead: grow the batch while reads continue where the last one ended."""

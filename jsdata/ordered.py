@@ -1,14 +1,319 @@
-"""Ordered consumers (placeholder: being written)."""
+"""Ordered consumers: in-order, gap-free delivery over recreated ephemeral pull consumers.
+
+Follows nats.go ``jetstream/ordered.go``: the server-side consumer is ephemeral, AckNone,
+memory-stored, R1 and named ``<prefix>_<serial>``. On a consumer-sequence gap, two missed
+heartbeats, a deleted consumer, no responders or a reconnect it is deleted (best effort) and
+recreated with ``deliver_policy=by_start_sequence`` at the last delivered stream sequence + 1.
+The user's start options only apply until the first message was delivered. Each fetch
+recreates the consumer and continues after the last stream sequence the previous fetch
+received. ``consume``/``messages`` and the fetch methods cannot be mixed on one instance.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from ._conn import new_token
+from .config import ConsumerConfig, DeliverPolicy, OrderedConsumerConfig
+from .info import ConsumerInfo
+from .message import Msg
+from .pull import (
+    _RUNNING,
+    DEFAULT_EXPIRES,
+    UNSET,
+    ConsumeContext,
+    MessageBatch,
+    MessagesContext,
+    _check_handler,
+    _OrderedHooks,
+    _PullContext,
+    ack_seqs,
+    pull,
+    pull_options,
+    seconds,
+)
+
+if TYPE_CHECKING:
+    from .consumer import Consumer
+    from .jetstream import JetStream
+
+DEFAULT_INACTIVE_THRESHOLD = 300.0  # 5 minutes, as nats.go
+_RESET_INITIAL_WAIT = 1.0
+_RESET_MAX_WAIT = 10.0
+_DELETE_TIMEOUT = 10.0
+
+_CONSUME, _FETCH = "consume", "fetch"
 
 
-class OrderedConsumer:
-    """An ordered consumer."""
+class OrderedConsumer(_OrderedHooks):
+    """An ordered consumer: every message of the stream (or filter) exactly once, in order.
 
-    def __init__(self, js: Any, stream: str, cfg: Any) -> None:
+    Offers the pull consumer's ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``
+    and ``consume`` / ``messages`` (not both on one instance), ``info()`` and
+    ``cached_info()`` of the current underlying consumer.
+    """
+
+    def __init__(self, js: JetStream, stream: str, cfg: OrderedConsumerConfig) -> None:
         self._js = js
         self.stream = stream
         self._cfg = cfg
+        self._prefix = cfg.name_prefix or new_token(8)
+        self._serial = 0
+        self._cursor = 0  # stream sequence of the last delivered message
+        self._current: Consumer | None = None
+        self._kind: str | None = None
+        self._ctx: _PullContext | None = None
+        self._fetch: MessageBatch | None = None
+        self._lock = asyncio.Lock()
+        self.resets = 0  # how many times the consumer was recreated
+
+    def __repr__(self) -> str:
+        return f"<OrderedConsumer {self.stream}/{self.name or self._prefix + '_*'}>"
+
+    @property
+    def name(self) -> str | None:
+        """Name of the current underlying consumer (None before the first one exists)."""
+        return self._current.name if self._current is not None else None
+
+    # -- info ----------------------------------------------------------------------------------
+    def cached_info(self) -> ConsumerInfo | None:
+        """Info of the current underlying consumer from its last server call (None if none)."""
+        return self._current.cached_info() if self._current is not None else None
+
+    async def info(self) -> ConsumerInfo:
+        """Fresh info of the current underlying consumer (which the library may replace)."""
+        if self._current is None:
+            raise errors.OrderedConsumerNotCreatedError(
+                "the ordered consumer has not created a server-side consumer yet "
+                "(it does on the first consume/messages/fetch)")
+        return await self._current.info()
+
+    # -- the server-side consumer --------------------------------------------------------------
+    def _consumer_config(self) -> ConsumerConfig:
+        """Config of the next consumer (nats.go ``getConsumerConfig``)."""
+        self._serial += 1
+        cfg = self._cfg
+        filters = list(cfg.filter_subjects or [])
+        fields: dict[str, Any] = {
+            "name": f"{self._prefix}_{self._serial}",
+            "deliver_policy": DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": self._cursor + 1 if self._cursor else (cfg.opt_start_seq or 1),
+            "ack_policy": "none",
+            "inactive_threshold": (DEFAULT_INACTIVE_THRESHOLD if cfg.inactive_threshold is None
+                                   else cfg.inactive_threshold),
+            "num_replicas": 1,
+            "mem_storage": True,
+            "headers_only": cfg.headers_only,
+            "replay_policy": cfg.replay_policy,
+            "metadata": cfg.metadata,
+        }
+        if len(filters) == 1:
+            fields["filter_subject"] = filters[0]
+        elif filters:
+            fields["filter_subjects"] = filters
+        if not self._cursor:  # nothing delivered yet: the user's start options apply
+            dp = DeliverPolicy(cfg.deliver_policy)
+            fields["deliver_policy"] = dp
+            if dp == DeliverPolicy.BY_START_TIME:
+                fields["opt_start_seq"] = None
+                fields["opt_start_time"] = cfg.opt_start_time
+            elif dp != DeliverPolicy.BY_START_SEQUENCE:
+                fields["opt_start_seq"] = None
+            else:
+                fields["opt_start_seq"] = cfg.opt_start_seq
+            if dp == DeliverPolicy.LAST_PER_SUBJECT and not filters:
+                fields["filter_subjects"] = [">"]
+        return ConsumerConfig(**fields)
+
+    async def _create(self) -> Consumer:
+        c = await self._js.create_or_update_consumer(self.stream, self._consumer_config())
+        self._current = c
+        return c
+
+    async def _ensure(self) -> Consumer:
+        """Create the first consumer if there is none (nats.go creates it up front)."""
+        async with self._lock:
+            if self._current is None:
+                return await self._create()
+            return self._current
+
+    def _drop_current(self) -> None:
+        """Delete the current consumer in the background (best effort)."""
+        cur, self._current = self._current, None
+        if cur is not None:
+            self._js._spawn(self._delete_quietly(cur.name))
+
+    async def _delete_quietly(self, name: str) -> None:
+        try:
+            await self._js._api(f"CONSUMER.DELETE.{self.stream}.{name}",
+                                timeout=min(self._js.timeout, _DELETE_TIMEOUT))
+        except Exception:  # noqa: BLE001 - best effort: it may be gone, or the server down
+            pass
+
+    async def _recreate(self, ctx: _PullContext | None = None) -> str:
+        """Replace the consumer, retrying with backoff (max_reset_attempts per reset)."""
+        async with self._lock:
+            self._drop_current()
+            self.resets += 1
+            cfg = self._consumer_config()
+            attempts = self._cfg.max_reset_attempts or 0
+            wait = _RESET_INITIAL_WAIT
+            tries = 0
+            while True:
+                if ctx is not None and ctx._state != _RUNNING:
+                    raise errors.MsgIteratorClosedError("the ordered consumer was stopped")
+                try:
+                    c = await self._js.create_or_update_consumer(self.stream, cfg)
+                except errors.JetStreamError as e:
+                    tries += 1
+                    if attempts and tries >= attempts:
+                        raise
+                    if ctx is not None:
+                        ctx._notify(e)
+                        await ctx._reset_sleep(wait)
+                    else:
+                        await asyncio.sleep(wait)
+                    wait = min(wait * 2, _RESET_MAX_WAIT)
+                    continue
+                self._current = c
+                return c.name
+
+    def _delivered(self, stream_seq: int) -> None:
+        self._cursor = stream_seq
+
+    # -- consume / messages --------------------------------------------------------------------
+    def _check_consume(self) -> None:
+        if self._kind == _FETCH:
+            raise errors.OrderedConsumerUsedAsFetchError(
+                "this ordered consumer is used with fetch; create another one to consume")
+        if self._ctx is not None and not self._ctx.closed:
+            raise errors.OrderedConsumerConcurrentRequestsError(
+                "this ordered consumer is already consuming; stop it first")
+
+    async def _prepare_consume(self) -> str:
+        if self._current is None:
+            c = await self._ensure()
+        elif self._ctx is not None:  # consumed before: continue after what was delivered
+            await self._recreate()
+            assert self._current is not None
+            c = self._current
+        else:
+            c = self._current
+        self._kind = _CONSUME
+        return c.name
+
+    async def consume(self, handler: Callable[[Msg], Any], max_messages: int | None = None,
+                      max_bytes: int | None = None,
+                      expiry: float | timedelta = DEFAULT_EXPIRES,
+                      threshold_messages: int | None = None, threshold_bytes: int | None = None,
+                      heartbeat: float | timedelta | None = None,
+                      error_handler: Callable[[Any, BaseException], Any] | None = None,
+                      max_messages_with_bytes_limit: tuple[int, int] | None = None
+                      ) -> ConsumeContext:
+        """Receive every message in order with ``handler(msg)`` (see ``Consumer.consume``).
+
+        Gaps, missed heartbeats, deletion and reconnects recreate the consumer transparently;
+        ``error_handler(ctx, err)`` hears about them (except plain sequence gaps).
+        """
+        opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
+                            threshold_bytes, heartbeat, max_messages_with_bytes_limit,
+                            ordered=True)
+        _check_handler(handler)
+        self._check_consume()
+        self._ctx = None
+        name = await self._prepare_consume()
+        cc = ConsumeContext(self._js, self.stream, name, opts, handler, error_handler,
+                            ordered=self)
+        self._ctx = cc
+        await cc._start()
+        return cc
+
+    async def messages(self, max_messages: int | None = None, max_bytes: int | None = None,
+                       expiry: float | timedelta = DEFAULT_EXPIRES,
+                       threshold_messages: int | None = None,
+                       threshold_bytes: int | None = None,
+                       heartbeat: float | timedelta | None = None,
+                       max_messages_with_bytes_limit: tuple[int, int] | None = None,
+                       err_on_missing_heartbeat: bool = True) -> MessagesContext:
+        """Iterate over every message in order (see ``Consumer.messages``).
+
+        Missed heartbeats recreate the consumer instead of raising.
+        """
+        opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
+                            threshold_bytes, heartbeat, max_messages_with_bytes_limit,
+                            ordered=True, report_missing_heartbeat=err_on_missing_heartbeat)
+        self._check_consume()
+        self._ctx = None
+        name = await self._prepare_consume()
+        it = MessagesContext(self._js, self.stream, name, opts, ordered=self)
+        self._ctx = it
+        await it._start()
+        return it
+
+    # -- fetch ---------------------------------------------------------------------------------
+    async def _prepare_fetch(self) -> str:
+        if self._kind == _CONSUME:
+            raise errors.OrderedConsumerUsedAsConsumeError(
+                "this ordered consumer is used with consume/messages; create another one to "
+                "fetch")
+        prev = self._fetch
+        if prev is not None:
+            if not prev.done:
+                raise errors.OrderedConsumerConcurrentRequestsError(
+                    "the previous fetch of this ordered consumer is still running")
+            last = prev._last
+            if last is not None:
+                seqs = ack_seqs(last.reply)
+                if seqs is not None:
+                    self._cursor = seqs[1]
+        self._kind = _FETCH
+        if self._current is None:
+            return (await self._ensure()).name
+        await self._recreate()
+        assert self._current is not None
+        return self._current.name
+
+    async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                    heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+        """Up to ``batch`` messages continuing after the previous fetch (recreates the consumer).
+
+        Less efficient than ``consume``/``messages``: each call creates a new consumer.
+        """
+        name = await self._prepare_fetch()
+        mb = await pull(self._js, self.stream, name, batch=batch, max_wait=max_wait,
+                        heartbeat=heartbeat)
+        self._fetch = mb
+        return mb
+
+    async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                          heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+        """Messages up to ``max_bytes`` in total, continuing after the previous fetch."""
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+        name = await self._prepare_fetch()
+        mb = await pull(self._js, self.stream, name, batch=1_000_000, max_bytes=max_bytes,
+                        max_wait=max_wait, heartbeat=heartbeat)
+        self._fetch = mb
+        return mb
+
+    async def fetch_no_wait(self, batch: int) -> MessageBatch:
+        """At most ``batch`` messages available now, continuing after the previous fetch."""
+        name = await self._prepare_fetch()
+        mb = await pull(self._js, self.stream, name, batch=batch, no_wait=True, heartbeat=None)
+        self._fetch = mb
+        return mb
+
+    async def next(self, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                   heartbeat: float | timedelta | None = UNSET) -> Msg:
+        """The next message in order; JetStreamTimeoutError if none within ``max_wait``."""
+        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat)
+        async for msg in mb:
+            return msg
+        if mb.error is not None:
+            raise mb.error
+        raise errors.JetStreamTimeoutError(f"no message within {seconds(max_wait):g}s")
+

@@ -456,13 +456,19 @@ def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float) -> 
     return (body + "}").encode()
 
 
-def _header_int(hdr: bytes, name: bytes) -> int:
-    i = hdr.find(name)
+def _header_value(hdr: bytes, name: bytes) -> str:
+    """The first value of header ``name`` in a raw header block ("" if absent)."""
+    i = hdr.find(b"\r\n" + name + b":")
     if i < 0:
-        return 0
-    j = hdr.find(b"\r\n", i)
+        return ""
+    start = i + len(name) + 3
+    j = hdr.find(b"\r\n", start)
+    return hdr[start:j if j >= 0 else None].strip().decode("utf-8", "replace")
+
+
+def _header_int(hdr: bytes, name: bytes) -> int:
     try:
-        return int(hdr[i + len(name):j if j > 0 else None].strip(b": \t"))
+        return int(_header_value(hdr, name) or 0)
     except ValueError:
         return 0
 
