@@ -81,3 +81,4 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
+from . import pandas_ext as _pandas_ext  # noqa: E402,F401

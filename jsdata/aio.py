@@ -38,7 +38,14 @@ def __getattr__(name: str) -> Any:
     mod = EXPORTS.get(name)
     if mod is None:
         raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"jsdata.{mod}"), name)
+    try:
+        module = importlib.import_module(f"jsdata.{mod}")
+    except ModuleNotFoundError as e:
+        if e.name != f"jsdata.{mod}":
+            raise
+        raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r} "
+                             f"(jsdata.{mod} is not available)") from e
+    value = getattr(module, name)
     globals()[name] = value
     return value
 

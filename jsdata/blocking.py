@@ -20,6 +20,7 @@ import collections
 import concurrent.futures
 import functools
 import inspect
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from typing import Any
 
 from . import errors
 from . import message as _msg
+
+log = logging.getLogger("jsdata")
 
 CALLBACK_PARAMS = frozenset({"handler", "error_handler", "cb", "callback"})
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
@@ -197,15 +200,11 @@ class _HandlerThread:
             item = self.q.get()
             if item is None:
                 return
-            fn, args, done = item
+            fn, args = item
             try:
                 fn(*args)
-            except BaseException as e:  # noqa: BLE001 - reported to the core, never lost
-                if done is not None:
-                    self.lt.loop.call_soon_threadsafe(_set_exc, done, e)
-                    done = None
-            if done is not None:
-                self.lt.loop.call_soon_threadsafe(_set_res, done)
+            except Exception:  # a failing handler must not stop the others; never silent
+                log.exception("jsdata: handler %r raised", getattr(fn, "__name__", fn))
             with self._lock:
                 self.size -= 1
                 if self.size == _HANDLER_HIGH_WATER // 2 and self._room is not None:
@@ -220,7 +219,7 @@ class _HandlerThread:
             if behind and self._room is None:
                 self._room = self.lt.loop.create_future()
             room = self._room if behind else None
-        self.q.put((fn, args, None))
+        self.q.put((fn, args))
         return room
 
     def stop(self) -> None:
@@ -232,11 +231,6 @@ class _HandlerThread:
 def _set_res(f: asyncio.Future[None]) -> None:
     if not f.done():
         f.set_result(None)
-
-
-def _set_exc(f: asyncio.Future[None], e: BaseException) -> None:
-    if not f.done():
-        f.set_exception(e)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,6 +604,11 @@ class _AsyncPublishExtras:
         """Publish without waiting for the ack; returns a PubAckFuture."""
         core, lt = self._core, self._lt
         parts = core._prepare_publish(subject, data, **opts)
+        size = len(parts[1]) + len(parts[2])
+        if size > core.nc.max_payload:  # raise here, as the asyncio API does, not on the future
+            raise errors.MaxPayloadExceededError(
+                f"message of {size} bytes exceeds the server's max_payload of "
+                f"{core.nc.max_payload} bytes")
         paf = core._new_paf(*parts, lt.loop)
         if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
             # one round trip per half window, not per message; raises TooManyStalledMsgsError
@@ -622,6 +621,14 @@ class _AsyncPublishExtras:
         m = unwrap(msg, self._lt)
         return self.publish_async(m.subject, m.data,
                                   headers=m._headers or (m.headers if m._hdr else None), **opts)
+
+    def publish_async_pending(self) -> int:
+        """How many async publishes await their ack (those still queued to send included)."""
+        return int(self._lt.run(_pending(self._core)))  # runs after the queued sends
+
+
+async def _pending(core: Any) -> int:
+    return int(core.publish_async_pending())
 
 
 async def _submit_or_fail(core: Any, paf: Any) -> None:

@@ -307,12 +307,16 @@ class JsonCodec(Codec):
         if blob.count(b"\n") != n - 1:
             payloads = _clean_lines(payloads)
             blob = b"\n".join(payloads)
-        if blob[:1] == b"{" and blob.count(b"\n{") == n - 1 and b"\n\n" not in blob:
-            table = _json_read(blob, schema)
-            if table.num_rows != n:
-                raise ValueError(f"{n} payloads decoded into {table.num_rows} rows")
-            parents = None
-        else:
+        table = None
+        parents = None
+        if blob[:1] == b"{":  # optimistic: one object per line
+            try:
+                table = _json_read(blob, schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                table = None
+            if table is not None and table.num_rows != n:
+                table = None  # an empty payload or several values in one
+        if table is None:
             for p in payloads:
                 if not p.strip():
                     raise ValueError("empty payload")
@@ -630,21 +634,24 @@ class RawCodec(Codec):
         return pa.table({"_data": pa.array(payloads, pa.binary())})
 
     def encode(self, table: pa.Table, rows_per_message: int | None = None) -> list[bytes]:
+        if rows_per_message and rows_per_message > 1:
+            raise errors.InvalidArgumentError("the raw codec writes one row per message "
+                                              "(rows_per_message)")
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         if "_data" in table.column_names:
-            col = table.column("_data")
+            name = "_data"
         elif table.num_columns == 1:
-            col = table.column(0)
+            name = table.column_names[0]
         else:
             raise errors.InvalidArgumentError(
                 "the raw codec writes one column: name it _data or pass a single column")
+        col = table.column(name)
         t = col.type
         if not (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_string(t)
                 or pa.types.is_large_string(t)):
             raise errors.UnsupportedTypeError(
-                f"column {col._name if hasattr(col, '_name') else '_data'!r} has type {t}; "
-                "the raw codec writes binary or string columns")
+                f"column {name!r} has type {t}; the raw codec writes binary or string columns")
         if col.null_count:
             col = pc.fill_null(col, b"" if pa.types.is_binary(t) or
                                pa.types.is_large_binary(t) else "")

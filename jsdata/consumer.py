@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, names
 from ._conn import new_token
 from ._model import make_config
+from .batch import ArrowMethods
 from .config import ConsumerConfig, OrderedConsumerConfig
 from .info import ConsumerInfo
 from .pull import PullMethods
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .push import PushConsumer
 
 
-class Consumer(PullMethods):
+class Consumer(PullMethods, ArrowMethods):
     """A pull consumer: ``fetch`` / ``next`` / ``consume`` / ``messages`` and info."""
 
     def __init__(self, js: JetStream, info: ConsumerInfo) -> None:
@@ -33,6 +34,11 @@ class Consumer(PullMethods):
 
     def __repr__(self) -> str:
         return f"<Consumer {self.stream}/{self.name} pending={self._info.num_pending}>"
+
+    def _repr_html_(self) -> str:
+        """The cached info as bounded, escaped HTML (no network call)."""
+        from ._repr import consumer_info_html
+        return consumer_info_html(self._info, note_text="cached info; c.info() refreshes")
 
     def cached_info(self) -> ConsumerInfo:
         """The info from the last server call, without a network round trip."""

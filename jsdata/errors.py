@@ -386,3 +386,10 @@ class OrderedConsumerNotCreatedError(JetStreamError):
 
 class ServerShutdownError(JetStreamError):
     """The server is shutting down (409 Server Shutdown)."""
+
+
+class ColumnNotFoundError(InvalidArgumentError, KeyError):
+    """A column named in a subject template, msg_id or headers does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return JetStreamError.__str__(self)

@@ -152,6 +152,11 @@ class StreamInfo(Model):
     alternates: list[StreamAlternate] | None = None
     ts: datetime.datetime | None = wire(None, omitempty=False)
 
+    def _repr_html_(self) -> str:
+        """Bounded, escaped HTML for notebooks (no network call)."""
+        from ._repr import stream_info_html
+        return stream_info_html(self)
+
 
 # ---------------------------------------------------------------------------------------------
 # Consumers
@@ -195,6 +200,11 @@ class ConsumerInfo(Model):
     pause_remaining: float | None = wire(None, kind="duration")
     ts: datetime.datetime | None = wire(None, omitempty=False)
     priority_groups: list[PriorityGroupState] | None = None
+
+    def _repr_html_(self) -> str:
+        """Bounded, escaped HTML for notebooks (no network call)."""
+        from ._repr import consumer_info_html
+        return consumer_info_html(self)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -76,7 +76,12 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         await self._close_publisher()
         await self._mux.close()
         if self._owns_connection and not self.nc.is_closed:
-            await self.nc.close()
+            try:
+                await self.nc.close()
+            except (OSError, nats.errors.Error):
+                # nats-py flushes its reconnect buffer into a transport that may be dead
+                # (server gone): the connection is closed all the same.
+                pass
 
     async def __aenter__(self) -> JetStream:
         return self

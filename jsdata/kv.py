@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import html
 import json
 import time
 from collections import deque
@@ -37,7 +36,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors, names
-from ._model import WireEnum, make_config, to_duration
+from ._conn import status_of
+from ._model import WireEnum, make_config, parse_time, to_duration
 from .config import (
     DiscardPolicy,
     KeyValueConfig,
@@ -368,7 +368,7 @@ def _dec_json(b: bytes) -> Any:
 
 
 def _msgpack() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
-    import msgpack
+    import msgpack  # type: ignore[import-untyped]
 
     def enc(v: Any) -> bytes:
         try:
@@ -388,12 +388,15 @@ CodecSpec = Any  # a name, an object with encode/decode, or an (encode, decode) 
 def resolve_codec(codec: CodecSpec) -> tuple[str, Callable[[Any], bytes],
                                              Callable[[bytes], Any]]:
     """(name, encode, decode) for a codec given as ``"bytes"``, ``"str"``, ``"json"``,
-    ``"msgpack"``, an object with ``encode(value) -> bytes`` / ``decode(bytes)`` methods or
-    an ``(encode, decode)`` pair of functions."""
+    ``"msgpack"``, a :class:`jsdata.Codec` (its ``encode_row`` / ``decode_message``), an
+    object with ``encode(value) -> bytes`` / ``decode(bytes)`` methods or an
+    ``(encode, decode)`` pair of functions."""
     if codec is None or codec == "bytes":
         return "bytes", _enc_bytes, _dec_bytes
     if isinstance(codec, str):
         low = codec.lower()
+        if low in ("bytes", "raw"):
+            return "bytes", _enc_bytes, _dec_bytes
         if low in ("str", "string", "utf-8", "utf8", "text"):
             return "str", _enc_str, _dec_str
         if low == "json":
@@ -404,6 +407,11 @@ def resolve_codec(codec: CodecSpec) -> tuple[str, Callable[[Any], bytes],
         raise errors.InvalidArgumentError(
             f"unknown codec {codec!r}: use 'bytes', 'str', 'json', 'msgpack', an object with "
             f"encode/decode methods or an (encode, decode) pair")
+    from .codec import Codec  # a jsdata.Codec: its one-message hooks
+    if isinstance(codec, type) and issubclass(codec, Codec):
+        codec = codec()
+    if isinstance(codec, Codec):
+        return codec.name, _checked(codec.encode_row), codec.decode_message
     if isinstance(codec, (tuple, list)) and len(codec) == 2 and all(map(callable, codec)):
         enc_f, dec_f = codec
         return getattr(enc_f, "__name__", "custom"), _checked(enc_f), dec_f
@@ -491,23 +499,24 @@ class KeyValue:
                 f"values={st.messages} bytes={st.bytes} (cached)>")
 
     def _repr_html_(self) -> str:
+        """The cached bucket info as bounded, escaped HTML (no network call)."""
+        from ._repr import field_table, fmt_duration, fmt_limit, human_bytes
         info = self._stream.cached_info()
         c, st = info.config, info.state
-        rows = [("bucket", self._name), ("stream", self._stream_name),
-                ("history", c.max_msgs_per_subject),
-                ("ttl", f"{float(c.max_age):g}s" if c.max_age else "none"),
-                ("max value size", c.max_msg_size if (c.max_msg_size or 0) > 0 else "unlimited"),
-                ("storage", str(c.storage)), ("replicas", c.num_replicas),
-                ("compressed", c.compression not in (None, StoreCompression.NONE)),
-                ("limit marker ttl", f"{float(c.subject_delete_marker_ttl):g}s"
-                 if c.subject_delete_marker_ttl else "none"),
-                ("values (cached)", st.messages), ("bytes (cached)", st.bytes)]
-        if c.mirror is not None:
-            rows.append(("mirror of", c.mirror.name))
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-                       for k, v in rows)
-        return f"<div><b>KeyValue</b> {html.escape(self._name)}<table>{body}</table></div>"
+        rows: list[tuple[str, Any]] = [
+            ("stream", self._stream_name), ("history", c.max_msgs_per_subject),
+            ("ttl", fmt_duration(c.max_age) if c.max_age else "none"),
+            ("max value size", fmt_limit(c.max_msg_size, "bytes")),
+            ("max bytes", fmt_limit(c.max_bytes, "bytes")),
+            ("storage", str(c.storage)), ("replicas", c.num_replicas),
+            ("compressed", c.compression not in (None, StoreCompression.NONE)),
+            ("limit marker ttl", fmt_duration(c.subject_delete_marker_ttl)
+             if c.subject_delete_marker_ttl else "none"),
+            ("mirror of", c.mirror.name if c.mirror is not None else None),
+            ("values", f"{st.messages:,}"), ("bytes", human_bytes(st.bytes)),
+            ("description", c.description)]
+        return field_table(f"KeyValue {self._name}", rows,
+                           subtitle="cached info; kv.status() refreshes")
 
     # -- writing -------------------------------------------------------------------------------
     def _prepare(self, key: str, value: Data | None) -> tuple[str, bytes]:
@@ -642,6 +651,8 @@ class KeyValue:
     async def _entry(self, key: str, revision: int | None) -> KeyValueEntry:
         """The stored revision (markers included); KeyNotFoundError when there is none."""
         subj = self._pre + key
+        if not revision and self._stream.cached_info().config.allow_direct:
+            return await self._direct_last(key, subj)
         try:
             if not revision:
                 m = await self._stream.get_last_msg_for_subject(subj)
@@ -662,6 +673,25 @@ class KeyValue:
                 f"revision {revision} of bucket {self._name!r} is not key {key!r}")
         op = _op_of(m.headers) if m.headers else _PUT
         return KeyValueEntry(self._name, key, m.data, m.sequence, m.time, 0, op)
+
+    async def _direct_last(self, key: str, subj: str) -> KeyValueEntry:
+        """The latest revision of ``key`` by direct get (the hot read path)."""
+        js = self._js
+        data, hdr = await js._mux.request(
+            f"{js.prefix}.DIRECT.GET.{self._stream_name}.{subj}", b"", js.timeout)
+        st = status_of(hdr) if hdr else None
+        if st is not None or not hdr:
+            code = st[0] if st is not None else 0
+            if code == 404:
+                raise errors.KeyNotFoundError(
+                    f"key {key!r} not found in bucket {self._name!r}")
+            if code == 503:
+                raise errors.BucketNotFoundError(
+                    f"bucket {self._name!r} not found (no responders)", code=503)
+            raise errors.APIError(f"direct get of {key!r} failed: {st}", code=code or None)
+        h = decode_headers(hdr)
+        return KeyValueEntry(self._name, key, data, int(h.get("Nats-Sequence", "0")),
+                             parse_time(h.get("Nats-Time-Stamp")), 0, _op_of(h))
 
     async def get(self, key: str, revision: int | None = None) -> KeyValueEntry:
         """The latest entry of ``key`` (or the given revision). KeyNotFoundError if absent,
@@ -723,6 +753,14 @@ class KeyValue:
         finally:
             await feed.stop()
 
+    async def _latest(self, filters: list[str] | None, headers_only: bool
+                      ) -> list[KeyValueEntry]:
+        """The latest entry of every key matching ``filters`` (markers included). A key
+        can be delivered twice when writers replace values during the replay: last wins."""
+        entries = await self._collect(filters or [self._pre + ">"], "last_per_subject",
+                                      headers_only=headers_only)
+        return list({e.key: e for e in entries}.values())
+
     async def history(self, key: str) -> list[KeyValueEntry]:
         """Every stored revision of ``key`` (markers included), oldest first;
         KeyNotFoundError when there is none. ``key`` may be a wildcard pattern."""
@@ -741,9 +779,7 @@ class KeyValue:
         return self.list_keys(*filters)
 
     async def _key_list(self, filters: list[str] | None = None) -> list[str]:
-        entries = await self._collect(filters or [self._pre + ">"], "last_per_subject",
-                                      headers_only=True)
-        return [e.key for e in entries if e.operation is _PUT]
+        return [e.key for e in await self._latest(filters, True) if e.operation is _PUT]
 
     async def watch(self, keys: str | Sequence[str] = ">", *, include_history: bool = False,
                     ignore_deletes: bool = False, meta_only: bool = False,
@@ -780,9 +816,7 @@ class KeyValue:
         ``older_than`` seconds (None: 30 minutes, as nats.go) are kept, only the data behind
         them is removed; ``older_than <= 0`` removes every marker."""
         thr = DEFAULT_PURGE_DELETES_OLDER_THAN if older_than is None else _seconds(older_than)
-        entries = await self._collect([self._pre + ">"], "last_per_subject",
-                                      headers_only=True)
-        markers = [e for e in entries if e.operation is not _PUT]
+        markers = [e for e in await self._latest(None, True) if e.operation is not _PUT]
         limit = time.time() - thr
         for i in range(0, len(markers), 64):
             await asyncio.gather(*(
@@ -821,9 +855,7 @@ class KeyValue:
 
     async def _snapshot(self, filters: list[str] | None = None, headers_only: bool = False
                         ) -> list[KeyValueEntry]:
-        entries = await self._collect(filters or [self._pre + ">"], "last_per_subject",
-                                      headers_only=headers_only)
-        return [e for e in entries if e.operation is _PUT]
+        return [e for e in await self._latest(filters, headers_only) if e.operation is _PUT]
 
     def as_dict(self, codec: CodecSpec = "json") -> AsyncKeyValueDict:
         """A dict-like view with async methods whose values go through ``codec``
@@ -836,7 +868,7 @@ class KeyValue:
         """A DataFrame of the live keys (optionally only those matching ``keys``), index
         ``key``: JSON objects expand to columns, other values go to a ``value`` column; plus
         ``_revision`` and ``_created``."""
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
         _, _, dec = resolve_codec(codec)
         entries = await self._snapshot(self._filters(keys) if keys else None)
         entries.sort(key=lambda e: e.key)
@@ -932,14 +964,14 @@ class KeyWatcher:
             left = None if deadline is None else max(0.0, deadline - loop.time())
             try:
                 m = await self._feed.next(left)
-            except errors.StreamNotFoundError as e:
-                raise self._bucket_error(e) from None
+            except errors.StreamNotFoundError as err:
+                raise self._bucket_error(err) from None
             if m is None:
                 return None
-            e = self._kv._entry_from_msg(m)
-            if self._ignore_deletes and e.operation is not _PUT:
+            entry = self._kv._entry_from_msg(m)
+            if self._ignore_deletes and entry.operation is not _PUT:
                 continue
-            return e
+            return entry
 
     async def next(self, timeout: float | None = None) -> KeyValueEntry | None:
         """The next entry (``None`` once, after the initial values). JetStreamTimeoutError

@@ -10,7 +10,6 @@ and the ``nats`` CLI. ``ObjectStoreManager`` adds the bucket management methods 
 
 from __future__ import annotations
 
-import html
 import inspect
 import io
 import os
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors, names
 from ._model import make_config
+from ._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
 from .config import (
     ObjectLink,
     ObjectMeta,
@@ -76,24 +76,6 @@ def _object_name(name: object) -> str:
     return name
 
 
-def _human(n: int | float | None) -> str:
-    if n is None:
-        return "-"
-    v = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if v < 1024 or unit == "TiB":
-            return f"{int(v)} B" if unit == "B" else f"{v:.1f} {unit}"
-        v /= 1024
-    return str(n)
-
-
-def _html_table(title: str, rows: list[tuple[str, Any]]) -> str:
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                   f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-                   for k, v in rows)
-    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
-
-
 # ---------------------------------------------------------------------------------------------
 # info models
 
@@ -137,22 +119,19 @@ class ObjectInfo(_ObjectInfoBase):
         return f"ObjectInfo({', '.join(parts)})"
 
     def _repr_html_(self) -> str:
+        """The info as bounded, escaped HTML."""
         link = self.link
-        rows: list[tuple[str, Any]] = [("bucket", self.bucket), ("name", self.name)]
+        rows: list[tuple[str, Any]] = [("bucket", self.bucket)]
         if link is not None:
-            rows.append(("link", f"{link.bucket}/{link.name or '*'}"))
+            rows.append(("link to", f"{link.bucket}/{link.name or '*'}"))
         else:
-            rows += [("size", f"{_human(self.size)} ({self.size} bytes)"),
-                     ("chunks", self.chunks), ("digest", self.digest or "-")]
-        rows += [("modified", self.mtime.isoformat() if self.mtime else "-"),
-                 ("deleted", self.deleted)]
-        if self.description:
-            rows.append(("description", self.description))
-        if self.metadata:
-            rows.append(("metadata", self.metadata))
-        if self.headers:
-            rows.append(("headers", self.headers))
-        return _html_table(f"Object {self.name}", rows)
+            rows += [("size", f"{human_bytes(self.size)} ({self.size:,} bytes)"),
+                     ("chunks", f"{self.chunks:,}"), ("digest", self.digest or "-")]
+        rows += [("modified", fmt_time(self.mtime)), ("deleted", self.deleted or None),
+                 ("description", self.description or None),
+                 ("metadata", fmt_mapping(self.metadata) if self.metadata else None),
+                 ("headers", fmt_mapping(self.headers) if self.headers else None)]
+        return field_table(f"Object {self.name}", rows)
 
 
 @dataclass
@@ -180,12 +159,17 @@ class ObjectStoreStatus:
                    is_compressed=cfg.compression not in (None, StoreCompression.NONE),
                    metadata=cfg.metadata, stream_info=si)
 
-    def _repr_html_(self) -> str:
-        return _html_table(f"Object store {self.bucket}", [
-            ("description", self.description or "-"), ("size", _human(self.size)),
-            ("ttl", f"{self.ttl:g} s" if self.ttl else "none"), ("storage", self.storage),
-            ("replicas", self.replicas), ("sealed", self.sealed),
-            ("compressed", self.is_compressed), ("metadata", self.metadata or "-")])
+    def _repr_html_(self, subtitle: str | None = None) -> str:
+        """The status as bounded, escaped HTML."""
+        si = self.stream_info
+        rows: list[tuple[str, Any]] = [
+            ("description", self.description), ("size", human_bytes(self.size)),
+            ("messages", f"{si.state.messages:,}" if si is not None else None),
+            ("ttl", fmt_duration(self.ttl) if self.ttl else "none"),
+            ("storage", str(self.storage)), ("replicas", self.replicas),
+            ("sealed", self.sealed), ("compressed", self.is_compressed),
+            ("metadata", fmt_mapping(self.metadata) if self.metadata else None)]
+        return field_table(f"Object store {self.bucket}", rows, subtitle=subtitle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,10 +356,11 @@ class ObjectStore:
     def __repr__(self) -> str:
         st = self.cached_status()
         sealed = " sealed" if st.sealed else ""
-        return f"<ObjectStore {self.bucket} size={_human(st.size)}{sealed}>"
+        return f"<ObjectStore {self.bucket!r} size={human_bytes(st.size)}{sealed} (cached)>"
 
     def _repr_html_(self) -> str:
-        return self.cached_status()._repr_html_()
+        """The cached bucket info as bounded, escaped HTML (no network call)."""
+        return self.cached_status()._repr_html_(subtitle="cached info; obs.status() refreshes")
 
     def _direct(self) -> bool:
         return bool(self._stream.cached_info().config.allow_direct)

@@ -92,9 +92,9 @@ def meta_subject(bucket: str, name: str) -> str:
     return f"$O.{bucket}.M.{encode_name(name)}"
 
 
-def digest_string(h: Any) -> str:
-    """``SHA-256=`` + URL-safe base64 of a finished sha256, as every client writes it."""
-    return _DIGEST_PREFIX + base64.urlsafe_b64encode(h.digest()).decode()
+def digest_string(raw: bytes) -> str:
+    """``SHA-256=`` + URL-safe base64 of a SHA-256 hash, as every client writes it."""
+    return _DIGEST_PREFIX + base64.urlsafe_b64encode(raw).decode()
 
 
 def decode_digest(digest: str) -> bytes:
@@ -121,6 +121,74 @@ def chunk_size_of(opts: ObjectMetaOptions | None) -> int:
     if opts is not None and opts.max_chunk_size:
         return int(opts.max_chunk_size)
     return DEFAULT_CHUNK_SIZE
+
+
+class Sha256:
+    """SHA-256 of a sequence of chunks, computed on an executor thread in the background.
+
+    ``add`` only queues a chunk (no hashing on the caller's thread); hashing runs in
+    batches on the loop's default executor, overlapping the caller's network I/O (hashlib
+    releases the GIL). ``await wait(limit)`` bounds how much may be queued;
+    ``await digest()`` finishes and returns the hash bytes.
+    """
+
+    _BATCH = 1024 * 1024
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self._queued: list[bytes] = []
+        self._queued_bytes = 0
+        self._job: asyncio.Future[None] | None = None
+        self.nbytes = 0
+
+    def add(self, chunk: bytes) -> None:
+        """Queue ``chunk`` (called on the event loop)."""
+        self._queued.append(chunk)
+        self._queued_bytes += len(chunk)
+        self.nbytes += len(chunk)
+        if self._job is None and self._queued_bytes >= self._BATCH:
+            self._start()
+
+    def _start(self) -> None:
+        batch, self._queued, self._queued_bytes = self._queued, [], 0
+        h = self._h
+
+        def run() -> None:
+            for c in batch:
+                h.update(c)
+
+        self._job = asyncio.get_running_loop().run_in_executor(None, run)
+        self._job.add_done_callback(self._done)
+
+    def _done(self, fut: asyncio.Future[None]) -> None:
+        if self._job is fut:
+            self._job = None
+            if fut.cancelled() or fut.exception() is not None:
+                return
+            if self._queued_bytes >= self._BATCH:
+                self._start()
+
+    async def _finish_job(self) -> None:
+        job = self._job
+        assert job is not None
+        if not job.done():
+            await asyncio.shield(job)
+        self._done(job)  # now, not when the loop gets to the callback (idempotent)
+        job.result()
+
+    async def wait(self, limit: int = 4 * 1024 * 1024) -> None:
+        """Wait while more than ``limit`` bytes wait to be hashed."""
+        while self._queued_bytes > limit and self._job is not None:
+            await self._finish_job()
+
+    async def digest(self) -> bytes:
+        """Hash everything queued and return the SHA-256 bytes."""
+        while self._job is not None:
+            await self._finish_job()
+        for c in self._queued:
+            self._h.update(c)
+        self._queued, self._queued_bytes = [], 0
+        return self._h.digest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +284,7 @@ class ObjectWriter:
         self.nuid = new_nuid()
         self._subj = chunk_subject(store.bucket, self.nuid)
         self._buf = bytearray()
-        self._hash = hashlib.sha256()
+        self._hash = Sha256()
         self._size = 0
         self._chunks = 0
         self._inflight: deque[PubAckFuture] = deque()
@@ -273,13 +341,14 @@ class ObjectWriter:
         return n
 
     async def _send(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
+        self._hash.add(chunk)
         fut = await self._js._publish_async_raw(self._subj, chunk, b"")
         self._inflight.append(fut)
         self._size += len(chunk)
         self._chunks += 1
         if len(self._inflight) > self._max_inflight:
             await self._settle(self._max_inflight)
+            await self._hash.wait(MAX_BATCH_BYTES)
 
     async def _settle(self, keep: int) -> None:
         """Wait for acks until at most ``keep`` are outstanding (raises the first failure)."""
@@ -311,7 +380,7 @@ class ObjectWriter:
             info = ObjectInfo(name=m.name, description=m.description, headers=m.headers,
                               metadata=m.metadata, opts=m.opts, bucket=self._store.bucket,
                               nuid=self.nuid, size=self._size, mtime=None,
-                              chunks=self._chunks, digest=digest_string(self._hash))
+                              chunks=self._chunks, digest=digest_string(await self._hash.digest()))
             await self._store._publish_meta(info)
         except BaseException:
             await self.abort()
@@ -390,9 +459,8 @@ class ObjectResult:
         self._kidx: list[int] = []              # their chunk indexes
         self._scan_seqs: list[int] | None = None
         self._scan_offs: list[int] | None = None
-        self._hash = hashlib.sha256()
+        self._hash = Sha256()
         self._hash_idx = 0
-        self._hash_bytes = 0
         self._error: errors.JetStreamError | None = None
         self._last_end = -1
         self._ra = 1
@@ -514,17 +582,17 @@ class ObjectResult:
             d = cache.get(self._hash_idx)
             if d is None:
                 break
-            self._hash.update(d)
-            self._hash_bytes += len(d)
+            self._hash.add(d)
             self._hash_idx += 1
-            if self._hash_idx == self._n:
-                self._verify_digest()
 
-    def _verify_digest(self) -> None:
-        if self._hash_bytes != self.size:
-            raise self._fail(f"chunks hold {self._hash_bytes} bytes, the meta says {self.size}")
+    async def _verify_digest(self) -> None:
+        """Once every chunk was hashed in order: compare with the meta's digest."""
+        raw = await self._hash.digest()
+        self._hash_idx += 1  # verified (or failed): never again
+        if self._hash.nbytes != self.size:
+            raise self._fail(f"chunks hold {self._hash.nbytes} bytes, the meta says {self.size}")
         digest = self.info.digest
-        if digest and decode_digest(digest) != self._hash.digest():
+        if digest and decode_digest(digest) != raw:
             raise self._fail("digest mismatch (the stored chunks are corrupt)")
 
     # -- fetching ----------------------------------------------------------------------------
@@ -624,6 +692,13 @@ class ObjectResult:
             expect += 1
         if expect == idx or (expect < idx + count and not end_pending):
             raise self._fail(f"chunk {expect} of {self._n} is missing (truncated object)")
+        await self._after_fetch()
+
+    async def _after_fetch(self) -> None:
+        if self._hash_idx == self._n:
+            await self._verify_digest()
+        else:
+            await self._hash.wait()
 
     async def _fetch_api(self, idx: int, count: int) -> None:
         """Fetch chunks one by one with STREAM.MSG.GET (streams without direct get)."""
@@ -639,6 +714,7 @@ class ObjectResult:
             if m.subject != self._subj or len(m.data) != self._chunk_len(i):
                 raise self._fail(f"chunk {i} does not match the index")
             self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+        await self._after_fetch()
 
     async def _ensure(self, end: int) -> None:
         """Fetch what the read from the current position up to ``end`` needs next."""
@@ -745,48 +821,51 @@ class ObjectResult:
         """The rest of the object."""
         return await self.read(-1)
 
-    def _readline_cached(self, limit: int = -1) -> bytes | None:
+    def _readline_cached(self, limit: int = -1) -> tuple[bytes, bool]:
+        """Consume the line from the cache as far as it goes: (bytes, whether the line is
+        complete); incomplete when the next chunk is not cached."""
         self._check_open()
-        pos = self._pos
-        end = self.size if limit is None or limit < 0 else min(self.size, pos + limit)
+        if self._error is not None:
+            raise self._error
+        end = self.size if limit is None or limit < 0 else min(self.size, self._pos + limit)
         parts = []
+        done = False
         while self._pos < end:
             idx = self._locate(self._pos)
             data = self._cache.get(idx) if idx is not None else None
             if data is None:
-                self._pos = pos  # undo: the caller fetches and retries
-                return None
-            start = self._pos - self._off[idx]
-            nl = data.find(b"\n", start, start + (end - self._pos))
-            stop_at = (nl + 1) if nl >= 0 else min(len(data), start + (end - self._pos))
-            parts.append(data[start:stop_at])
-            self._pos = self._off[idx] + stop_at
-            if nl >= 0:
                 break
+            assert idx is not None
+            start = self._pos - self._off[idx]
+            stop = min(len(data), start + (end - self._pos))
+            nl = data.find(b"\n", start, stop)
+            if nl >= 0:
+                stop = nl + 1
+                done = True
+            parts.append(data[start:stop])
+            self._pos = self._off[idx] + stop
+            if done:
+                break
+        if self._pos >= end:
+            done = True
         self._last_end = self._pos
         if self._pos >= self.size:
             self._eof_check()
-        return b"".join(parts)
+        return (parts[0] if len(parts) == 1 else b"".join(parts)), done
 
     async def readline(self, limit: int = -1) -> bytes:
-        """The next line including its b"\\n" (b"" at EOF)."""
+        """The next line including its b"\\n" (b"" at EOF); at most ``limit`` bytes."""
+        parts = []
+        left = -1 if limit is None or limit < 0 else limit
         while True:
-            line = self._readline_cached(limit)
-            if line is not None:
-                return line
-            pos = self._pos
-            idx = self._locate(pos)
-            # fetch from the first chunk of the line that is not cached
-            p = pos
-            while idx is not None and idx in self._cache:
-                p = self._off[idx] + len(self._cache[idx])
-                idx = self._locate(p) if p < self.size else None
-            self._pos = p
-            try:
-                self._note_access(p)
-                await self._ensure(min(self.size, p + 1))
-            finally:
-                self._pos = pos
+            piece, done = self._readline_cached(left)
+            parts.append(piece)
+            if left >= 0:
+                left -= len(piece)
+            if done:
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            self._note_access(self._pos)
+            await self._ensure(min(self.size, self._pos + 1))
 
     async def readlines(self, hint: int = -1) -> list[bytes]:
         """Every remaining line."""
@@ -971,10 +1050,11 @@ class BlockingObjectResult(io.BufferedIOBase):
         with self._lock:
             if self.closed:
                 raise ValueError("I/O operation on closed object file")
-            line = self._core._readline_cached(n)
-            if line is None:
-                line = self._lt.run(self._core.readline(n))
-            return line
+            line, done = self._core._readline_cached(n)
+            if done:
+                return line
+            rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            return line + rest
 
     def iter_chunks(self) -> Any:
         """The object's bytes chunk by chunk (an iterator of bytes)."""

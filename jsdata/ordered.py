@@ -25,6 +25,7 @@ from .pull import (
     _RUNNING,
     DEFAULT_EXPIRES,
     UNSET,
+    BlockingConsumeMixin,
     ConsumeContext,
     MessageBatch,
     MessagesContext,
@@ -56,6 +57,8 @@ class OrderedConsumer(_OrderedHooks):
     and ``consume`` / ``messages`` (not both on one instance), ``info()`` and
     ``cached_info()`` of the current underlying consumer.
     """
+
+    __blocking_mixin__ = BlockingConsumeMixin
 
     def __init__(self, js: JetStream, stream: str, cfg: OrderedConsumerConfig) -> None:
         self._js = js

@@ -13,6 +13,7 @@ import inspect
 import json
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -558,6 +559,7 @@ class _PullContext:
         self._resetting = False
         self._reset_kick: asyncio.Future[None] | None = None
         self._dseq = 0  # ordered: last consumer sequence handed out
+        self._gen = 0  # bumped whenever pending is reset (stale completions are ignored)
         self._closed_fut: asyncio.Future[None] = self._loop.create_future()
 
     def __repr__(self) -> str:
@@ -651,6 +653,10 @@ class _PullContext:
         self._pending_bytes = o.max_bytes
         return batch, max_bytes
 
+    def _reset_pending(self) -> None:
+        self._pending_msgs = self._pending_bytes = 0
+        self._gen += 1
+
     def _check_pending(self) -> None:
         if (self._fetching or self._state != _RUNNING or not self._connected
                 or self._resetting or self._sub is None):
@@ -721,7 +727,7 @@ class _PullContext:
             self._fail(errors.InvalidArgumentError(f"bad pull request: {desc}", code=code))
             return True
         if code == 409 and "leadership change" in low:
-            self._pending_msgs = self._pending_bytes = 0
+            self._reset_pending()
             err = errors.ConsumerLeadershipChangedError(desc, code=code)
         elif code == 409 and "server shutdown" in low:
             err = errors.ServerShutdownError(desc, code=code)
@@ -785,7 +791,7 @@ class _PullContext:
             self._notify(err)
             self._reset()
             return
-        self._pending_msgs = self._pending_bytes = 0
+        self._reset_pending()
         self._heartbeat_error(err)
         self._check_pending()
 
@@ -802,7 +808,7 @@ class _PullContext:
                     kick.set_result(None)  # a reset waiting to retry: retry now
                 self._reset()
             else:
-                self._pending_msgs = self._pending_bytes = 0
+                self._reset_pending()
                 self._check_pending()
         elif event == "closed":
             self._fail(errors.ConnectionClosedError("the connection was closed"))
@@ -815,7 +821,7 @@ class _PullContext:
         self._resetting = True
         self._drop_sub_now()
         self._buf.clear()
-        self._pending_msgs = self._pending_bytes = 0
+        self._reset_pending()
         self._dseq = 0
         self._js._spawn(self._do_reset())
 
@@ -896,8 +902,10 @@ class _PullContext:
 class ConsumeContext(_PullContext):
     """A running :meth:`Consumer.consume`: ``stop()``, ``drain()``, ``closed``; context manager.
 
-    A plain-function handler runs directly as messages arrive; a coroutine handler (and every
-    handler of the blocking API) runs on one delivery task, in order.
+    A plain-function handler runs directly as messages arrive; a coroutine handler runs on
+    one delivery task, in order; a blocking-API handler runs on the connection's handler
+    thread, in order. A message counts as consumed (for pre-buffering) once its handler
+    returned, as in nats.go.
     """
 
     _is_consume = True
@@ -909,11 +917,17 @@ class ConsumeContext(_PullContext):
         super().__init__(js, stream, consumer, opts, ordered)
         self._handler = handler
         self._error_handler = error_handler
-        self._inline = not _is_async_callable(handler)
+        self._th: ThreadHandler | None = handler if isinstance(handler, ThreadHandler) else None
+        self._inline = self._th is None and not _is_async_callable(handler)
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
         self._busy = False
         self._carry: Any = None  # an awaitable returned by an inline handler
+        # blocking API: messages handed to the handler thread and not yet done
+        self._inflight = 0
+        self._done_q: deque[tuple[Msg, int]] = deque()
+        self._done_scheduled = False
+        self._idle_waiters: list[asyncio.Future[None]] = []
 
     async def _start(self) -> None:
         if not self._inline:
@@ -921,7 +935,14 @@ class ConsumeContext(_PullContext):
         await super()._start()
 
     def _waiting(self) -> bool:
-        return not self._buf and not self._busy
+        return not self._buf and not self._busy and not self._inflight
+
+    def _wake_loop(self) -> None:
+        w = self._wake
+        if w is not None:
+            self._wake = None
+            if not w.done():
+                w.set_result(None)
 
     # -- delivery ------------------------------------------------------------------------------
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
@@ -961,8 +982,10 @@ class ConsumeContext(_PullContext):
         self._carry = awaitable
         self._task = self._js._spawn(self._deliver_loop())
 
-    def _handed(self, msg: Msg) -> None:
-        """Account for one message given to the handler (queued delivery)."""
+    def _handed(self, msg: Msg, gen: int) -> None:
+        """Account for one message whose handler returned."""
+        if gen != self._gen:
+            return  # pending was reset since (reconnect, missed heartbeats, ordered reset)
         self._pending_msgs -= 1
         if self._count_bytes:
             self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
@@ -974,17 +997,22 @@ class ConsumeContext(_PullContext):
     async def _deliver_loop(self) -> None:
         buf = self._buf
         handler = self._handler
+        th = self._th
         loop = self._loop
         try:
             if self._carry is not None:
                 carry, self._carry = self._carry, None
+                self._busy = True
                 try:
                     await carry
                 except Exception as e:  # noqa: BLE001
                     self._handler_failed(e)
+                finally:
+                    self._busy = False
             while True:
                 if not buf:
-                    if self._state >= _DRAINED:
+                    if self._state == _CLOSED or (self._state == _DRAINED
+                                                  and not self._inflight):
                         break
                     w = self._wake = loop.create_future()
                     await w
@@ -994,6 +1022,13 @@ class ConsumeContext(_PullContext):
                     await self._deliver_control(item)
                     continue
                 if self._ordered is not None and not self._order_ok(item.reply):
+                    continue
+                gen = self._gen
+                if th is not None:
+                    self._inflight += 1
+                    room = th.submit(self, item, gen)
+                    if room is not None:  # the handler thread is far behind
+                        await room
                     continue
                 self._busy = True
                 try:
@@ -1007,7 +1042,7 @@ class ConsumeContext(_PullContext):
                 finally:
                     self._busy = False
                 self._seen = True
-                self._handed(item)
+                self._handed(item, gen)
         finally:
             self._wake = None
             if self._state == _DRAINED:
@@ -1018,9 +1053,53 @@ class ConsumeContext(_PullContext):
                 self._drop_sub_now()
                 self._set_closed()
 
+    # -- blocking API: the handler thread reports back -----------------------------------------
+    def _thread_done(self, msg: Msg, gen: int) -> None:
+        """Called on the handler thread after the handler ran (or was skipped)."""
+        self._done_q.append((msg, gen))
+        if not self._done_scheduled:
+            self._done_scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain_done)
+            except RuntimeError:  # the loop is closed: nothing left to account for
+                pass
+
+    def _thread_error(self, e: BaseException) -> None:
+        """Called on the handler thread when the handler raised."""
+        try:
+            self._loop.call_soon_threadsafe(self._handler_failed, e)
+        except RuntimeError:
+            pass
+
+    def _drain_done(self) -> None:
+        self._done_scheduled = False
+        q = self._done_q
+        running = self._state != _CLOSED
+        while q:
+            msg, gen = q.popleft()
+            self._inflight -= 1
+            if running:
+                self._handed(msg, gen)
+        self._seen = True
+        if not self._inflight:
+            ws, self._idle_waiters = self._idle_waiters, []
+            for w in ws:
+                if not w.done():
+                    w.set_result(None)
+            if self._state == _DRAINED:
+                self._wake_loop()
+
+    async def _handlers_idle(self) -> None:
+        """Wait until no message handed to the handler thread is still pending."""
+        while self._inflight:
+            w = self._loop.create_future()
+            self._idle_waiters.append(w)
+            await w
+
     async def _deliver_control(self, item: Any) -> None:
         """Push consumers put flow-control markers in the buffer (see jsdata/push.py)."""
 
+    # -- errors --------------------------------------------------------------------------------
     def _handler_failed(self, e: BaseException) -> None:
         if self._error_handler is None:
             log.warning("jsdata: consume handler raised %r", e, exc_info=e)
@@ -1050,17 +1129,23 @@ class ConsumeContext(_PullContext):
         self._js._spawn(self._shutdown(drain=False))
 
     # -- shutdown ------------------------------------------------------------------------------
-    async def _shutdown(self, drain: bool) -> None:
+    async def _shutdown(self, drain: bool, join: bool = True) -> None:
+        """Stop or drain; ``join``: also wait until the handler is done with everything.
+
+        Called from inside the handler (a coroutine handler, or a blocking handler on the
+        handler thread) it does not wait for the handler itself.
+        """
         if self._closed_fut.done():
             return
         me = asyncio.current_task()
-        in_delivery = self._task is not None and me is self._task
+        if self._task is not None and me is self._task:
+            join = False
         if drain and self._state == _RUNNING:
             self._state = _DRAINING
             self._teardown()
             await self._close_sub(drain=True)
             if self._state != _DRAINING:  # stopped meanwhile
-                if not in_delivery:
+                if join:
                     await self.wait_closed()
                 return
             self._state = _DRAINED
@@ -1068,26 +1153,123 @@ class ConsumeContext(_PullContext):
             if task is None or task.done():
                 self._set_closed()
                 return
-            w = self._wake
-            if w is not None and not w.done():
-                w.set_result(None)
-            if not in_delivery:
+            self._wake_loop()
+            if join:
                 await asyncio.wait([task])
             return
         if drain and self._state in (_DRAINING, _DRAINED):  # a drain is under way
-            if not in_delivery:
+            if join:
                 await self.wait_closed()
             return
         self._state = _CLOSED
         self._buf.clear()
         self._teardown()
         task = self._task
-        if task is not None and not in_delivery and not task.done():
-            task.cancel()
+        if task is not None and task is not me and not task.done():
+            if self._busy and join:
+                pass  # let the running handler finish: the loop ends right after it
+            else:
+                task.cancel()
         await self._close_sub(drain=False)
-        if task is not None and not in_delivery and not task.done():
+        if task is not None and join and not task.done():
             await asyncio.wait([task])
+        if join and self._th is not None:
+            await self._handlers_idle()  # queued calls are skipped, the running one ends
         self._set_closed()
+
+
+class ThreadHandler:
+    """The blocking API's consume handler: the user's function on the handler thread.
+
+    Calls run in order on the connection's handler thread (so a slow handler never stalls
+    the event loop); each completion is reported back to the context, so pre-buffering
+    counts a message as consumed only once the function returned, and ``stop()`` skips
+    messages that were handed over but not yet run.
+    """
+
+    __slots__ = ("fn", "lt", "_submit", "_wrap")
+
+    def __init__(self, fn: Callable[[Any], Any], lt: Any) -> None:
+        from .blocking import wrap
+        if inspect.iscoroutinefunction(fn):
+            raise errors.InvalidArgumentError(
+                "the blocking API takes plain functions as handlers; use jsdata.aio for "
+                "coroutines")
+        self.fn = fn
+        self.lt = lt
+        self._submit = lt.handlers.submit
+        self._wrap = wrap
+
+    def __call__(self, msg: Msg) -> None:  # direct use (not through a ConsumeContext)
+        self.fn(self._wrap(msg, self.lt))
+
+    def submit(self, ctx: ConsumeContext, msg: Msg, gen: int) -> Any:
+        """Queue the call; returns an awaitable when the handler thread is far behind."""
+        return self._submit(self._run, (ctx, self._wrap(msg, self.lt), msg, gen))
+
+    def _run(self, ctx: ConsumeContext, twin: Any, msg: Msg, gen: int) -> None:
+        try:
+            if ctx._state != _CLOSED:
+                self.fn(twin)
+        except Exception as e:  # noqa: BLE001 - reported through the error handler
+            ctx._thread_error(e)
+        finally:
+            ctx._thread_done(msg, gen)
+
+
+class BlockingConsumeMixin:
+    """Blocking-API ``consume``: the handler runs on the handler thread via ThreadHandler."""
+
+    _core: Any
+    _lt: Any
+
+    def consume(self, handler: Callable[[Any], Any], *args: Any, **kw: Any) -> Any:
+        """Receive messages continuously with ``handler(msg)`` on a worker thread, in order.
+
+        Same options as the asyncio API; returns a ConsumeContext (``stop()``, ``drain()``).
+        """
+        from .blocking import _callback, wrap
+        lt = self._lt
+        if lt is None:
+            raise errors.NotConnectedError("not bound to a connection")
+        method = type(self._core).consume
+        ba = inspect.signature(method).bind(self._core, handler, *args, **kw)
+        _check_handler(handler)
+        ba.arguments["handler"] = ThreadHandler(handler, lt)
+        eh = ba.arguments.get("error_handler")
+        if eh is not None:
+            ba.arguments["error_handler"] = _callback(eh, lt)
+        return wrap(lt.run(method(*ba.args, **ba.kwargs)), lt)
+
+
+class BlockingConsumeContextMixin:
+    """Blocking-API ``stop``/``drain``: safe to call from inside the handler."""
+
+    _core: Any
+    _lt: Any
+
+    def _shutdown_now(self, drain: bool) -> None:
+        lt = self._lt
+        if lt is None or lt.closed:
+            return
+        handlers = getattr(lt, "_handlers", None)
+        inside = handlers is not None and threading.current_thread() is handlers.thread
+        lt.run(self._core._shutdown(drain, join=not inside))
+
+    def stop(self) -> None:
+        """Stop receiving: unsubscribe and discard what was not handed to the handler yet."""
+        self._shutdown_now(False)
+
+    def drain(self) -> None:
+        """Stop pulling, but first deliver what is already buffered or in flight."""
+        self._shutdown_now(True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+ConsumeContext.__blocking_mixin__ = BlockingConsumeContextMixin  # type: ignore[attr-defined]
+PullMethods.__blocking_mixin__ = BlockingConsumeMixin  # type: ignore[attr-defined]
 
 
 class MessagesContext(_PullContext):

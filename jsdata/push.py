@@ -19,6 +19,7 @@ from .pull import (
     _CLOSED,
     _DRAINED,
     _RUNNING,
+    BlockingConsumeMixin,
     ConsumeContext,
     PullOptions,
     _check_handler,
@@ -145,6 +146,8 @@ class PushConsumeContext(ConsumeContext):
 
 class PushConsumer:
     """A push consumer: ``consume(handler, error_handler=None)``, ``info()``, ``cached_info()``."""
+
+    __blocking_mixin__ = BlockingConsumeMixin
 
     def __init__(self, js: JetStream, info: ConsumerInfo) -> None:
         self._js = js

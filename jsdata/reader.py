@@ -1,7 +1,1340 @@
-"""Stream readers into Arrow and pandas (placeholder: being written)."""
+"""Stream readers: a stream (or a range of it) into Arrow record batches, tables and DataFrames.
+
+``s.to_batches(**read)`` streams record batches with bounded memory; ``s.to_arrow`` and
+``s.to_pandas`` read everything; :func:`read_stream` is the one-liner. Messages are read with
+the stream's batched direct get (nats-server 2.11+, streams with ``allow_direct``): one
+request returns up to ``batch_size`` messages followed by an end-of-batch status. Other
+streams are read through an ephemeral ordered pull consumer (AckNone, memory storage) with
+large pulls. Reading happens on the event loop; decoding runs in a worker thread, in bulk
+(one ``pyarrow.json`` parse per batch for JSON), overlapping with the next batch's network
+transfer.
+
+Every read is bounded: ``end`` defaults to the stream's last sequence when the read starts,
+so a read finishes while producers keep writing. The covered range is recorded as
+``{"stream", "start_seq", "end_seq"}`` in ``df.attrs["jetstream"]`` and in the Arrow schema
+metadata key ``b"jetstream"`` (per batch too), so ``start=end_seq + 1`` resumes.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import errors, names
+from ._conn import new_token, status_of
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .codec import Codec
+    from .jetstream import JetStream
+    from .stream import Stream
+
+DEFAULT_BATCH_SIZE = 10_000
+MAX_REQUEST_BYTES = 8 << 20  # per direct-get request / pull: bounds memory and slow-consumer risk
+PREFETCH = 2  # raw batches fetched ahead of the decoder
+META_KEY = b"jetstream"
+
+# pyarrow, numpy and the codecs are imported on first use (``_load``), so that connecting
+# (which imports ``Stream`` and this mixin) stays cheap for programs that never read frames.
+pa: Any = None
+pc: Any = None
+np: Any = None
+Codec: Any = None
+TS_UTC: Any = None
+METADATA_FIELDS: dict[str, Any] = {}
+HEADERS_FIELD: Any = None
+ERROR_FIELDS: list[Any] = []
+codec_for_content_type: Any = None
+concat_tables: Any = None
+conform: Any = None
+get_codec: Any = None
+sniff: Any = None
+
+
+def _load() -> None:
+    """Import pyarrow / numpy / the codecs into this module's globals (once)."""
+    global pa, pc, np, Codec, TS_UTC, HEADERS_FIELD, codec_for_content_type, concat_tables
+    global conform, get_codec, sniff
+    if pa is not None:
+        return
+    import numpy
+    import pyarrow
+    import pyarrow.compute
+
+    from . import codec as _codec
+    np, pc = numpy, pyarrow.compute
+    Codec, TS_UTC = _codec.Codec, _codec.TS_UTC
+    codec_for_content_type, concat_tables = _codec.codec_for_content_type, _codec.concat_tables
+    conform, get_codec, sniff = _codec.conform, _codec.get_codec, _codec.sniff
+    METADATA_FIELDS.update({
+        "subject": pyarrow.field("_subject", pyarrow.string()),
+        "seq": pyarrow.field("_seq", pyarrow.uint64()),
+        "time": pyarrow.field("_time", TS_UTC),
+    })
+    HEADERS_FIELD = pyarrow.field("_headers", pyarrow.map_(pyarrow.string(), pyarrow.string()))
+    ERROR_FIELDS[:] = [pyarrow.field("_error", pyarrow.string()),
+                       pyarrow.field("_data", pyarrow.binary())]
+    pa = pyarrow  # last: marks the module loaded
+
+
+def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
+
+
+async def in_thread(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)`` in the loop's default executor and return its result.
+
+    Unlike ``loop.run_in_executor`` this hands the result over without chaining futures,
+    which leaves reference cycles behind: with large Arrow results those keep hundreds of
+    megabytes alive until the cyclic garbage collector happens to run.
+    """
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def run() -> None:
+        try:
+            r = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
+            err: BaseException | None = e
+            r = None
+        else:
+            err = None
+        try:
+            loop.call_soon_threadsafe(_resolve, fut, r, err)
+        except RuntimeError:  # the loop is gone (connection closed meanwhile)
+            pass
+
+    loop.run_in_executor(None, run)
+    return await fut
+
+
+# ---------------------------------------------------------------------------------------------
+# options
+
+@dataclass
+class ReadOptions:
+    """The validated read options shared by ``to_batches`` / ``to_arrow`` / ``to_pandas``."""
+
+    subjects: list[str] | None = None
+    start: int | datetime | None = None
+    end: int | datetime | None = None
+    codec: str | Codec = "auto"
+    schema: pa.Schema | None = None
+    columns: list[str] | None = None
+    metadata: tuple[str, ...] = ("subject", "seq", "time")
+    include_headers: bool = False
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_messages: int | None = None
+    on_error: str = "raise"
+    progress: str | bool = "auto"
+    dtype_backend: str | None = None
+
+    @classmethod
+    def parse(cls, read: dict[str, Any], *, pandas: bool = False) -> ReadOptions:
+        _load()
+        allowed = set(cls.__dataclass_fields__)
+        if not pandas:
+            allowed.discard("dtype_backend")
+        unknown = sorted(set(read) - allowed)
+        if unknown:
+            raise errors.InvalidArgumentError(
+                f"unknown read option(s) {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(sorted(allowed))}")
+        o = cls(**read)
+        o._validate()
+        return o
+
+    def _validate(self) -> None:
+        E = errors.InvalidArgumentError
+        if self.subjects is not None:
+            subs = [self.subjects] if isinstance(self.subjects, str) else list(self.subjects)
+            self.subjects = [names.filter_subject(s) for s in subs] or None
+        self.start = _check_pos("start", self.start, allow_first=True)
+        self.end = _check_pos("end", self.end, allow_first=False)
+        if isinstance(self.codec, str):
+            if self.codec.lower() != "auto":
+                self.codec = get_codec(self.codec)
+            else:
+                self.codec = "auto"
+        elif not isinstance(self.codec, Codec):
+            self.codec = get_codec(self.codec)
+        if self.schema is not None and not isinstance(self.schema, pa.Schema):
+            raise E(f"schema must be a pyarrow.Schema, not {type(self.schema).__name__}")
+        if self.columns is not None:
+            if isinstance(self.columns, str):
+                self.columns = [self.columns]
+            self.columns = list(self.columns)
+        if self.metadata is None or self.metadata is False:
+            self.metadata = ()
+        elif isinstance(self.metadata, str):
+            self.metadata = (self.metadata,)
+        self.metadata = tuple(self.metadata)
+        bad = [m for m in self.metadata if m not in METADATA_FIELDS]
+        if bad:
+            raise E(f"unknown metadata {bad!r}: choose from 'subject', 'seq', 'time'")
+        if (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                or self.batch_size < 1):
+            raise E(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.max_messages is not None and (
+                isinstance(self.max_messages, bool) or not isinstance(self.max_messages, int)
+                or self.max_messages < 0):
+            raise E(f"max_messages must be an int >= 0, got {self.max_messages!r}")
+        if self.on_error not in ("raise", "skip", "keep"):
+            raise E(f"on_error must be 'raise', 'skip' or 'keep', got {self.on_error!r}")
+        if self.progress not in ("auto", True, False):
+            raise E(f"progress must be 'auto', True or False, got {self.progress!r}")
+        if self.dtype_backend not in (None, "numpy_nullable", "pyarrow"):
+            raise E("dtype_backend must be None, 'numpy_nullable' or 'pyarrow', "
+                    f"got {self.dtype_backend!r}")
+
+    def meta_fields(self) -> list[pa.Field]:
+        out = [METADATA_FIELDS[m] for m in ("subject", "seq", "time") if m in self.metadata]
+        if self.include_headers:
+            out.append(HEADERS_FIELD)
+        return out
+
+
+def _check_pos(what: str, v: Any, *, allow_first: bool) -> int | datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        if allow_first and v.lower() == "first":
+            return None
+        raise errors.InvalidArgumentError(
+            f"{what} must be a sequence number, a datetime" + (' or "first"' if allow_first
+                                                               else "") + f", got {v!r}")
+    if isinstance(v, datetime):
+        return v if v.tzinfo is not None else v.replace(tzinfo=timezone.utc)
+    if type(v).__name__ == "datetime64":
+        import pandas as pd
+        return pd.Timestamp(v).tz_localize("UTC").to_pydatetime()
+    if hasattr(v, "__index__") and not isinstance(v, bool):
+        v = v.__index__()
+        if v < (1 if what == "start" else 0):  # type: ignore[operator]
+            raise errors.InvalidArgumentError(f"{what} sequence must be >= 1, got {v!r}")
+        return int(v)
+    raise errors.InvalidArgumentError(
+        f"{what} must be a sequence number or a datetime, not {type(v).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# raw batches as fetched from the server
+
+class _Chunk:
+    """The messages of one request: raw payloads and header blocks, plus the covered range."""
+
+    __slots__ = ("kind", "hdrs", "datas", "subjects", "replies", "first_cov", "last_cov")
+
+    def __init__(self, kind: str, hdrs: list[bytes], datas: list[bytes],
+                 subjects: list[str] | None = None, replies: list[str] | None = None) -> None:
+        self.kind = kind  # "direct": metadata in the header block; "consumer": in the reply
+        self.hdrs = hdrs
+        self.datas = datas
+        self.subjects = subjects
+        self.replies = replies
+        self.first_cov = 0
+        self.last_cov = 0
+
+    def __len__(self) -> int:
+        return len(self.datas)
+
+
+def _direct_seq(hdr: bytes) -> int:
+    i = hdr.rfind(b"\r\nNats-Sequence: ")
+    j = hdr.find(b"\r\n", i + 17)
+    return int(hdr[i + 17:j])
+
+
+def _direct_time(hdr: bytes) -> str:
+    i = hdr.rfind(b"\r\nNats-Time-Stamp: ")
+    j = hdr.find(b"\r\n", i + 19)
+    return hdr[i + 19:j].decode()
+
+
+def _reply_fields(reply: str) -> tuple[int, int, int, int]:
+    """(stream seq, consumer seq, timestamp ns, pending) of a ``$JS.ACK`` reply subject."""
+    t = reply.split(".")
+    if len(t) == 9:
+        return int(t[5]), int(t[6]), int(t[7]), int(t[8])
+    return int(t[7]), int(t[8]), int(t[9]), int(t[10])
+
+
+def _hdr_value(hdr: bytes, name: bytes) -> int:
+    i = hdr.find(name)
+    if i < 0:
+        return 0
+    j = hdr.find(b"\r\n", i)
+    try:
+        return int(hdr[i + len(name):j].strip(b": "))
+    except ValueError:
+        return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# the read plan and the fetchers
+
+@dataclass
+class _Plan:
+    stream: str
+    start_seq: int
+    end_seq: int  # inclusive bound
+    filters: list[str] | None
+    direct: bool
+    batch_size: int
+    max_messages: int | None
+
+
+def _server_version(js: JetStream) -> tuple[int, int, int]:
+    info = getattr(js.nc, "_server_info", None) or {}
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(info.get("version", "")))
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
+
+
+async def _seq_at_time(stream: Stream, when: datetime) -> int | None:
+    """The sequence of the first message stored at or after ``when`` (None if none)."""
+    from ._model import format_time
+    js = stream._js
+    payload = {"start_time": format_time(when)}
+    if stream._info.config.allow_direct:
+        data, hdr = await js._mux.request(
+            js.api_subject(f"DIRECT.GET.{stream.name}"),
+            json.dumps(payload).encode(), js.timeout)
+        st = status_of(hdr) if hdr and not data else None
+        if st is None:
+            return _direct_seq(hdr)
+        if st[0] == 404:
+            return None
+        raise errors.APIError(f"direct get by time failed: {st[0]} {st[1]}", code=st[0])
+    try:
+        resp = await js._api(f"STREAM.MSG.GET.{stream.name}", payload)
+    except errors.MsgNotFoundError:
+        return None
+    return int(resp["message"]["seq"])
+
+
+async def _make_plan(stream: Stream, o: ReadOptions) -> _Plan:
+    info = await stream.info()
+    st = info.state
+    js = stream._js
+    if isinstance(o.start, datetime):
+        found = await _seq_at_time(stream, o.start)
+        start = found if found is not None else st.last_seq + 1
+    elif o.start is None:
+        start = max(st.first_seq, 1)
+    else:
+        start = int(o.start)
+    end = st.last_seq
+    if isinstance(o.end, datetime):
+        after = await _seq_at_time(stream, o.end + timedelta(microseconds=1))
+        if after is not None:
+            end = min(end, after - 1)
+    elif o.end is not None:
+        end = min(end, int(o.end))
+    filters = o.subjects
+    direct = (bool(info.config.allow_direct) and _server_version(js) >= (2, 11, 0)
+              and (filters is None or len(filters) == 1))
+    return _Plan(stream.name, start, end, filters, direct, o.batch_size, o.max_messages)
+
+
+class _Fetcher:
+    """Produces the raw chunks of a plan, in order; ``None`` at the end."""
+
+    def __init__(self, js: JetStream, plan: _Plan) -> None:
+        self.js = js
+        self.plan = plan
+        self.next = plan.start_seq
+        self.done = plan.start_seq > plan.end_seq or plan.max_messages == 0
+        self.read = 0  # messages delivered so far
+        self.total: int | None = None  # messages expected, once known (for progress)
+        self.last_cov = plan.start_seq - 1
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def next_chunk(self) -> _Chunk | None:
+        raise NotImplementedError
+
+    def _want(self) -> int:
+        n = self.plan.batch_size
+        if self.plan.max_messages is not None:
+            n = min(n, self.plan.max_messages - self.read)
+        if not self.plan.filters:
+            n = min(n, self.plan.end_seq - self.next + 1)
+        return n
+
+    def _finish_chunk(self, chunk: _Chunk, last_seq: int, pending: int) -> _Chunk:
+        """Account for a chunk whose last message is ``last_seq`` (after trimming)."""
+        p = self.plan
+        self.read += len(chunk)
+        chunk.first_cov = self.last_cov + 1
+        if p.max_messages is not None and self.read >= p.max_messages:
+            self.done = True
+            chunk.last_cov = last_seq
+        elif last_seq >= p.end_seq or pending == 0:
+            self.done = True
+            chunk.last_cov = p.end_seq
+        else:
+            chunk.last_cov = last_seq
+        self.last_cov = chunk.last_cov
+        self.next = last_seq + 1
+        return chunk
+
+
+class _DirectFetcher(_Fetcher):
+    """Batched direct get: ``{"seq": s, "batch": n, "max_bytes": m}``, replies end with 204."""
+
+    def __init__(self, js: JetStream, plan: _Plan) -> None:
+        super().__init__(js, plan)
+        self.inbox = f"_INBOX.{new_token()}"
+        self.sub: Any = None
+        self.hdrs: list[bytes] = []
+        self.datas: list[bytes] = []
+        self.fut: asyncio.Future[tuple[int, str, bytes]] | None = None
+
+    async def start(self) -> None:
+        self.sub = await self.js.nc.fast_subscribe(self.inbox, self._on_msg)
+
+    async def close(self) -> None:
+        if self.sub is not None:
+            sub, self.sub = self.sub, None
+            await self.js.nc.fast_unsubscribe(sub)
+
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if not data and hdr:
+            st = status_of(hdr)
+            if st is not None:
+                f = self.fut
+                if f is not None and not f.done():
+                    f.set_result((st[0], st[1], hdr))
+                return
+        self.hdrs.append(hdr)
+        self.datas.append(data)
+
+    async def next_chunk(self) -> _Chunk | None:
+        if self.done:
+            return None
+        n = self._want()
+        if n <= 0:
+            self.done = True
+            return None
+        p = self.plan
+        req: dict[str, Any] = {"seq": self.next, "batch": n, "max_bytes": MAX_REQUEST_BYTES}
+        if p.filters:
+            req["next_by_subj"] = p.filters[0]
+        self.hdrs, self.datas = [], []
+        loop = asyncio.get_running_loop()
+        self.fut = loop.create_future()
+        js = self.js
+        await js.nc.publish_raw(js.api_subject(f"DIRECT.GET.{p.stream}"), self.inbox,
+                                json.dumps(req, separators=(",", ":")).encode())
+        code, desc, hdr = await self._wait()
+        hdrs, datas = self.hdrs, self.datas
+        self.hdrs, self.datas = [], []
+        if code == 404:
+            self.done = True
+            if not datas:
+                return _empty_end(self)
+        elif code != 204:
+            raise errors.APIError(f"direct get from {p.stream!r} failed: {code} {desc}",
+                                  code=code)
+        pending = _hdr_value(hdr, b"Nats-Num-Pending") if code == 204 else 0
+        if self.total is None:
+            self.total = len(datas) + pending
+            if not p.filters:
+                self.total = min(self.total, p.end_seq - self.next + 1)
+            if p.max_messages is not None:
+                self.total = min(self.total, p.max_messages)
+        chunk = _Chunk("direct", hdrs, datas)
+        if not datas:
+            self.done = True
+            return _empty_end(self)
+        last = _direct_seq(hdrs[-1])
+        if last > p.end_seq:  # past the bound (filtered reads, deleted messages): trim
+            k = _bisect_seq(hdrs, p.end_seq, _direct_seq)
+            del hdrs[k:], datas[k:]
+            self.done = True
+            if not datas:
+                return _empty_end(self)
+            last = _direct_seq(hdrs[-1])
+            pending = 0
+        return self._finish_chunk(chunk, last, pending)
+
+    async def _wait(self) -> tuple[int, str, bytes]:
+        """Wait for the end-of-batch status; time out only when nothing arrives for a while."""
+        assert self.fut is not None
+        timeout = self.js.timeout
+        seen = -1
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(self.fut), timeout)
+            except asyncio.TimeoutError:
+                if len(self.datas) == seen:
+                    raise errors.JetStreamTimeoutError(
+                        f"direct get from {self.plan.stream!r}: no reply within {timeout:g}s"
+                    ) from None
+                seen = len(self.datas)
+
+
+def _empty_end(f: _Fetcher) -> _Chunk:
+    c = _Chunk("direct", [], [])
+    c.first_cov = f.last_cov + 1
+    c.last_cov = max(f.plan.end_seq, f.last_cov)
+    f.last_cov = c.last_cov
+    f.done = True
+    return c
+
+
+def _bisect_seq(items: list[Any], bound: int, seq_of: Any) -> int:
+    """The number of leading items whose sequence is <= bound (sequences ascend)."""
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if seq_of(items[mid]) <= bound:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+class _ConsumerFetcher(_Fetcher):
+    """An ephemeral ordered pull consumer (AckNone, memory storage) and large no-wait pulls."""
+
+    INACTIVE = 60.0
+
+    def __init__(self, js: JetStream, plan: _Plan) -> None:
+        super().__init__(js, plan)
+        self.name: str | None = None
+        self.dseq = 0
+        self.resets = 0
+        self._need_reset = False
+
+    async def _create(self, start: int) -> None:
+        p = self.plan
+        name = f"jsdata_read_{new_token(8)}"
+        cfg: dict[str, Any] = {
+            "name": name, "ack_policy": "none", "deliver_policy": "by_start_sequence",
+            "opt_start_seq": start, "replay_policy": "instant", "mem_storage": True,
+            "num_replicas": 1, "inactive_threshold": self.INACTIVE, "max_deliver": 1,
+        }
+        if p.filters:
+            if len(p.filters) == 1:
+                cfg["filter_subject"] = p.filters[0]
+            else:
+                cfg["filter_subjects"] = list(p.filters)
+        c = await self.js.create_consumer(p.stream, **cfg)
+        self.name = c.name
+        self.dseq = 0
+        pending = int(c.cached_info().num_pending)
+        if self.total is None:
+            total = pending
+            if not p.filters:
+                total = min(total, p.end_seq - start + 1)
+            if p.max_messages is not None:
+                total = min(total, p.max_messages)
+            self.total = max(total, 0)
+
+    async def start(self) -> None:
+        if not self.done:
+            await self._create(self.next)
+
+    async def close(self) -> None:
+        if self.name is not None:
+            name, self.name = self.name, None
+            try:
+                await self.js._api(f"CONSUMER.DELETE.{self.plan.stream}.{name}")
+            except (errors.JetStreamError, asyncio.TimeoutError):
+                pass  # it goes away by itself after inactive_threshold
+
+    async def next_chunk(self) -> _Chunk | None:
+        from .pull import pull
+        if self.done:
+            return None
+        n = self._want()
+        if n <= 0:
+            self.done = True
+            return None
+        p = self.plan
+        if self._need_reset:
+            self._need_reset = False
+            await self.close()
+            await self._create(self.next)
+        assert self.name is not None
+        mb = await pull(self.js, p.stream, self.name, batch=n, max_bytes=MAX_REQUEST_BYTES,
+                        no_wait=True, heartbeat=None)
+        msgs = await mb.messages()
+        if mb.error is not None:
+            if self.resets < 3 and isinstance(mb.error, (errors.ConsumerDeletedError,
+                                                         errors.NoRespondersError)):
+                self.resets += 1
+                await self._create(self.next)
+                return await self.next_chunk() if not msgs else self._accept(msgs)
+            raise mb.error
+        if not msgs:
+            return _empty_end(self)
+        return self._accept(msgs)
+
+    def _accept(self, msgs: list[Any]) -> _Chunk:
+        p = self.plan
+        first = _reply_fields(msgs[0].reply)
+        sseq, dseq, _, pending = _reply_fields(msgs[-1].reply)
+        if first[1] != self.dseq + 1 or dseq != self.dseq + len(msgs):
+            # A gap in consumer sequences: keep what is in order, then recreate the consumer.
+            keep = []
+            expect = self.dseq + 1
+            for m in msgs:
+                if _reply_fields(m.reply)[1] != expect:
+                    break
+                keep.append(m)
+                expect += 1
+            msgs = keep
+            self._need_reset = True
+            if not msgs:
+                raise errors.JetStreamError(
+                    f"reading {p.stream!r}: the ephemeral consumer skipped messages")
+            sseq, dseq, _, pending = _reply_fields(msgs[-1].reply)
+            pending = max(pending, 1)
+        self.dseq = dseq
+        if sseq > p.end_seq:
+            k = _bisect_seq(msgs, p.end_seq, lambda m: _reply_fields(m.reply)[0])
+            msgs = msgs[:k]
+            self.done = True
+            pending = 0
+            if not msgs:
+                return _empty_end(self)
+            sseq = _reply_fields(msgs[-1].reply)[0]
+        chunk = _Chunk("consumer", [m._hdr for m in msgs], [m.data for m in msgs],
+                       [m.subject for m in msgs], [m.reply for m in msgs])
+        return self._finish_chunk(chunk, sseq, pending)
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding (runs in a worker thread)
+
+@dataclass
+class _Meta:
+    subjects: pa.Array | None
+    seqs: pa.Array
+    times: pa.Array | None
+    ctypes: list[str | None] | str | None  # per message, or one for all
+    headers: pa.Array | None
+
+
+def _user_header_pairs(lines: Sequence[bytes]) -> list[tuple[str, str]]:
+    out = []
+    for line in lines:
+        k, sep, v = line.partition(b":")
+        if sep:
+            out.append((k.strip().decode("ascii", "replace"), v.strip().decode("utf-8",
+                                                                               "replace")))
+    return out
+
+
+def _direct_meta(hdrs: list[bytes], want_ct: bool, want_headers: bool) -> _Meta:
+    """Subject, sequence, time (and Content-Type / user headers) from direct-get headers.
+
+    Fast path: every header block has the same number of lines (the usual case), so the
+    fields sit at fixed strides of the joined blocks and are cut out by Arrow kernels.
+    """
+    n = len(hdrs)
+    per = hdrs[0].count(b"\r\n")
+    k = per - 8  # user header lines before the 6 server lines
+    parts = None
+    if k >= 0:
+        try:
+            parts = pc.split_pattern(pa.array([b"".join(hdrs)], pa.binary()).cast(pa.string()),
+                                     "\r\n")[0].values
+        except pa.ArrowInvalid:  # not UTF-8: take the careful path
+            parts = None
+    if parts is not None and len(parts) == per * n + 1:
+        base = np.arange(n, dtype=np.int64) * per
+        subj_raw = parts.take(pa.array(base + 2 + k))
+        seq_raw = parts.take(pa.array(base + 3 + k))
+        time_raw = parts.take(pa.array(base + 4 + k))
+        first = parts.take(pa.array(base))
+        if not (pc.all(pc.equal(first, "NATS/1.0")).as_py()
+                and pc.all(pc.starts_with(subj_raw, "Nats-Subject: ")).as_py()
+                and pc.all(pc.starts_with(seq_raw, "Nats-Sequence: ")).as_py()
+                and pc.all(pc.starts_with(time_raw, "Nats-Time-Stamp: ")).as_py()):
+            parts = None
+    else:
+        parts = None
+    if parts is not None:
+        subjects = pc.utf8_slice_codeunits(subj_raw, 14)
+        seqs = pc.utf8_slice_codeunits(seq_raw, 15).cast(pa.uint64())
+        times = pc.utf8_slice_codeunits(time_raw, 17).cast(TS_UTC)
+        ctypes: list[str | None] | str | None = None
+        headers = None
+        if want_ct:
+            ctypes = None if k == 0 else _uniform_ctype(parts, base, k)
+        if (want_ct and ctypes is None and k) or want_headers:
+            user = [hdr.split(b"\r\n")[1:1 + k] for hdr in hdrs] if k else [[]] * n
+            if want_ct and ctypes is None and k:
+                ctypes = [_ctype(lines) for lines in user]
+            if want_headers:
+                headers = pa.array([_user_header_pairs(lines) for lines in user],
+                                   HEADERS_FIELD.type)
+        return _Meta(subjects, seqs, times, ctypes, headers)
+    subs: list[bytes] = []
+    seql: list[int] = []
+    tms: list[bytes] = []
+    users: list[list[bytes]] = []
+    for hdr in hdrs:
+        lines = hdr.split(b"\r\n")
+        i = len(lines) - 1
+        while i > 0 and not lines[i].startswith(b"Nats-Stream: "):
+            i -= 1
+        subs.append(lines[i + 1][14:])
+        seql.append(int(lines[i + 2][15:]))
+        tms.append(lines[i + 3][17:])
+        users.append(lines[1:i])
+    return _Meta(
+        pa.array(subs, pa.binary()).cast(pa.string()),
+        pa.array(seql, pa.uint64()),
+        pa.array(tms, pa.binary()).cast(pa.string()).cast(TS_UTC),
+        [_ctype(u) for u in users] if want_ct else None,
+        pa.array([_user_header_pairs(u) for u in users], HEADERS_FIELD.type)
+        if want_headers else None)
+
+
+def _uniform_ctype(parts: pa.Array, base: np.ndarray, k: int) -> str | None:
+    """The Content-Type when every message has it at the same header line with one value."""
+    for j in range(1, k + 1):
+        col = parts.take(pa.array(base + j))
+        low = pc.utf8_lower(pc.utf8_slice_codeunits(col, 0, 13))
+        if pc.all(pc.equal(low, "content-type:")).as_py():
+            vals = pc.unique(col)
+            if len(vals) == 1:
+                return str(vals[0].as_py())[13:].strip()
+            return None
+    return None
+
+
+def _ctype(lines: Sequence[bytes]) -> str | None:
+    for line in lines:
+        if line[:13].lower() == b"content-type:":
+            return line[13:].strip().decode("ascii", "replace")
+    return None
+
+
+def _consumer_meta(chunk: _Chunk, want_ct: bool, want_headers: bool) -> _Meta:
+    assert chunk.replies is not None and chunk.subjects is not None
+    toks = pc.split_pattern(pa.array(chunk.replies, pa.string()), ".")
+    ntok = len(chunk.replies[0].split("."))
+    si, ti = (5, 7) if ntok == 9 else (7, 9)
+    seqs = pc.list_element(toks, si).cast(pa.uint64())
+    times = pc.list_element(toks, ti).cast(pa.int64()).cast(TS_UTC)
+    subjects = pa.array(chunk.subjects, pa.string())
+    ctypes = headers = None
+    if want_ct or want_headers:
+        users = [h.split(b"\r\n")[1:] if h else [] for h in chunk.hdrs]
+        if want_ct:
+            ctypes = [_ctype(u) for u in users]
+        if want_headers:
+            headers = pa.array([_user_header_pairs(u) for u in users], HEADERS_FIELD.type)
+    return _Meta(subjects, seqs, times, ctypes, headers)
+
+
+def _decode_group(codec: Codec, payloads: list[bytes], schema: pa.Schema | None
+                  ) -> tuple[list[tuple[pa.Table, np.ndarray]], list[tuple[int, str]]]:
+    """Decode payloads in bulk; on failure bisect to isolate the bad ones.
+
+    Returns ([(table, payload index per row)], [(bad payload index, reason)]).
+    """
+    ok: list[tuple[pa.Table, np.ndarray]] = []
+    bad: list[tuple[int, str]] = []
+    # An explicit stack, not a recursive closure: a closure referring to itself is a
+    # reference cycle that would keep every decoded table alive until the cyclic GC runs.
+    todo = [(0, len(payloads))] if payloads else []
+    while todo:
+        lo, hi = todo.pop()
+        try:
+            res = codec.decode(payloads[lo:hi] if (lo, hi) != (0, len(payloads)) else payloads,
+                               schema)
+            if isinstance(res, tuple):
+                table, parents = res
+                parents = np.asarray(parents, dtype=np.int64) + lo
+            else:
+                table = res
+                if table.num_rows != hi - lo:
+                    raise errors.DecodeError(
+                        f"{hi - lo} payloads decoded into {table.num_rows} rows")
+                parents = np.arange(lo, hi, dtype=np.int64)
+            if not isinstance(table, pa.Table):
+                table = (pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch)
+                         else pa.table(table))
+            ok.append((table, parents))
+        except Exception as e:  # noqa: BLE001 - a codec may raise anything on bad input
+            if hi - lo == 1:
+                bad.append((lo, f"{type(e).__name__}: {e}"))
+                continue
+            mid = (lo + hi) // 2
+            todo.append((mid, hi))  # popped after the left half: rows stay in order
+            todo.append((lo, mid))
+    return ok, bad
+
+
+def _codec_groups(o: ReadOptions, chunk: _Chunk, meta: _Meta
+                  ) -> list[tuple[Codec, np.ndarray]]:
+    n = len(chunk)
+    everything = np.arange(n)
+    if isinstance(o.codec, Codec):
+        return [(o.codec, everything)]
+    datas = chunk.datas
+    ct = meta.ctypes
+    if isinstance(ct, str):
+        c = codec_for_content_type(ct)
+        if c is not None:
+            return [(c, everything)]
+        ct = None
+    if ct is not None and any(c is not None for c in ct):
+        codecs = []
+        for one, d in zip(ct, datas, strict=True):
+            c = codec_for_content_type(one) if one else None
+            codecs.append(c if c is not None else sniff(d))
+    else:
+        if n and datas[0][:1] == b"{" and all(d[:1] == b"{" for d in datas):
+            return [(codecs_json(), everything)]
+        codecs = [sniff(d) for d in datas]
+    by: dict[int, tuple[Codec, list[int]]] = {}
+    for i, c in enumerate(codecs):
+        by.setdefault(id(c), (c, []))[1].append(i)
+    return [(c, np.asarray(idx, dtype=np.int64)) for c, idx in by.values()]
+
+
+def codecs_json() -> Codec:
+    from .codec import _JSON
+    return _JSON
+
+
+def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
+    """Decode one raw chunk into a table with the metadata columns (worker thread)."""
+    _load()
+    n = len(chunk)
+    want_ct = o.codec == "auto"
+    if n == 0:
+        return pa.table({})
+    if chunk.kind == "direct":
+        meta = _direct_meta(chunk.hdrs, want_ct, o.include_headers)
+    else:
+        meta = _consumer_meta(chunk, want_ct, o.include_headers)
+    groups = _codec_groups(o, chunk, meta)
+    parts: list[tuple[pa.Table, np.ndarray]] = []
+    bad: list[tuple[int, str]] = []
+    datas = chunk.datas
+    for codec, idx in groups:
+        payloads = datas if len(idx) == n else [datas[i] for i in idx]
+        good, wrong = _decode_group(codec, payloads, o.schema)
+        for table, parents in good:
+            parts.append((table, idx[parents] if len(idx) != n else parents))
+        for i, reason in wrong:
+            j = int(idx[i])
+            bad.append((j, f"cannot decode as {codec.name}: {reason}"))
+    if bad:
+        bad.sort()
+        if o.on_error == "raise":
+            j, reason = bad[0]
+            seq = int(meta.seqs[j].as_py())
+            subj = meta.subjects[j].as_py() if meta.subjects is not None else None
+            raise errors.DecodeError(
+                f"message {seq} on {subj!r} in stream {stream!r} {reason}"
+                + (f" ({len(bad) - 1} more in this batch)" if len(bad) > 1 else ""),
+                sequence=seq, subject=subj)
+        if o.on_error == "keep":
+            bidx = np.asarray([j for j, _ in bad], dtype=np.int64)
+            kept = pa.table({
+                "_error": pa.array([r for _, r in bad], pa.string()),
+                "_data": pa.array([datas[j] for j, _ in bad], pa.binary()),
+            })
+            parts.append((kept, bidx))
+    tables = [t for t, _ in parts]
+    try:
+        table = concat_tables(tables) if tables else pa.table({})
+    except errors.DecodeError as e:
+        seq = int(meta.seqs[0].as_py())
+        raise errors.DecodeError(
+            f"messages {seq}..{int(meta.seqs[n - 1].as_py())} of stream {stream!r}: {e} "
+            "(a field holds values of different JSON types; pass schema= to choose one)",
+            sequence=seq) from None
+    parents = (np.concatenate([p for _, p in parts]) if parts
+               else np.zeros(0, dtype=np.int64))
+    if len(parts) > 1:
+        order = np.argsort(parents, kind="stable")
+        if not np.array_equal(order, np.arange(len(order))):
+            table = table.take(pa.array(order))
+            parents = parents[order]
+    table, err_cols = _shape(o, table)
+    # metadata columns
+    same = len(parents) == n and (n == 0 or (parents[0] == 0 and parents[-1] == n - 1
+                                             and bool(np.all(np.diff(parents) == 1))))
+    take = None if same else pa.array(parents)
+
+    def col(a: pa.Array) -> pa.Array:
+        return a if take is None else a.take(take)
+
+    extra: dict[str, Any] = {}
+    if "subject" in o.metadata and meta.subjects is not None:
+        extra["_subject"] = col(meta.subjects)
+    if "seq" in o.metadata:
+        extra["_seq"] = col(meta.seqs)
+    if "time" in o.metadata and meta.times is not None:
+        extra["_time"] = col(meta.times)
+    if o.include_headers and meta.headers is not None:
+        extra["_headers"] = col(meta.headers)
+    extra.update(err_cols)
+    for name, arr in extra.items():
+        i = table.schema.get_field_index(name)
+        if i >= 0:
+            table = table.remove_column(i)
+        table = table.append_column(name, arr)
+    return table
+
+
+def _shape(o: ReadOptions, table: pa.Table) -> tuple[pa.Table, dict[str, pa.Array]]:
+    """Apply ``schema`` and ``columns`` to the decoded data columns; the ``on_error="keep"``
+    columns are returned separately (they go last)."""
+    err_cols: dict[str, Any] = {}
+    if o.on_error == "keep":
+        for f in ERROR_FIELDS:
+            i = table.schema.get_field_index(f.name)
+            if i >= 0:
+                err_cols[f.name] = table.column(i).cast(f.type)
+                table = table.remove_column(i)
+            else:
+                err_cols[f.name] = pa.nulls(table.num_rows, f.type)
+    if o.schema is not None:
+        table = conform(table, o.schema)
+    if o.columns is not None:
+        n = table.num_rows
+        cols = []
+        for c in o.columns:
+            i = table.schema.get_field_index(c)
+            cols.append(table.column(i) if i >= 0 else pa.nulls(n))
+        table = pa.Table.from_arrays(cols, names=list(o.columns)) if cols else _no_columns(n)
+    return table, err_cols
+
+
+def _no_columns(n: int) -> pa.Table:
+    """A table with ``n`` rows and no columns."""
+    return pa.table({"_": pa.nulls(n)}).drop(["_"])
+
+
+# ---------------------------------------------------------------------------------------------
+# the streaming reader (asyncio)
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+def _progress_bar(progress: str | bool, desc: str, unit: str = "msg") -> Any:
+    if progress is False or (progress == "auto" and not _in_notebook()):
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(desc=desc, unit=unit, unit_scale=True, delay=0.5 if progress == "auto" else 0,
+                leave=True)
+
+
+class RecordBatchStream:
+    """An asynchronous stream of record batches read from a JetStream stream.
+
+    ``async for batch in rs`` yields ``pyarrow.RecordBatch`` objects; ``schema`` is known
+    once the first batch is read (or upfront with an explicit schema). ``stream``,
+    ``start_seq`` and ``end_seq`` describe the range covered so far. Close it (``aclose``
+    or ``async with``) to stop early; the blocking API wraps it as a ``pyarrow``
+    ``RecordBatchReader``.
+    """
+
+    def __init__(self, stream: Stream, opts: ReadOptions, plan: _Plan,
+                 strict_schema: bool) -> None:
+        self._stream = stream
+        self._js = stream._js
+        self._o = opts
+        self._plan = plan
+        self._strict = strict_schema
+        self.stream = plan.stream
+        self.start_seq = plan.start_seq
+        self.end_seq = plan.start_seq - 1
+        self.schema: pa.Schema | None = _explicit_schema(opts)
+        self._fetcher: _Fetcher = (_DirectFetcher if plan.direct else _ConsumerFetcher)(
+            self._js, plan)
+        self._q: asyncio.Queue[Any] = asyncio.Queue(maxsize=PREFETCH)
+        self._task: asyncio.Task[Any] | None = None
+        self._closed = False
+        self._finished = False
+        self._bar: Any = None
+        self.messages = 0
+        self.rows = 0
+
+    def __repr__(self) -> str:
+        return (f"<RecordBatchStream {self.stream} seq {self.start_seq}..{self.end_seq} "
+                f"rows={self.rows}{' done' if self._finished else ''}>")
+
+    async def _start(self) -> None:
+        await self._fetcher.start()
+        self._bar = _progress_bar(self._o.progress, f"reading {self.stream}")
+        self._task = self._js._spawn(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                chunk = await self._fetcher.next_chunk()
+                if chunk is None:
+                    break
+                await self._q.put(chunk)
+                if self._fetcher.done:
+                    break
+            await self._q.put(None)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - handed to the reader
+            await self._q.put(e)
+        finally:
+            await self._fetcher.close()
+
+    def range_metadata(self, start: int | None = None, end: int | None = None) -> bytes:
+        return json.dumps({"stream": self.stream,
+                           "start_seq": self.start_seq if start is None else start,
+                           "end_seq": self.end_seq if end is None else end}).encode()
+
+    async def _next_table(self) -> pa.Table | None:
+        """The next decoded, non-empty table (None at the end)."""
+        while True:
+            if self._finished or self._closed:
+                return None
+            item = await self._q.get()
+            if item is None:
+                await self._finish()
+                return None
+            if isinstance(item, BaseException):
+                await self._finish()
+                raise item
+            chunk: _Chunk = item
+            if len(chunk):
+                table = await in_thread(decode_chunk, self._o, chunk, self.stream)
+            else:
+                table = None
+            self.end_seq = max(self.end_seq, chunk.last_cov)
+            self.messages += len(chunk)
+            bar = self._bar
+            if bar is not None:
+                if bar.total is None and self._fetcher.total is not None:
+                    bar.total = self._fetcher.total
+                bar.update(len(chunk))
+            if table is not None and table.num_rows:
+                self.rows += table.num_rows
+                meta = {META_KEY: self.range_metadata(chunk.first_cov, chunk.last_cov)}
+                return table.replace_schema_metadata(meta)
+
+    async def _next_batch(self) -> pa.RecordBatch | None:
+        table = await self._next_table()
+        if table is None:
+            return None
+        if self._strict:
+            table = self._conform_stream(table)
+        table = table.combine_chunks()
+        batches = table.to_batches()
+        if len(batches) == 1:
+            return batches[0]
+        return pa.RecordBatch.from_struct_array(
+            pa.StructArray.from_arrays([c.combine_chunks() for c in table.columns],
+                                       fields=list(table.schema))).replace_schema_metadata(
+            table.schema.metadata)
+
+    def _conform_stream(self, table: pa.Table) -> pa.Table:
+        meta = table.schema.metadata
+        if self.schema is None:
+            self.schema = table.schema.remove_metadata()
+            return table
+        if table.schema.remove_metadata() == self.schema:
+            return table
+        extra = [n for n in table.column_names if self.schema.get_field_index(n) < 0]
+        try:
+            if extra:
+                raise errors.DecodeError(f"new columns {extra}")
+            out = conform(table, self.schema)
+        except errors.DecodeError as e:
+            first = json.loads(meta[META_KEY])["start_seq"] if meta else None
+            raise errors.DecodeError(
+                f"batch starting at sequence {first} of stream {self.stream!r} does not fit "
+                f"the schema inferred from the first batch ({e}); pass schema= to "
+                "to_batches, or use to_arrow / to_pandas, which unify schemas",
+                sequence=first) from None
+        return out.replace_schema_metadata(meta)
+
+    async def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.end_seq = max(self.end_seq, self._fetcher.last_cov)
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    async def first_schema(self) -> tuple[pa.Schema, pa.RecordBatch | None]:
+        """Read the first batch (if needed) to know the schema; returns (schema, batch)."""
+        if self.schema is not None:
+            return self._with_meta(self.schema), None
+        b = await self._next_batch()
+        if b is None:
+            self.schema = pa.schema(self._o.meta_fields() + (
+                ERROR_FIELDS if self._o.on_error == "keep" else []))
+            return self._with_meta(self.schema), None
+        return self._with_meta(self.schema), b
+
+    def _with_meta(self, schema: pa.Schema) -> pa.Schema:
+        return schema.with_metadata({META_KEY: json.dumps({
+            "stream": self.stream, "start_seq": self.start_seq,
+            "end_seq": self._plan.end_seq if self._plan.max_messages is None
+            else self.end_seq}).encode()})
+
+    def __aiter__(self) -> RecordBatchStream:
+        return self
+
+    async def __anext__(self) -> pa.RecordBatch:
+        b = await self._next_batch()
+        if b is None:
+            raise StopAsyncIteration
+        return b
+
+    async def _next_many(self) -> list[pa.RecordBatch]:
+        b = await self._next_batch()
+        return [] if b is None else [b]
+
+    async def read_all(self) -> pa.Table:
+        """Read every remaining batch into one table (schemas unified)."""
+        tables = []
+        while True:
+            t = await self._next_table()
+            if t is None:
+                break
+            tables.append(t.replace_schema_metadata(None))
+        return self._assemble(tables)
+
+    def _assemble(self, tables: list[pa.Table]) -> pa.Table:
+        o = self._o
+        metas = o.meta_fields()
+        meta_names = {f.name for f in metas}
+        tail = [f.name for f in metas] + ([f.name for f in ERROR_FIELDS]
+                                          if o.on_error == "keep" else [])
+        if tables:
+            table = concat_tables(tables)
+        else:
+            base = _explicit_schema(o) or pa.schema(
+                [pa.field(c, pa.null()) for c in (o.columns or [])] + metas
+                + (ERROR_FIELDS if o.on_error == "keep" else []))
+            table = base.empty_table()
+        for f in metas + (ERROR_FIELDS if o.on_error == "keep" else []):
+            if table.schema.get_field_index(f.name) < 0:
+                table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+        order = [n for n in table.column_names if n not in tail and n not in meta_names]
+        order += [n for n in tail if n in table.column_names]
+        if order != table.column_names:
+            table = table.select(order)
+        return table.replace_schema_metadata({META_KEY: self.range_metadata()})
+
+    async def aclose(self) -> None:
+        """Stop reading and release the server-side resources."""
+        if self._closed:
+            return
+        self._closed = True
+        t = self._task
+        if t is not None and not t.done():
+            t.cancel()
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        await self._fetcher.close()
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    async def __aenter__(self) -> RecordBatchStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _explicit_schema(o: ReadOptions) -> pa.Schema | None:
+    """The output schema when it is known without reading (explicit ``schema``)."""
+    if o.schema is None:
+        return None
+    fields = list(o.schema)
+    if o.columns is not None:
+        by = {f.name: f for f in fields}
+        fields = [by.get(c, pa.field(c, pa.null())) for c in o.columns]
+    fields = [f for f in fields if f.name not in {m.name for m in o.meta_fields()}]
+    tail = o.meta_fields() + (ERROR_FIELDS if o.on_error == "keep" else [])
+    return pa.schema(fields + tail)
+
+
+# ---------------------------------------------------------------------------------------------
+# pandas conversion
+
+def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.DataFrame:
+    """Arrow -> pandas as ``pd.read_*`` would (``dtype_backend`` None / numpy_nullable /
+    pyarrow); ``_headers`` becomes dicts (first value per name); attrs from the metadata."""
+    import pandas as pd
+    _load()
+    kw: dict[str, Any] = {}
+    if dtype_backend == "pyarrow":
+        kw["types_mapper"] = pd.ArrowDtype
+    elif dtype_backend == "numpy_nullable":
+        mapping = {
+            pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+            pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(),
+            pa.uint16(): pd.UInt16Dtype(), pa.uint32(): pd.UInt32Dtype(),
+            pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+            pa.float32(): pd.Float32Dtype(), pa.float64(): pd.Float64Dtype(),
+            pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype(),
+        }
+        kw["types_mapper"] = mapping.get
+    headers = None
+    i = table.schema.get_field_index("_headers")
+    if i >= 0 and pa.types.is_map(table.schema.field(i).type):
+        headers = table.column(i)
+        table = table.set_column(i, "_headers", pa.nulls(table.num_rows))
+    df = table.to_pandas(**kw)
+    if headers is not None:
+        vals = []
+        for pairs in headers.to_pylist():
+            d: dict[str, str] = {}
+            for k, v in pairs or ():
+                d.setdefault(k, v)
+            vals.append(d)
+        df["_headers"] = pd.Series(vals, index=df.index, dtype=object)
+    meta = table.schema.metadata or {}
+    if META_KEY in meta:
+        df.attrs["jetstream"] = json.loads(meta[META_KEY])
+    return df
+
+
+# ---------------------------------------------------------------------------------------------
+# the Stream mixin and read_stream
 
 class StreamReader:
     """``to_batches`` / ``to_arrow`` / ``to_pandas`` for ``Stream``."""
+
+    _js: JetStream
+    name: str
+
+    async def _open_reader(self, read: dict[str, Any], *, strict: bool, pandas: bool = False
+                           ) -> tuple[RecordBatchStream, ReadOptions]:
+        o = ReadOptions.parse(read, pandas=pandas)
+        plan = await _make_plan(self, o)  # type: ignore[arg-type]
+        rs = RecordBatchStream(self, o, plan, strict)  # type: ignore[arg-type]
+        await rs._start()
+        return rs, o
+
+    async def to_batches(self, **read: Any) -> RecordBatchStream:
+        """Stream the messages as record batches with bounded memory (``read`` options as in
+        :func:`jsdata.read_stream`); the blocking API returns a ``pyarrow.RecordBatchReader``."""
+        rs, _ = await self._open_reader(read, strict=True)
+        return rs
+
+    async def to_arrow(self, **read: Any) -> pa.Table:
+        """Read the stream (or a range of it) into one ``pyarrow.Table``."""
+        rs, _ = await self._open_reader(read, strict=False)
+        async with rs:
+            return await rs.read_all()
+
+    async def to_pandas(self, **read: Any) -> pd.DataFrame:
+        """Read the stream (or a range of it) into a ``pandas.DataFrame``; the covered range
+        is in ``df.attrs["jetstream"]``. Also takes ``dtype_backend``."""
+        backend = read.pop("dtype_backend", None)
+        rs, _ = await self._open_reader(read, strict=False)
+        async with rs:
+            table = await rs.read_all()
+        return await in_thread(table_to_pandas, table, backend)
+
+
+class _BlockingStreamReader:
+    """Blocking ``Stream.to_batches``: a real ``pyarrow.RecordBatchReader``."""
+
+    _core: Any
+    _lt: Any
+
+    def to_batches(self, **read: Any) -> pa.RecordBatchReader:
+        """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
+        options as in :func:`jsdata.read_stream`. Each batch's schema metadata
+        ``b"jetstream"`` records the range it covers."""
+        lt = self._lt
+        rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
+        try:
+            schema, first = lt.run(rs.first_schema())
+        except BaseException:
+            lt.run(rs.aclose())
+            raise
+
+        def gen() -> Any:
+            try:
+                if first is not None:
+                    yield first
+                while True:
+                    b = lt.run(rs._next_batch())
+                    if b is None:
+                        return
+                    yield b
+            finally:
+                if not lt.closed:
+                    lt.run(rs.aclose())
+
+        return pa.RecordBatchReader.from_batches(schema, gen())
+
+
+StreamReader.__blocking_mixin__ = _BlockingStreamReader  # type: ignore[attr-defined]
+
+
+async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pd.DataFrame:
+    """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
+    if js is None:
+        raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
+    s = stream if not isinstance(stream, str) else await js.stream(stream)
+    return await s.to_pandas(**read)  # type: ignore[no-any-return]
+
+
+def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
+    """Read a stream into a pandas DataFrame.
+
+    ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
+    :func:`jsdata.connect` (None: the default connection). With an asyncio ``JetStream``
+    from :mod:`jsdata.aio` this returns a coroutine to await.
+
+    Read options: ``subjects`` (filter, str or list), ``start`` (sequence, datetime or
+    "first"), ``end`` (sequence or datetime; default: the stream's last sequence when the
+    read starts; both inclusive), ``codec`` ("auto", "json", "msgpack", "arrow", "raw" or a
+    :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
+    "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
+    ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
+    ``dtype_backend`` (None, "numpy_nullable", "pyarrow").
+    """
+    from .jetstream import JetStream as CoreJetStream
+    if js is None:
+        from ._default import default_js
+        js = default_js()
+    if isinstance(js, CoreJetStream):
+        return aread_stream(stream, js, **read)
+    if isinstance(stream, str):
+        names.stream_name(stream)
+        stream = js.stream(stream)
+    return stream.to_pandas(**read)

@@ -27,6 +27,11 @@ class Stream(StreamConsumerMethods, StreamReader):
         st = self._info.state
         return f"<Stream {self.name} messages={st.messages} last_seq={st.last_seq}>"
 
+    def _repr_html_(self) -> str:
+        """The cached info as bounded, escaped HTML (no network call)."""
+        from ._repr import stream_info_html
+        return stream_info_html(self._info, note_text="cached info; s.info() refreshes")
+
     @property
     def stream_name(self) -> str:
         return self.name
@@ -90,6 +95,9 @@ class Stream(StreamConsumerMethods, StreamReader):
         if st is not None:
             if st[0] == 404:
                 raise errors.MsgNotFoundError("message not found", code=404)
+            if st[0] == 503:  # nobody serves direct gets for this name: the stream is gone
+                raise errors.StreamNotFoundError(
+                    f"stream {self.name!r} not found (no responders for direct get)", code=503)
             raise errors.APIError(f"direct get failed: {st[0]} {st[1]}", code=st[0])
         return raw_from_direct(data, hdr)
 

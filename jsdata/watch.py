@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._conn import new_token, status_of
+from ._model import Timestamp
 from .headers import decode_headers
 from .info import ConsumerInfo
 from .message import Msg
@@ -64,10 +65,14 @@ class OrderedFeed:
         self.info: ConsumerInfo | None = None
         self.resets = 0
         self._create_pending: list[tuple[bytes, bytes, bytes, bytes]] | None = None
-        # End of the initial values (see _create): the consumer sequence of the last initial
-        # delivery, and the stream's last sequence read just after the first consumer existed.
+        # End of the initial values (see _create / _on_msg): the consumer sequence of the last
+        # initial delivery and the consumer's creation time; in "catch-up" mode, a stream
+        # sequence that every initial value (or its replacement) is at or below.
         self._initial_cseq = 0
-        self._initial_last_sseq: int | None = None
+        self._initial_created_ns = 0
+        self._created_once = False
+        self._catch_up: int | None = None
+        self._catching_up = False
         self._verifying = False
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -136,20 +141,21 @@ class OrderedFeed:
         self._consumer = name
         self.info = ConsumerInfo.from_json(resp)
         self._resetting = False
+        first, self._created_once = not self._created_once, True
         if not self._initial_done:
-            # The initial values end at consumer sequence delivered + num_pending of the
-            # create response (deliveries may precede it: they are held in _create_pending).
-            self._initial_cseq = self.info.delivered.consumer_seq + self.info.num_pending
-            if self._initial_cseq and self._initial_last_sseq is None:
-                # Initial messages can vanish before delivery (history 1 and an update);
-                # any message past the stream's last sequence now is certainly not initial.
-                try:
-                    sresp = await js._api(f"STREAM.INFO.{self.stream}")
-                    self._initial_last_sseq = int(sresp.get("state", {}).get("last_seq", 0))
-                except errors.JetStreamError:
-                    self._initial_last_sseq = None
+            if first:
+                # The initial values end at consumer sequence delivered + num_pending of the
+                # create response (deliveries may precede it: they are held in
+                # _create_pending), unless some vanish before delivery (see _on_msg).
+                self._initial_cseq = self.info.delivered.consumer_seq + self.info.num_pending
+                created = self.info.created
+                self._initial_created_ns = (
+                    created.unix_nanos() if isinstance(created, Timestamp) else 0)
+            else:  # recreated before the end of the initial values: catch up with the stream
+                self._initial_cseq = 0
+                self._start_catch_up()
         held, self._create_pending = self._create_pending, None
-        if not self._initial_done and self._initial_cseq == 0:
+        if not self._initial_done and first and self._initial_cseq == 0:
             self._initial_done = True
             self._push(None)
         for m in held:
@@ -262,21 +268,52 @@ class OrderedFeed:
             return
         self._expected_cseq = cseq + 1
         self._last_sseq = sseq
-        if not self._initial_done:
-            last = self._initial_last_sseq
-            if last is not None and sseq > last:  # written after the start: initial ones done
-                self._initial_done = True
-                self._push(None)
+        if not self._initial_done and self._catch_up is not None and sseq > self._catch_up:
+            self._initial_done = True  # caught up: everything before this was initial
+            self._push(None)
         self._push(Msg(subject.decode(), data, None, r, _js=None, _hdr=hdr))
         if not self._initial_done:
-            if cseq >= self._initial_cseq:
-                self._initial_done = True
-                self._push(None)
+            if self._initial_cseq and cseq >= self._initial_cseq:
+                self._initial_cseq = 0
+                ts = int(toks[7] if len(toks) == 9 else toks[9])
+                if ts < self._initial_created_ns:
+                    # Stored before the consumer existed, so every delivery so far was an
+                    # initial value, and there were _initial_cseq of them: exactly done.
+                    self._initial_done = True
+                    self._push(None)
+                else:
+                    # Some initial values vanished before delivery (e.g. replaced in a
+                    # history-1 bucket) and newer messages filled the count: deliver up to
+                    # the stream's last sequence, which covers every replacement.
+                    self._start_catch_up()
             elif pending == 0 and not self._verifying:
                 # Initial messages were removed before delivery (or pending is stale, as
                 # replicated streams can report): confirm with the server before ending.
                 self._verifying = True
                 self._js._spawn(self._verify_initial())
+
+    def _start_catch_up(self) -> None:
+        if not self._catching_up:
+            self._catching_up = True
+            self._js._spawn(self._fetch_catch_up())
+
+    async def _fetch_catch_up(self) -> None:
+        try:
+            resp = await self._js._api(f"STREAM.INFO.{self.stream}")
+        except errors.JetStreamError:
+            self._catching_up = False  # the pending == 0 check still ends the initial values
+            return
+        last = int(resp.get("state", {}).get("last_seq", 0))
+        if self._initial_done:
+            return
+        if self._last_sseq >= last:
+            self._initial_done = True
+            self._push(None)
+            return
+        self._catch_up = last
+        if not self._verifying:  # nothing may follow: end now if the server has no more
+            self._verifying = True
+            await self._verify_initial()
 
     async def _verify_initial(self) -> None:
         try:

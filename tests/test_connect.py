@@ -108,6 +108,10 @@ def test_connect_url_keyword_and_server_list(server) -> None:
         assert js.account_info().streams == 0
     with jsdata.connect([server.url]) as js:
         assert js.account_info().streams == 0
+    with jsdata.connect(f"{server.url},{server.url}") as js:  # comma-separated, as NATS_URL
+        assert js.account_info().streams == 0
+    with jsdata.connect(["nats://127.0.0.1:1", server.url]) as js:  # a dead one is skipped
+        assert js.account_info().streams == 0
 
 
 @pytest.mark.parametrize("var", ["JSDATA_URL", "NATS_URL"])
@@ -164,7 +168,7 @@ def test_default_embedded_server(tmp_path, monkeypatch) -> None:
         assert stop_default_server()
 
 
-# -- auth: secrets never leak ----------------------------------------------------------------------
+# -- auth: secrets never leak ---------------------------------------------------------------------
 
 def test_user_password_auth(auth_server, caplog) -> None:
     caplog.set_level(logging.DEBUG)
@@ -220,6 +224,9 @@ def test_token_auth(token_server, caplog) -> None:
     with pytest.raises(errors.JetStreamConnectionError) as ei:
         jsdata.connect(token_server.url, token="bad-" + TOKEN, timeout=2)
     assert TOKEN not in str(ei.value)
+    with jsdata.connect(token_server.url.replace("nats://", f"nats://{TOKEN}@")) as js:
+        assert js.account_info().streams == 0
+        assert TOKEN not in repr(js)
     assert TOKEN not in caplog.text
 
 
@@ -229,7 +236,7 @@ def test_unreachable_server_fails_fast() -> None:
     assert "127.0.0.1:1" in str(ei.value)
 
 
-# -- domains and api prefixes -----------------------------------------------------------------------
+# -- domains and api prefixes ---------------------------------------------------------------------
 
 def test_domain(domain_server) -> None:
     with jsdata.connect(domain_server.url, domain="HUB") as js:
@@ -241,9 +248,15 @@ def test_domain(domain_server) -> None:
         m = c.next(max_wait=5)
         assert m.data == b"x" and m.metadata.stream == "D"
         m.ack()
+        # direct gets go through the domain's API prefix too
+        d = js.create_stream(name="DD", subjects=["dd.>"], storage="memory", allow_direct=True)
+        js.publish("dd.1", b"direct", headers={"K": ["1", "2"]})
+        got = d.get_msg(1)
+        assert got.data == b"direct" and got.headers.get_all("K") == ["1", "2"]
+        assert d.get_last_msg_for_subject("dd.>").sequence == 1
     # the api prefix form reaches the same JetStream
     with jsdata.connect(domain_server.url, api_prefix="$JS.HUB.API") as js:
-        assert list(js.stream_names()) == ["D"]
+        assert sorted(js.stream_names()) == ["D", "DD"]
 
 
 async def test_domain_async(domain_server) -> None:
@@ -281,7 +294,7 @@ def test_no_jetstream_is_a_clear_error(tmp_path) -> None:
         srv.stop()
 
 
-# -- the blocking surface's execution model --------------------------------------------------------
+# -- the blocking surface's execution model -------------------------------------------------------
 
 def test_blocking_in_a_plain_script(server) -> None:
     code = (
@@ -314,6 +327,31 @@ def test_script_exits_without_close(server) -> None:
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+def test_script_shutdown_is_clean(server) -> None:
+    """No "Task was destroyed", "never retrieved" or "Exception ignored" noise on close/exit."""
+    code = (
+        "import gc, jsdata\n"
+        f"js = jsdata.connect({server.url!r})\n"
+        "js.create_stream(name='Q', subjects=['q.>'], storage='memory')\n"
+        "fs = [js.publish_async('q.x', b'x') for _ in range(200)]\n"
+        "bad = js.publish_async('nobody.here', b'x', retry_attempts=0)\n"
+        "c = js.create_consumer('Q', durable='C')\n"
+        "b = c.fetch(5, max_wait=10)\n"   # a pull still open at close
+        "pending = c.fetch(500, max_wait=10)\n"
+        "js.close()\n"
+        "gc.collect()\n"
+        "print('done')\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONASYNCIODEBUG="1")
+    out = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done"
+    for noise in ("Task was destroyed", "never retrieved", "Exception ignored", "Traceback",
+                  "ResourceWarning", "was never awaited"):
+        assert noise not in out.stderr, out.stderr
 
 
 def test_blocking_api_inside_a_running_event_loop(server) -> None:
@@ -380,6 +418,75 @@ def test_many_threads_share_one_connection(server) -> None:
         assert js.stream("T").info().state.messages == n_threads * per
     finally:
         js.close()
+
+
+def test_many_threads_publish_async_and_ack(server) -> None:
+    with jsdata.connect(server.url) as js:
+        s = js.create_stream(name="T", subjects=["t.>"], storage="memory")
+        n_threads, per = 8, 250
+        errs: list[BaseException] = []
+        futs: list[list] = [[] for _ in range(n_threads)]
+
+        def pub(i: int) -> None:
+            try:
+                for k in range(per):
+                    futs[i].append(js.publish_async(f"t.{i}", f"{k}"))
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errs.append(e)
+
+        threads = [threading.Thread(target=pub, args=(i,)) for i in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        js.publish_async_complete(timeout=30)
+        assert not errs, errs
+        seqs = sorted(f.result().sequence for fs in futs for f in fs)
+        assert seqs == list(range(1, n_threads * per + 1))
+        for fs in futs:  # each thread's own publishes keep their order
+            assert [f.result().sequence for f in fs] == sorted(f.result().sequence for f in fs)
+        c = s.create_consumer(durable="C", ack_policy="explicit")
+        seen: list[int] = []
+        lock = threading.Lock()
+
+        def consume() -> None:
+            try:
+                while True:
+                    batch = list(c.fetch(50, max_wait=0.5))
+                    if not batch:
+                        return
+                    for m in batch:
+                        m.ack()
+                    with lock:
+                        seen.extend(m.metadata.sequence.stream for m in batch)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errs.append(e)
+
+        threads = [threading.Thread(target=consume) for _ in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errs, errs
+        assert sorted(seen) == list(range(1, n_threads * per + 1))  # each exactly once
+        deadline = time.monotonic() + 5
+        while c.info().num_ack_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.cached_info().num_ack_pending == 0
+
+
+def test_requests_while_the_server_is_away_complete_when_it_returns(server) -> None:
+    with jsdata.connect(server.url, timeout=10) as js:
+        s = js.create_stream(name="R", subjects=["r.>"], storage="file")
+        server.stop()
+        back = threading.Timer(0.8, server.start)
+        back.start()
+        try:
+            assert js.account_info().streams == 1  # buffered, sent after the reconnect
+            assert js.publish("r.1", b"x").stream == "R"
+        finally:
+            back.join()
+        assert s.info().state.messages == 1
 
 
 def test_close_joins_everything(server) -> None:

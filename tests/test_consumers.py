@@ -118,6 +118,11 @@ def test_ephemeral_consumer_gets_a_name(js, stream) -> None:
     assert named.name == "EPH"
 
 
+def test_empty_durable_is_ephemeral(js, stream) -> None:
+    c = stream.create_consumer(durable="", inactive_threshold=5)
+    assert c.name and c.cached_info().config.durable_name is None
+
+
 def test_name_and_durable_must_match(js, stream) -> None:
     with pytest.raises(errors.InvalidConfigError):
         stream.create_consumer(name="A", durable="B")

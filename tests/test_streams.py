@@ -58,6 +58,14 @@ def test_update_and_create_or_update(js) -> None:
         js.create_or_update_stream(name="COU", subjects=["cou.>"], storage="file")
 
 
+def test_create_without_subjects_uses_the_name(js) -> None:
+    s = js.create_stream(name="PLAIN", storage="memory")
+    assert s.cached_info().config.subjects == ["PLAIN"]
+    assert js.publish("PLAIN", b"x").stream == "PLAIN"
+    with pytest.raises(errors.InvalidStreamNameError):
+        js.create_stream(subjects=["nameless"])
+
+
 def test_stream_and_delete(js) -> None:
     _mk(js)
     s = js.stream("S")
@@ -300,6 +308,21 @@ def test_delete_msg_and_secure_delete(js, direct) -> None:
     assert isinstance(ei.value, KeyError)
     with pytest.raises(errors.MsgNotFoundError):
         s.secure_delete_msg(100)
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_reads_on_a_deleted_stream(js, direct) -> None:
+    s = _mk(js, allow_direct=direct)
+    js.publish("s.1", b"x")
+    js.delete_stream("S")
+    with pytest.raises(errors.StreamNotFoundError):
+        s.get_msg(1)
+    with pytest.raises(errors.StreamNotFoundError):
+        s.get_last_msg_for_subject("s.1")
+    with pytest.raises(errors.StreamNotFoundError):
+        s.purge()
+    with pytest.raises(errors.StreamNotFoundError):
+        s.delete_msg(1)
 
 
 def test_file_stream_secure_delete(js) -> None:
