@@ -180,13 +180,13 @@ def arrow_read(js: Any, n: int, metadata: Any) -> float:
 # to_batches peak RSS (subprocess)
 
 _CHILD = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     sys.path.insert(0, sys.argv[2])
     import jsdata
-    def rss_mb():
+    def rss_mb(key="VmRSS:"):
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key):
                     return int(line.split()[1]) / 1024
     js = jsdata.connect(sys.argv[1])
     s = js.stream("BIG")
@@ -199,7 +199,7 @@ _CHILD = textwrap.dedent("""
         nbytes += b.nbytes
         batches += 1
     el = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = rss_mb("VmHWM:")  # ru_maxrss would include the parent image from before exec
     js.close()
     print(json.dumps({"rows": rows, "arrow_bytes": nbytes, "batches": batches,
                       "secs": el, "baseline_mb": base, "peak_mb": peak}))

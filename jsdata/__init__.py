@@ -44,7 +44,7 @@ _SHARED = frozenset({
 _LAZY_FUNCS = {"read_stream": "reader", "widgets": None}
 
 
-def connect(servers: Any = None, **kw: Any) -> JetStream:  # noqa: F821
+def connect(servers: Any = None, **kw: Any) -> Any:
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.

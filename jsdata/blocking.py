@@ -598,11 +598,12 @@ class _AsyncPublishExtras:
     """Blocking ``publish_async``: validate here, send from the loop without a round trip."""
 
     _core: Any
-    _lt: LoopThread
+    _lt: LoopThread | None
 
     def publish_async(self, subject: str, data: Any = b"", **opts: Any) -> Any:
         """Publish without waiting for the ack; returns a PubAckFuture."""
         core, lt = self._core, self._lt
+        assert lt is not None
         parts = core._prepare_publish(subject, data, **opts)
         size = len(parts[1]) + len(parts[2])
         if size > core.nc.max_payload:  # raise here, as the asyncio API does, not on the future
@@ -624,6 +625,7 @@ class _AsyncPublishExtras:
 
     def publish_async_pending(self) -> int:
         """How many async publishes await their ack (those still queued to send included)."""
+        assert self._lt is not None
         return int(self._lt.run(_pending(self._core)))  # runs after the queued sends
 
 

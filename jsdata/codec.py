@@ -249,7 +249,9 @@ def concat_tables(tables: list[pa.Table]) -> pa.Table:
 
 def _json_read(blob: bytes, schema: pa.Schema | None) -> pa.Table:
     import pyarrow.json as pj
-    ropts = pj.ReadOptions(block_size=max(1 << 20, len(blob) + 1), use_threads=True)
+    # One block, one thread: readers already decode in a worker thread next to the network
+    # work, and Arrow's own thread pool only adds contention and memory on small machines.
+    ropts = pj.ReadOptions(block_size=max(1 << 20, len(blob) + 1), use_threads=False)
     if schema is not None:
         popts = pj.ParseOptions(explicit_schema=schema, newlines_in_values=False,
                                 unexpected_field_behavior="ignore")

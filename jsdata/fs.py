@@ -21,8 +21,8 @@ import os
 import threading
 from typing import Any
 
-import fsspec
-from fsspec.spec import AbstractFileSystem
+import fsspec  # type: ignore[import-untyped]
+from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped]
 
 from . import errors
 from ._conn import redact
@@ -412,8 +412,10 @@ class JetStreamFileSystem(AbstractFileSystem):
         bucket, key = self._split(path)
         if not bucket or not key:
             return
+        obs = self._store(bucket)
         try:
-            self._store(bucket).delete(key)
+            obs.get_info(key)  # a deleted object is gone for a filesystem
+            obs.delete(key)
         except errors.ObjectNotFoundError:
             if not self.isdir(path):
                 raise _not_found(path) from None

@@ -152,6 +152,12 @@ class StreamInfo(Model):
     alternates: list[StreamAlternate] | None = None
     ts: datetime.datetime | None = wire(None, omitempty=False)
 
+    def __repr__(self) -> str:
+        st = self.state
+        return (f"StreamInfo(name={self.config.name!r}, subjects={_few(self.config.subjects)}, "
+                f"messages={st.messages}, bytes={st.bytes}, first_seq={st.first_seq}, "
+                f"last_seq={st.last_seq}, consumers={st.consumer_count})")
+
     def _repr_html_(self) -> str:
         """Bounded, escaped HTML for notebooks (no network call)."""
         from ._repr import stream_info_html
@@ -200,6 +206,11 @@ class ConsumerInfo(Model):
     pause_remaining: float | None = wire(None, kind="duration")
     ts: datetime.datetime | None = wire(None, omitempty=False)
     priority_groups: list[PriorityGroupState] | None = None
+
+    def __repr__(self) -> str:
+        return (f"ConsumerInfo(stream_name={self.stream_name!r}, name={self.name!r}, "
+                f"num_pending={self.num_pending}, num_ack_pending={self.num_ack_pending}, "
+                f"delivered_stream_seq={self.delivered.stream_seq})")
 
     def _repr_html_(self) -> str:
         """Bounded, escaped HTML for notebooks (no network call)."""
@@ -312,3 +323,10 @@ class ObjectInfo(ObjectMeta):
         return ObjectMeta(name=self.name, description=self.description,
                           headers=self.headers, metadata=self.metadata, opts=self.opts)
 
+
+def _few(items: list[str] | None, limit: int = 5) -> str:
+    """A bounded repr of a list (long subject lists stay short in text reprs)."""
+    items = list(items or [])
+    if len(items) <= limit:
+        return repr(items)
+    return repr(items[:limit])[:-1] + f", ... {len(items) - limit} more]"

@@ -164,6 +164,17 @@ class KeyValueStatus:
                    limit_marker_ttl=float(c.subject_delete_marker_ttl or 0.0),
                    metadata=dict(c.metadata or {}), stream_info=info)
 
+    def _repr_html_(self) -> str:
+        """The status as bounded, escaped HTML."""
+        from ._repr import field_table, fmt_duration, human_bytes
+        return field_table(f"KeyValue status {self.bucket}", [
+            ("values", f"{self.values:,}"), ("history", self.history),
+            ("ttl", fmt_duration(self.ttl) if self.ttl else "none"),
+            ("bytes", human_bytes(self.bytes)), ("backing store", self.backing_store),
+            ("compressed", self.is_compressed),
+            ("limit marker ttl", fmt_duration(self.limit_marker_ttl)
+             if self.limit_marker_ttl else "none")])
+
     @property
     def config(self) -> KeyValueConfig:
         """The bucket's configuration, rebuilt from the stream's (as nats.go does)."""

@@ -22,6 +22,7 @@ from . import errors, names
 from ._model import make_config
 from ._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
 from .config import (
+    DiscardPolicy,
     ObjectLink,
     ObjectMeta,
     ObjectMetaOptions,
@@ -136,7 +137,8 @@ class ObjectInfo(_ObjectInfoBase):
 
 @dataclass
 class ObjectStoreStatus:
-    """Status of an object store bucket (from its stream's info)."""
+    """Status of an object store bucket (from its stream's info); ``metadata`` is the
+    bucket's own metadata (the server's ``_nats.*`` keys are in ``stream_info``)."""
 
     bucket: str
     description: str | None
@@ -157,7 +159,9 @@ class ObjectStoreStatus:
                    storage=cfg.storage, replicas=int(cfg.num_replicas or 1),
                    sealed=bool(cfg.sealed), size=int(si.state.bytes),
                    is_compressed=cfg.compression not in (None, StoreCompression.NONE),
-                   metadata=cfg.metadata, stream_info=si)
+                   metadata={k: v for k, v in (cfg.metadata or {}).items()
+                             if not k.startswith("_nats.")} or None,
+                   stream_info=si)
 
     def _repr_html_(self, subtitle: str | None = None) -> str:
         """The status as bounded, escaped HTML."""
@@ -282,8 +286,8 @@ def _meta_from(meta: ObjectMeta | Mapping[str, Any] | str) -> ObjectMeta:
     elif isinstance(meta, Mapping):
         m = make_config(ObjectMeta, meta)
     else:
-        raise errors.InvalidArgumentError(
-            f"expected an ObjectMeta, a mapping or a name, got {type(meta).__name__}")
+        raise errors.InvalidObjectNameError(
+            f"invalid object {meta!r}: expected a name, an ObjectMeta or a mapping")
     _object_name(m.name)
     return m
 
@@ -316,15 +320,14 @@ class _ObjectStoreBlocking:
 
 
 def _mode(mode: str) -> str:
-    m = mode.replace("b", "")
-    if "b" not in mode and mode not in ("r", "w"):
-        raise errors.InvalidArgumentError(f"unsupported mode {mode!r}: use 'rb' or 'wb'")
-    if m in ("r",):
+    """"r" or "w" for the binary modes objects support ("r"/"w" alone mean binary too)."""
+    if mode in ("rb", "br", "r"):
         return "r"
-    if m in ("w", "x"):
+    if mode in ("wb", "bw", "w"):
         return "w"
     raise errors.InvalidArgumentError(
-        f"unsupported mode {mode!r}: objects are opened 'rb' or 'wb' (no append or update)")
+        f"unsupported mode {mode!r}: objects are opened 'rb' or 'wb' (binary; no append, "
+        f"update or exclusive create)")
 
 
 class ObjectStore:
@@ -603,13 +606,19 @@ class ObjectStore:
 
     # -- changing ----------------------------------------------------------------------------
     async def update_meta(self, name: str, meta: ObjectMeta | Mapping[str, Any]) -> None:
-        """Change an object's name, description, headers and metadata (not its options).
+        """Change an object's name, description, headers and metadata (not its options);
+        a meta without a name keeps the name.
 
         Renaming onto an existing object raises ObjectExistsError.
         """
         self._check_not_sealed()
-        m = _meta_from(meta) if not isinstance(meta, Mapping) or meta.get("name") else \
-            make_config(ObjectMeta, meta)
+        if isinstance(meta, Mapping):
+            m = make_config(ObjectMeta, meta)
+        elif isinstance(meta, ObjectMeta):
+            m = meta.meta if isinstance(meta, _ObjectInfoBase) else meta
+        else:
+            raise errors.InvalidArgumentError(
+                f"update_meta needs an ObjectMeta or a mapping, got {type(meta).__name__}")
         info = await self.get_info(name)
         new_name = m.name or name
         if new_name != name:
@@ -754,8 +763,8 @@ class ObjectStoreManager:
             name=_stream_name(bucket), description=cfg.description,
             subjects=[f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"], max_age=cfg.ttl,
             max_bytes=max_bytes, storage=cfg.storage, num_replicas=cfg.replicas or 1,
-            placement=cfg.placement, discard="new", allow_rollup_hdrs=True, allow_direct=True,
-            metadata=cfg.metadata,
+            placement=cfg.placement, discard=DiscardPolicy.NEW, allow_rollup_hdrs=True,
+            allow_direct=True, metadata=cfg.metadata,
             compression=StoreCompression.S2 if cfg.compression else StoreCompression.NONE)
 
     async def create_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]

@@ -40,9 +40,8 @@ from ._conn import new_token, status_of
 from .config import ObjectMeta, ObjectMetaOptions
 
 if TYPE_CHECKING:
-    from .info import ObjectInfo
     from .jetstream import JetStream
-    from .object import ObjectStore
+    from .object import ObjectInfo, ObjectStore
     from .publish import PubAckFuture
 
 __all__ = [
@@ -60,6 +59,7 @@ MAX_BATCH_BYTES = 8 * 1024 * 1024
 """At most this many chunk bytes are requested per batch direct get (and kept in flight by a
 writer)."""
 
+_BIG_READ = 4 * 1024 * 1024
 _DIGEST_PREFIX = "SHA-256="
 _NUID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ERR_SEALED = 10109  # JSStreamSealedErr
@@ -291,6 +291,15 @@ class ObjectWriter:
         self._max_inflight = max(2, MAX_BATCH_BYTES // self.chunk_size)
         self._state = "open"
         self.info: ObjectInfo | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def __del__(self) -> None:
+        # Dropped without close() or abort(): purge what was sent, never publish the meta.
+        try:
+            if self._state == "open" and self._chunks and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._js._spawn, self.abort())
+        except Exception:  # noqa: BLE001 - nothing can be reported from __del__
+            pass
 
     def __repr__(self) -> str:
         return (f"<ObjectWriter {self._store.bucket}/{self._meta.name} {self._state} "
@@ -665,6 +674,8 @@ class ObjectResult:
             start = self._start_for(idx)
         assert start is not None
         if not self._store._direct():
+            if self._scan_seqs is None:
+                await self._scan()
             await self._fetch_api(idx, count)
             return
         c = self._c
@@ -724,7 +735,13 @@ class ObjectResult:
             await self._scan()
             idx = self._locate(pos)
             assert idx is not None
-        need = max(-(-(end - pos) // self._c), self._ra)
+        last = self._locate(end - 1) if self._scan_offs is not None else None
+        if last is not None:
+            need = last - idx + 1
+        else:
+            off = self._offset_for(idx)
+            need = -(-(end - (pos if off is None else off)) // self._c)
+        need = max(need, self._ra)
         count = 1
         while count < need and idx + count < self._n and idx + count not in self._cache:
             count += 1
@@ -794,16 +811,25 @@ class ObjectResult:
         pos = self._pos
         end = self.size if n is None or n < 0 else min(self.size, pos + n)
         self._note_access(pos)
-        parts = []
+        # Large reads are assembled in a BytesIO: its getvalue() hands over the buffer
+        # without a copy, so a big read needs its size in memory once, not twice.
+        big = end - pos > _BIG_READ
+        parts: list[bytes] = []
+        out = io.BytesIO() if big else None
         while self._pos < end:
             piece = self._take(end)
             if piece is None:
                 await self._ensure(end)
                 continue
-            parts.append(piece)
+            if out is not None:
+                out.write(piece)
+            else:
+                parts.append(piece)
         self._last_end = self._pos
         if self._pos >= self.size:
             self._eof_check()
+        if out is not None:
+            return out.getvalue()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def read1(self, n: int = -1) -> bytes:
@@ -869,7 +895,7 @@ class ObjectResult:
 
     async def readlines(self, hint: int = -1) -> list[bytes]:
         """Every remaining line."""
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = await self.readline()
@@ -959,6 +985,8 @@ class BlockingObjectResult(io.BufferedIOBase):
     connection's loop thread. ``info``, ``fetched_chunks`` and ``iter_chunks()`` are those
     of the async :class:`ObjectResult` it wraps.
     """
+
+    _core_cls = ObjectResult
 
     def __init__(self, core: ObjectResult, lt: blocking.LoopThread) -> None:
         super().__init__()
@@ -1199,6 +1227,9 @@ def _register_twin() -> None:
     """Make :class:`BlockingObjectResult` the blocking twin of :class:`ObjectResult`, so
     ``jsdata.ObjectResult`` is the io class and every core result is wrapped into it."""
     blocking.TWINS[ObjectResult] = BlockingObjectResult  # type: ignore[assignment]
+    # named like the other twins: jsdata.ObjectResult
+    BlockingObjectResult.__name__ = BlockingObjectResult.__qualname__ = "ObjectResult"
+    BlockingObjectResult.__module__ = "jsdata"
 
 
 _register_twin()

@@ -48,6 +48,9 @@ _RESET_MAX_WAIT = 10.0
 _DELETE_TIMEOUT = 10.0
 
 _CONSUME, _FETCH = "consume", "fetch"
+# errors worth retrying when a fetch recreates the consumer (the server may come back)
+_TRANSIENT = (errors.JetStreamTimeoutError, errors.NotConnectedError,
+              errors.NoRespondersError, errors.JetStreamNotEnabledError)
 
 
 class OrderedConsumer(_OrderedHooks):
@@ -158,7 +161,11 @@ class OrderedConsumer(_OrderedHooks):
             pass
 
     async def _recreate(self, ctx: _PullContext | None = None) -> str:
-        """Replace the consumer, retrying with backoff (max_reset_attempts per reset)."""
+        """Replace the consumer, retrying with backoff (max_reset_attempts per reset).
+
+        A running consume/messages context retries every error (as nats.go); a fetch only
+        retries transient ones (timeouts, no connection) and raises the server's answer.
+        """
         async with self._lock:
             self._drop_current()
             self.resets += 1
@@ -175,6 +182,8 @@ class OrderedConsumer(_OrderedHooks):
                     tries += 1
                     if attempts and tries >= attempts:
                         raise
+                    if ctx is None and not isinstance(e, _TRANSIENT):
+                        raise  # a fetch gets the server's answer (e.g. no such stream) now
                     if ctx is not None:
                         ctx._notify(e)
                         await ctx._reset_sleep(wait)

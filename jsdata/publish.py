@@ -238,7 +238,7 @@ class Publisher:
 
     async def publish_msg(self, msg: Msg, **opts: Any) -> PubAck:
         """Publish a :class:`Msg` (subject, data, headers) and wait for the ack."""
-        return await self.publish(msg.subject, msg.data,  # type: ignore[attr-defined]
+        return await self.publish(msg.subject, msg.data,  # type: ignore[attr-defined,misc]
                                   headers=msg._headers or (msg.headers if msg._hdr else None),
                                   **opts)
 
@@ -263,7 +263,7 @@ class Publisher:
 
     async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
-        return await self.publish_async(msg.subject, msg.data,  # type: ignore[attr-defined]
+        return await self.publish_async(msg.subject, msg.data,  # type: ignore[attr-defined,misc]
                                         headers=msg._headers or (
                                             msg.headers if msg._hdr else None), **opts)
 

@@ -559,6 +559,8 @@ class _PullContext:
         self._resetting = False
         self._reset_kick: asyncio.Future[None] | None = None
         self._dseq = 0  # ordered: last consumer sequence handed out
+        self._next_dseq = "1"
+        self._last_reply = ""  # ordered: reply subject of the last message handed out
         self._gen = 0  # bumped whenever pending is reset (stale completions are ignored)
         self._closed_fut: asyncio.Future[None] = self._loop.create_future()
 
@@ -618,7 +620,7 @@ class _PullContext:
             # and is buffered (the handler stays registered until then), as nats.go's Drain.
             try:
                 await sub.unsubscribe()
-                await nc.flush(max(self._js.timeout, 1.0))
+                await nc.flush(max(int(self._js.timeout), 1))
             except Exception:  # noqa: BLE001 - best effort: the connection may be going away
                 pass
             nc._fast.pop(sub._id, None)
@@ -668,7 +670,7 @@ class _PullContext:
             # Straight to the socket when possible: a refill must not wait for the flusher.
             if not self._js.nc.publish_now(self._next_subject, self._inbox, body):
                 self._fetching = True
-                self._js._spawn(self._send_pull(body))
+                self._js._spawn(self._send_pull(body, self._gen))
 
     async def _pull_now(self) -> None:
         """The initial pull, awaited so that a failure reaches the caller."""
@@ -682,9 +684,10 @@ class _PullContext:
             finally:
                 self._fetching = False
 
-    async def _send_pull(self, body: bytes) -> None:
+    async def _send_pull(self, body: bytes, gen: int) -> None:
         try:
-            if self._state == _RUNNING and self._sub is not None:
+            # skipped when pending was reset meanwhile: a new decision replaces this one
+            if self._state == _RUNNING and self._sub is not None and gen == self._gen:
                 await self._js.nc.publish_raw(self._next_subject, self._inbox, body)
         except errors.JetStreamError as e:
             self._notify(e)
@@ -748,16 +751,31 @@ class _PullContext:
 
     def _order_ok(self, reply: str) -> bool:
         """Ordered consumers: accept the next message or start a reset on a gap."""
-        seqs = ack_seqs(reply)
-        if seqs is None or seqs[0] != self._consumer:
+        toks = reply.split(".")
+        n = len(toks)
+        if n == 9:
+            name, cseq = toks[3], toks[6]
+        elif n >= 12:
+            name, cseq = toks[5], toks[8]
+        else:
+            return False
+        if name != self._consumer:
             return False  # not from the current consumer: stale, drop it
-        if seqs[2] != self._dseq + 1:
+        if cseq != self._next_dseq:
             self._reset()
             return False
-        self._dseq = seqs[2]
-        assert self._ordered is not None
-        self._ordered._delivered(seqs[1])
+        self._dseq += 1
+        self._next_dseq = str(self._dseq + 1)
+        self._last_reply = reply
         return True
+
+    def _sync_cursor(self) -> None:
+        """Tell the ordered consumer the stream sequence of the last delivered message."""
+        reply, self._last_reply = self._last_reply, ""
+        if reply and self._ordered is not None:
+            seqs = ack_seqs(reply)
+            if seqs is not None:
+                self._ordered._delivered(seqs[1])
 
     # -- heartbeats and connection events ------------------------------------------------------
     def _arm_heartbeat(self) -> None:
@@ -819,10 +837,12 @@ class _PullContext:
         if self._ordered is None or self._resetting or self._state != _RUNNING:
             return
         self._resetting = True
+        self._sync_cursor()
         self._drop_sub_now()
         self._buf.clear()
         self._reset_pending()
         self._dseq = 0
+        self._next_dseq = "1"
         self._js._spawn(self._do_reset())
 
     async def _do_reset(self) -> None:
@@ -852,7 +872,7 @@ class _PullContext:
     async def _reset_sleep(self, delay: float) -> None:
         """Wait ``delay`` before a retry; a reconnect or stop cuts it short."""
         fut = self._reset_kick = self._loop.create_future()
-        h = self._loop.call_later(delay, lambda: fut.done() or fut.set_result(None))
+        h = self._loop.call_later(delay, _resolve, fut)
         try:
             await fut
         finally:
@@ -872,6 +892,7 @@ class _PullContext:
 
     def _teardown(self) -> None:
         """Synchronous part of closing: no more pulls, timers or connection events."""
+        self._sync_cursor()
         if self._hb_timer is not None:
             self._hb_timer.cancel()
             self._hb_timer = None
@@ -1017,6 +1038,22 @@ class ConsumeContext(_PullContext):
                     w = self._wake = loop.create_future()
                     await w
                     continue
+                if th is not None:  # blocking API: hand the whole burst over at once
+                    batch: list[Msg] = []
+                    gen = self._gen  # an ordered reset below makes these completions stale
+                    while buf:
+                        item = buf[0]
+                        if type(item) is not Msg and not isinstance(item, Msg):
+                            break
+                        buf.popleft()
+                        if self._ordered is None or self._order_ok(item.reply):
+                            batch.append(item)
+                    if batch:
+                        self._inflight += len(batch)
+                        room = th.submit(self, batch, gen)
+                        if room is not None:  # the handler thread is far behind
+                            await room
+                        continue
                 item = buf.popleft()
                 if type(item) is not Msg and not isinstance(item, Msg):
                     await self._deliver_control(item)
@@ -1024,12 +1061,6 @@ class ConsumeContext(_PullContext):
                 if self._ordered is not None and not self._order_ok(item.reply):
                     continue
                 gen = self._gen
-                if th is not None:
-                    self._inflight += 1
-                    room = th.submit(self, item, gen)
-                    if room is not None:  # the handler thread is far behind
-                        await room
-                    continue
                 self._busy = True
                 try:
                     r = handler(item)
@@ -1048,6 +1079,7 @@ class ConsumeContext(_PullContext):
             if self._state == _DRAINED:
                 self._set_closed()  # drained: everything was delivered
             elif self._state < _DRAINED:  # cancelled from outside (connection closing)
+                self._notify(errors.ConnectionClosedError("the connection was closed"))
                 self._state = _CLOSED
                 self._buf.clear()
                 self._drop_sub_now()
@@ -1126,7 +1158,14 @@ class ConsumeContext(_PullContext):
         self._state = _CLOSED
         self._buf.clear()
         self._teardown()
-        self._js._spawn(self._shutdown(drain=False))
+        if self._js.nc.is_closed:
+            self._sub = None  # nothing left to unsubscribe from
+        task = self._task
+        if (task is None or task.done()) and not self._inflight:
+            self._drop_sub_now()
+            self._set_closed()
+        else:  # let the running handler finish first
+            self._js._spawn(self._shutdown(drain=False))
 
     # -- shutdown ------------------------------------------------------------------------------
     async def _shutdown(self, drain: bool, join: bool = True) -> None:
@@ -1203,18 +1242,21 @@ class ThreadHandler:
     def __call__(self, msg: Msg) -> None:  # direct use (not through a ConsumeContext)
         self.fn(self._wrap(msg, self.lt))
 
-    def submit(self, ctx: ConsumeContext, msg: Msg, gen: int) -> Any:
-        """Queue the call; returns an awaitable when the handler thread is far behind."""
-        return self._submit(self._run, (ctx, self._wrap(msg, self.lt), msg, gen))
+    def submit(self, ctx: ConsumeContext, msgs: list[Msg], gen: int) -> Any:
+        """Queue calls for ``msgs`` (one hand-over); an awaitable when far behind."""
+        wrap, lt = self._wrap, self.lt
+        return self._submit(self._run, (ctx, [(wrap(m, lt), m) for m in msgs], gen))
 
-    def _run(self, ctx: ConsumeContext, twin: Any, msg: Msg, gen: int) -> None:
-        try:
-            if ctx._state != _CLOSED:
-                self.fn(twin)
-        except Exception as e:  # noqa: BLE001 - reported through the error handler
-            ctx._thread_error(e)
-        finally:
-            ctx._thread_done(msg, gen)
+    def _run(self, ctx: ConsumeContext, items: list[tuple[Any, Msg]], gen: int) -> None:
+        fn = self.fn
+        for twin, msg in items:
+            try:
+                if ctx._state != _CLOSED:
+                    fn(twin)
+            except Exception as e:  # noqa: BLE001 - reported through the error handler
+                ctx._thread_error(e)
+            finally:
+                ctx._thread_done(msg, gen)
 
 
 class BlockingConsumeMixin:
@@ -1318,8 +1360,16 @@ class MessagesContext(_PullContext):
         self._state = _CLOSED
         self._buf.clear()
         self._teardown()
+        if self._js.nc.is_closed:
+            self._sub = None
+        self._drop_sub_now()
+        self._set_closed()
         self._wake_all()
-        self._js._spawn(self._shutdown(drain=False))
+
+    def _maybe_refill(self) -> None:
+        if self._pending_msgs < self._thr_msgs or (
+                self._count_bytes and self._pending_bytes < self._thr_bytes):
+            self._check_pending()
 
     def _handed(self, msg: Msg) -> bool:
         """Account for a message handed out; False if an ordered check dropped it."""
@@ -1336,7 +1386,7 @@ class MessagesContext(_PullContext):
         self._waiters.append(fut)
         h = None
         if deadline is not None:
-            h = self._loop.call_at(deadline, lambda: fut.done() or fut.set_result(None))
+            h = self._loop.call_at(deadline, _resolve, fut)
         try:
             await fut
         finally:
@@ -1358,8 +1408,7 @@ class MessagesContext(_PullContext):
                         out.append(m)
                         if not many:
                             break
-                if self._state == _RUNNING:
-                    self._check_pending()
+                self._maybe_refill()
                 if out:
                     return out
                 continue
@@ -1386,6 +1435,12 @@ class MessagesContext(_PullContext):
         Raises JetStreamTimeoutError on timeout, NoHeartbeatError after two missed
         heartbeats (then keeps pulling), MsgIteratorClosedError once stopped.
         """
+        buf = self._buf
+        if buf and self._ordered is None:  # fast path: a buffered message
+            m = buf.popleft()
+            self._handed(m)
+            self._maybe_refill()
+            return m
         out = await self._take(False, seconds(timeout), errors.MsgIteratorClosedError)
         return out[0]
 
@@ -1393,6 +1448,12 @@ class MessagesContext(_PullContext):
         return self
 
     async def __anext__(self) -> Msg:
+        buf = self._buf
+        if buf and self._ordered is None:  # fast path: a buffered message
+            m = buf.popleft()
+            self._handed(m)
+            self._maybe_refill()
+            return m
         out = await self._take(False, None, None)
         if not out:
             raise StopAsyncIteration
@@ -1430,6 +1491,11 @@ class MessagesContext(_PullContext):
 def _is_async_callable(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None))  # noqa: B004
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 async def _quietly(aw: Any) -> None:

@@ -574,7 +574,9 @@ class _ConsumerFetcher(_Fetcher):
             await self.close()
             await self._create(self.next)
         assert self.name is not None
-        mb = await pull(self.js, p.stream, self.name, batch=n, max_bytes=MAX_REQUEST_BYTES,
+        # max_bytes above max_payload: a pull never ends empty on one large message
+        limit = max(MAX_REQUEST_BYTES, 2 * int(self.js.nc.max_payload))
+        mb = await pull(self.js, p.stream, self.name, batch=n, max_bytes=limit,
                         no_wait=True, heartbeat=None)
         msgs = await mb.messages()
         if mb.error is not None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .publish import PubAckFuture
 
 PIECE_ROWS = 10_000  # rows encoded per slice (memory stays bounded for any input size)
+PIECE_ROWS_ARROW = 262_144  # Arrow messages hold many rows: larger slices, fewer small messages
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _BAD_VALUE = r"[\s.*>]"
 _HDR_NAME = re.compile(r"^[!-9;-~]+$")
@@ -94,7 +95,8 @@ def _pandas_table(df: Any) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
 
 
-def _source(data: Any) -> tuple[pa.Schema, Iterator[pa.Table], int | None]:
+def _source(data: Any, piece: int = PIECE_ROWS
+            ) -> tuple[pa.Schema, Iterator[pa.Table], int | None]:
     """(schema, iterator of table slices, total rows if known) for any supported input."""
     import pyarrow as pa
     pd = sys.modules.get("pandas")
@@ -108,10 +110,10 @@ def _source(data: Any) -> tuple[pa.Schema, Iterator[pa.Table], int | None]:
     elif isinstance(data, pa.RecordBatch):
         table = pa.Table.from_batches([data])
     elif isinstance(data, pa.RecordBatchReader):
-        return data.schema, _reader_slices(data), None
+        return data.schema, _reader_slices(data, piece), None
     elif hasattr(data, "__arrow_c_stream__"):
         reader = pa.RecordBatchReader.from_stream(data)
-        return reader.schema, _reader_slices(reader), None
+        return reader.schema, _reader_slices(reader, piece), None
     elif hasattr(data, "__arrow_c_array__"):
         table = pa.Table.from_batches([pa.record_batch(data)])
     else:
@@ -119,19 +121,19 @@ def _source(data: Any) -> tuple[pa.Schema, Iterator[pa.Table], int | None]:
             "publish_dataframe takes a pandas or polars DataFrame, a pyarrow Table, "
             "RecordBatch or RecordBatchReader, or an object with __arrow_c_stream__; "
             f"got {type(data).__name__}")
-    return table.schema, _table_slices(table), table.num_rows
+    return table.schema, _table_slices(table, piece), table.num_rows
 
 
-def _table_slices(table: pa.Table) -> Iterator[pa.Table]:
-    for off in range(0, table.num_rows, PIECE_ROWS):
-        yield table.slice(off, PIECE_ROWS)
+def _table_slices(table: pa.Table, piece: int) -> Iterator[pa.Table]:
+    for off in range(0, table.num_rows, piece):
+        yield table.slice(off, piece)
 
 
-def _reader_slices(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+def _reader_slices(reader: pa.RecordBatchReader, piece: int) -> Iterator[pa.Table]:
     import pyarrow as pa
     for batch in reader:
         t = pa.Table.from_batches([batch])
-        yield from _table_slices(t)
+        yield from _table_slices(t, piece)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,8 +203,9 @@ def _fill(tpl: _Template, table: pa.Table, offset: int, what: str, *, subject: b
         col = _as_strings(_column(table, part, what), part, what)
         if col.null_count:
             r = _first_true(pc.is_null(col))
-            raise errors.InvalidSubjectError(
-                f"row {offset + r}: column {part!r} is null, so the {what} cannot be filled")
+            err = errors.InvalidSubjectError if subject else errors.InvalidArgumentError
+            raise err(f"row {offset + r}: column {part!r} is null, so the {what} cannot be "
+                      "filled")
         if subject:
             bad = pc.or_(pc.match_substring_regex(col, _BAD_VALUE),
                          pc.equal(pc.utf8_length(col), 0))
@@ -386,7 +389,10 @@ class DataFrameWriter:
                 f"max_pending must be an int >= 1, got {max_pending!r}")
         window = min(max_pending or js._pa_max, js._pa_max)
         spec = _header_spec(cdc, msg_id, headers)
-        schema, slices, total = await in_thread(_source, data)
+        piece = PIECE_ROWS_ARROW if cdc.name == "arrow" else PIECE_ROWS
+        if rows_per_message and rows_per_message > 1:  # whole messages per slice
+            piece = max(1, piece // rows_per_message) * rows_per_message
+        schema, slices, total = await in_thread(_source, data, piece)
         for f in tpl.fields + (spec.msg_id.fields if spec.msg_id else []) + [
                 c for _, c in spec.columns]:
             if schema.get_field_index(f) < 0:

@@ -811,3 +811,29 @@ async def test_messages_concurrent_next_distinct(ajs) -> None:
     parts = await asyncio.gather(*(take(20) for _ in range(5)))
     await it.stop()
     assert sorted(v for p in parts for v in p) == list(range(100))
+
+
+@pytest.mark.parametrize("kind", ["plain", "coroutine"])
+async def test_connection_close_ends_running_contexts(ajs, kind) -> None:
+    await amake_stream(ajs, "CL")
+    await afill(ajs, "CL", 20)
+    c = await ajs.create_consumer("CL", durable="c", ack_policy="none")
+    errs: list[BaseException] = []
+    got: list[bytes] = []
+    if kind == "plain":
+        def handler(m: Any) -> None:
+            got.append(m.data)
+    else:
+        async def handler(m: Any) -> None:
+            got.append(m.data)
+    cc = await c.consume(handler, error_handler=lambda ctx, e: errs.append(e))
+    c2 = await ajs.create_consumer("CL", durable="c2", ack_policy="none")
+    it = await c2.messages()
+    oc = await ajs.ordered_consumer("CL")
+    occ = await oc.consume(lambda m: None)
+    await await_for(lambda: len(got) == 20)
+    await ajs.close()  # nothing stopped: closing the connection ends them all
+    assert cc.closed and it.closed and occ.closed
+    assert any(isinstance(e, errors.ConnectionClosedError) for e in errs)
+    with pytest.raises(errors.ConnectionClosedError):
+        await it.next(timeout=1)

@@ -108,8 +108,9 @@ def test_status(js) -> None:
     assert (st.bucket, st.description, st.ttl, st.storage, st.replicas, st.sealed) == \
         ("st", "d", 60.0, jsdata.StorageType.MEMORY, 1, False)
     assert st.size > 5 and st.backing_store == "JetStream" and st.is_compressed
-    assert st.metadata["m"] == "1" and st.stream_info.config.name == "OBJ_st"
-    assert js.create_object_store(bucket="st2").status().ttl == 0.0
+    assert st.metadata == {"m": "1"} and st.stream_info.config.name == "OBJ_st"
+    st2 = js.create_object_store(bucket="st2").status()
+    assert st2.ttl == 0.0 and st2.metadata is None and not st2.is_compressed
 
 
 # -- put / get --------------------------------------------------------------------------------
@@ -216,8 +217,6 @@ async def test_put_variants_async(ajs) -> None:
     async with obs.open("r") as src:
         copied = await obs.put("copy", src)
     assert copied.digest == _digest(data)
-    assert await obs.get_string("copy") == data.decode("latin-1").encode("latin-1").decode(
-        "utf-8", "replace") or True
     assert await obs.get_bytes("copy") == data
 
 
@@ -431,7 +430,7 @@ async def test_watch_options_async(ajs) -> None:
         if info is None:
             break
         seen.append((info.name, info.deleted))
-    assert seen == [("a", False), ("a", False), ("d", False), ("d", True)]
+    assert seen == [("a", False), ("d", True)]  # meta messages roll up: one per name
     await hist.stop()
     w = await obs.watch(ignore_deletes=True)
     items = []
@@ -521,7 +520,7 @@ def test_reprs_from_cached_info(server) -> None:
     info = obs.put(ObjectMeta(name="n<i>", description="d"), b"abc")
     st = obs.status()
     js.close()
-    assert repr(obs) == "<ObjectStore 'rep' size=0 B (cached)>"
+    assert repr(obs) == f"<ObjectStore 'rep' size={st.size} B (cached)>"  # status() refreshed it
     assert "rep" in obs._repr_html_() and "<b>x</b>" not in obs._repr_html_()
     r = repr(info)
     assert r.startswith("ObjectInfo(name='n<i>', bucket='rep', size=3, chunks=1")

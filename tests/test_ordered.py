@@ -353,3 +353,16 @@ def test_ordered_via_stream_and_no_leaks(js) -> None:
     assert it.next(timeout=5).data == b"49"
     it.drain()
     assert it.closed
+
+
+async def test_fetch_raises_the_servers_answer(ajs) -> None:
+    await ajs.create_stream(name="OE", subjects=["oe.>"])
+    await afill(ajs, "oe.x", 3)
+    oc = await ajs.ordered_consumer("OE")
+    assert len(await (await oc.fetch(3, max_wait=1)).messages()) == 3
+    await ajs.delete_stream("OE")
+    with pytest.raises(errors.StreamNotFoundError):
+        await asyncio.wait_for(oc.fetch(1, max_wait=1), 10)
+    oc2 = await ajs.ordered_consumer("OE")
+    with pytest.raises(errors.StreamNotFoundError):
+        await oc2.consume(lambda m: None)
