@@ -323,11 +323,16 @@ class SyncIterator(Iterator[Any]):
         self._lt = lt
         self._buf: list[Any] = []
         self._many = getattr(ait, "_next_many", None)
+        self._lock = threading.Lock()  # several threads may iterate one iterator
 
     def __iter__(self) -> SyncIterator:
         return self
 
     def __next__(self) -> Any:
+        with self._lock:
+            return self._next_locked()
+
+    def _next_locked(self) -> Any:
         if self._buf:
             return self._buf.pop()
         if self._many is not None:
@@ -481,6 +486,9 @@ def _exit(self: Twin, *exc: Any) -> Any:
     return self._run(self._core.__aexit__(*exc))
 
 
+_CLASS_DUNDERS = frozenset({"__doc__", "__module__", "__dict__", "__weakref__", "__qualname__",
+                            "__annotations__", "__slots__", "__firstlineno__",
+                            "__static_attributes__"})
 _DUNDERS_KEEP = ("__len__", "__contains__", "__bool__", "__getitem__")
 
 
@@ -509,7 +517,8 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
     for m in extras:  # explicit extras (and their bases) win over generated methods
         for klass in m.__mro__[:-1]:
             for attr in vars(klass):
-                ns.pop(attr, None)
+                if attr not in _CLASS_DUNDERS:
+                    ns.pop(attr, None)
     bases: tuple[type, ...] = (*extras, Twin)
     cls = type(name, bases, ns)
     TWINS[core] = cls

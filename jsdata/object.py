@@ -770,13 +770,13 @@ class ObjectStoreManager:
     async def create_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]
                                   /, **fields: Any) -> ObjectStore:
         """Create an object store bucket (same config again: no-op; a different one raises
-        StreamNameAlreadyInUseError)."""
+        BucketExistsError, a StreamNameAlreadyInUseError)."""
         cfg = make_config(ObjectStoreConfig, config, **fields)
         scfg = ObjectStoreManager._object_stream_config(cfg)
         try:
             s = await self.create_stream(scfg)
         except errors.StreamNameAlreadyInUseError as e:
-            raise errors.StreamNameAlreadyInUseError(
+            raise errors.BucketExistsError(
                 f"object store {cfg.bucket!r} already exists with a different configuration",
                 code=e.code, err_code=e.err_code) from None
         return ObjectStore(self, str(cfg.bucket), s)

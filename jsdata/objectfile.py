@@ -833,7 +833,7 @@ class ObjectResult:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def read1(self, n: int = -1) -> bytes:
-        """Like :meth:`read` (at most one fetch is made)."""
+        """Same as :meth:`read`."""
         return await self.read(n)
 
     async def readinto(self, b: Any) -> int:

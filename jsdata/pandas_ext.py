@@ -11,6 +11,7 @@ server), created on first use and closed at exit.
 
 from __future__ import annotations
 
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -64,14 +65,13 @@ _registered = False
 _lock = threading.Lock()
 
 
-def register(pd: ModuleType | None = None) -> None:
+def register(pandas: ModuleType | None = None) -> None:
     """Add ``DataFrame.to_jetstream`` and the ``jetstream`` accessor to pandas (idempotent)."""
     global _registered
     with _lock:
         if _registered:
             return
-        if pd is None:
-            import pandas as pd
+        pd: Any = pandas if pandas is not None else importlib.import_module("pandas")
         frame = pd.DataFrame
         if not hasattr(frame, "to_jetstream"):
             frame.to_jetstream = to_jetstream

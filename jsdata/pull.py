@@ -51,6 +51,8 @@ def status_error(code: int, desc: str) -> errors.JetStreamError | None:
             return errors.ConsumerDeletedError(f"consumer deleted ({code} {desc})", code=code)
         if "leadership change" in low:
             return errors.ConsumerLeadershipChangedError(desc, code=code)
+        if "server shutdown" in low:
+            return errors.ServerShutdownError(f"server shutdown ({code} {desc})", code=code)
         return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
     if code == 503:
         return errors.NoRespondersError(
@@ -73,6 +75,7 @@ class MessageBatch:
         self.error: errors.JetStreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._last: Msg | None = None  # the last message received (ordered fetch resumes there)
+        self._abandon: Any = None  # ends the pull request when a waiting reader is cancelled
 
     def __repr__(self) -> str:
         return f"<MessageBatch buffered={len(self._msgs)} done={self._done} error={self.error!r}>"
@@ -103,15 +106,26 @@ class MessageBatch:
     def __aiter__(self) -> MessageBatch:
         return self
 
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        except asyncio.CancelledError:
+            # The reader gave up (task cancelled, Ctrl-C on the blocking API): end the pull
+            # request now, or the server would deliver the next message into a dead batch.
+            if self._abandon is not None:
+                self._abandon()
+            raise
+        finally:
+            self._waiter = None
+
     async def __anext__(self) -> Msg:
         while True:
             if self._msgs:
                 return self._msgs.popleft()
             if self._done:
                 raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+            await self._wait()
 
     async def _next_many(self) -> list[Msg]:
         """Every buffered message, waiting for at least one (empty list at the end).
@@ -119,9 +133,7 @@ class MessageBatch:
         The blocking surface uses this to cross threads once per burst, not per message.
         """
         if not self._msgs and not self._done:
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+            await self._wait()
         out = list(self._msgs)
         self._msgs.clear()
         return out
@@ -245,6 +257,7 @@ async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_byt
         req["idle_heartbeat"] = int(hb * 1e9)
     mb = MessageBatch()
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb)
+    mb._abandon = f.finish
     inbox = f"_INBOX.{new_token()}"
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
     try:

@@ -319,21 +319,21 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
     else:
         groups = [(subject.text, None)]
     subjects: list[str] = []
-    payloads: list[bytes] = []
-    hdrs: list[bytes] = []
+    group_payloads: list[bytes] = []
+    group_hdrs: list[bytes] = []
     for s, idx in groups:
         part = table if idx is None else table.take(idx)
         for off in range(0, part.num_rows, rows_per_message):
             piece = part.slice(off, rows_per_message)
-            payloads.extend(codec.encode(piece, rows_per_message))
+            group_payloads.extend(codec.encode(piece, rows_per_message))
             subjects.append(s)
             first = piece.slice(0, 1)
             h = _header_blocks(spec, first, offset + (int(idx[off].as_py()) if idx is not None
                                                       else off))
-            hdrs.append(h if isinstance(h, bytes) else h[0])
+            group_hdrs.append(h if isinstance(h, bytes) else h[0])
     if not spec.msg_id and not spec.columns:
-        return _Encoded(n, subjects, payloads, hdrs[0] if hdrs else b"")
-    return _Encoded(n, subjects, payloads, hdrs)
+        return _Encoded(n, subjects, group_payloads, group_hdrs[0] if group_hdrs else b"")
+    return _Encoded(n, subjects, group_payloads, group_hdrs)
 
 
 def _auto_rows_per_message(table: pa.Table, max_payload: int) -> int:

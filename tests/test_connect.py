@@ -557,10 +557,6 @@ def test_ctrl_c_interrupts_blocking_next(js) -> None:
 
 
 @needs_pthread_kill
-@pytest.mark.xfail(strict=True, reason=(
-    "pull.py: a cancelled next()/fetch keeps its pull request's inbox subscribed until "
-    "expiry+1s, so the abandoned request swallows the next message (server drops requests "
-    "whose reply subject lost interest; pull should finish() on cancellation)"))
 def test_ctrl_c_interrupted_next_does_not_swallow_messages(js) -> None:
     js.create_stream(name="K", subjects=["k.>"], storage="memory")
     c = js.create_consumer("K", durable="C", ack_policy="explicit")
@@ -576,7 +572,6 @@ def test_ctrl_c_interrupted_next_does_not_swallow_messages(js) -> None:
     m.ack()
 
 
-@pytest.mark.xfail(strict=True, reason="pull.py: a cancelled next() keeps its pull request live")
 async def test_cancelled_async_next_does_not_swallow_messages(ajs) -> None:
     await ajs.create_stream(name="K", subjects=["k.>"], storage="memory")
     c = await ajs.create_consumer("K", durable="C", ack_policy="explicit")

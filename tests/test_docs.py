@@ -35,6 +35,10 @@ def test_doc_example_runs(where: str, index: int, code: str, tmp_path: Path) -> 
                "PYTHONPATH": str(ROOT)}
         script = tmp_path / "example.py"
         script.write_text(code)
-        r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=120)
+        try:
+            r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=120)
+        finally:  # an example may start the default server under JSDATA_HOME: stop it
+            subprocess.run([sys.executable, "-m", "jsdata", "server", "stop"], env=env,
+                           capture_output=True, timeout=60)
         assert r.returncode == 0, f"{where} failed:\n{code}\n--- stderr:\n{r.stderr[-3000:]}"

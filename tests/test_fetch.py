@@ -283,9 +283,6 @@ def test_server_stopped_during_fetch_ends_it(server, js) -> None:
     assert time.monotonic() - t0 < 10
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pull.py status_error maps '409 Server Shutdown' to a plain JetStreamError; Go returns "
-    "ErrServerShutdown (errors.ServerShutdownError exists)"))
 def test_server_shutdown_status_is_typed(server, js) -> None:
     c = _setup(js, 0)
     b = c.fetch(1, max_wait=20)

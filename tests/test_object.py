@@ -72,8 +72,9 @@ def test_bucket_management(js) -> None:
     obs = js.create_object_store(bucket="b1", description="one")
     assert type(obs) is jsdata.ObjectStore
     assert js.create_object_store(bucket="b1", description="one").bucket == "b1"  # idempotent
-    with pytest.raises(errors.StreamNameAlreadyInUseError, match="b1"):
+    with pytest.raises(errors.BucketExistsError, match="b1") as ei:
         js.create_object_store(bucket="b1", description="other")
+    assert isinstance(ei.value, errors.StreamNameAlreadyInUseError)
     assert js.update_object_store(bucket="b1", description="two").status().description == "two"
     with pytest.raises(errors.BucketNotFoundError):
         js.update_object_store(bucket="nope")

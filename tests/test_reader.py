@@ -43,8 +43,10 @@ def put_json(js: jsdata.JetStream, subject: str, rows: list[dict]) -> None:
 
 
 @pytest.fixture(params=[True, False], ids=["direct", "consumer"])
-def direct(request: pytest.FixtureRequest) -> bool:
+def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Both read mechanisms: batched direct get and the ephemeral ordered consumer."""
+    from jsdata import reader
+    monkeypatch.setattr(reader, "_FORCE", "direct" if request.param else "consumer")
     return bool(request.param)
 
 
@@ -494,3 +496,29 @@ def test_reader_numbers_are_exact(mjs: jsdata.JetStream) -> None:
     got = s.to_arrow(metadata=(), progress=False).column("v").to_pylist()
     assert got[:4] == vals[:4]
     assert [int(x) for x in got[4:]] == [int(np.float64(v)) for v in vals[4:]]
+
+
+async def test_mechanism_choice_and_consumer_loss(ajs: jsdata.aio.JetStream) -> None:
+    from jsdata import reader
+    s = await ajs.create_stream(name="MC", subjects=["MC.>"], allow_direct=True)
+    for i in range(3000):
+        await ajs.publish_async("MC.x", json.dumps({"i": i}).encode())
+    await ajs.publish_async_complete()
+    o = reader.ReadOptions.parse({"batch_size": 1000})
+    assert (await reader._make_plan(s, o)).direct is False  # bulk: ephemeral consumer
+    o_small = reader.ReadOptions.parse({"start": 2500})
+    assert (await reader._make_plan(s, o_small)).direct is True  # one request: direct get
+    o_filters = reader.ReadOptions.parse({"subjects": ["MC.x", "MC.y"], "start": 2990})
+    assert (await reader._make_plan(s, o_filters)).direct is False
+
+    # the ephemeral consumer disappears mid-read: recreated after the last message read
+    rs = await s.to_batches(batch_size=500, progress=False)
+    got: list[int] = []
+    async with rs:
+        async for b in rs:
+            got += b.column("i").to_pylist()
+            if len(got) == 500:
+                async for name in s.consumer_names():
+                    await s.delete_consumer(name)
+    assert got == list(range(3000))
+    assert rs._fetcher.resets == 1
