@@ -22,12 +22,19 @@ MAX_CONTROL_LINE = 4096
 class FastParser(Parser):
     """Drop-in replacement for ``nats.protocol.parser.Parser`` (same ``nc`` callbacks)."""
 
+    _need = 0  # bytes the frame at the front of the buffer still needs in total
+
+    def reset(self) -> None:
+        super().reset()
+        self._need = 0
+
     async def parse(self, data: bytes = b"") -> None:  # type: ignore[override]
         buf = self.buf
         if data:
             buf.extend(data)
-        if not buf:
-            return
+        if not buf or len(buf) < self._need:
+            return  # a large frame is still arriving: don't re-scan (and copy) it per read
+        self._need = 0
         b = bytes(buf)
         n = len(b)
         pos = 0
@@ -70,6 +77,7 @@ class FastParser(Parser):
                     start = end + 2
                     stop = start + total
                     if stop + 2 > n:
+                        self._need = stop + 2 - pos  # counted from the front after the del
                         break  # wait for the rest of the payload
                     hdr = b[start:start + hlen] if hlen else b""
                     payload = b[start + hlen:stop]

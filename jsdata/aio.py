@@ -17,7 +17,7 @@ EXPORTS: dict[str, str] = {
     "OrderedConsumer": "ordered",
     "PushConsumer": "push",
     "Msg": "message", "RawStreamMsg": "message", "MsgMetadata": "message",
-    "MessageBatch": "pull", "ConsumeContext": "pull", "MessagesContext": "pull",
+    "MessageBatch": "pull", "ConsumeContext": "consume", "MessagesContext": "consume",
     "PubAckFuture": "publish",
     "PubAck": "info", "StreamInfo": "info", "ConsumerInfo": "info", "AccountInfo": "info",
     "Headers": "headers",

@@ -398,6 +398,10 @@ def json_fragments(arr: pa.Array, column: str) -> pa.Array:
         if pa.types.is_float16(t):
             arr = arr.cast(pa.float32())
         s = arr.cast(pa.string())
+        # Arrow writes 100.0 as "100": keep a ".0" so that readers infer a float again
+        whole = pc.match_substring_regex(s, r"^-?[0-9]+$")
+        if pc.any(whole).as_py():
+            s = pc.if_else(whole, pc.binary_join_element_wise(s, ".0", ""), s)
         if arr.null_count < len(arr) and not pc.all(pc.is_finite(arr)).as_py():
             s = pc.if_else(pc.is_finite(arr), s, pa.scalar(None, pa.string()))
         return s

@@ -14,6 +14,7 @@ from ._conn import new_token
 from ._model import make_config
 from .batch import ArrowMethods
 from .config import ConsumerConfig, OrderedConsumerConfig
+from .consume import ConsumeMethods
 from .info import ConsumerInfo
 from .pull import PullMethods
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from .push import PushConsumer
 
 
-class Consumer(PullMethods, ArrowMethods):
+class Consumer(PullMethods, ConsumeMethods, ArrowMethods):
     """A pull consumer: ``fetch`` / ``next`` / ``consume`` / ``messages`` and info."""
 
     def __init__(self, js: JetStream, info: ConsumerInfo) -> None:

@@ -12,31 +12,14 @@ received. ``consume``/``messages`` and the fetch methods cannot be mixed on one 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._conn import new_token
 from .config import ConsumerConfig, DeliverPolicy, OrderedConsumerConfig
+from .consume import _RUNNING, ConsumeMethods, _OrderedHooks, _PullContext
 from .info import ConsumerInfo
-from .message import Msg
-from .pull import (
-    _RUNNING,
-    DEFAULT_EXPIRES,
-    UNSET,
-    BlockingConsumeMixin,
-    ConsumeContext,
-    MessageBatch,
-    MessagesContext,
-    _check_handler,
-    _OrderedHooks,
-    _PullContext,
-    ack_seqs,
-    pull,
-    pull_options,
-    seconds,
-)
+from .pull import MessageBatch, PullMethods, ack_seqs, pull
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -53,15 +36,14 @@ _TRANSIENT = (errors.JetStreamTimeoutError, errors.NotConnectedError,
               errors.NoRespondersError, errors.JetStreamNotEnabledError)
 
 
-class OrderedConsumer(_OrderedHooks):
+class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
     """An ordered consumer: every message of the stream (or filter) exactly once, in order.
 
     Offers the pull consumer's ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``
     and ``consume`` / ``messages`` (not both on one instance), ``info()`` and
-    ``cached_info()`` of the current underlying consumer.
+    ``cached_info()`` of the current underlying consumer. Each fetch recreates the consumer
+    and continues after the previous fetch (less efficient than ``consume``/``messages``).
     """
-
-    __blocking_mixin__ = BlockingConsumeMixin
 
     def __init__(self, js: JetStream, stream: str, cfg: OrderedConsumerConfig) -> None:
         self._js = js
@@ -197,77 +179,25 @@ class OrderedConsumer(_OrderedHooks):
     def _delivered(self, stream_seq: int) -> None:
         self._cursor = stream_seq
 
-    # -- consume / messages --------------------------------------------------------------------
-    def _check_consume(self) -> None:
+    # -- consume / messages (ConsumeMethods) -------------------------------------------------
+    async def _context_consumer(self) -> str:
         if self._kind == _FETCH:
             raise errors.OrderedConsumerUsedAsFetchError(
                 "this ordered consumer is used with fetch; create another one to consume")
         if self._ctx is not None and not self._ctx.closed:
             raise errors.OrderedConsumerConcurrentRequestsError(
                 "this ordered consumer is already consuming; stop it first")
-
-    async def _prepare_consume(self) -> str:
-        if self._current is None:
-            c = await self._ensure()
-        elif self._ctx is not None:  # consumed before: continue after what was delivered
-            await self._recreate()
-            assert self._current is not None
-            c = self._current
-        else:
-            c = self._current
+        self._ctx = None
+        c = self._current if self._current is not None else await self._ensure()
         self._kind = _CONSUME
         return c.name
 
-    async def consume(self, handler: Callable[[Msg], Any], max_messages: int | None = None,
-                      max_bytes: int | None = None,
-                      expiry: float | timedelta = DEFAULT_EXPIRES,
-                      threshold_messages: int | None = None, threshold_bytes: int | None = None,
-                      heartbeat: float | timedelta | None = None,
-                      error_handler: Callable[[Any, BaseException], Any] | None = None,
-                      max_messages_with_bytes_limit: tuple[int, int] | None = None
-                      ) -> ConsumeContext:
-        """Receive every message in order with ``handler(msg)`` (see ``Consumer.consume``).
+    def _context_created(self, ctx: _PullContext) -> None:
+        self._ctx = ctx
 
-        Gaps, missed heartbeats, deletion and reconnects recreate the consumer transparently;
-        ``error_handler(ctx, err)`` hears about them (except plain sequence gaps).
-        """
-        opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
-                            threshold_bytes, heartbeat, max_messages_with_bytes_limit,
-                            ordered=True)
-        _check_handler(handler)
-        self._check_consume()
-        self._ctx = None
-        name = await self._prepare_consume()
-        cc = ConsumeContext(self._js, self.stream, name, opts, handler, error_handler,
-                            ordered=self)
-        self._ctx = cc
-        await cc._start()
-        return cc
-
-    async def messages(self, max_messages: int | None = None, max_bytes: int | None = None,
-                       expiry: float | timedelta = DEFAULT_EXPIRES,
-                       threshold_messages: int | None = None,
-                       threshold_bytes: int | None = None,
-                       heartbeat: float | timedelta | None = None,
-                       max_messages_with_bytes_limit: tuple[int, int] | None = None,
-                       err_on_missing_heartbeat: bool = True) -> MessagesContext:
-        """Iterate over every message in order (see ``Consumer.messages``).
-
-        Missed heartbeats recreate the consumer instead of raising.
-        """
-        opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
-                            threshold_bytes, heartbeat, max_messages_with_bytes_limit,
-                            ordered=True, report_missing_heartbeat=err_on_missing_heartbeat)
-        self._check_consume()
-        self._ctx = None
-        name = await self._prepare_consume()
-        it = MessagesContext(self._js, self.stream, name, opts, ordered=self)
-        self._ctx = it
-        await it._start()
-        return it
-
-    # -- fetch ---------------------------------------------------------------------------------
-    async def _prepare_fetch(self) -> str:
+    # -- fetch (PullMethods) -------------------------------------------------------------------
+    async def _pull(self, **request: Any) -> MessageBatch:
+        """One pull request on a recreated consumer, after the previous fetch's last message."""
         if self._kind == _CONSUME:
             raise errors.OrderedConsumerUsedAsConsumeError(
                 "this ordered consumer is used with consume/messages; create another one to "
@@ -284,48 +214,11 @@ class OrderedConsumer(_OrderedHooks):
                     self._cursor = seqs[1]
         self._kind = _FETCH
         if self._current is None:
-            return (await self._ensure()).name
-        await self._recreate()
-        assert self._current is not None
-        return self._current.name
-
-    async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                    heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
-        """Up to ``batch`` messages continuing after the previous fetch (recreates the consumer).
-
-        Less efficient than ``consume``/``messages``: each call creates a new consumer.
-        """
-        name = await self._prepare_fetch()
-        mb = await pull(self._js, self.stream, name, batch=batch, max_wait=max_wait,
-                        heartbeat=heartbeat)
+            name = (await self._ensure()).name
+        else:
+            await self._recreate()
+            assert self._current is not None
+            name = self._current.name
+        mb = await pull(self._js, self.stream, name, **request)
         self._fetch = mb
         return mb
-
-    async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                          heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
-        """Messages up to ``max_bytes`` in total, continuing after the previous fetch."""
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
-        name = await self._prepare_fetch()
-        mb = await pull(self._js, self.stream, name, batch=1_000_000, max_bytes=max_bytes,
-                        max_wait=max_wait, heartbeat=heartbeat)
-        self._fetch = mb
-        return mb
-
-    async def fetch_no_wait(self, batch: int) -> MessageBatch:
-        """At most ``batch`` messages available now, continuing after the previous fetch."""
-        name = await self._prepare_fetch()
-        mb = await pull(self._js, self.stream, name, batch=batch, no_wait=True, heartbeat=None)
-        self._fetch = mb
-        return mb
-
-    async def next(self, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                   heartbeat: float | timedelta | None = UNSET) -> Msg:
-        """The next message in order; JetStreamTimeoutError if none within ``max_wait``."""
-        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat)
-        async for msg in mb:
-            return msg
-        if mb.error is not None:
-            raise mb.error
-        raise errors.JetStreamTimeoutError(f"no message within {seconds(max_wait):g}s")
-

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._conn import status_of
-from .info import ConsumerInfo
-from .message import Msg
-from .pull import (
+from .consume import (
     _CLOSED,
     _DRAINED,
     _RUNNING,
@@ -24,8 +22,9 @@ from .pull import (
     PullOptions,
     _check_handler,
     _header_value,
-    _make_msg,
 )
+from .info import ConsumerInfo
+from .message import Msg
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
@@ -76,57 +75,31 @@ class PushConsumeContext(ConsumeContext):
             f"no heartbeat received for {2 * self._opts.heartbeat:g}s "
             f"(idle_heartbeat {self._opts.heartbeat:g}s)"))
 
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        self._seen = True
-        if hdr and not data:
-            st = status_of(hdr)
-            if st is not None:
-                self._on_push_status(st[0], st[1], reply, hdr)
-                return
-        if self._state >= _DRAINED:
-            return
-        msg = _make_msg(subject, reply, data, hdr, self._js)
-        if not self._inline:
-            self._buf.append(msg)
-            w = self._wake
-            if w is not None:
-                self._wake = None
-                if not w.done():
-                    w.set_result(None)
-            return
-        try:
-            r = self._handler(msg)
-        except Exception as e:  # noqa: BLE001 - reported, delivery goes on
-            self._handler_failed(e)
-        else:
-            if r is not None and hasattr(r, "__await__"):
-                self._defer(r)
-
-    def _on_push_status(self, code: int, desc: str, reply: bytes, hdr: bytes) -> None:
+    def _on_status(self, hdr: bytes, reply: bytes) -> bool:
+        st = status_of(hdr)
+        if st is None:
+            return False
+        code, desc = st
         low = desc.lower()
         if code == 100:
             if "flow" in low and reply:  # "FlowControl Request"
                 if self._state >= _DRAINED:
-                    return
+                    return True
                 if self._inline and not self._buf:
                     self._respond(reply.decode())
                 else:
-                    self._buf.append(_FlowControl(reply.decode()))
-                    w = self._wake
-                    if w is not None:
-                        self._wake = None
-                        if not w.done():
-                            w.set_result(None)
-                return
+                    self._enqueue(_FlowControl(reply.decode()))
+                return True
             stalled = _header_value(hdr, b"Nats-Consumer-Stalled")
             if stalled:  # a heartbeat telling that a flow-control reply went missing
                 self._respond(stalled)
-            return
+            return True
         if code == 409 and "consumer deleted" in low:
             self._fail(errors.ConsumerDeletedError(f"consumer deleted ({code} {desc})",
                                                    code=code))
         elif code == 409 and "leadership change" in low:
             self._notify(errors.ConsumerLeadershipChangedError(desc, code=code))
+        return True
 
     def _respond(self, reply: str) -> None:
         nc = self._js.nc

@@ -20,7 +20,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.pull import pull_options
+from jsdata.consume import pull_options
 
 pytestmark = pytest.mark.timeout(90)
 

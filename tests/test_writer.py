@@ -151,6 +151,14 @@ def test_json_payloads_are_plain_json(mjs: jsdata.JetStream) -> None:
     assert math.isnan(back["x"][1]) and math.isnan(back["x"][2])
 
 
+def test_whole_floats_stay_floats(mjs: jsdata.JetStream) -> None:
+    s = new_stream(mjs)
+    mjs.publish_dataframe(f"{s.name}.f", pd.DataFrame({"px": [100.0, -3.0, 1e20]}))
+    assert s.get_msg(1).data == b'{"px":100.0}'
+    back = s.to_pandas(metadata=(), progress=False)
+    assert back["px"].dtype == "float64" and back["px"].tolist() == [100.0, -3.0, 1e20]
+
+
 def test_inputs_arrow_and_c_stream(mjs: jsdata.JetStream) -> None:
     s = new_stream(mjs)
     table = pa.table({"a": list(range(100)), "b": [f"s{i}" for i in range(100)]})
