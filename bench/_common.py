@@ -57,7 +57,8 @@ def fmt(v: float | None) -> str:
 def table(title: str, rows: list[tuple[str, float | None, float | None]],
           unit: str = "msgs/s") -> str:
     """Markdown table: operation | jsdata | nats-py | ratio."""
-    lines = [f"### {title}", "", f"| operation | jsdata ({unit}) | nats-py ({unit}) | jsdata / nats-py |",
+    lines = [f"### {title}", "",
+             f"| operation | jsdata ({unit}) | nats-py ({unit}) | jsdata / nats-py |",
              "|---|---|---|---|"]
     for name, ours, theirs in rows:
         ratio = f"{ours / theirs:.2f}×" if ours and theirs else "–"

@@ -200,11 +200,11 @@ def main() -> None:
                      med(lambda: js_publish_async_blocking(url, data), r), rows[-1][2]))
         asyncio.run(_fill(url, data))
         for ack, label in (("none", "AckNone"), ("explicit", "AckExplicit, ack each")):
-            np_rate = med(lambda: asyncio.run(np_fetch(url, a.n, ack)), r)
+            np_rate = med(lambda ack=ack: asyncio.run(np_fetch(url, a.n, ack)), r)
             rows.append((f"fetch(1000), {label} (aio)",
-                         med(lambda: asyncio.run(js_fetch(url, a.n, ack)), r), np_rate))
+                         med(lambda ack=ack: asyncio.run(js_fetch(url, a.n, ack)), r), np_rate))
             rows.append((f"fetch(1000), {label} (blocking)",
-                         med(lambda: js_fetch_blocking(url, a.n, ack), r), np_rate))
+                         med(lambda ack=ack: js_fetch_blocking(url, a.n, ack), r), np_rate))
         print(table(f"Foundation: N={a.n} (awaited publish N={a.naive_n}), "
                     f"~{sum(map(len, data)) // len(data)} B JSON, file storage, median of {r}",
                     rows))

@@ -35,6 +35,7 @@ _BLOCKING_TWINS = frozenset({
     "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
     "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
     "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
+    "ArrowBatchIterator",
 })
 _SHARED = frozenset({
     "PubAck", "StreamInfo", "ConsumerInfo", "AccountInfo", "RawStreamMsg", "MsgMetadata",

@@ -26,7 +26,7 @@ EXPORTS: dict[str, str] = {
     "ObjectStore": "object", "ObjectInfo": "object", "ObjectResult": "object",
     "ObjectWatcher": "object", "ObjectStoreStatus": "object",
     "ObjectLink": "config",
-    "ArrowBatch": "batch",
+    "ArrowBatch": "batch", "ArrowBatchIterator": "batch",
     "WriteResult": "writer",
     "Codec": "codec",
 }

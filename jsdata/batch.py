@@ -82,12 +82,17 @@ class ArrowBatch:
     def __init__(self, msgs: list[Msg], record_batch: pa.RecordBatch, ack_policy: str,
                  stream: str, error: BaseException | None = None) -> None:
         self._msgs = msgs
-        self.record_batch = record_batch
+        self._record_batch = record_batch
         self.messages = len(msgs)
         self.stream = stream
         self.error = error
         self._policy = ack_policy
         self._settled: str | None = None
+
+    @property
+    def record_batch(self) -> pa.RecordBatch:
+        """The decoded messages as one Arrow record batch."""
+        return self._record_batch
 
     def __repr__(self) -> str:
         state = f" {self._settled}" if self._settled else ""

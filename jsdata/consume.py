@@ -299,6 +299,8 @@ class _PullContext:
         self._dseq = 0  # ordered: last consumer sequence handed out
         self._next_dseq = "1"
         self._last_reply = ""  # ordered: reply subject of the last message handed out
+        self._last_handled = ""  # reply subject of the last message the user really got
+        self._start_cursor = 0  # ordered: the stream sequence this context started after
         self._gen = 0  # bumped whenever pending is reset (stale completions are ignored)
         self._closed_fut: asyncio.Future[None] = self._loop.create_future()
 
@@ -435,6 +437,17 @@ class _PullContext:
 
     # -- incoming ------------------------------------------------------------------------------
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        """The inbox subscription's fast-path handler: statuses here, messages to _received."""
+        self._seen = True
+        if hdr and not data:
+            st = status_of(hdr)
+            if st is not None:
+                self._on_status(st[0], st[1], reply, hdr)
+                return
+        if self._state < _DRAINED:
+            self._received(_make_msg(subject, reply, data, hdr, self._js))
+
+    def _received(self, msg: Msg) -> None:
         raise NotImplementedError
 
     def _consumed(self, msg: Msg) -> None:
@@ -450,14 +463,10 @@ class _PullContext:
                 self._count_bytes and self._pending_bytes < self._thr_bytes):
             self._check_pending()
 
-    def _on_status(self, hdr: bytes, reply: bytes) -> bool:
-        """Handle a status message; False if ``hdr`` was not one (a headers-only message)."""
-        st = status_of(hdr)
-        if st is None:
-            return False
-        code, desc = st
+    def _on_status(self, code: int, desc: str, reply: bytes, hdr: bytes) -> None:
+        """Handle a status message (heartbeat, end of a pull, error)."""
         if code == 100:
-            return True
+            return
         low = desc.lower()
         if code == 408 or (code == 409 and ("message size exceeds maxbytes" in low
                                             or "batch completed" in low)):
@@ -467,7 +476,7 @@ class _PullContext:
                 self._pending_bytes = max(0, self._pending_bytes - _header_int(
                     hdr, b"Nats-Pending-Bytes"))
             self._check_pending()
-            return True
+            return
         if code == 409 and "consumer deleted" in low:
             err: errors.JetStreamError = errors.ConsumerDeletedError(
                 f"consumer deleted ({code} {desc})", code=code)
@@ -476,10 +485,10 @@ class _PullContext:
                 self._reset()
             else:
                 self._fail(err)
-            return True
+            return
         if code == 400:
             self._fail(errors.InvalidArgumentError(f"bad pull request: {desc}", code=code))
-            return True
+            return
         if code == 409 and "leadership change" in low:
             self._reset_pending()
             err = errors.ConsumerLeadershipChangedError(desc, code=code)
@@ -491,14 +500,13 @@ class _PullContext:
             if self._ordered is not None:
                 self._notify(err)
                 self._reset()
-                return True
+                return
         elif code == 404:
             err = errors.JetStreamError(f"no messages ({code} {desc})", code=code)
         else:
             err = errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
         self._notify(err)
         self._check_pending()
-        return True
 
     def _order_ok(self, reply: str) -> bool:
         """Ordered consumers: accept the next message or start a reset on a gap."""
@@ -654,6 +662,12 @@ class _PullContext:
         if kick is not None and not kick.done():
             kick.set_result(None)
 
+    def _stop_now(self) -> None:
+        """Enter the closed state: drop what is buffered, no more pulls, timers or events."""
+        self._state = _CLOSED
+        self._buf.clear()
+        self._teardown()
+
     def _set_closed(self) -> None:
         self._teardown()
         if not self._closed_fut.done():
@@ -720,13 +734,7 @@ class ConsumeContext(_PullContext):
             self._wake_loop()
 
     # -- delivery ------------------------------------------------------------------------------
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        self._seen = True
-        if hdr and not data and self._on_status(hdr, reply):
-            return
-        if self._state >= _DRAINED:
-            return
-        msg = _make_msg(subject, reply, data, hdr, self._js)
+    def _received(self, msg: Msg) -> None:
         if not self._inline:
             self._enqueue(msg)
             return
@@ -739,8 +747,14 @@ class ConsumeContext(_PullContext):
         else:
             if r is not None and inspect.isawaitable(r):
                 self._defer(r)
-        self._consumed(msg)
-        self._maybe_refill()
+        # _consumed() + _maybe_refill() written out: two calls cost ~25% of this hot path
+        self._pending_msgs -= 1
+        if self._count_bytes:
+            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
+                                    + len(msg.data))
+        if self._pending_msgs < self._thr_msgs or (
+                self._count_bytes and self._pending_bytes < self._thr_bytes):
+            self._check_pending()
 
     def _defer(self, awaitable: Any) -> None:
         """An inline handler returned an awaitable: await it, and deliver on a task from now."""
@@ -794,6 +808,8 @@ class ConsumeContext(_PullContext):
                         if room is not None:  # the handler thread is far behind
                             await room
                         continue
+                    if not buf:  # every message was dropped by an ordered reset
+                        continue
                 item = buf.popleft()
                 if type(item) is not Msg and not isinstance(item, Msg):
                     await self._deliver_control(item)
@@ -813,6 +829,7 @@ class ConsumeContext(_PullContext):
                 finally:
                     self._busy = False
                 self._seen = True
+                self._last_handled = item.reply
                 self._handed(item, gen)
         finally:
             self._wake = None
@@ -894,9 +911,7 @@ class ConsumeContext(_PullContext):
         if self._state == _CLOSED:
             return
         self._notify(err)
-        self._state = _CLOSED
-        self._buf.clear()
-        self._teardown()
+        self._stop_now()
         if self._js.nc.is_closed:
             self._sub = None  # nothing left to unsubscribe from
         task = self._task
@@ -939,9 +954,7 @@ class ConsumeContext(_PullContext):
             if join:
                 await self.wait_closed()
             return
-        self._state = _CLOSED
-        self._buf.clear()
-        self._teardown()
+        self._stop_now()
         task = self._task
         if task is not None and task is not me and not task.done():
             if self._busy and join:
@@ -992,6 +1005,7 @@ class ThreadHandler:
             try:
                 if ctx._state != _CLOSED:
                     fn(twin)
+                    ctx._last_handled = msg.reply
             except Exception as e:  # noqa: BLE001 - reported through the error handler
                 ctx._thread_error(e)
             finally:
@@ -1077,13 +1091,8 @@ class MessagesContext(_PullContext):
         for w in ws:
             _resolve(w)
 
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        self._seen = True
-        if hdr and not data and self._on_status(hdr, reply):
-            return
-        if self._state >= _DRAINED:
-            return
-        self._buf.append(_make_msg(subject, reply, data, hdr, self._js))
+    def _received(self, msg: Msg) -> None:
+        self._buf.append(msg)
         if self._waiters:
             self._wake_all()
 
@@ -1096,9 +1105,7 @@ class MessagesContext(_PullContext):
         if self._state == _CLOSED:
             return
         self._fatal = err
-        self._state = _CLOSED
-        self._buf.clear()
-        self._teardown()
+        self._stop_now()
         if self._js.nc.is_closed:
             self._sub = None
         self._drop_sub_now()
@@ -1110,12 +1117,14 @@ class MessagesContext(_PullContext):
         if self._ordered is not None and not self._order_ok(msg.reply):
             return False
         self._consumed(msg)
+        self._last_handled = msg.reply
         return True
 
     def _pop(self) -> Msg:
         """The first buffered message, handed out (unordered contexts only)."""
         m: Msg = self._buf.popleft()
-        self._handed(m)
+        self._consumed(m)
+        self._last_handled = m.reply
         self._maybe_refill()
         return m
 
@@ -1210,9 +1219,7 @@ class MessagesContext(_PullContext):
         if drain and self._state in (_DRAINING, _DRAINED):
             await self.wait_closed()
             return
-        self._state = _CLOSED
-        self._buf.clear()
-        self._teardown()
+        self._stop_now()
         await self._close_sub(drain=False)
         self._set_closed()
         self._wake_all()

@@ -978,7 +978,42 @@ class ChunkIterator:
 # blocking file objects (used by the blocking API; pandas/pyarrow call them from user threads)
 
 
-class BlockingObjectResult(io.BufferedIOBase):
+class _BlockingObjectFile(io.BufferedIOBase):
+    """What the blocking API's object files share: the async core, its loop thread, a lock."""
+
+    _MODE = "rb"  # "rb": readable and seekable; "wb": writable
+
+    def __init__(self, core: Any, lt: blocking.LoopThread) -> None:
+        super().__init__()
+        self._core = core
+        self._lt = lt
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return repr(self._core)
+
+    @property
+    def name(self) -> str:
+        return self._core.name  # type: ignore[no-any-return]
+
+    @property
+    def mode(self) -> str:
+        return self._MODE
+
+    def readable(self) -> bool:
+        return self._MODE == "rb"
+
+    def seekable(self) -> bool:
+        return self._MODE == "rb"
+
+    def writable(self) -> bool:
+        return self._MODE == "wb"
+
+    def detach(self) -> Any:
+        raise io.UnsupportedOperation("detach")
+
+
+class BlockingObjectResult(_BlockingObjectFile):
     """A seekable binary file over an object for the blocking API (an io.BufferedIOBase).
 
     Reads served from cached chunks stay on the calling thread; fetches run on the
@@ -987,28 +1022,16 @@ class BlockingObjectResult(io.BufferedIOBase):
     """
 
     _core_cls = ObjectResult
-
-    def __init__(self, core: ObjectResult, lt: blocking.LoopThread) -> None:
-        super().__init__()
-        self._core = core
-        self._lt = lt
-        self._lock = threading.RLock()
+    _core: ObjectResult
 
     @classmethod
     def _wrap(cls, core: ObjectResult, lt: blocking.LoopThread) -> BlockingObjectResult:
         return cls(core, lt)
 
-    def __repr__(self) -> str:
-        return repr(self._core)
-
     @property
     def info(self) -> ObjectInfo:
         """The object's info."""
         return self._core.info
-
-    @property
-    def name(self) -> str:
-        return self._core.name
 
     @property
     def size(self) -> int:
@@ -1023,36 +1046,24 @@ class BlockingObjectResult(io.BufferedIOBase):
     def requests(self) -> int:
         return self._core.requests
 
-    @property
-    def mode(self) -> str:
-        return "rb"
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return False
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed object file")
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         with self._lock:
-            if self.closed:
-                raise ValueError("I/O operation on closed object file")
+            self._check_open()
             return self._core.seek(offset, whence)
 
     def tell(self) -> int:
         with self._lock:
-            if self.closed:
-                raise ValueError("I/O operation on closed object file")
+            self._check_open()
             return self._core.tell()
 
     def read(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            if self.closed:
-                raise ValueError("I/O operation on closed object file")
+            self._check_open()
             data = self._core._read_cached(n)
             if data is None:
                 data = self._lt.run(self._core.read(n))
@@ -1076,8 +1087,7 @@ class BlockingObjectResult(io.BufferedIOBase):
     def readline(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            if self.closed:
-                raise ValueError("I/O operation on closed object file")
+            self._check_open()
             line, done = self._core._readline_cached(n)
             if done:
                 return line
@@ -1093,11 +1103,8 @@ class BlockingObjectResult(io.BufferedIOBase):
             self._core._close_now()
         super().close()
 
-    def detach(self) -> Any:
-        raise io.UnsupportedOperation("detach")
 
-
-class BlockingObjectWriter(io.BufferedIOBase):
+class BlockingObjectWriter(_BlockingObjectFile):
     """A write-only binary file streaming into a new object, for the blocking API.
 
     Bytes are handed to the loop thread in blocks; chunks are published as they fill.
@@ -1107,36 +1114,15 @@ class BlockingObjectWriter(io.BufferedIOBase):
     """
 
     _BLOCK = 1024 * 1024
+    _MODE = "wb"
+    _core: ObjectWriter
 
     def __init__(self, core: ObjectWriter, lt: blocking.LoopThread) -> None:
-        super().__init__()
-        self._core = core
-        self._lt = lt
+        super().__init__(core, lt)
         self._pending = bytearray()
-        self._lock = threading.RLock()
         self._done = False
         self._block = max(self._BLOCK, core.chunk_size)
         self.info: ObjectInfo | None = None
-
-    def __repr__(self) -> str:
-        return repr(self._core)
-
-    @property
-    def name(self) -> str:
-        return self._core.name
-
-    @property
-    def mode(self) -> str:
-        return "wb"
-
-    def readable(self) -> bool:
-        return False
-
-    def seekable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
 
     def tell(self) -> int:
         return self._core.tell() + len(self._pending)
@@ -1218,9 +1204,6 @@ class BlockingObjectWriter(io.BufferedIOBase):
                 io.BufferedIOBase.close(self)
         except Exception:  # noqa: BLE001 - nothing can be reported from __del__
             pass
-
-    def detach(self) -> Any:
-        raise io.UnsupportedOperation("detach")
 
 
 def _register_twin() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from ._conn import new_token
+from .batch import ArrowMethods
 from .config import ConsumerConfig, DeliverPolicy, OrderedConsumerConfig
 from .consume import _RUNNING, ConsumeMethods, _OrderedHooks, _PullContext
 from .info import ConsumerInfo
@@ -36,7 +37,7 @@ _TRANSIENT = (errors.JetStreamTimeoutError, errors.NotConnectedError,
               errors.NoRespondersError, errors.JetStreamNotEnabledError)
 
 
-class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
+class OrderedConsumer(PullMethods, ConsumeMethods, ArrowMethods, _OrderedHooks):
     """An ordered consumer: every message of the stream (or filter) exactly once, in order.
 
     Offers the pull consumer's ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``
@@ -63,7 +64,7 @@ class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
         return f"<OrderedConsumer {self.stream}/{self.name or self._prefix + '_*'}>"
 
     @property
-    def name(self) -> str | None:
+    def name(self) -> str | None:  # type: ignore[override]  # the mixins use Consumer.name
         """Name of the current underlying consumer (None before the first one exists)."""
         return self._current.name if self._current is not None else None
 
@@ -184,15 +185,23 @@ class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
         if self._kind == _FETCH:
             raise errors.OrderedConsumerUsedAsFetchError(
                 "this ordered consumer is used with fetch; create another one to consume")
-        if self._ctx is not None and not self._ctx.closed:
+        prev = self._ctx
+        if prev is not None and not prev.closed:
             raise errors.OrderedConsumerConcurrentRequestsError(
                 "this ordered consumer is already consuming; stop it first")
         self._ctx = None
-        c = self._current if self._current is not None else await self._ensure()
         self._kind = _CONSUME
+        if prev is not None:
+            # A stopped consume dropped what it had buffered: resume after the last message
+            # the user actually received, on a fresh consumer.
+            seqs = ack_seqs(prev._last_handled) if prev._last_handled else None
+            self._cursor = seqs[1] if seqs is not None else prev._start_cursor
+            return await self._recreate()
+        c = self._current if self._current is not None else await self._ensure()
         return c.name
 
     def _context_created(self, ctx: _PullContext) -> None:
+        ctx._start_cursor = self._cursor
         self._ctx = ctx
 
     # -- fetch (PullMethods) -------------------------------------------------------------------

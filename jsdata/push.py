@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from ._conn import status_of
 from .consume import (
     _CLOSED,
     _DRAINED,
@@ -75,31 +74,26 @@ class PushConsumeContext(ConsumeContext):
             f"no heartbeat received for {2 * self._opts.heartbeat:g}s "
             f"(idle_heartbeat {self._opts.heartbeat:g}s)"))
 
-    def _on_status(self, hdr: bytes, reply: bytes) -> bool:
-        st = status_of(hdr)
-        if st is None:
-            return False
-        code, desc = st
+    def _on_status(self, code: int, desc: str, reply: bytes, hdr: bytes) -> None:
         low = desc.lower()
         if code == 100:
             if "flow" in low and reply:  # "FlowControl Request"
                 if self._state >= _DRAINED:
-                    return True
+                    return
                 if self._inline and not self._buf:
                     self._respond(reply.decode())
                 else:
                     self._enqueue(_FlowControl(reply.decode()))
-                return True
+                return
             stalled = _header_value(hdr, b"Nats-Consumer-Stalled")
             if stalled:  # a heartbeat telling that a flow-control reply went missing
                 self._respond(stalled)
-            return True
+            return
         if code == 409 and "consumer deleted" in low:
             self._fail(errors.ConsumerDeletedError(f"consumer deleted ({code} {desc})",
                                                    code=code))
         elif code == 409 and "leadership change" in low:
             self._notify(errors.ConsumerLeadershipChangedError(desc, code=code))
-        return True
 
     def _respond(self, reply: str) -> None:
         nc = self._js.nc

@@ -315,7 +315,45 @@ class _LiveWidget(ipywidgets.VBox):
 # ---------------------------------------------------------------------------------------------
 
 
-class KVWatcher(_LiveWidget):
+class _FeedWidget(_LiveWidget):
+    """A live widget following a feed (a watcher or an ordered feed): ``_open_feed()`` opens
+    it, ``_apply(item)`` takes each update under the lock; ``None`` ends the initial values."""
+
+    _feed: Any = None
+    initial_done = False
+
+    async def _open_feed(self) -> Any:
+        raise NotImplementedError
+
+    async def _next_items(self) -> list[Any]:
+        """Every update buffered by the feed, waiting for one ([] once it ended)."""
+        return await self._feed._next_many()  # type: ignore[no-any-return]
+
+    def _apply(self, item: Any) -> None:
+        raise NotImplementedError
+
+    async def _run(self) -> None:
+        self._feed = await self._open_feed()
+        self._state = "live"
+        self._mark_dirty()
+        while True:
+            items = await self._next_items()
+            if not items:
+                return
+            with self._lock:
+                for item in items:
+                    if item is None:
+                        self.initial_done = True
+                    else:
+                        self._apply(item)
+            self._mark_dirty()
+
+    async def _cleanup(self) -> None:
+        if self._feed is not None:
+            await self._feed.stop()
+
+
+class KVWatcher(_FeedWidget):
     """A live table of a bucket's keys: key, value (decoded preview), revision, operation,
     updated. Deleted and purged keys leave the table.
 
@@ -331,42 +369,26 @@ class KVWatcher(_LiveWidget):
         super().__init__(resolved, max_rows=max_rows)
         self.value_chars = int(value_chars)
         self._entries: dict[str, dict[str, Any]] = {}
-        self._watcher: Any = None
         self._last_rev = 0
-        self.initial_done = False
         self._start()
 
     def _describe(self) -> str:
         return f"{self._core_obj.bucket} keys={self._keys!r}"
 
-    async def _run(self) -> None:
-        self._watcher = await self._core_obj.watch(self._keys)
-        self._state = "live"
-        self._mark_dirty()
-        while True:
-            items = await self._watcher._next_many()
-            if not items:
-                return
-            with self._lock:
-                for e in items:
-                    if e is None:
-                        self.initial_done = True
-                        continue
-                    self._last_rev = max(self._last_rev, e.revision)
-                    op = getattr(e.operation, "value", e.operation)
-                    if op != "PUT":
-                        self._entries.pop(e.key, None)
-                        continue
-                    self._entries[e.key] = {
-                        "key": e.key,
-                        "value": _repr.preview_bytes(e.value, self.value_chars),
-                        "revision": e.revision, "operation": op, "updated": e.created,
-                    }
-            self._mark_dirty()
+    async def _open_feed(self) -> Any:
+        return await self._core_obj.watch(self._keys)
 
-    async def _cleanup(self) -> None:
-        if self._watcher is not None:
-            await self._watcher.stop()
+    def _apply(self, e: Any) -> None:
+        self._last_rev = max(self._last_rev, e.revision)
+        op = getattr(e.operation, "value", e.operation)
+        if op != "PUT":
+            self._entries.pop(e.key, None)
+            return
+        self._entries[e.key] = {
+            "key": e.key,
+            "value": _repr.preview_bytes(e.value, self.value_chars),
+            "revision": e.revision, "operation": op, "updated": e.created,
+        }
 
     def _rows_now(self) -> list[dict[str, Any]]:
         return [self._entries[k] for k in sorted(self._entries)]
@@ -492,7 +514,7 @@ class StreamMonitor(_LiveWidget):
             max_rows=self.max_rows, empty="(no consumers)")
 
 
-class StreamTail(_LiveWidget):
+class StreamTail(_FeedWidget):
     """The last ``n`` messages of a stream (optionally only ``subjects``), decoded (JSON
     shortened, msgpack/Arrow by Content-Type, else text or repr), following new ones live
     through an ordered push consumer."""
@@ -515,8 +537,6 @@ class StreamTail(_LiveWidget):
         self.n = int(n)
         self.value_chars = int(value_chars)
         self._msgs: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.n)
-        self._feed: Any = None
-        self.initial_done = False
         self._start()
 
     def _describe(self) -> str:
@@ -547,23 +567,14 @@ class StreamTail(_LiveWidget):
             await feed.stop()
             window *= 8
 
-    async def _run(self) -> None:
-        self._feed = await self._open_feed()
-        self._state = "live"
-        self._mark_dirty()
-        while True:
-            items = await self._feed.next_many()
-            if not items:
-                if self._feed.error is not None:
-                    raise self._feed.error
-                return
-            with self._lock:
-                for m in items:
-                    if m is None:
-                        self.initial_done = True
-                        continue
-                    self._msgs.append(self._row(m))
-            self._mark_dirty()
+    async def _next_items(self) -> list[Any]:
+        items = await self._feed.next_many()
+        if not items and self._feed.error is not None:
+            raise self._feed.error
+        return items  # type: ignore[no-any-return]
+
+    def _apply(self, m: Any) -> None:
+        self._msgs.append(self._row(m))
 
     def _row(self, m: Any) -> dict[str, Any]:
         try:
@@ -581,10 +592,6 @@ class StreamTail(_LiveWidget):
                 "value": _repr.preview_bytes(m.data, self.value_chars, ct),
                 "full": _repr.preview_bytes(m.data, 2000, ct, pretty=True)}
 
-    async def _cleanup(self) -> None:
-        if self._feed is not None:
-            await self._feed.stop()
-
     def _rows_now(self) -> list[dict[str, Any]]:
         return list(self._msgs)
 
@@ -600,7 +607,7 @@ class StreamTail(_LiveWidget):
                           hover="full")
 
 
-class ObjectStoreBrowser(_LiveWidget):
+class ObjectStoreBrowser(_FeedWidget):
     """The objects of a bucket (name, size, chunks, digest, modified, description),
     following puts and deletes live through the bucket's watcher."""
 
@@ -609,43 +616,26 @@ class ObjectStoreBrowser(_LiveWidget):
         _check_type(resolved[0], "object", "ObjectStore", "object store")
         super().__init__(resolved, max_rows=max_rows)
         self._objects: dict[str, dict[str, Any]] = {}
-        self._watcher: Any = None
-        self.initial_done = False
         self._start()
 
     def _describe(self) -> str:
         return str(self._core_obj.bucket)
 
-    async def _run(self) -> None:
-        self._watcher = await self._core_obj.watch()
-        self._state = "live"
-        self._mark_dirty()
-        while True:
-            items = await self._watcher._next_many()
-            if not items:
-                return
-            with self._lock:
-                for info in items:
-                    if info is None:
-                        self.initial_done = True
-                        continue
-                    if info.deleted:
-                        self._objects.pop(info.name, None)
-                        continue
-                    link = info.link
-                    self._objects[info.name] = {
-                        "name": info.name, "size": info.size,
-                        "human_size": _repr.human_bytes(info.size) if link is None else "link",
-                        "chunks": info.chunks, "digest": info.digest or "",
-                        "modified": info.mtime, "description": info.description or "",
-                        "link": (f"{link.bucket}/{link.name or '*'}" if link is not None
-                                 else ""),
-                    }
-            self._mark_dirty()
+    async def _open_feed(self) -> Any:
+        return await self._core_obj.watch()
 
-    async def _cleanup(self) -> None:
-        if self._watcher is not None:
-            await self._watcher.stop()
+    def _apply(self, info: Any) -> None:
+        if info.deleted:
+            self._objects.pop(info.name, None)
+            return
+        link = info.link
+        self._objects[info.name] = {
+            "name": info.name, "size": info.size,
+            "human_size": _repr.human_bytes(info.size) if link is None else "link",
+            "chunks": info.chunks, "digest": info.digest or "",
+            "modified": info.mtime, "description": info.description or "",
+            "link": f"{link.bucket}/{link.name or '*'}" if link is not None else "",
+        }
 
     def _rows_now(self) -> list[dict[str, Any]]:
         return [self._objects[k] for k in sorted(self._objects)]

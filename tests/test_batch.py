@@ -169,8 +169,6 @@ def test_bad_iter_arguments(mjs: jsdata.JetStream) -> None:
 def test_ordered_consumer_blocking(mjs: jsdata.JetStream) -> None:
     s, _ = setup(mjs, 120)
     oc = s.ordered_consumer()
-    if not hasattr(oc, "fetch_arrow"):
-        pytest.skip("OrderedConsumer does not mix in ArrowMethods yet")
     ab = oc.fetch_arrow(100, max_wait=2.0)
     assert ab.record_batch.column("i").to_pylist() == list(range(100))
     ab.ack()  # AckNone: nothing to send, still a settled unit

@@ -366,3 +366,37 @@ async def test_fetch_raises_the_servers_answer(ajs) -> None:
     oc2 = await ajs.ordered_consumer("OE")
     with pytest.raises(errors.StreamNotFoundError):
         await oc2.consume(lambda m: None)
+
+
+def test_consume_again_after_stop_loses_nothing_with_a_slow_handler(js) -> None:
+    """stop() drops the buffer; the next consume resumes after what the handler really got."""
+    js.create_stream(name="OS", subjects=["os.>"])
+    fill(js, "os.x", 300)
+    oc = js.ordered_consumer("OS")
+    got: list[int] = []
+
+    def slow(m) -> None:
+        got.append(int(m.data))
+        time.sleep(0.002)
+
+    cc = oc.consume(slow, max_messages=100)
+    wait_for(lambda: len(got) >= 30)
+    cc.stop()
+    cc2 = oc.consume(lambda m: got.append(int(m.data)))
+    wait_for(lambda: bool(got) and got[-1] == 299)
+    cc2.stop()
+    assert got == list(range(300))
+
+
+async def test_messages_again_after_stop_resumes_after_last_taken(ajs) -> None:
+    await ajs.create_stream(name="OT", subjects=["ot.>"])
+    for i in range(200):
+        await ajs.publish("ot.x", b"%d" % i)
+    oc = await ajs.ordered_consumer("OT")
+    it = await oc.messages(max_messages=100)
+    first = [int((await it.next(timeout=5)).data) for _ in range(40)]
+    await it.stop()
+    it2 = await oc.messages()
+    rest = [int((await it2.next(timeout=5)).data) for _ in range(160)]
+    await it2.stop()
+    assert first + rest == list(range(200))
