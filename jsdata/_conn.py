@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -22,12 +23,18 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
 from . import errors
-from ._parser import FastParser
+from ._parser import BulkSink, FastParser, SidMap
 
 # handler(subject, reply, data, header_block) — called on the event loop, must not block.
 FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
 
 _CRLF = b"\r\n"
+
+# Bytes asked of the transport per read (nats-py asks 32 KiB). Bigger reads mean fewer
+# loop wake-ups and parser passes per message; the stream reader's limit is raised to match
+# so that the socket is not paused every 64 KiB.
+READ_SIZE = 1 << 20
+_logger = logging.getLogger("nats.aio.client")  # where nats-py's read loop logs
 
 
 def new_token(n: int = 12) -> str:
@@ -40,7 +47,8 @@ class Connection(Client):
 
     def __init__(self) -> None:
         super().__init__()
-        self._fast: dict[int, FastHandler] = {}
+        self._fast: SidMap = SidMap()
+        self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
         self._ps = FastParser(self)
 
     async def _process_msg(  # type: ignore[override]
@@ -61,15 +69,60 @@ class Connection(Client):
         self._fast[sub._id] = handler
         return sub
 
+    async def fast_subscribe_bulk(self, subject: str, sink: BulkSink) -> Subscription:
+        """Subscribe with a :class:`BulkSink`: the parser appends messages to its lists with
+        no per-message call (for bulk reads); re-subscribed by nats-py after reconnects."""
+        sub = await self.subscribe(subject, pending_msgs_limit=0, pending_bytes_limit=0)
+        self._fast[sub._id] = sink.append
+        self._bulk[b"%d" % sub._id] = sink
+        return sub
+
     async def fast_unsubscribe(self, sub: Subscription) -> None:
-        """Remove a fast subscription (ignores a closed connection)."""
+        """Remove a fast (or bulk) subscription (ignores a closed connection)."""
         self._fast.pop(sub._id, None)
+        self._bulk.pop(b"%d" % sub._id, None)
         if self.is_closed:
             return
         try:
             await sub.unsubscribe()
         except (nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
             pass
+
+    async def _read_loop(self) -> None:
+        """Feed the parser from the transport until the connection closes or fails.
+
+        nats-py's loop with bigger reads: up to :data:`READ_SIZE` bytes per read, with the
+        stream reader's buffer limit raised to match. Errors are handled exactly as nats-py
+        does: EOF and protocol or socket errors go to ``_process_op_err`` (which reconnects
+        or closes), cancellation ends the loop quietly, anything else is logged.
+        """
+        reader = getattr(self._transport, "_io_reader", None)
+        if isinstance(reader, asyncio.StreamReader) and getattr(reader, "_limit", 0) < READ_SIZE:
+            # pause the socket at 2 x READ_SIZE buffered, not at 64 KiB
+            reader._limit = READ_SIZE  # type: ignore[attr-defined]
+        while True:
+            try:
+                tr = self._transport
+                if self.is_closed or self.is_reconnecting or tr is None:
+                    break
+                if tr.at_eof():
+                    eof = nats.errors.UnexpectedEOF()
+                    await self._error_cb(eof)
+                    await self._process_op_err(eof)
+                    break
+                chunk = await tr.read(READ_SIZE)
+                await self._ps.parse(chunk)
+            except nats.errors.ProtocolError:
+                await self._process_op_err(nats.errors.ProtocolError())
+                break
+            except OSError as e:
+                await self._process_op_err(e)
+                break
+            except asyncio.CancelledError:
+                break
+            except Exception as ex:  # noqa: BLE001 - as nats-py: log and stop reading
+                _logger.error("nats: encountered error", exc_info=ex)
+                break
 
     def check_open(self) -> None:
         if self.is_closed:

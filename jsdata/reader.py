@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from . import errors, names
-from ._conn import new_token, status_of
+from ._conn import BulkSink, new_token, status_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -527,11 +527,14 @@ class _ConsumerFetcher(_Fetcher):
         self._need_reset = False
         self.inbox = f"_INBOX.{new_token()}"
         self.sub: Any = None
-        self.subjects: list[bytes] = []
-        self.replies: list[bytes] = []
-        self.hdrs: list[bytes] = []
-        self.datas: list[bytes] = []
+        # Pulled messages are appended to the sink's lists by the protocol parser itself:
+        # no per-message callback on the event loop.
+        self.sink = BulkSink(self._on_control, self._on_batch)
         self.want = 0
+        # Each pull replies to its own subject under the inbox, so that a status the server
+        # sends after a pull completed (e.g. 409 Batch Completed) cannot end the next one.
+        self.pulls = 0
+        self.pull_inbox = b""
         self.fut: asyncio.Future[tuple[int, str]] | None = None
 
     async def _create(self, start: int) -> None:
@@ -561,7 +564,7 @@ class _ConsumerFetcher(_Fetcher):
 
     async def start(self) -> None:
         if not self.done:
-            self.sub = await self.js.nc.fast_subscribe(self.inbox, self._on_msg)
+            self.sub = await self.js.nc.fast_subscribe_bulk(f"{self.inbox}.*", self.sink)
             await self._create(self.next)
 
     async def _delete(self) -> None:
@@ -578,47 +581,62 @@ class _ConsumerFetcher(_Fetcher):
             await self.js.nc.fast_unsubscribe(sub)
         await self._delete()
 
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if not data and hdr:
-            st = status_of(hdr)
-            if st is not None:
-                if st[0] == 100:  # heartbeat / flow control: nothing to do for no-wait pulls
-                    return
-                f = self.fut
-                if f is not None and not f.done():
-                    f.set_result(st)
+    def _on_control(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
+        """A header-only message: a pull status, or a stored message with an empty payload."""
+        st = status_of(hdr)
+        if st is not None:
+            if st[0] == 100 or subject != self.pull_inbox:  # heartbeat, or an earlier pull's
                 return
-        self.subjects.append(subject)
-        self.replies.append(reply)
-        self.hdrs.append(hdr)
-        self.datas.append(data)
-        if len(self.datas) >= self.want:
+            self._on_batch()  # the messages before it may already complete the pull
+            f = self.fut
+            if f is not None and not f.done():
+                f.set_result(st)
+            return
+        sink = self.sink
+        sink.subjects.append(subject)
+        sink.replies.append(reply)
+        sink.hdrs.append(hdr)
+        sink.datas.append(b"")
+        self._on_batch()
+
+    def _on_batch(self) -> None:
+        if len(self.sink.datas) >= self.want:
             f = self.fut
             if f is not None and not f.done():
                 f.set_result((0, ""))
+
+    def _take(self) -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]]:
+        """The messages received so far (subjects, replies, hdrs, datas); starts new lists."""
+        sink = self.sink
+        out = sink.subjects, sink.replies, sink.hdrs, sink.datas
+        sink.subjects, sink.replies, sink.hdrs, sink.datas = [], [], [], []
+        return out
 
     async def _pull(self, n: int) -> tuple[int, str]:
         js = self.js
         p = self.plan
         # max_bytes above max_payload: a pull never ends empty on one large message
         limit = max(MAX_REQUEST_BYTES, 2 * int(js.nc.max_payload))
-        self.subjects, self.replies, self.hdrs, self.datas = [], [], [], []
+        self._take()
         self.want = n
         self.fut = asyncio.get_running_loop().create_future()
         req = {"batch": n, "max_bytes": limit, "no_wait": True}
+        self.pulls += 1
+        reply = f"{self.inbox}.{self.pulls}"
+        self.pull_inbox = reply.encode()
         await js.nc.publish_raw(js.api_subject(f"CONSUMER.MSG.NEXT.{p.stream}.{self.name}"),
-                                self.inbox, json.dumps(req, separators=(",", ":")).encode())
+                                reply, json.dumps(req, separators=(",", ":")).encode())
         timeout = js.timeout
         seen = -1
         while True:
             try:
                 return await asyncio.wait_for(asyncio.shield(self.fut), timeout)
             except asyncio.TimeoutError:
-                if len(self.datas) == seen:
+                if len(self.sink.datas) == seen:
                     raise errors.JetStreamTimeoutError(
                         f"reading {p.stream!r}: no reply to a pull within {timeout:g}s"
                     ) from None
-                seen = len(self.datas)
+                seen = len(self.sink.datas)
 
     async def next_chunk(self) -> _Chunk | None:
         if self.done:
@@ -633,8 +651,7 @@ class _ConsumerFetcher(_Fetcher):
             await self._delete()
             await self._create(self.next)
         code, desc = await self._pull(n)
-        subjects, replies, hdrs, datas = self.subjects, self.replies, self.hdrs, self.datas
-        self.subjects, self.replies, self.hdrs, self.datas = [], [], [], []
+        subjects, replies, hdrs, datas = self._take()
         if code in (409, 503) and ("message size exceeds maxbytes" not in desc.lower()):
             low = desc.lower()
             if self.resets < 3 and (code == 503 or "consumer deleted" in low
