@@ -148,12 +148,36 @@ class Connection(Client):
                 f"HPUB {subject} {reply} {len(hdr)} {size}\r\n".encode(), hdr, data, _CRLF))
         else:
             cmd = b"".join((f"PUB {subject} {reply} {size}\r\n".encode(), data, _CRLF))
-        stats = self.stats
-        stats["out_msgs"] += 1
-        stats["out_bytes"] += len(data)
-        # nats-py's _send_command, inlined: append, then kick the flusher once per burst.
-        self._pending.append(cmd)
-        self._pending_data_size += len(cmd)
+        self.queue_raw(cmd, nmsgs=1, nbytes=len(data))
+        await self.kick()
+
+    def queue_raw(self, *chunks: bytes, nmsgs: int = 0, nbytes: int = 0) -> None:
+        """Append prebuilt protocol bytes to the outgoing buffer (nats-py's pending list).
+
+        Raises when closed, or when disconnected with the reconnect buffer full; ``nmsgs``
+        and ``nbytes`` update the connection's out stats. Call :meth:`kick` afterwards.
+        """
+        if self.is_closed:
+            raise errors.ConnectionClosedError("the connection is closed")
+        size = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
+        if not self.is_connected and (
+            self._max_pending_size <= 0
+            or size + self._pending_data_size > self._max_pending_size
+        ):
+            raise errors.NotConnectedError("not connected and the reconnect buffer is full")
+        if len(chunks) == 1:
+            self._pending.append(chunks[0])
+        else:
+            self._pending.extend(chunks)
+        self._pending_data_size += size
+        if nmsgs:
+            stats = self.stats
+            stats["out_msgs"] += nmsgs
+            stats["out_bytes"] += nbytes
+
+    async def kick(self) -> None:
+        """Have nats-py's flusher write what is queued (once per burst; forced when over
+        the pending limit)."""
         if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
             await self._flush_pending(force_flush=True)
         fq = self._flush_queue

@@ -11,11 +11,11 @@ stream (reported as ``duplicates``).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import html
 import re
 import sys
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from .codec import Codec
     from .jetstream import JetStream
-    from .publish import PubAckFuture
+    from .publish import BulkPublisher
 
 PIECE_ROWS = 10_000  # rows encoded per slice (memory stays bounded for any input size)
 PIECE_ROWS_ARROW = 262_144  # Arrow messages hold many rows: larger slices, fewer small messages
@@ -50,6 +50,7 @@ class WriteResult:
     duplicates: int
     elapsed: float
     stream: str | None = None
+    batched: bool = False  # written with the fast-ingest batch protocol (ADR-50)
 
     @property
     def rows_per_second(self) -> float:
@@ -63,6 +64,7 @@ class WriteResult:
             ("sequences", f"{self.first_seq} … {self.last_seq}"
              if self.first_seq is not None else "–"),
             ("duplicates", f"{self.duplicates:,}"),
+            ("protocol", "fast-ingest batch" if self.batched else "pipelined publish"),
             ("elapsed", f"{self.elapsed:.3f} s ({self.rows_per_second:,.0f} rows/s)"),
         ]
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
@@ -294,6 +296,7 @@ class _Encoded:
     subjects: list[str] | str
     payloads: list[bytes]
     hdrs: list[bytes] | bytes
+    first_rows: list[int] | None = None  # first row of each message (several rows each)
 
 
 def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template,
@@ -321,6 +324,7 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
     subjects: list[str] = []
     group_payloads: list[bytes] = []
     group_hdrs: list[bytes] = []
+    first_rows: list[int] = []
     for s, idx in groups:
         part = table if idx is None else table.take(idx)
         for off in range(0, part.num_rows, rows_per_message):
@@ -328,12 +332,14 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
             group_payloads.extend(codec.encode(piece, rows_per_message))
             subjects.append(s)
             first = piece.slice(0, 1)
-            h = _header_blocks(spec, first, offset + (int(idx[off].as_py()) if idx is not None
-                                                      else off))
+            row = offset + (int(idx[off].as_py()) if idx is not None else off)
+            first_rows.append(row)
+            h = _header_blocks(spec, first, row)
             group_hdrs.append(h if isinstance(h, bytes) else h[0])
     if not spec.msg_id and not spec.columns:
-        return _Encoded(n, subjects, group_payloads, group_hdrs[0] if group_hdrs else b"")
-    return _Encoded(n, subjects, group_payloads, group_hdrs)
+        return _Encoded(n, subjects, group_payloads, group_hdrs[0] if group_hdrs else b"",
+                        first_rows)
+    return _Encoded(n, subjects, group_payloads, group_hdrs, first_rows)
 
 
 def _auto_rows_per_message(table: pa.Table, max_payload: int) -> int:
@@ -356,7 +362,8 @@ class DataFrameWriter:
                                 headers: Sequence[str] | Mapping[str, str] | None = None,
                                 rows_per_message: int | None = None,
                                 max_pending: int | None = None,
-                                progress: str | bool = "auto") -> WriteResult:
+                                progress: str | bool = "auto",
+                                batch: bool | str = "auto") -> WriteResult:
         """Publish the rows of a DataFrame / Arrow table to a stream; returns a WriteResult.
 
         ``subject`` is a subject or a template filled per row from columns
@@ -366,6 +373,11 @@ class DataFrameWriter:
         as ``Nats-Msg-Id`` (a rerun is deduplicated); ``headers`` a list of columns or a
         ``{header: column}`` mapping. At most ``max_pending`` publishes are unacknowledged
         at a time; every message is acknowledged before this returns.
+
+        ``batch``: True uses the fast-ingest batch publish protocol (ADR-50: the server
+        acknowledges every N messages instead of each; needs a stream with
+        ``allow_batched``, nats-server >= 2.14, a fixed subject and no ``msg_id``); "auto"
+        (default) uses it when all that holds; False always acknowledges each message.
         """
         from .codec import get_codec
         from .reader import _progress_bar, in_thread
@@ -388,6 +400,8 @@ class DataFrameWriter:
             raise errors.InvalidArgumentError(
                 f"max_pending must be an int >= 1, got {max_pending!r}")
         window = min(max_pending or js._pa_max, js._pa_max)
+        if batch not in (True, False, "auto"):
+            raise errors.InvalidArgumentError(f"batch must be True, False or 'auto', got {batch!r}")
         spec = _header_spec(cdc, msg_id, headers)
         piece = PIECE_ROWS_ARROW if cdc.name == "arrow" else PIECE_ROWS
         if rows_per_message and rows_per_message > 1:  # whole messages per slice
@@ -405,7 +419,10 @@ class DataFrameWriter:
             from .codec import json_fragments
             for f in schema:  # fail fast on types JSON cannot carry
                 json_fragments(pa.array([], f.type), f.name)
-        w = _Writer(js, cdc, tpl, spec, rows_per_message, window)
+        use_batch = False
+        if batch is not False:
+            use_batch = await _batch_allowed(js, tpl, msg_id, strict=batch is True)
+        w = _Writer(js, cdc, tpl, spec, rows_per_message, window, use_batch)
         w.bar = _progress_bar(progress, f"publishing {subject}", unit="row")
         if w.bar is not None and total is not None:
             w.bar.total = total
@@ -416,16 +433,44 @@ class DataFrameWriter:
                 w.bar.close()
 
 
+async def _batch_allowed(js: JetStream, tpl: _Template, msg_id: str | None,
+                         strict: bool) -> bool:
+    """Whether the fast-ingest batch protocol can be used (``strict``: raise why not)."""
+    why = None
+    if tpl.fields:
+        why = "a subject template can address several streams"
+    elif msg_id is not None:
+        why = "msg_id deduplication is reported per message"
+    else:
+        try:
+            name = await js.stream_name_by_subject(tpl.text)
+            info = await js.stream_info(name)
+        except errors.JetStreamError as e:
+            if not strict:
+                return False
+            if isinstance(e, errors.NotFoundError):
+                raise errors.NoStreamResponseError(
+                    f"no stream captures subject {tpl.text!r}: nothing was written") from None
+            raise
+        if not getattr(info.config, "allow_batched", False):
+            why = (f"stream {name!r} does not allow batched publishing (allow_batched=True "
+                   "needs nats-server >= 2.14)")
+    if why is not None and strict:
+        raise errors.InvalidArgumentError(f"batch=True is not possible: {why}")
+    return why is None
+
+
 def _next_slice(it: Iterator[pa.Table]) -> pa.Table | None:
     return next(it, None)
 
 
 class _Writer:
-    """One publish_dataframe call: encode slices ahead, pipeline the messages, count acks."""
+    """One publish_dataframe call: encode slices ahead, bulk-publish them, count the acks."""
 
     def __init__(self, js: JetStream, codec: Codec, subject: _Template, spec: _HeaderSpec,
-                 rows_per_message: int | None, window: int) -> None:
+                 rows_per_message: int | None, window: int, batch: bool = False) -> None:
         self.js = js
+        self.batch = batch
         self.codec = codec
         self.subject = subject
         self.spec = spec
@@ -433,13 +478,9 @@ class _Writer:
         self.window = window
         self.bar: Any = None
         self.rows = 0
-        self.messages = 0
         self.bytes = 0
-        self.first_seq: int | None = None
-        self.last_seq: int | None = None
-        self.duplicates = 0
-        self.stream: str | None = None
-        self.pending: deque[PubAckFuture] = deque()
+        # (first message index, first row, first row of each message or None) per slice
+        self.segments: list[tuple[int, int, list[int] | None]] = []
 
     def _rpm_for(self, table: pa.Table) -> int:
         if self.rpm is not None:
@@ -452,118 +493,99 @@ class _Writer:
         return _encode_slice(self.codec, table, offset, self.subject, self.spec,
                              self._rpm_for(table))
 
+    def _row_of(self, index: int) -> int:
+        """The (first) row of message ``index``."""
+        k = bisect.bisect_right([seg[0] for seg in self.segments], index) - 1
+        if k < 0:
+            return index
+        base, row0, first_rows = self.segments[k]
+        if first_rows is None:
+            return row0 + index - base
+        j = index - base
+        return first_rows[j] if j < len(first_rows) else row0
+
+    def _error(self, bp: BulkPublisher, index: int, exc: BaseException) -> BaseException:
+        from .publish import _redescribed
+        text = exc.description if isinstance(exc, errors.JetStreamError) else str(exc)
+        lead = f"message {index}: "
+        if text.startswith(lead):
+            text = text[len(lead):]
+        return _redescribed(exc, f"publish_dataframe: row {self._row_of(index)} (message "
+                                 f"{index}) failed: {text}; {bp.acked:,} of {bp.sent:,} "
+                                 "messages sent were acknowledged")
+
     async def run(self, slices: Iterator[pa.Table]) -> WriteResult:
+        from .publish import FastBatchPublisher
         from .reader import in_thread
         t0 = time.perf_counter()
         offset = 0
-        nxt = await in_thread(_next_slice, slices)
-        enc_fut = (asyncio.ensure_future(in_thread(self._encode, nxt, offset))
-                   if nxt is not None else None)
-        first = True
+        bp = await (self.js._fast_batch_publisher(window=self.window) if self.batch
+                    else self.js._bulk_publisher(window=self.window))
+        enc_fut = None
         try:
+            nxt = await in_thread(_next_slice, slices)
+            enc_fut = (asyncio.ensure_future(in_thread(self._encode, nxt, offset))
+                       if nxt is not None else None)
             while enc_fut is not None:
                 enc = await enc_fut
-                offset += enc.rows
                 nxt = await in_thread(_next_slice, slices)
-                enc_fut = (asyncio.ensure_future(in_thread(self._encode, nxt, offset))
+                enc_fut = (asyncio.ensure_future(in_thread(self._encode, nxt, offset + enc.rows))
                            if nxt is not None else None)
-                await self._send(enc, first)
-                first = False
+                await self._send(bp, enc, offset, bp.sent == 0)
+                offset += enc.rows
                 self.rows += enc.rows
                 if self.bar is not None:
                     self.bar.update(enc.rows)
-            while self.pending:
-                paf = self.pending[0]
-                if not paf.done():
-                    await paf
-                self._drain()
+                if bp.failed:
+                    break
+            if isinstance(bp, FastBatchPublisher):
+                await bp.finish()
+            await bp._wait_until(0)
         except BaseException:
             if enc_fut is not None and not enc_fut.done():
                 enc_fut.cancel()
             raise
-        return WriteResult(self.rows, self.messages, self.bytes, self.first_seq,
-                           self.last_seq, self.duplicates, time.perf_counter() - t0,
-                           self.stream)
+        finally:
+            await bp.close()
+        err = bp.first_error()
+        if err is not None:
+            raise self._error(bp, *err) from None
+        return WriteResult(self.rows, bp.sent, self.bytes, bp.first_seq, bp.last_seq,
+                           bp.duplicates, time.perf_counter() - t0, bp.stream,
+                           isinstance(bp, FastBatchPublisher))
 
-    def _drain(self) -> None:
-        """Account for the acknowledged publishes at the head of the pipeline."""
-        q = self.pending
-        while q:
-            paf = q[0]
-            if not paf.done():
-                return
-            q.popleft()
-            ack = paf.result()  # raises the publish error
-            seq = ack.sequence
-            if self.first_seq is None or seq < self.first_seq:
-                self.first_seq = seq
-            if self.last_seq is None or seq > self.last_seq:
-                self.last_seq = seq
-            if ack.duplicate:
-                self.duplicates += 1
-            if self.stream is None:
-                self.stream = ack.stream
-
-    async def _room(self) -> None:
-        """Wait until fewer than ``window`` of our publishes are unacknowledged."""
-        js = self.js
-        deadline = time.monotonic() + js.timeout
-        while True:
-            self._drain()
-            if len(self.pending) < self.window:
-                return
-            before = len(self.pending)
-            try:
-                await js._wait_for_room(below=max(1, len(js._pa) - len(self.pending)
-                                                  + self.window * 3 // 4))
-            except errors.TooManyStalledMsgsError:
-                pass
-            self._drain()
-            if len(self.pending) < before:
-                deadline = time.monotonic() + js.timeout
-            elif time.monotonic() > deadline:
-                raise errors.JetStreamTimeoutError(
-                    f"publish_dataframe: no acknowledgement for {js.timeout:g}s "
-                    f"({len(self.pending)} messages unacknowledged)")
-
-    async def _send(self, enc: _Encoded, first: bool) -> None:
-        js = self.js
-        loop = asyncio.get_running_loop()
+    async def _send(self, bp: BulkPublisher, enc: _Encoded, offset: int, first: bool) -> None:
         payloads = enc.payloads
+        if not payloads:
+            return
+        self.segments.append((bp.sent, offset, enc.first_rows))
         subjects = enc.subjects
         hdrs = enc.hdrs
-        one_subject = isinstance(subjects, str)
-        one_hdr = isinstance(hdrs, bytes)
-        pending = self.pending
-        window = self.window
-        new_paf = js._new_paf
-        submit = js._submit_paf
-        nbytes = 0
-        for i, payload in enumerate(payloads):
-            subj = subjects if one_subject else subjects[i]
-            hdr = hdrs if one_hdr else hdrs[i]
-            if len(pending) >= window:
-                await self._room()
-            paf = new_paf(subj, payload, hdr, None, 2, 0.25, None, loop)  # type: ignore[arg-type]
-            try:
-                await submit(paf)
-            except errors.MaxPayloadExceededError as e:
-                raise errors.MaxPayloadExceededError(
-                    f"message {self.messages} ({len(payload)} bytes) is too large: {e}; "
-                    "use fewer rows_per_message or a smaller row") from None
-            pending.append(paf)
-            self.messages += 1
-            nbytes += len(payload)
+        try:
             if first:
                 # The first message is awaited: a subject no stream captures fails here,
                 # before anything else is sent.
-                first = False
-                try:
-                    await paf
-                except errors.NoStreamResponseError:
+                await bp.send(subjects if isinstance(subjects, str) else subjects[:1],
+                              payloads[:1], hdrs if isinstance(hdrs, bytes) else hdrs[:1])
+                await bp._wait_until(0)
+                err = bp.first_error()
+                if err is not None and isinstance(err[1], errors.NoStreamResponseError):
+                    subj = subjects if isinstance(subjects, str) else subjects[0]
                     raise errors.NoStreamResponseError(
                         f"no stream captures subject {subj!r}: nothing was written",
                         code=503) from None
-                self._drain()
-        self.bytes += nbytes
-        self._drain()
+                if err is not None:
+                    return
+                subjects = subjects if isinstance(subjects, str) else subjects[1:]
+                hdrs = hdrs if isinstance(hdrs, bytes) else hdrs[1:]
+                payloads = payloads[1:]
+                self.bytes += len(enc.payloads[0])
+            await bp.send(subjects, payloads, hdrs)
+        except errors.MaxPayloadExceededError as e:
+            m = re.match(r"message (\d+)", e.description or "")
+            idx = int(m.group(1)) if m else 0
+            row = self._row_of(idx)
+            raise errors.MaxPayloadExceededError(
+                f"row {row} (message {idx}) is too large: {e}; use fewer rows_per_message "
+                "or a smaller row") from None
+        self.bytes += sum(map(len, payloads))
