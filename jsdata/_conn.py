@@ -144,12 +144,21 @@ class Connection(Client):
         ):
             raise errors.NotConnectedError("not connected and the reconnect buffer is full")
         if hdr:
-            cmd = b"".join((
-                f"HPUB {subject} {reply} {len(hdr)} {size}\r\n".encode(), hdr, data, _CRLF))
+            cmd = b"HPUB %b %b %d %d\r\n%b%b\r\n" % (
+                subject.encode(), reply.encode(), len(hdr), size, hdr, data)
         else:
-            cmd = b"".join((f"PUB {subject} {reply} {size}\r\n".encode(), data, _CRLF))
-        self.queue_raw(cmd, nmsgs=1, nbytes=len(data))
-        await self.kick()
+            cmd = b"PUB %b %b %d\r\n%b\r\n" % (subject.encode(), reply.encode(), size, data)
+        # queue_raw + kick, inlined: this is the per-message hot path of async publishing
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += len(data)
+        self._pending.append(cmd)
+        self._pending_data_size += len(cmd)
+        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
+            await self._flush_pending(force_flush=True)
+        fq = self._flush_queue
+        if fq is not None and fq.empty():
+            await self._flush_pending()
 
     def queue_raw(self, *chunks: bytes, nmsgs: int = 0, nbytes: int = 0) -> None:
         """Append prebuilt protocol bytes to the outgoing buffer (nats-py's pending list).

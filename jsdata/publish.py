@@ -256,6 +256,13 @@ class Publisher:
                             retry_wait: float = 0.25, timeout: float | None = None
                             ) -> PubAckFuture:
         """Publish without waiting for the ack; returns a PubAckFuture."""
+        if (headers is None and msg_id is None and expect_stream is None and ttl is None
+                and expect_last_sequence is None and expect_last_sequence_per_subject is None
+                and expect_last_msg_id is None):  # the common case, with fewer calls
+            paf = self._new_paf(names.publish_subject(subject), to_bytes(data), b"", None,
+                                retry_attempts, retry_wait, timeout, asyncio.get_running_loop())
+            await self._submit_paf(paf)
+            return paf
         return await self._publish_async_raw(*self._prepare_publish(
             subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
             expect_last_sequence=expect_last_sequence,
