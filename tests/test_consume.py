@@ -12,7 +12,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import nats
@@ -21,6 +20,7 @@ import pytest
 import jsdata
 from jsdata import errors
 from jsdata.consume import pull_options
+from tests.helpers import await_for, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -68,23 +68,6 @@ def spy(server) -> Any:
         yield s
     finally:
         s.close()
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-async def await_for(cond: Callable[[], bool], timeout: float = 10.0,
-                    what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def wait_delivered(c: Any, n: int) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import nats
@@ -13,28 +12,12 @@ import pytest
 
 import jsdata
 from jsdata import errors
+from tests.helpers import await_for, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
 # what the error handler hears when an ordered consumer's server-side consumer disappears
 RESET_CAUSES = (errors.ConsumerDeletedError, errors.NoRespondersError, errors.NoHeartbeatError)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-async def await_for(cond: Callable[[], bool], timeout: float = 10.0,
-                    what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def fill(js: Any, subject: str, n: int, start: int = 0) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,27 +14,11 @@ import pytest
 
 import jsdata
 from jsdata import errors
+from tests.helpers import await_for, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
 posix_only = pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-async def await_for(cond: Callable[[], bool], timeout: float = 10.0,
-                    what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def fill(js: Any, subject: str, n: int, start: int = 0, size: int = 0) -> None:
