@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .publish import BulkPublisher
 
 PIECE_ROWS = 10_000  # rows encoded per slice (memory stays bounded for any input size)
-PIECE_ROWS_ARROW = 262_144  # Arrow messages hold many rows: larger slices, fewer small messages
+PIECE_ROWS_ARROW = 65_536  # Arrow: a few IPC messages per slice, so encoding overlaps sending
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _BAD_VALUE = r"[\s.*>]"
 _HDR_NAME = re.compile(r"^[!-9;-~]+$")
