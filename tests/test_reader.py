@@ -522,3 +522,17 @@ async def test_mechanism_choice_and_consumer_loss(ajs: jsdata.aio.JetStream) -> 
                     await s.delete_consumer(name)
     assert got == list(range(3000))
     assert rs._fetcher.resets == 1
+
+
+def test_whole_table_read_over_several_pulls_returns_every_message_once(js) -> None:
+    """A default whole-table read pulls a small first batch, then larger ones: no gaps, no
+    repeats across the pull boundaries."""
+    import pandas as pd
+
+    s = js.create_stream(name="BIGREAD", subjects=["bigread.>"])
+    n = 25_000
+    js.publish_dataframe("bigread.x", pd.DataFrame({"i": range(n)}), progress=False)
+    t = s.to_arrow(progress=False)
+    assert t.num_rows == n
+    assert t.column("_seq").to_pylist() == list(range(1, n + 1))
+    assert t.column("i").to_pylist() == list(range(n))
