@@ -6,6 +6,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -102,6 +103,8 @@ def test_info_and_cached_info(js, stream) -> None:
     assert c.cached_info().num_pending == 4
     js.publish("s.9", b"x")
     assert c.cached_info().num_pending == 4
+    # the server updates a consumer's pending count asynchronously: poll for it
+    wait_for(lambda: c.info().num_pending == 5, what="num_pending to reach 5")
     info = c.info()
     assert info.num_pending == 5 and c.cached_info() is info
     assert info.delivered.stream_seq == 0 and info.ack_floor.stream_seq == 0
