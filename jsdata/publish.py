@@ -830,8 +830,7 @@ class BulkPublisher:
             self.last_seq = seq
         elif seq < self.first_seq:  # type: ignore[operator]
             self.first_seq = seq
-        if self._room is not None and self.sent - self.resolved <= self._room_at:
-            self._wake()
+        self._wake_if_room()
 
     def _fail(self, i: int, exc: BaseException) -> None:
         if self._done[i]:
@@ -849,6 +848,11 @@ class BulkPublisher:
                 self._fail(i, make(i))
         self._lo = self.sent
 
+    def _wake_if_room(self) -> None:
+        """Wake a waiting sender once the outstanding count fell to what it waits for."""
+        if self._room is not None and self.sent - self.resolved <= self._room_at:
+            self._wake()
+
     def _wake(self) -> None:
         room = self._room
         if room is not None:
@@ -856,11 +860,15 @@ class BulkPublisher:
             if not room.done():
                 room.set_result(None)
 
+    def _stop_waiting(self) -> bool:
+        """True when a sender waiting for room should give up waiting."""
+        return self._released
+
     async def _wait_until(self, outstanding: int) -> None:
         """Wait until at most ``outstanding`` messages are unresolved (the timeout sweep
         guarantees progress)."""
         while self.sent - self.resolved > outstanding:
-            if self._released:
+            if self._stop_waiting():
                 return
             if self._room is None:
                 self._room = asyncio.get_running_loop().create_future()
@@ -1161,8 +1169,7 @@ class FastBatchPublisher(BulkPublisher):
                 self.acked += 1
                 self.resolved += 1
         self._confirmed = bseq
-        if self._room is not None and self.sent - self.resolved <= self._room_at:
-            self._wake()
+        self._wake_if_room()
 
     def _record(self, i: int, exc: BaseException) -> None:
         """An error for message ``i`` (the batch stops there; the final ack follows)."""
@@ -1223,16 +1230,9 @@ class FastBatchPublisher(BulkPublisher):
         finally:
             await self.close()
 
-    async def _wait_until(self, outstanding: int) -> None:
-        while self.sent - self.resolved > outstanding and not self._ended:
-            if self._released:
-                return
-            if self.errors:
-                return
-            if self._room is None:
-                self._room = asyncio.get_running_loop().create_future()
-            self._room_at = outstanding
-            await self._room
+    def _stop_waiting(self) -> bool:
+        # a batch also stops at its first error or once the server ended it
+        return self._released or self._ended or bool(self.errors)
 
     def _sweep(self) -> None:
         """Ping a quiet batch for lost acks; give up after the timeout."""
