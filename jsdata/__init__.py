@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from . import aio, errors
-from .config import (
+from .client.config import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
@@ -25,8 +25,8 @@ from .config import (
     StorageType,
     StreamConfig,
 )
+from .client.headers import Headers
 from .errors import JetStreamError
-from .headers import Headers
 from .server import EmbeddedServer, local_cluster
 
 __version__ = "0.1.0"
@@ -42,7 +42,7 @@ _SHARED = frozenset({
     "KeyValueEntry", "KeyValueOp", "KeyValueStatus", "ObjectInfo", "ObjectStoreStatus",
     "WriteResult", "Codec",
 })
-_LAZY_FUNCS = {"read_stream": "reader", "widgets": None}
+_LAZY_FUNCS = {"read_stream": "frames.reader", "widgets": None}
 
 
 def connect(servers: Any = None, **kw: Any) -> Any:
@@ -51,13 +51,13 @@ def connect(servers: Any = None, **kw: Any) -> Any:
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
     Takes the same keywords as :func:`jsdata.aio.connect`.
     """
-    from .blocking import connect as _connect
+    from .blocking.twin import connect as _connect
     return _connect(servers, **kw)  # type: ignore[no-any-return]
 
 
 def __getattr__(name: str) -> Any:
     if name in _BLOCKING_TWINS:
-        from .blocking import twin_of
+        from .blocking.twin import twin_of
         value: Any = twin_of(getattr(aio, name))
     elif name in _SHARED:
         value = getattr(aio, name)

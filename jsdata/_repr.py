@@ -230,7 +230,7 @@ def _enum(v: Any) -> Any:
 
 def stream_info_html(info: Any, *, title: str | None = None, note_text: str | None = None
                      ) -> str:
-    """HTML of a :class:`~jsdata.info.StreamInfo`: configuration, state, top subjects."""
+    """HTML of a :class:`~jsdata.client.info.StreamInfo`: configuration, state, top subjects."""
     c, st = info.config, info.state
     subjects = list(c.subjects or [])
     rows: list[tuple[str, Any]] = [
@@ -273,7 +273,7 @@ def stream_info_html(info: Any, *, title: str | None = None, note_text: str | No
 
 def consumer_info_html(info: Any, *, title: str | None = None, note_text: str | None = None
                        ) -> str:
-    """HTML of a :class:`~jsdata.info.ConsumerInfo`: configuration and delivery state."""
+    """HTML of a :class:`~jsdata.client.info.ConsumerInfo`: configuration and delivery state."""
     c = info.config
     filters = list(c.filter_subjects or []) or ([c.filter_subject] if c.filter_subject else [])
     kind = "push" if c.deliver_subject else "pull"

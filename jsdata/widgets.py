@@ -27,7 +27,8 @@ from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped]
 
-from . import _repr, errors, names
+from . import _repr, errors
+from .client import names
 
 __all__ = ["KVWatcher", "ObjectStoreBrowser", "StreamMonitor", "StreamTail"]
 
@@ -35,7 +36,7 @@ __all__ = ["KVWatcher", "ObjectStoreBrowser", "StreamMonitor", "StreamTail"]
 def _resolve(obj: Any, what: str) -> tuple[Any, asyncio.AbstractEventLoop, Any]:
     """``(core object, its event loop, loop thread or None)`` for a blocking twin or an
     asyncio object (the latter only from a coroutine running on its loop)."""
-    from .blocking import Twin
+    from .blocking.twin import Twin
     if isinstance(obj, Twin):
         lt = obj._lt
         if lt is None:
@@ -363,7 +364,7 @@ class KVWatcher(_FeedWidget):
     def __init__(self, kv: Any, keys: str | Sequence[str] = ">", *, max_rows: int = 100,
                  value_chars: int = 80) -> None:
         resolved = _resolve(kv, "key-value bucket")
-        _check_type(resolved[0], "kv", "KeyValue", "key-value bucket")
+        _check_type(resolved[0], "kv.bucket", "KeyValue", "key-value bucket")
         self._keys = keys if isinstance(keys, str) else list(keys)
         resolved[0]._filters(self._keys)  # validate the patterns now (InvalidKeyError)
         super().__init__(resolved, max_rows=max_rows)
@@ -413,7 +414,7 @@ class StreamMonitor(_LiveWidget):
     def __init__(self, js: Any, stream: Any, *, interval: float = 1.0,
                  max_rows: int = 100) -> None:
         resolved = _resolve(js, "JetStream context")
-        _check_type(resolved[0], "jetstream", "JetStream", "JetStream context")
+        _check_type(resolved[0], "client.jetstream", "JetStream", "JetStream context")
         name = getattr(stream, "name", stream)
         if not isinstance(name, str):
             raise errors.InvalidArgumentError(
@@ -522,7 +523,7 @@ class StreamTail(_FeedWidget):
     def __init__(self, stream: Any, subjects: str | Sequence[str] | None = None,
                  n: int = 20, *, value_chars: int = 120) -> None:
         resolved = _resolve(stream, "stream")
-        _check_type(resolved[0], "stream", "Stream", "stream")
+        _check_type(resolved[0], "client.stream", "Stream", "stream")
         if n < 1:
             raise errors.InvalidArgumentError("n must be at least 1")
         if subjects is None:
@@ -545,7 +546,7 @@ class StreamTail(_FeedWidget):
     async def _open_feed(self) -> Any:
         """An ordered feed starting early enough to hold the last ``n`` matching messages:
         a window before the last sequence, widened until it holds ``n`` or the stream."""
-        from .watch import OrderedFeed
+        from .client.watch import OrderedFeed
         s = self._core_obj
         info = await s.info()
         st = info.state
@@ -613,7 +614,7 @@ class ObjectStoreBrowser(_FeedWidget):
 
     def __init__(self, obs: Any, *, max_rows: int = 100) -> None:
         resolved = _resolve(obs, "object store")
-        _check_type(resolved[0], "object", "ObjectStore", "object store")
+        _check_type(resolved[0], "objects.store", "ObjectStore", "object store")
         super().__init__(resolved, max_rows=max_rows)
         self._objects: dict[str, dict[str, Any]] = {}
         self._start()

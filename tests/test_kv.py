@@ -13,8 +13,8 @@ import pytest
 
 import jsdata
 from jsdata import aio, errors
-from jsdata.config import KeyValueConfig, Placement, StreamSource, SubjectTransformConfig
-from jsdata.kv import KeyValueEntry, KeyValueOp, KeyValueStatus, _stream_config
+from jsdata.client.config import KeyValueConfig, Placement, StreamSource, SubjectTransformConfig
+from jsdata.kv.bucket import KeyValueEntry, KeyValueOp, KeyValueStatus, _stream_config
 
 
 async def _drain_initial(w: aio.KeyWatcher, timeout: float = 10.0) -> list[KeyValueEntry]:
@@ -204,7 +204,7 @@ async def test_republish(ajs) -> None:
 
     sub = await ajs.nc.subscribe("repub.>", cb=on_msg)
     kv = await ajs.create_key_value(
-        bucket="rp", republish=jsdata.config.RePublish(src="$KV.rp.>", dest="repub.>"))
+        bucket="rp", republish=jsdata.client.config.RePublish(src="$KV.rp.>", dest="repub.>"))
     await kv.put("k1", b"v1")
     for _ in range(100):
         if got:
@@ -632,7 +632,7 @@ async def test_to_pandas(ajs) -> None:
 
 
 async def test_codecs(ajs) -> None:
-    from jsdata.codec import MsgpackCodec
+    from jsdata.frames.codec import MsgpackCodec
     kv = await ajs.create_key_value(bucket="cd")
 
     class Upper:

@@ -24,7 +24,7 @@ import pytest
 
 import jsdata
 from jsdata import aio, errors
-from jsdata.config import ObjectMeta, ObjectMetaOptions
+from jsdata.client.config import ObjectMeta, ObjectMetaOptions
 
 
 def _chunk_counts(js, bucket: str) -> dict[str, int]:

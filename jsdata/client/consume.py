@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from .. import errors
 from ._conn import new_token, status_of
 from .message import Msg
 from .pull import DEFAULT_EXPIRES, ack_seqs, seconds
@@ -981,7 +981,7 @@ class ThreadHandler:
     __slots__ = ("fn", "lt", "_submit", "_wrap")
 
     def __init__(self, fn: Callable[[Any], Any], lt: Any) -> None:
-        from .blocking import wrap
+        from ..blocking.twin import wrap
         if inspect.iscoroutinefunction(fn):
             raise errors.InvalidArgumentError(
                 "the blocking API takes plain functions as handlers; use jsdata.aio for "
@@ -1023,7 +1023,7 @@ class BlockingConsumeMixin:
 
         Same options as the asyncio API; returns a ConsumeContext (``stop()``, ``drain()``).
         """
-        from .blocking import _callback, wrap
+        from ..blocking.twin import _callback, wrap
         lt = self._lt
         if lt is None:
             raise errors.NotConnectedError("not bound to a connection")

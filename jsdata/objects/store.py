@@ -5,7 +5,7 @@ A bucket is the stream ``OBJ_<bucket>`` with subjects ``$O.<bucket>.C.>`` (chunk
 ``$O.<bucket>.M.<base64url(name)>``), so objects are interchangeable with nats.go, nats-py
 and the ``nats`` CLI. ``ObjectStoreManager`` adds the bucket management methods to
 ``JetStream``; :class:`ObjectStore` is one bucket. Reading and writing files happens in
-:mod:`jsdata.objectfile`.
+:mod:`jsdata.objects.files`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
-from ._model import make_config
-from ._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
-from .config import (
+from .. import errors
+from .._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
+from ..client import names
+from ..client._model import make_config
+from ..client.config import (
     DiscardPolicy,
     ObjectLink,
     ObjectMeta,
@@ -31,10 +32,10 @@ from .config import (
     StoreCompression,
     StreamConfig,
 )
-from .headers import encode_headers
-from .info import ObjectInfo as _ObjectInfoBase
-from .info import StreamInfo
-from .objectfile import (
+from ..client.headers import encode_headers
+from ..client.info import ObjectInfo as _ObjectInfoBase
+from ..client.info import StreamInfo
+from .files import (
     DEFAULT_CHUNK_SIZE,
     BlockingObjectResult,
     BlockingObjectWriter,
@@ -47,8 +48,8 @@ from .objectfile import (
 )
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
-    from .stream import Stream
+    from ..client.jetstream import JetStream
+    from ..client.stream import Stream
 
 __all__ = [
     "ObjectInfo",
@@ -439,7 +440,7 @@ class ObjectStore:
     async def watch(self, include_history: bool = False, ignore_deletes: bool = False,
                     updates_only: bool = False) -> ObjectWatcher:
         """Watch the bucket's object infos (see :class:`ObjectWatcher`)."""
-        from .watch import OrderedFeed
+        from ..client.watch import OrderedFeed
         if updates_only:
             policy = "new"
         elif include_history:
@@ -494,7 +495,7 @@ class ObjectStore:
 
     def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any) -> _Opener:
         """Open an object as a file: ``"rb"`` gives the seekable :class:`ObjectResult`,
-        ``"wb"`` an :class:`~jsdata.objectfile.ObjectWriter` (``await f.write(b)``; the object
+        ``"wb"`` an :class:`~jsdata.objects.files.ObjectWriter` (``await f.write(b)``; the object
         appears on close, an exception inside ``async with`` aborts it).
 
         ``await obs.open(...)`` or ``async with obs.open(...) as f``. Keywords for "wb":
@@ -661,7 +662,7 @@ class ObjectStore:
         if existing is not None and not existing.is_link():
             raise errors.ObjectExistsError(
                 f"object {name!r} exists in bucket {self.bucket!r} and is not a link")
-        from .objectfile import new_nuid
+        from .files import new_nuid
         info = ObjectInfo(name=name, opts=ObjectMetaOptions(link=link), bucket=self.bucket,
                           nuid=new_nuid())
         await self._publish_meta(info)

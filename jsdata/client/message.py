@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
 
-from . import errors
+from .. import errors
 from .headers import Headers, HeadersInput, decode_headers
 
 if TYPE_CHECKING:

@@ -14,17 +14,18 @@ from typing import Any
 
 import nats.errors
 
-from . import errors, names
+from .. import errors
+from ..frames.writer import DataFrameWriter
+from ..kv.bucket import KeyValueManager
+from ..objects.store import ObjectStoreManager
+from . import names
 from ._conn import Connection, ReplyMux, connect_options, env_url, redact, status_of
 from ._model import make_config
 from .config import StreamConfig
 from .consumer import ConsumerManager
 from .info import AccountInfo, StreamInfo
-from .kv import KeyValueManager
-from .object import ObjectStoreManager
 from .publish import Publisher
 from .stream import Stream
-from .writer import DataFrameWriter
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -208,7 +209,7 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
     """
     servers = servers or url or env_url()
     if not servers:
-        from .server import default_server_url
+        from ..server.embedded import default_server_url
         servers = default_server_url()
     server_list = [servers] if isinstance(servers, str) else list(servers)
     server_list = [u for s in server_list for u in s.split(",") if u.strip()]

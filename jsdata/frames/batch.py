@@ -18,13 +18,13 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from .. import errors
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from .message import Msg
+    from ..client.message import Msg
     from .reader import ReadOptions
 
 _DECODE_KEYS = ("codec", "schema", "columns", "metadata", "include_headers", "on_error")
@@ -41,7 +41,7 @@ def _decode_options(decode: dict[str, Any]) -> ReadOptions:
 
 
 def _ack_policy(consumer: Any) -> str:
-    from .ordered import OrderedConsumer
+    from ..client.ordered import OrderedConsumer
     if isinstance(consumer, OrderedConsumer):
         return "none"
     try:
@@ -115,7 +115,7 @@ class ArrowBatch:
     @property
     def sequences(self) -> list[int]:
         """Stream sequences of the messages, in order."""
-        from .pull import ack_seqs
+        from ..client.pull import ack_seqs
         out = []
         for m in self._msgs:
             s = ack_seqs(m.reply)

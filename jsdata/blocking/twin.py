@@ -26,8 +26,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import errors
-from . import message as _msg
+from .. import errors
+from ..client import message as _msg
 
 log = logging.getLogger("jsdata")
 
@@ -708,7 +708,7 @@ def twin_of(core: type) -> type[Twin]:
 
 def connect(*args: Any, **kw: Any) -> Any:
     """Blocking connect: the asyncio core runs on a new background event-loop thread."""
-    from .jetstream import connect as aconnect
+    from ..client.jetstream import connect as aconnect
     lt = LoopThread()
     try:
         core = lt.run(aconnect(*args, **kw))

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import EmbeddedServerError, ServerNotFoundError
+from ..errors import EmbeddedServerError, ServerNotFoundError
 
 __all__ = [
     "EmbeddedServer",

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from .. import errors
+from ..frames.batch import ArrowMethods
 from ._conn import new_token
-from .batch import ArrowMethods
 from .config import ConsumerConfig, DeliverPolicy, OrderedConsumerConfig
 from .consume import _RUNNING, ConsumeMethods, _OrderedHooks, _PullContext
 from .info import ConsumerInfo

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import errors
+from .. import errors
 
 JSON_TYPE = "application/json"
 MSGPACK_TYPE = "application/msgpack"

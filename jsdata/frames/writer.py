@@ -20,14 +20,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from .. import errors
+from ..client import names
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..client.jetstream import JetStream
+    from ..client.publish import BulkPublisher
     from .codec import Codec
-    from .jetstream import JetStream
-    from .publish import BulkPublisher
 
 PIECE_ROWS = 10_000  # rows encoded per slice (memory stays bounded for any input size)
 PIECE_ROWS_ARROW = 65_536  # Arrow: a few IPC messages per slice, so encoding overlaps sending
@@ -505,7 +506,7 @@ class _Writer:
         return first_rows[j] if j < len(first_rows) else row0
 
     def _error(self, bp: BulkPublisher, index: int, exc: BaseException) -> BaseException:
-        from .publish import _redescribed
+        from ..client.publish import _redescribed
         text = exc.description if isinstance(exc, errors.JetStreamError) else str(exc)
         lead = f"message {index}: "
         if text.startswith(lead):
@@ -515,7 +516,7 @@ class _Writer:
                                  "messages sent were acknowledged")
 
     async def run(self, slices: Iterator[pa.Table]) -> WriteResult:
-        from .publish import FastBatchPublisher
+        from ..client.publish import FastBatchPublisher
         from .reader import in_thread
         t0 = time.perf_counter()
         offset = 0

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Generator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from .. import errors
+from . import names
 from ._conn import new_token, status_of
 from .headers import Headers, HeadersInput, encode_headers
 from .info import PubAck

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from .errors import InvalidConfigError
+from ..errors import InvalidConfigError
 
 __all__ = [
     "Duration",

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Union
 
-from .errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 
 HeaderValue = Union[str, "list[str]", "tuple[str, ...]"]
 HeadersInput = Union["Headers", Mapping[str, HeaderValue], None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from . import errors
+from .. import errors
 
 _BAD_NAME_CHARS = frozenset(">*. /\\\t\r\n")
 _BUCKET_RE = re.compile(r"^[a-zA-Z0-9_-]+$")

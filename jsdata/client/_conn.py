@@ -22,7 +22,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
-from . import errors
+from .. import errors
 from ._parser import BulkSink, FastParser, SidMap
 
 # handler(subject, reply, data, header_block) — called on the event loop, must not block.

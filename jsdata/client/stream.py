@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from .. import errors
+from ..frames.reader import StreamReader
+from . import names
 from ._conn import status_of
 from .consumer import StreamConsumerMethods
 from .info import StreamInfo
 from .message import RawStreamMsg, raw_from_api, raw_from_direct
-from .reader import StreamReader
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
@@ -29,7 +30,7 @@ class Stream(StreamConsumerMethods, StreamReader):
 
     def _repr_html_(self) -> str:
         """The cached info as bounded, escaped HTML (no network call)."""
-        from ._repr import stream_info_html
+        from .._repr import stream_info_html
         return stream_info_html(self._info, note_text="cached info; s.info() refreshes")
 
     @property

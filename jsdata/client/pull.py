@@ -1,6 +1,6 @@
 """Pull requests: ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``.
 
-Continuous consumption (``consume`` / ``messages``) lives in :mod:`jsdata.consume`.
+Continuous consumption (``consume`` / ``messages``) lives in :mod:`jsdata.client.consume`.
 
 Status handling follows nats.go ``jetstream/pull.go``: 100 is a heartbeat, 404 (no messages)
 and 408 (request expired) end a batch without error, 409 ends it with a typed error (except
@@ -17,7 +17,7 @@ from collections import deque
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from .. import errors
 from ._conn import new_token, status_of
 from .message import Msg
 

@@ -6,7 +6,7 @@ an ephemeral AckNone push consumer with flow control and idle heartbeats, checks
 consumer sequence of each delivery, and on a gap, two missed heartbeats, a deleted consumer
 or a lost server recreates the consumer at the last stream sequence + 1.
 
-The feed is an async iterator of :class:`~jsdata.message.Msg` (``None`` once, after the
+The feed is an async iterator of :class:`~jsdata.client.message.Msg` (``None`` once, after the
 messages that existed when it started, if ``mark_initial``). Memory is bounded: flow-control
 replies are held back while more than ``max_buffer`` messages wait to be read.
 """
@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from .. import errors
 from ._conn import new_token, status_of
 from ._model import Timestamp
 from .headers import decode_headers

@@ -35,14 +35,15 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import blocking, errors
-from ._conn import new_token, status_of
-from .config import ObjectMeta, ObjectMetaOptions
+from .. import errors
+from ..blocking import twin as blocking
+from ..client._conn import new_token, status_of
+from ..client.config import ObjectMeta, ObjectMetaOptions
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
-    from .object import ObjectInfo, ObjectStore
-    from .publish import PubAckFuture
+    from ..client.jetstream import JetStream
+    from ..client.publish import PubAckFuture
+    from .store import ObjectInfo, ObjectStore
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -377,7 +378,7 @@ class ObjectWriter:
         if self._state == "closed" and self.info is not None:
             return self.info
         self._check_open()
-        from .object import ObjectInfo
+        from .store import ObjectInfo
 
         try:
             if self._buf:
@@ -607,7 +608,7 @@ class ObjectResult:
     # -- fetching ----------------------------------------------------------------------------
     async def _scan(self) -> None:
         """Index every chunk (stream sequence and size) with a headers-only ordered scan."""
-        from .watch import OrderedFeed
+        from ..client.watch import OrderedFeed
         seqs: list[int] = []
         sizes: list[int] = []
         if self._n:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from .. import errors
+from ..frames.batch import ArrowMethods
+from . import names
 from ._conn import new_token
 from ._model import make_config
-from .batch import ArrowMethods
 from .config import ConsumerConfig, OrderedConsumerConfig
 from .consume import ConsumeMethods
 from .info import ConsumerInfo
@@ -38,7 +39,7 @@ class Consumer(PullMethods, ConsumeMethods, ArrowMethods):
 
     def _repr_html_(self) -> str:
         """The cached info as bounded, escaped HTML (no network call)."""
-        from ._repr import consumer_info_html
+        from .._repr import consumer_info_html
         return consumer_info_html(self._info, note_text="cached info; c.info() refreshes")
 
     def cached_info(self) -> ConsumerInfo:

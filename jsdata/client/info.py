@@ -13,13 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._model import Model, wire
-from .config import (
-    ConsumerConfig,
-    ExternalStream,
-    ObjectMeta,
-    StreamConfig,
-    SubjectTransformConfig,
-)
+from .config import ConsumerConfig, ExternalStream, ObjectMeta, StreamConfig, SubjectTransformConfig
 
 __all__ = [
     "APIStats",
@@ -160,7 +154,7 @@ class StreamInfo(Model):
 
     def _repr_html_(self) -> str:
         """Bounded, escaped HTML for notebooks (no network call)."""
-        from ._repr import stream_info_html
+        from .._repr import stream_info_html
         return stream_info_html(self)
 
 
@@ -214,7 +208,7 @@ class ConsumerInfo(Model):
 
     def _repr_html_(self) -> str:
         """Bounded, escaped HTML for notebooks (no network call)."""
-        from ._repr import consumer_info_html
+        from .._repr import consumer_info_html
         return consumer_info_html(self)
 
 
@@ -319,7 +313,7 @@ class ObjectInfo(ObjectMeta):
 
     @property
     def meta(self) -> ObjectMeta:
-        """The :class:`~jsdata.config.ObjectMeta` part of this info."""
+        """The :class:`~jsdata.client.config.ObjectMeta` part of this info."""
         return ObjectMeta(name=self.name, description=self.description,
                           headers=self.headers, metadata=self.metadata, opts=self.opts)
 

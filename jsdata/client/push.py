@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from .. import errors
 from .consume import (
     _CLOSED,
     _DRAINED,

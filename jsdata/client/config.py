@@ -4,7 +4,7 @@ Field names are the server's JSON names; ``to_json`` writes exactly what nats.go
 (the same ``omitempty`` behaviour and Go zero values), so the server sees the same requests.
 Durations are float seconds (``timedelta`` accepted), times are tz-aware UTC datetimes and
 enum fields accept their plain string values. Build configs with keyword fields or with
-:func:`~jsdata._model.make_config` / ``Model.replace``.
+:func:`~jsdata.client._model.make_config` / ``Model.replace``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..errors import InvalidConfigError
 from ._model import Model, WireEnum, make_config, wire
-from .errors import InvalidConfigError
 
 __all__ = [
     "AckPolicy",

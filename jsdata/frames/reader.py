@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
-from ._conn import BulkSink, new_token, status_of
+from .. import errors
+from ..client import names
+from ..client._conn import BulkSink, new_token, status_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .jetstream import JetStream
-    from .stream import Stream
+    from ..client.jetstream import JetStream
+    from ..client.stream import Stream
 
 DEFAULT_BATCH_SIZE = 10_000
 MAX_REQUEST_BYTES = 8 << 20  # per direct-get request / pull: bounds memory and slow-consumer risk
@@ -303,7 +304,7 @@ def _server_version(js: JetStream) -> tuple[int, int, int]:
 
 async def _seq_at_time(stream: Stream, when: datetime) -> int | None:
     """The sequence of the first message stored at or after ``when`` (None if none)."""
-    from ._model import format_time
+    from ..client._model import format_time
     js = stream._js
     payload = {"start_time": format_time(when)}
     if stream._info.config.allow_direct:
@@ -1452,9 +1453,9 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
     ``dtype_backend`` (None, "numpy_nullable", "pyarrow").
     """
-    from .jetstream import JetStream as CoreJetStream
+    from ..client.jetstream import JetStream as CoreJetStream
     if js is None:
-        from ._default import default_js
+        from .._default import default_js
         js = default_js()
     if isinstance(js, CoreJetStream):
         return aread_stream(stream, js, **read)

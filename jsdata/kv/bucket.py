@@ -7,7 +7,7 @@ nats-server 2.11 the server itself writes markers with ``Nats-Marker-Reason`` wh
 (buckets created with ``limit_marker_ttl``). Buckets written here are read by nats.go,
 nats-py and the ``nats`` CLI, and the other way round.
 
-Watchers ride on :class:`~jsdata.watch.OrderedFeed`; reads use the stream's direct get.
+Watchers ride on :class:`~jsdata.client.watch.OrderedFeed`; reads use the stream's direct get.
 The blocking ``jsdata.KeyValue`` adds the mapping protocol (``kv["k"]``) through
 ``KeyValue.__blocking_mixin__``.
 """
@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
-from ._conn import status_of
-from ._model import WireEnum, make_config, parse_time, to_duration
-from .config import (
+from .. import errors
+from ..client import names
+from ..client._conn import status_of
+from ..client._model import WireEnum, make_config, parse_time, to_duration
+from ..client.config import (
     DiscardPolicy,
     KeyValueConfig,
     StoreCompression,
@@ -46,14 +47,14 @@ from .config import (
     StreamSource,
     SubjectTransformConfig,
 )
-from .headers import Headers, decode_headers
-from .info import StreamInfo
-from .message import Data, Msg, ns_to_datetime, to_bytes
-from .stream import Stream
-from .watch import OrderedFeed
+from ..client.headers import Headers, decode_headers
+from ..client.info import StreamInfo
+from ..client.message import Data, Msg, ns_to_datetime, to_bytes
+from ..client.stream import Stream
+from ..client.watch import OrderedFeed
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
+    from ..client.jetstream import JetStream
 
 __all__ = [
     "AsyncKeyValueDict",
@@ -166,7 +167,7 @@ class KeyValueStatus:
 
     def _repr_html_(self) -> str:
         """The status as bounded, escaped HTML."""
-        from ._repr import field_table, fmt_duration, human_bytes
+        from .._repr import field_table, fmt_duration, human_bytes
         return field_table(f"KeyValue status {self.bucket}", [
             ("values", f"{self.values:,}"), ("history", self.history),
             ("ttl", fmt_duration(self.ttl) if self.ttl else "none"),
@@ -418,7 +419,7 @@ def resolve_codec(codec: CodecSpec) -> tuple[str, Callable[[Any], bytes],
         raise errors.InvalidArgumentError(
             f"unknown codec {codec!r}: use 'bytes', 'str', 'json', 'msgpack', an object with "
             f"encode/decode methods or an (encode, decode) pair")
-    from .codec import Codec  # a jsdata.Codec: its one-message hooks
+    from ..frames.codec import Codec  # a jsdata.Codec: its one-message hooks
     if isinstance(codec, type) and issubclass(codec, Codec):
         codec = codec()
     if isinstance(codec, Codec):
@@ -511,7 +512,7 @@ class KeyValue:
 
     def _repr_html_(self) -> str:
         """The cached bucket info as bounded, escaped HTML (no network call)."""
-        from ._repr import field_table, fmt_duration, fmt_limit, human_bytes
+        from .._repr import field_table, fmt_duration, fmt_limit, human_bytes
         info = self._stream.cached_info()
         c, st = info.config, info.state
         rows: list[tuple[str, Any]] = [
