@@ -42,7 +42,7 @@ _SHARED = frozenset({
     "KeyValueEntry", "KeyValueOp", "KeyValueStatus", "ObjectInfo", "ObjectStoreStatus",
     "WriteResult", "Codec",
 })
-_LAZY_FUNCS = {"read_stream": "frames.reader", "widgets": None}
+_LAZY_FUNCS = {"read_stream": "pandas_ext", "widgets": None}
 
 
 def connect(servers: Any = None, **kw: Any) -> Any:
@@ -51,13 +51,13 @@ def connect(servers: Any = None, **kw: Any) -> Any:
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
     Takes the same keywords as :func:`jsdata.aio.connect`.
     """
-    from .blocking.twin import connect as _connect
-    return _connect(servers, **kw)  # type: ignore[no-any-return]
+    from ._twins import connect as _connect
+    return _connect(servers, **kw)
 
 
 def __getattr__(name: str) -> Any:
     if name in _BLOCKING_TWINS:
-        from .blocking.twin import twin_of
+        from ._twins import twin_of
         value: Any = twin_of(getattr(aio, name))
     elif name in _SHARED:
         value = getattr(aio, name)
@@ -82,4 +82,4 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
-from . import pandas_ext as _pandas_ext  # noqa: E402,F401
+from . import pandas_ext as _pandas_ext  # noqa: E402,F401  (registers df.to_jetstream)

@@ -11,10 +11,8 @@ from typing import Any
 
 # name -> module (inside jsdata) that defines it; imported on first use.
 EXPORTS: dict[str, str] = {
-    "connect": "client.jetstream", "JetStream": "client.jetstream",
-    "Stream": "client.stream",
-    "Consumer": "client.consumer",
-    "OrderedConsumer": "client.ordered",
+    "connect": "_api", "JetStream": "_api", "Stream": "_api", "Consumer": "_api",
+    "OrderedConsumer": "_api",
     "PushConsumer": "client.push",
     "Msg": "client.message", "RawStreamMsg": "client.message", "MsgMetadata": "client.message",
     "MessageBatch": "client.pull",
@@ -25,8 +23,9 @@ EXPORTS: dict[str, str] = {
     "Headers": "client.headers",
     "KeyValue": "kv.bucket", "KeyValueEntry": "kv.bucket", "KeyWatcher": "kv.bucket",
     "KeyValueOp": "kv.bucket", "KeyValueStatus": "kv.bucket",
-    "ObjectStore": "objects.store", "ObjectInfo": "objects.store", "ObjectResult": "objects.store",
-    "ObjectWatcher": "objects.store", "ObjectStoreStatus": "objects.store",
+    "ObjectStore": "objects.store", "ObjectWatcher": "objects.store",
+    "ObjectInfo": "objects.layout", "ObjectStoreStatus": "objects.layout",
+    "ObjectResult": "objects.files",
     "ObjectLink": "client.config",
     "ArrowBatch": "frames.batch", "ArrowBatchIterator": "frames.batch",
     "WriteResult": "frames.writer",

@@ -14,7 +14,8 @@ import pytest
 import jsdata
 from jsdata import aio, errors
 from jsdata.client.config import KeyValueConfig, Placement, StreamSource, SubjectTransformConfig
-from jsdata.kv.bucket import KeyValueEntry, KeyValueOp, KeyValueStatus, _stream_config
+from jsdata.kv.bucket import KeyValueEntry, KeyValueOp, KeyValueStatus
+from jsdata.kv.manager import _stream_config
 
 
 async def _drain_initial(w: aio.KeyWatcher, timeout: float = 10.0) -> list[KeyValueEntry]:

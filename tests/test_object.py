@@ -21,7 +21,8 @@ from jsdata.client.config import (
     ObjectStoreConfig,
     Placement,
 )
-from jsdata.objects.store import ObjectInfo, ObjectStoreManager, ObjectStoreStatus
+from jsdata.objects.layout import ObjectInfo, ObjectStoreStatus
+from jsdata.objects.manager import ObjectStoreManager
 
 
 def _digest(data: bytes) -> str:

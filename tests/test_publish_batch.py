@@ -12,7 +12,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.client.publish import BulkPublisher, FastBatchPublisher
+from jsdata.client.bulk import BulkPublisher, FastBatchPublisher
 from jsdata.server import EmbeddedServer
 
 _counter = iter(range(1_000_000))

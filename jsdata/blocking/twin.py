@@ -6,244 +6,55 @@ block for the result; async iterators become iterators; async context managers b
 context managers; results that are asyncio objects come back as their blocking twins.
 Nothing here knows JetStream: behaviour lives once, in the async core.
 
-A core class may carry ``__blocking_mixin__``: a class of blocking-only extras (the
-``KeyValue`` mapping protocol, for example) that the twin inherits.
-
-Callbacks given to the blocking API (``handler``, ``error_handler``, ...) run on one
-handler thread per connection, in order, so a slow handler never stalls the loop's I/O.
+The registry starts empty: ``jsdata._twins`` declares which core classes have twins
+(:func:`declare`), which blocking-only extras a twin inherits (:func:`add_extras`: the
+``KeyValue`` mapping protocol, for example) and which hand-written classes serve as twins
+(:func:`set_twin`). Extras registered for a base class serve its subclasses too.
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import concurrent.futures
 import functools
 import inspect
-import logging
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import errors
-from ..client import message as _msg
-
-log = logging.getLogger("jsdata")
+from .loop import LoopThread
 
 CALLBACK_PARAMS = frozenset({"handler", "error_handler", "cb", "callback"})
-_HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
-_NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
-
-
-class LoopThread:
-    """One asyncio event loop on a daemon thread; ``run`` submits a coroutine and blocks."""
-
-    def __init__(self, name: str = "jsdata-loop") -> None:
-        self.loop = asyncio.new_event_loop()
-        self._handlers: _HandlerThread | None = None
-        self._handlers_lock = threading.Lock()
-        self.closed = False
-        # fire-and-forget submissions (acks, async publishes), run in order on the loop
-        self._nowait: collections.deque[Any] = collections.deque()
-        self._nowait_lock = threading.Lock()
-        self._nowait_room = threading.Event()
-        self._nowait_idle = True
-        self._nowait_submitted = 0
-        self._nowait_done = 0
-        self._nowait_event: asyncio.Event | None = None
-        self._nowait_progress: asyncio.Event | None = None
-        self.nowait_errors: collections.deque[BaseException] = collections.deque(maxlen=100)
-        self._ready = threading.Event()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
-        self.thread.start()
-        self._ready.wait()
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self._nowait_event = asyncio.Event()
-        self._nowait_progress = asyncio.Event()
-        self.loop.create_task(self._nowait_drainer(), name="jsdata-nowait")
-        self.loop.call_soon(self._ready.set)
-        self.loop.run_forever()
-
-    def submit_nowait(self, coro: Any) -> None:
-        """Queue ``coro`` to run on the loop in submission order, without waiting for it.
-
-        Used for fire-and-forget work (acks, async publishes): one thread hop per burst
-        instead of one round trip per call. Later ``run`` calls see it done first.
-        """
-        with self._nowait_lock:
-            self._nowait.append(coro)
-            self._nowait_submitted += 1
-            wake = self._nowait_idle
-            self._nowait_idle = False
-            full = len(self._nowait) >= _NOWAIT_HIGH_WATER
-            if full:
-                self._nowait_room.clear()
-        if wake:
-            self.loop.call_soon_threadsafe(self._nowait_event.set)  # type: ignore[union-attr]
-        if full and threading.current_thread() is not self.thread:
-            # Let the loop thread catch up: waiting on an Event hands it the GIL at once,
-            # where spinning here would starve it for whole switch intervals.
-            self._nowait_room.wait(5.0)
-
-    async def _nowait_drainer(self) -> None:
-        ev = self._nowait_event
-        assert ev is not None and self._nowait_progress is not None
-        while True:
-            await ev.wait()
-            ev.clear()
-            while True:
-                with self._nowait_lock:
-                    if not self._nowait:
-                        self._nowait_idle = True
-                        break
-                    batch = list(self._nowait)
-                    self._nowait.clear()
-                    self._nowait_room.set()
-                for c in batch:
-                    try:
-                        await c
-                    except asyncio.CancelledError:
-                        raise
-                    except BaseException as e:  # noqa: BLE001 - kept for inspection
-                        self.nowait_errors.append(e)
-                    self._nowait_done += 1
-                self._nowait_progress.set()
-
-    async def _after_nowait(self, upto: int, coro: Any) -> Any:
-        prog = self._nowait_progress
-        assert prog is not None
-        while self._nowait_done < upto:
-            prog.clear()
-            await prog.wait()
-        return await coro
-
-    def run(self, coro: Any, timeout: float | None = None) -> Any:
-        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it)."""
-        if self.closed:
-            coro.close()
-            raise errors.ConnectionClosedError("the connection is closed")
-        if threading.current_thread() is self.thread:
-            coro.close()
-            raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
-                               "use the asyncio API (jsdata.aio) there")
-        upto = self._nowait_submitted
-        if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
-            coro = self._after_nowait(upto, coro)
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            if fut.done():  # the core raised its own TimeoutError subclass: keep it as is
-                raise
-            fut.cancel()
-            raise errors.JetStreamTimeoutError("timed out waiting for the operation") from None
-        except BaseException:  # KeyboardInterrupt and friends: do not leave work running
-            if not fut.done():
-                fut.cancel()
-            raise
-
-    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Schedule a plain function on the loop thread without waiting."""
-        self.loop.call_soon_threadsafe(fn, *args)
-
-    @property
-    def handlers(self) -> _HandlerThread:
-        with self._handlers_lock:
-            if self._handlers is None:
-                self._handlers = _HandlerThread(self)
-            return self._handlers
-
-    def stop(self) -> None:
-        """Cancel what still runs on the loop, stop it and join every thread."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._handlers is not None:
-            self._handlers.stop()
-
-        async def _cancel_all() -> None:
-            me = asyncio.current_task()
-            tasks = [t for t in asyncio.all_tasks() if t is not me]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self.loop.shutdown_asyncgens()
-            await self.loop.shutdown_default_executor()
-
-        if threading.current_thread() is not self.thread:
-            try:
-                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(10)
-            except Exception:  # noqa: BLE001 - best effort while shutting down
-                pass
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
-
-
-class _HandlerThread:
-    """Runs blocking callbacks in order on one thread, with backpressure on the core."""
-
-    def __init__(self, lt: LoopThread) -> None:
-        self.lt = lt
-        self.q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.size = 0
-        self._lock = threading.Lock()
-        self._room: asyncio.Future[None] | None = None
-        self.thread = threading.Thread(target=self._main, name="jsdata-handlers", daemon=True)
-        self.thread.start()
-
-    def _main(self) -> None:
-        while True:
-            item = self.q.get()
-            if item is None:
-                return
-            fn, args = item
-            try:
-                fn(*args)
-            except Exception:  # a failing handler must not stop the others; never silent
-                log.exception("jsdata: handler %r raised", getattr(fn, "__name__", fn))
-            with self._lock:
-                self.size -= 1
-                if self.size == _HANDLER_HIGH_WATER // 2 and self._room is not None:
-                    room, self._room = self._room, None
-                    self.lt.loop.call_soon_threadsafe(_set_res, room)
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[None] | None:
-        """Queue a call (from the loop thread); returns a future to await when too far behind."""
-        with self._lock:
-            self.size += 1
-            behind = self.size >= _HANDLER_HIGH_WATER
-            if behind and self._room is None:
-                self._room = self.lt.loop.create_future()
-            room = self._room if behind else None
-        self.q.put((fn, args))
-        return room
-
-    def stop(self) -> None:
-        self.q.put(None)
-        if threading.current_thread() is not self.thread:
-            self.thread.join(10)
-
-
-def _set_res(f: asyncio.Future[None]) -> None:
-    if not f.done():
-        f.set_result(None)
 
 
 # ---------------------------------------------------------------------------------------------
 # wrapping values between the surfaces
 
-TWINS: dict[type, type[Twin]] = {}
+TWINS: dict[type, type[Twin]] = {}  # core class -> its twin (generated or hand-written)
+DECLARED: set[type] = set()  # core classes that get a twin; their subclasses share it
+EXTRAS: dict[type, type] = {}  # core class -> blocking-only extras of its twins (and subclasses')
+
+
+def declare(*core: type) -> None:
+    """Give each core class a blocking twin (generated on first use)."""
+    DECLARED.update(core)
+
+
+def add_extras(core: type, extras: type) -> None:
+    """Let the twins of ``core`` (and of its subclasses) inherit ``extras``."""
+    EXTRAS[core] = extras
+
+
+def set_twin(core: type, twin: type) -> None:
+    """Use the hand-written ``twin`` (a class with ``_wrap(core, lt)``) for ``core``."""
+    DECLARED.add(core)
+    TWINS[core] = twin
 
 
 def _twin_class_for(t: type) -> type[Twin] | None:
     tw = TWINS.get(t)
-    if tw is None and t.__module__.startswith("jsdata."):
+    if tw is None:
         for base in t.__mro__:
-            if base.__name__ in TWIN_NAMES and base.__module__.startswith("jsdata."):
+            if base in DECLARED:
                 tw = twin_of(base)
                 break
     return tw
@@ -513,7 +324,7 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
     if hasattr(core, "__aenter__"):
         ns["__enter__"] = _enter
         ns["__exit__"] = _exit
-    extras = [m for m in (EXTRAS.get(name), getattr(core, "__blocking_mixin__", None)) if m]
+    extras = list(dict.fromkeys(EXTRAS[k] for k in core.__mro__ if k in EXTRAS))
     for m in extras:  # explicit extras (and their bases) win over generated methods
         for klass in m.__mro__[:-1]:
             for attr in vars(klass):
@@ -525,175 +336,6 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
     return cls
 
 
-def loop_thread_of(twin: Twin) -> LoopThread:
-    if twin._lt is None:
-        raise errors.NotConnectedError("not bound to a connection")
-    return twin._lt
-
-
-def submit_nowait(lt: LoopThread, coro_fn: Callable[..., Any], *args: Any
-                  ) -> concurrent.futures.Future[Any]:
-    """Start ``coro_fn(*args)`` on the loop without waiting; a concurrent future for it."""
-    return asyncio.run_coroutine_threadsafe(coro_fn(*args), lt.loop)
-
-
-# ---------------------------------------------------------------------------------------------
-# the classes that get blocking twins, and the twins' blocking-only extras
-
-TWIN_NAMES = frozenset({
-    "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
-    "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
-    "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
-    "ArrowBatchIterator",
-})
-
-
-class _JetStreamExtras:
-    """Blocking-only parts of ``jsdata.JetStream``: closing also stops the loop thread."""
-
-    _core: Any
-    _lt: LoopThread | None
-
-    def close(self) -> None:
-        """Close the connection and join the background threads."""
-        lt = self._lt
-        if lt is None or lt.closed:
-            return
-        try:
-            lt.run(self._core.close())
-        finally:
-            lt.stop()
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    @property
-    def nc(self) -> Any:
-        """The underlying nats-py connection (lives on the background loop thread)."""
-        return self._core.nc
-
-
-class _PubAckFutureExtras:
-    """``concurrent.futures``-style waiting for ``jsdata.PubAckFuture``."""
-
-    _core: Any
-    _lt: LoopThread | None
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Block until the ack arrives (or its error, or ``timeout`` seconds pass)."""
-        if self._core.done():
-            return self._core.result()
-        assert self._lt is not None
-        return self._lt.run(self._core.wait(timeout))
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        try:
-            self.result(timeout)
-        except errors.JetStreamTimeoutError:
-            if not self._core.done():
-                raise
-        except BaseException as e:  # noqa: BLE001
-            return e
-        return self._core.exception()
-
-    def done(self) -> bool:
-        return bool(self._core.done())
-
-
-class _AsyncPublishExtras:
-    """Blocking ``publish_async``: validate here, send from the loop without a round trip."""
-
-    _core: Any
-    _lt: LoopThread | None
-
-    def publish_async(self, subject: str, data: Any = b"", **opts: Any) -> Any:
-        """Publish without waiting for the ack; returns a PubAckFuture."""
-        core, lt = self._core, self._lt
-        assert lt is not None
-        parts = core._prepare_publish(subject, data, **opts)
-        size = len(parts[1]) + len(parts[2])
-        if size > core.nc.max_payload:  # raise here, as the asyncio API does, not on the future
-            raise errors.MaxPayloadExceededError(
-                f"message of {size} bytes exceeds the server's max_payload of "
-                f"{core.nc.max_payload} bytes")
-        paf = core._new_paf(*parts, lt.loop)
-        if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
-            # one round trip per half window, not per message; raises TooManyStalledMsgsError
-            lt.run(core._wait_for_room(max(1, core._pa_max // 2)))
-        lt.submit_nowait(_submit_or_fail(core, paf))
-        return wrap(paf, lt)
-
-    def publish_msg_async(self, msg: Any, **opts: Any) -> Any:
-        """Publish a Msg without waiting for the ack."""
-        m = unwrap(msg, self._lt)
-        return self.publish_async(m.subject, m.data,
-                                  headers=m._headers or (m.headers if m._hdr else None), **opts)
-
-    def publish_async_pending(self) -> int:
-        """How many async publishes await their ack (those still queued to send included)."""
-        assert self._lt is not None
-        return int(self._lt.run(_pending(self._core)))  # runs after the queued sends
-
-
-async def _pending(core: Any) -> int:
-    return int(core.publish_async_pending())
-
-
-async def _submit_or_fail(core: Any, paf: Any) -> None:
-    try:
-        await core._submit_paf(paf)
-    except errors.JetStreamError as e:
-        paf._set_exception(e)
-
-
-class _JetStreamBlocking(_JetStreamExtras, _AsyncPublishExtras):
-    """Every blocking-only part of ``jsdata.JetStream``."""
-
-
-class _MsgExtras:
-    """Blocking acks: checked here, sent from the loop without waiting (as Go's Ack)."""
-
-    _core: Any
-    _lt: LoopThread | None
-
-    def _send(self, body: bytes, final: bool = True) -> None:
-        coro = self._core._ack_now(body, final)
-        if self._lt is None:
-            coro.close()
-            raise errors.NotConnectedError("message is not bound to a connection")
-        self._lt.submit_nowait(coro)
-
-    def ack(self) -> None:
-        """Acknowledge the message."""
-        self._send(_msg.ACK)
-
-    def nak(self) -> None:
-        """Negatively acknowledge: redeliver now."""
-        self._send(_msg.NAK)
-
-    def nak_with_delay(self, delay: float) -> None:
-        """Negatively acknowledge: redeliver after ``delay`` seconds."""
-        self._send(_msg.nak_delay_body(delay))
-
-    def in_progress(self) -> None:
-        """Tell the server the message is still being worked on."""
-        self._send(_msg.WPI, final=False)
-
-    def term(self) -> None:
-        """Stop redelivery of the message."""
-        self._send(_msg.TERM)
-
-    def term_with_reason(self, reason: str) -> None:
-        """Stop redelivery, recording ``reason``."""
-        self._send(_msg.TERM + b" " + reason.encode())
-
-
-EXTRAS: dict[str, type] = {"JetStream": _JetStreamBlocking, "PubAckFuture": _PubAckFutureExtras,
-                           "Msg": _MsgExtras}
-
 _twin_lock = threading.RLock()
 
 
@@ -704,15 +346,3 @@ def twin_of(core: type) -> type[Twin]:
         if tw is None:
             tw = make_twin(core.__name__, core)
         return tw
-
-
-def connect(*args: Any, **kw: Any) -> Any:
-    """Blocking connect: the asyncio core runs on a new background event-loop thread."""
-    from ..client.jetstream import connect as aconnect
-    lt = LoopThread()
-    try:
-        core = lt.run(aconnect(*args, **kw))
-    except BaseException:
-        lt.stop()
-        raise
-    return wrap(core, lt)

@@ -37,6 +37,30 @@ READ_SIZE = 1 << 20
 _logger = logging.getLogger("nats.aio.client")  # where nats-py's read loop logs
 
 
+# PUB / HPUB framing (the NATS client protocol), written once: every publisher frames its
+# commands with these. Fields: subject, reply, [header size,] total size, [headers,] payload.
+_PUB = b"PUB %b %b %d\r\n%b\r\n"
+_HPUB = b"HPUB %b %b %d %d\r\n%b%b\r\n"
+
+
+def pub_frame(subject: bytes, reply: bytes, payload: bytes, hdr: bytes = b"") -> bytes:
+    """One PUB (or HPUB, with a header block) command."""
+    if hdr:
+        return _HPUB % (subject, reply, len(hdr), len(hdr) + len(payload), hdr, payload)
+    return _PUB % (subject, reply, len(payload), payload)
+
+
+def indexed_pub_templates(reply_suffix: bytes = b"") -> tuple[bytes, bytes, bytes, bytes]:
+    """PUB / HPUB templates for pipelined publishers, whose reply is ``prefix + index +
+    reply_suffix`` (one ack inbox, a token per message) - formatted inline in their hot
+    loops: ``(pub, hpub, pub_head, hpub_head)``; the heads leave out the body (sent in
+    parts). Fields: subject, prefix, index, [header size,] total size, [headers, payload]."""
+    reply = b"%b%d" + reply_suffix
+    pub_head = b"PUB %b " + reply + b" %d\r\n"
+    hpub_head = b"HPUB %b " + reply + b" %d %d\r\n"
+    return pub_head + b"%b\r\n", hpub_head + b"%b%b\r\n", pub_head, hpub_head
+
+
 def new_token(n: int = 12) -> str:
     """A random token usable in subjects (like a nuid)."""
     return secrets.token_urlsafe(n).replace("-", "A").replace("_", "B")
@@ -143,11 +167,7 @@ class Connection(Client):
             or size + self._pending_data_size > self._max_pending_size
         ):
             raise errors.NotConnectedError("not connected and the reconnect buffer is full")
-        if hdr:
-            cmd = b"HPUB %b %b %d %d\r\n%b%b\r\n" % (
-                subject.encode(), reply.encode(), len(hdr), size, hdr, data)
-        else:
-            cmd = b"PUB %b %b %d\r\n%b\r\n" % (subject.encode(), reply.encode(), size, data)
+        cmd = pub_frame(subject.encode(), reply.encode(), data, hdr)
         # queue_raw + kick, inlined: this is the per-message hot path of async publishing
         stats = self.stats
         stats["out_msgs"] += 1
@@ -236,7 +256,7 @@ class Connection(Client):
         if (tr is None or self._status != Client.CONNECTED or self._pending
                 or len(data) > self._max_payload):
             return False
-        tr.write(b"".join((f"PUB {subject} {reply} {len(data)}\r\n".encode(), data, _CRLF)))
+        tr.write(pub_frame(subject.encode(), reply.encode(), data))
         stats = self.stats
         stats["out_msgs"] += 1
         stats["out_bytes"] += len(data)

@@ -1,34 +1,29 @@
-"""Consumer management (create / update / get / delete / list) and the pull ``Consumer``.
+"""The pull ``Consumer`` handle, and the consumer create/update request all kinds share.
 
-``ConsumerManager`` is mixed into ``JetStream`` (methods take the stream name);
-``StreamConsumerMethods`` gives ``Stream`` the same methods without it.
+The management methods (``create_consumer``, ``consumer``, ...) are in
+``consumer_manager.py``; ordered consumers call :func:`upsert_consumer` directly.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..frames.batch import ArrowMethods
 from . import names
 from ._conn import new_token
-from ._model import make_config
-from .config import ConsumerConfig, OrderedConsumerConfig
+from .config import ConsumerConfig
 from .consume import ConsumeMethods
 from .info import ConsumerInfo
 from .pull import PullMethods
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
-    from .ordered import OrderedConsumer
-    from .push import PushConsumer
+    from .context import Context
 
 
-class Consumer(PullMethods, ConsumeMethods, ArrowMethods):
+class Consumer(PullMethods, ConsumeMethods):
     """A pull consumer: ``fetch`` / ``next`` / ``consume`` / ``messages`` and info."""
 
-    def __init__(self, js: JetStream, info: ConsumerInfo) -> None:
+    def __init__(self, js: Context, info: ConsumerInfo) -> None:
         self._js = js
         self._info = info
         self.stream: str = info.stream_name
@@ -53,7 +48,7 @@ class Consumer(PullMethods, ConsumeMethods, ArrowMethods):
         return self._info
 
 
-def _check_kind(info: ConsumerInfo, push: bool) -> None:
+def check_kind(info: ConsumerInfo, push: bool) -> None:
     is_push = bool(info.config.deliver_subject)
     if push and not is_push:
         raise errors.NotPushConsumerError(
@@ -65,178 +60,47 @@ def _check_kind(info: ConsumerInfo, push: bool) -> None:
             "use push_consumer() instead")
 
 
-class ConsumerManager:
-    """Consumer CRUD on ``JetStream``; every method takes the stream name first."""
-
-    _api: Any
-
-    async def _upsert_consumer(self, stream: str, cfg: ConsumerConfig, action: str,
-                               push: bool) -> ConsumerInfo:
-        names.stream_name(stream)
-        if push and not cfg.deliver_subject:
-            raise errors.InvalidConfigError("a push consumer needs deliver_subject")
-        if not push and cfg.deliver_subject:
-            raise errors.InvalidConfigError(
-                "deliver_subject makes a push consumer; use create_push_consumer()")
-        if cfg.durable_name:
-            names.consumer_name(cfg.durable_name)
-        if cfg.name:
-            names.consumer_name(cfg.name)
-        if cfg.durable_name and cfg.name and cfg.durable_name != cfg.name:
-            raise errors.InvalidConfigError("durable_name and name must be equal when both set")
-        name = cfg.name or cfg.durable_name or new_token(8)
-        if cfg.filter_subject and cfg.filter_subjects:
-            raise errors.InvalidConfigError("give filter_subject or filter_subjects, not both")
-        for f in ([cfg.filter_subject] if cfg.filter_subject else []) + list(
-                cfg.filter_subjects or []):
-            names.filter_subject(f)
-        body = cfg.to_json()
-        if not cfg.durable_name:
-            body["name"] = name
-        subj = f"CONSUMER.CREATE.{stream}.{name}"
-        if cfg.filter_subject:  # the server refuses the subject form with filter_subjects
-            subj += f".{cfg.filter_subject}"
-        payload: dict[str, Any] = {"stream_name": stream, "config": body}
-        if action:
-            payload["action"] = action
-        try:
-            resp = await self._api(subj, payload)
-        except errors.APIError as e:
-            if e.err_code == 10148 or (action == "create" and e.err_code == 10013):
-                raise errors.ConsumerExistsError(str(e.description), code=e.code,
-                                                 err_code=e.err_code) from None
-            raise
-        info = ConsumerInfo.from_json(resp)
-        if cfg.filter_subjects and not info.config.filter_subjects:  # a pre-2.10 server
-            raise errors.ConsumerMultipleFilterSubjectsNotSupportedError(
-                "the server does not support multiple filter subjects")
-        _check_kind(info, push)
-        return info
-
-    async def _consumer_info(self, stream: str, name: str) -> ConsumerInfo:
-        names.stream_name(stream)
-        names.consumer_name(name)
-        return ConsumerInfo.from_json(await self._api(f"CONSUMER.INFO.{stream}.{name}"))
-
-    # -- pull ----------------------------------------------------------------------------------
-    async def create_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
-                              **fields: Any) -> Consumer:
-        """Create a pull consumer (ConsumerExistsError if one exists with another config)."""
-        cfg = make_config(ConsumerConfig, config, **fields)
-        return Consumer(self, await self._upsert_consumer(stream, cfg, "create", False))  # type: ignore[arg-type]
-
-    async def update_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
-                              **fields: Any) -> Consumer:
-        """Update an existing pull consumer (ConsumerDoesNotExistError if missing)."""
-        cfg = make_config(ConsumerConfig, config, **fields)
-        return Consumer(self, await self._upsert_consumer(stream, cfg, "update", False))  # type: ignore[arg-type]
-
-    async def create_or_update_consumer(self, stream: str,
-                                        config: ConsumerConfig | None = None, /,
-                                        **fields: Any) -> Consumer:
-        """Create the pull consumer or update it to this configuration."""
-        cfg = make_config(ConsumerConfig, config, **fields)
-        return Consumer(self, await self._upsert_consumer(stream, cfg, "", False))  # type: ignore[arg-type]
-
-    async def consumer(self, stream: str, name: str) -> Consumer:
-        """A handle on an existing pull consumer (ConsumerNotFoundError if missing)."""
-        info = await self._consumer_info(stream, name)
-        _check_kind(info, False)
-        return Consumer(self, info)  # type: ignore[arg-type]
-
-    async def delete_consumer(self, stream: str, name: str) -> None:
-        """Delete a consumer (pull or push)."""
-        names.stream_name(stream)
-        names.consumer_name(name)
-        await self._api(f"CONSUMER.DELETE.{stream}.{name}")
-
-    async def list_consumers(self, stream: str) -> AsyncIterator[ConsumerInfo]:
-        """Info of every consumer on ``stream``."""
-        names.stream_name(stream)
-        async for it in self._paged(f"CONSUMER.LIST.{stream}", "consumers", {}):  # type: ignore[attr-defined]
-            yield ConsumerInfo.from_json(it)
-
-    async def consumer_names(self, stream: str) -> AsyncIterator[str]:
-        """Name of every consumer on ``stream``."""
-        names.stream_name(stream)
-        async for it in self._paged(f"CONSUMER.NAMES.{stream}", "consumers", {}):  # type: ignore[attr-defined]
-            yield it
-
-    # -- ordered -------------------------------------------------------------------------------
-    async def ordered_consumer(self, stream: str, config: OrderedConsumerConfig | None = None,
-                               /, **fields: Any) -> OrderedConsumer:
-        """An ordered consumer: ephemeral, AckNone, recreated on gaps; in-order delivery."""
-        from .ordered import OrderedConsumer
-        names.stream_name(stream)
-        cfg = make_config(OrderedConsumerConfig, config, **fields)
-        return OrderedConsumer(self, stream, cfg)  # type: ignore[arg-type]
-
-    # -- push ----------------------------------------------------------------------------------
-    async def create_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
-                                   **fields: Any) -> PushConsumer:
-        """Create a push consumer (needs ``deliver_subject``)."""
-        from .push import PushConsumer
-        cfg = make_config(ConsumerConfig, config, **fields)
-        return PushConsumer(self, await self._upsert_consumer(stream, cfg, "create", True))  # type: ignore[arg-type]
-
-    async def update_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
-                                   **fields: Any) -> PushConsumer:
-        """Update an existing push consumer."""
-        from .push import PushConsumer
-        cfg = make_config(ConsumerConfig, config, **fields)
-        return PushConsumer(self, await self._upsert_consumer(stream, cfg, "update", True))  # type: ignore[arg-type]
-
-    async def create_or_update_push_consumer(self, stream: str,
-                                             config: ConsumerConfig | None = None, /,
-                                             **fields: Any) -> PushConsumer:
-        """Create the push consumer or update it to this configuration."""
-        from .push import PushConsumer
-        cfg = make_config(ConsumerConfig, config, **fields)
-        return PushConsumer(self, await self._upsert_consumer(stream, cfg, "", True))  # type: ignore[arg-type]
-
-    async def push_consumer(self, stream: str, name: str) -> PushConsumer:
-        """A handle on an existing push consumer (NotPushConsumerError for a pull one)."""
-        from .push import PushConsumer
-        info = await self._consumer_info(stream, name)
-        _check_kind(info, True)
-        return PushConsumer(self, info)  # type: ignore[arg-type]
-
-
-def _stream_scoped(name: str) -> Any:
-    async def method(self: StreamConsumerMethods, *args: Any, **kw: Any) -> Any:
-        return await getattr(self._js, name)(self.name, *args, **kw)
-
-    method.__name__ = name
-    method.__qualname__ = f"Stream.{name}"
-    method.__doc__ = getattr(ConsumerManager, name).__doc__
-    return method
-
-
-def _stream_scoped_iter(name: str) -> Any:
-    def method(self: StreamConsumerMethods) -> Any:
-        return getattr(self._js, name)(self.name)
-
-    method.__name__ = name
-    method.__qualname__ = f"Stream.{name}"
-    method.__doc__ = getattr(ConsumerManager, name).__doc__
-    return method
-
-
-class StreamConsumerMethods:
-    """The consumer methods of ``JetStream`` bound to one stream (``Stream`` mixes this in)."""
-
-    _js: Any
-    name: str
-
-    create_consumer = _stream_scoped("create_consumer")
-    update_consumer = _stream_scoped("update_consumer")
-    create_or_update_consumer = _stream_scoped("create_or_update_consumer")
-    consumer = _stream_scoped("consumer")
-    delete_consumer = _stream_scoped("delete_consumer")
-    ordered_consumer = _stream_scoped("ordered_consumer")
-    create_push_consumer = _stream_scoped("create_push_consumer")
-    update_push_consumer = _stream_scoped("update_push_consumer")
-    create_or_update_push_consumer = _stream_scoped("create_or_update_push_consumer")
-    push_consumer = _stream_scoped("push_consumer")
-    list_consumers = _stream_scoped_iter("list_consumers")
-    consumer_names = _stream_scoped_iter("consumer_names")
+async def upsert_consumer(js: Context, stream: str, cfg: ConsumerConfig, action: str,
+                          push: bool) -> ConsumerInfo:
+    """Create or update a consumer (``action``: "create", "update" or "" for either) and
+    return its info; ``push`` says which kind the caller expects."""
+    names.stream_name(stream)
+    if push and not cfg.deliver_subject:
+        raise errors.InvalidConfigError("a push consumer needs deliver_subject")
+    if not push and cfg.deliver_subject:
+        raise errors.InvalidConfigError(
+            "deliver_subject makes a push consumer; use create_push_consumer()")
+    if cfg.durable_name:
+        names.consumer_name(cfg.durable_name)
+    if cfg.name:
+        names.consumer_name(cfg.name)
+    if cfg.durable_name and cfg.name and cfg.durable_name != cfg.name:
+        raise errors.InvalidConfigError("durable_name and name must be equal when both set")
+    name = cfg.name or cfg.durable_name or new_token(8)
+    if cfg.filter_subject and cfg.filter_subjects:
+        raise errors.InvalidConfigError("give filter_subject or filter_subjects, not both")
+    for f in ([cfg.filter_subject] if cfg.filter_subject else []) + list(
+            cfg.filter_subjects or []):
+        names.filter_subject(f)
+    body = cfg.to_json()
+    if not cfg.durable_name:
+        body["name"] = name
+    subj = f"CONSUMER.CREATE.{stream}.{name}"
+    if cfg.filter_subject:  # the server refuses the subject form with filter_subjects
+        subj += f".{cfg.filter_subject}"
+    payload: dict[str, Any] = {"stream_name": stream, "config": body}
+    if action:
+        payload["action"] = action
+    try:
+        resp = await js._api(subj, payload)
+    except errors.APIError as e:
+        if e.err_code == 10148 or (action == "create" and e.err_code == 10013):
+            raise errors.ConsumerExistsError(str(e.description), code=e.code,
+                                             err_code=e.err_code) from None
+        raise
+    info = ConsumerInfo.from_json(resp)
+    if cfg.filter_subjects and not info.config.filter_subjects:  # a pre-2.10 server
+        raise errors.ConsumerMultipleFilterSubjectsNotSupportedError(
+            "the server does not support multiple filter subjects")
+    check_kind(info, push)
+    return info

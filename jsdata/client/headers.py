@@ -156,3 +156,30 @@ def decode_headers(raw: bytes) -> Headers:
         h._items.append((name.strip().decode("ascii", "replace"),
                          value.strip().decode("utf-8", "replace")))
     return h
+
+
+# ---------------------------------------------------------------------------------------------
+# one value straight from a raw header block (hot paths: no Headers object)
+
+
+def header_value(hdr: bytes, name: bytes) -> str:
+    """The first value of header ``name`` in a raw header block ("" if absent).
+
+    The name is matched at the start of a line only (after the ``NATS/1.0`` status line), so
+    a user header that merely ends with ``name`` - or a value containing it - never matches.
+    """
+    i = hdr.find(b"\r\n" + name + b":")
+    if i < 0:
+        return ""
+    start = i + len(name) + 3
+    j = hdr.find(b"\r\n", start)
+    return hdr[start:j if j >= 0 else None].strip().decode("utf-8", "replace")
+
+
+def header_int(hdr: bytes, name: bytes, default: int = 0) -> int:
+    """The int value of header ``name`` in a raw header block (``default`` if absent or not
+    a number); matched at the start of a line as :func:`header_value`."""
+    try:
+        return int(header_value(hdr, name) or default)
+    except ValueError:
+        return default

@@ -9,9 +9,12 @@ tz-aware UTC datetimes (Go's zero time reads as ``None``).
 from __future__ import annotations
 
 import datetime
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import errors
 from ._model import Model, wire
 from .config import ConsumerConfig, ExternalStream, ObjectMeta, StreamConfig, SubjectTransformConfig
 
@@ -293,6 +296,29 @@ class PubAck(Model):
     def seq(self) -> int:
         """Alias of :attr:`sequence`."""
         return self.sequence
+
+
+ACK_RE = re.compile(rb'\{"stream":"([^"\\]+)",(?:"domain":"([^"\\]*)",)?"seq":(\d+)'
+                     rb'(,"duplicate":true)?\}')
+
+
+def parse_ack(data: bytes) -> PubAck:
+    """PubAck from the stream's reply, raising the typed error it carries."""
+    m = ACK_RE.fullmatch(data)
+    if m is not None:  # the common shape, without the generic JSON model machinery
+        ack = object.__new__(PubAck)
+        stream, domain, seq, dup = m.groups()
+        ack.__dict__.update(stream=stream.decode(), sequence=int(seq), duplicate=dup is not None,
+                            domain=domain.decode() if domain is not None else None, value=None,
+                            batch=None, count=None, extra={})
+        return ack
+    try:
+        d = json.loads(data)
+    except ValueError:
+        raise errors.APIError(f"invalid publish ack: {data[:200]!r}") from None
+    if "error" in d:
+        raise errors.from_api_error(d["error"])
+    return PubAck.from_json(d)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,68 +1,53 @@
-"""The asyncio JetStream context: connecting, API requests and stream management.
+"""The core asyncio JetStream context: opening the connection and stream management.
 
-``JetStream`` composes the per-concept mixins (publishing, consumers, key-value, object
-stores, DataFrame writing); each lives in the module named after it.
+``JetStream`` is the core's composition (as nats.go's ``JetStream`` interface): the
+``Context`` plumbing, consumer management and publishing. The user-facing
+``jsdata.aio.JetStream`` adds key-value, object stores and DataFrames on top
+(``jsdata._api``); handles are made through ``stream_class`` and the consumer manager's
+class attributes, which the assembled class points at its own handle classes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import nats.errors
 
 from .. import errors
-from ..frames.writer import DataFrameWriter
-from ..kv.bucket import KeyValueManager
-from ..objects.store import ObjectStoreManager
+from .._util import seconds
 from . import names
-from ._conn import Connection, ReplyMux, connect_options, env_url, redact, status_of
+from ._conn import Connection, connect_options, redact
 from ._model import make_config
 from .config import StreamConfig
-from .consumer import ConsumerManager
+from .consumer_manager import ConsumerManager
+from .context import DEFAULT_TIMEOUT
 from .info import AccountInfo, StreamInfo
 from .publish import Publisher
 from .stream import Stream
 
-DEFAULT_TIMEOUT = 5.0
+J = TypeVar("J", bound="JetStream")
 
 
-def _seconds(v: float | timedelta | None, default: float) -> float:
-    if v is None:
-        return default
-    return v.total_seconds() if isinstance(v, timedelta) else float(v)
-
-
-class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
-                DataFrameWriter):
-    """A JetStream context on one connection: streams, consumers, publishing, KV, objects.
+class JetStream(ConsumerManager, Publisher):
+    """A JetStream context on one connection: streams, consumers, publishing.
 
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.
     """
+
+    stream_class: ClassVar[type[Stream]] = Stream
 
     def __init__(self, nc: Connection, *, domain: str | None = None,
                  api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
                  publish_async_max_pending: int = 4000, owns_connection: bool = True,
                  display_url: str = "") -> None:
-        if domain and api_prefix:
-            raise errors.InvalidArgumentError("give domain or api_prefix, not both")
-        self.nc = nc
-        self.domain = domain
-        if api_prefix:
-            self.prefix = api_prefix.rstrip(".")
-        elif domain:
-            self.prefix = f"$JS.{domain}.API"
-        else:
-            self.prefix = "$JS.API"
-        self.timeout = _seconds(timeout, DEFAULT_TIMEOUT)
-        self._mux = ReplyMux(nc)
+        super().__init__(nc, domain=domain, api_prefix=api_prefix, timeout=timeout)
         self._owns_connection = owns_connection
         self._display_url = display_url
         self._closed = False
-        Publisher.__init__(self, publish_async_max_pending)
+        self._init_publisher(publish_async_max_pending)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed or self.nc.is_closed else "connected"
@@ -75,6 +60,7 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
             return
         self._closed = True
         await self._close_publisher()
+        await self._cancel_tasks()
         await self._mux.close()
         if self._owns_connection and not self.nc.is_closed:
             try:
@@ -84,36 +70,11 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
                 # (server gone): the connection is closed all the same.
                 pass
 
-    async def __aenter__(self) -> JetStream:
+    async def __aenter__(self: J) -> J:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # -- API requests --------------------------------------------------------------------------
-    def api_subject(self, suffix: str) -> str:
-        return f"{self.prefix}.{suffix}"
-
-    async def _api(self, suffix: str, payload: dict[str, Any] | None = None, *,
-                   timeout: float | None = None, context: str | None = None) -> dict[str, Any]:
-        """One JetStream API request; an ``error`` in the response raises its typed error."""
-        self.nc.check_open()
-        body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
-        data, hdr = await self._mux.request(self.api_subject(suffix), body,
-                                            timeout or self.timeout)
-        if hdr:
-            st = status_of(hdr)
-            if st and st[0] == 503:
-                raise errors.JetStreamNotEnabledError(
-                    "JetStream is not enabled (no responders for the JetStream API)", code=503)
-        try:
-            resp: dict[str, Any] = json.loads(data)
-        except ValueError:
-            raise errors.APIError(f"invalid JetStream API response to {suffix}: {data[:200]!r}"
-                                  ) from None
-        if "error" in resp:
-            raise errors.from_api_error(resp["error"], context)
-        return resp
 
     # -- streams -------------------------------------------------------------------------------
     async def create_stream(self, config: StreamConfig | None = None, /,
@@ -123,7 +84,7 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         cfg = make_config(StreamConfig, config, **fields)
         names.stream_name(cfg.name)
         resp = await self._api(f"STREAM.CREATE.{cfg.name}", cfg.to_json())
-        return Stream(self, StreamInfo.from_json(resp))
+        return self.stream_class(self, StreamInfo.from_json(resp))
 
     async def update_stream(self, config: StreamConfig | None = None, /,
                             **fields: Any) -> Stream:
@@ -131,7 +92,7 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         cfg = make_config(StreamConfig, config, **fields)
         names.stream_name(cfg.name)
         resp = await self._api(f"STREAM.UPDATE.{cfg.name}", cfg.to_json())
-        return Stream(self, StreamInfo.from_json(resp))
+        return self.stream_class(self, StreamInfo.from_json(resp))
 
     async def create_or_update_stream(self, config: StreamConfig | None = None, /,
                                       **fields: Any) -> Stream:
@@ -146,7 +107,7 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         """A handle on an existing stream (raises StreamNotFoundError)."""
         names.stream_name(name)
         resp = await self._api(f"STREAM.INFO.{name}")
-        return Stream(self, StreamInfo.from_json(resp))
+        return self.stream_class(self, StreamInfo.from_json(resp))
 
     async def stream_info(self, name: str, **opts: Any) -> StreamInfo:
         s = await self.stream(name)
@@ -156,18 +117,6 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         """Delete a stream and all its messages and consumers."""
         names.stream_name(name)
         await self._api(f"STREAM.DELETE.{name}")
-
-    async def _paged(self, suffix: str, key: str, payload: dict[str, Any]
-                     ) -> AsyncIterator[Any]:
-        offset = 0
-        while True:
-            resp = await self._api(suffix, {**payload, "offset": offset})
-            items = resp.get(key) or []
-            for it in items:
-                yield it
-            offset += len(items)
-            if not items or offset >= resp.get("total", 0):
-                return
 
     async def list_streams(self, subject: str | None = None) -> AsyncIterator[StreamInfo]:
         """Every stream's info (optionally only streams capturing ``subject``)."""
@@ -195,29 +144,25 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         return AccountInfo.from_json(await self._api("INFO"))
 
 
-async def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,
-                  password: str | None = None, token: str | None = None,
-                  creds: str | None = None, nkeys_seed: str | None = None, tls: Any = None,
-                  name: str | None = None, domain: str | None = None,
-                  api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
-                  publish_async_max_pending: int = 4000, url: str | None = None,
-                  **nats_options: Any) -> JetStream:
-    """Connect and return the asyncio JetStream context.
+async def open_context(cls: type[J], servers: str | Sequence[str], *, user: str | None = None,
+                       password: str | None = None, token: str | None = None,
+                       creds: str | None = None, nkeys_seed: str | None = None,
+                       tls: Any = None, name: str | None = None, domain: str | None = None,
+                       api_prefix: str | None = None,
+                       timeout: float | timedelta = DEFAULT_TIMEOUT,
+                       publish_async_max_pending: int = 4000, **nats_options: Any) -> J:
+    """Connect to ``servers`` and return a started ``cls`` context on the connection.
 
-    With no ``servers``, JSDATA_URL / NATS_URL are used, else the default embedded server
-    (started on first use, shared by every process of the user).
+    The public :func:`jsdata.aio.connect` resolves the servers (JSDATA_URL / NATS_URL, the
+    default embedded server) and names the assembled class.
     """
-    servers = servers or url or env_url()
-    if not servers:
-        from ..server.embedded import default_server_url
-        servers = default_server_url()
     server_list = [servers] if isinstance(servers, str) else list(servers)
     server_list = [u for s in server_list for u in s.split(",") if u.strip()]
     display = ",".join(redact(u) for u in server_list)
     nc = Connection()
     opts = connect_options(user=user, password=password, token=token, creds=creds,
                            nkeys_seed=nkeys_seed, tls=tls, name=name or "jsdata")
-    t = _seconds(timeout, DEFAULT_TIMEOUT)
+    t = seconds(timeout, DEFAULT_TIMEOUT)
     opts.setdefault("connect_timeout", max(t, 2.0))
     opts.setdefault("allow_reconnect", True)
     opts.setdefault("max_reconnect_attempts", -1)
@@ -258,7 +203,7 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
         raise errors.JetStreamConnectionError(f"could not connect to {display}: {msg}") from None
     nc.options.update(reconnect)
     connect_errors = None
-    js = JetStream(nc, domain=domain, api_prefix=api_prefix, timeout=t,
-                   publish_async_max_pending=publish_async_max_pending, display_url=display)
+    js = cls(nc, domain=domain, api_prefix=api_prefix, timeout=t,
+             publish_async_max_pending=publish_async_max_pending, display_url=display)
     await js._mux.start()
     return js

@@ -12,7 +12,7 @@ from .. import errors
 from .headers import Headers, HeadersInput, decode_headers
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
+    from .context import Context
 
 Data = Union[bytes, bytearray, memoryview, str]  # noqa: UP007 - runtime alias on 3.10
 
@@ -96,7 +96,7 @@ class Msg:
     __slots__ = ("subject", "reply", "data", "_hdr", "_headers", "_js", "_acked", "_meta")
 
     def __init__(self, subject: str = "", data: Data | None = b"", headers: HeadersInput = None,
-                 reply: str = "", *, _js: JetStream | None = None, _hdr: bytes = b"") -> None:
+                 reply: str = "", *, _js: Context | None = None, _hdr: bytes = b"") -> None:
         self.subject = subject
         self.reply = reply
         self.data: bytes = to_bytes(data)
@@ -132,7 +132,7 @@ class Msg:
         return f"Msg(subject={self.subject!r}, data={d!r}, reply={self.reply!r})"
 
     # -- acks ----------------------------------------------------------------------------------
-    def _ack_target(self) -> tuple[JetStream, str]:
+    def _ack_target(self) -> tuple[Context, str]:
         if not self.reply or self._js is None:
             raise errors.NotJetStreamMsgError("message cannot be acknowledged: no reply subject")
         if self._acked:

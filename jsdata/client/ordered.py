@@ -15,16 +15,16 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..frames.batch import ArrowMethods
 from ._conn import new_token
 from .config import ConsumerConfig, DeliverPolicy, OrderedConsumerConfig
-from .consume import _RUNNING, ConsumeMethods, _OrderedHooks, _PullContext
+from .consume import ConsumeMethods
+from .consumer import Consumer, upsert_consumer
 from .info import ConsumerInfo
 from .pull import MessageBatch, PullMethods, ack_seqs, pull
+from .pull_context import _RUNNING, _OrderedHooks, _PullContext
 
 if TYPE_CHECKING:
-    from .consumer import Consumer
-    from .jetstream import JetStream
+    from .context import Context
 
 DEFAULT_INACTIVE_THRESHOLD = 300.0  # 5 minutes, as nats.go
 _RESET_INITIAL_WAIT = 1.0
@@ -37,7 +37,7 @@ _TRANSIENT = (errors.JetStreamTimeoutError, errors.NotConnectedError,
               errors.NoRespondersError, errors.JetStreamNotEnabledError)
 
 
-class OrderedConsumer(PullMethods, ConsumeMethods, ArrowMethods, _OrderedHooks):
+class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
     """An ordered consumer: every message of the stream (or filter) exactly once, in order.
 
     Offers the pull consumer's ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``
@@ -46,7 +46,7 @@ class OrderedConsumer(PullMethods, ConsumeMethods, ArrowMethods, _OrderedHooks):
     and continues after the previous fetch (less efficient than ``consume``/``messages``).
     """
 
-    def __init__(self, js: JetStream, stream: str, cfg: OrderedConsumerConfig) -> None:
+    def __init__(self, js: Context, stream: str, cfg: OrderedConsumerConfig) -> None:
         self._js = js
         self.stream = stream
         self._cfg = cfg
@@ -118,8 +118,11 @@ class OrderedConsumer(PullMethods, ConsumeMethods, ArrowMethods, _OrderedHooks):
                 fields["filter_subjects"] = [">"]
         return ConsumerConfig(**fields)
 
+    async def _upsert(self, cfg: ConsumerConfig) -> Consumer:
+        return Consumer(self._js, await upsert_consumer(self._js, self.stream, cfg, "", False))
+
     async def _create(self) -> Consumer:
-        c = await self._js.create_or_update_consumer(self.stream, self._consumer_config())
+        c = await self._upsert(self._consumer_config())
         self._current = c
         return c
 
@@ -160,7 +163,7 @@ class OrderedConsumer(PullMethods, ConsumeMethods, ArrowMethods, _OrderedHooks):
                 if ctx is not None and ctx._state != _RUNNING:
                     raise errors.MsgIteratorClosedError("the ordered consumer was stopped")
                 try:
-                    c = await self._js.create_or_update_consumer(self.stream, cfg)
+                    c = await self._upsert(cfg)
                 except errors.JetStreamError as e:
                     tries += 1
                     if attempts and tries >= attempts:

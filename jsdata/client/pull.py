@@ -18,21 +18,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from .._util import seconds
 from ._conn import new_token, status_of
 from .message import Msg
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
+    from .context import Context
 
 DEFAULT_EXPIRES = 30.0
 UNSET: Any = object()
-
-
-def seconds(v: float | timedelta | None) -> float | None:
-    """Seconds from a float or timedelta (None stays None)."""
-    if v is None:
-        return None
-    return v.total_seconds() if isinstance(v, timedelta) else float(v)
 
 
 def status_error(code: int, desc: str) -> errors.JetStreamError | None:
@@ -147,7 +141,7 @@ class MessageBatch:
 class _Fetch:
     """One pull request's reception state: a temporary inbox feeding a MessageBatch."""
 
-    def __init__(self, js: JetStream, batch: MessageBatch, want: int, max_bytes: int,
+    def __init__(self, js: Context, batch: MessageBatch, want: int, max_bytes: int,
                  expires: float | None, heartbeat: float) -> None:
         self.js = js
         self.mb = batch
@@ -217,7 +211,7 @@ class _Fetch:
             self.js._spawn(self.js.nc.fast_unsubscribe(sub))
 
 
-async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
+async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
                max_wait: float | timedelta | None = DEFAULT_EXPIRES,
                heartbeat: float | timedelta | None = UNSET, no_wait: bool = False
                ) -> MessageBatch:
@@ -268,7 +262,7 @@ async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_byt
 class PullMethods:
     """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer (durable or ordered)."""
 
-    _js: JetStream
+    _js: Context
     stream: str
     name: str
 

@@ -16,17 +16,16 @@ from .consume import (
     _CLOSED,
     _DRAINED,
     _RUNNING,
-    BlockingConsumeMixin,
     ConsumeContext,
     PullOptions,
     _check_handler,
-    _header_value,
 )
+from .headers import header_value
 from .info import ConsumerInfo
 from .message import Msg
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
+    from .context import Context
 
 
 class _FlowControl:
@@ -41,7 +40,7 @@ class _FlowControl:
 class PushConsumeContext(ConsumeContext):
     """A running push consume: ``stop()``, ``drain()``, ``closed`` (a ConsumeContext)."""
 
-    def __init__(self, js: JetStream, info: ConsumerInfo, handler: Callable[[Msg], Any],
+    def __init__(self, js: Context, info: ConsumerInfo, handler: Callable[[Msg], Any],
                  error_handler: Callable[[Any, BaseException], Any] | None = None) -> None:
         hb = info.config.idle_heartbeat or 0.0
         opts = PullOptions(max_messages=0, max_bytes=0, limit_size=False, expires=0.0,
@@ -85,7 +84,7 @@ class PushConsumeContext(ConsumeContext):
                 else:
                     self._enqueue(_FlowControl(reply.decode()))
                 return
-            stalled = _header_value(hdr, b"Nats-Consumer-Stalled")
+            stalled = header_value(hdr, b"Nats-Consumer-Stalled")
             if stalled:  # a heartbeat telling that a flow-control reply went missing
                 self._respond(stalled)
             return
@@ -114,9 +113,7 @@ class PushConsumeContext(ConsumeContext):
 class PushConsumer:
     """A push consumer: ``consume(handler, error_handler=None)``, ``info()``, ``cached_info()``."""
 
-    __blocking_mixin__ = BlockingConsumeMixin
-
-    def __init__(self, js: JetStream, info: ConsumerInfo) -> None:
+    def __init__(self, js: Context, info: ConsumerInfo) -> None:
         self._js = js
         self._info = info
         self.stream: str = info.stream_name

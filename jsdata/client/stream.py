@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..frames.reader import StreamReader
 from . import names
 from ._conn import status_of
-from .consumer import StreamConsumerMethods
+from .consumer_manager import StreamConsumerMethods
 from .info import StreamInfo
 from .message import RawStreamMsg, raw_from_api, raw_from_direct
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
+    from .context import Context
 
 
-class Stream(StreamConsumerMethods, StreamReader):
+class Stream(StreamConsumerMethods):
     """A handle on one stream. Obtain it from ``js.stream(name)`` or ``js.create_stream``."""
 
-    def __init__(self, js: JetStream, info: StreamInfo) -> None:
+    def __init__(self, js: Context, info: StreamInfo) -> None:
         self._js = js
         self._info = info
         self.name: str = info.config.name

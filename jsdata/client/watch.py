@@ -26,7 +26,7 @@ from .info import ConsumerInfo
 from .message import Msg
 
 if TYPE_CHECKING:
-    from .jetstream import JetStream
+    from .context import Context
 
 HEARTBEAT = 5.0
 
@@ -34,7 +34,7 @@ HEARTBEAT = 5.0
 class OrderedFeed:
     """An ordered, self-healing push subscription on ``stream`` (see module doc)."""
 
-    def __init__(self, js: JetStream, stream: str, *, filter_subjects: list[str] | None = None,
+    def __init__(self, js: Context, stream: str, *, filter_subjects: list[str] | None = None,
                  deliver_policy: str = "all", opt_start_seq: int | None = None,
                  headers_only: bool = False, mark_initial: bool = True,
                  heartbeat: float = HEARTBEAT, max_buffer: int = 4096,

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from .._util import in_thread, seconds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +63,7 @@ async def _decode(msgs: list[Msg], o: ReadOptions, stream: str) -> pa.RecordBatc
         return pa.RecordBatch.from_pylist([], schema=schema)
     chunk = reader._Chunk("consumer", [m._hdr for m in msgs], [m.data for m in msgs],
                           [m.subject for m in msgs], [m.reply for m in msgs])
-    table = await reader.in_thread(reader.decode_chunk, o, chunk, stream)
+    table = await in_thread(reader.decode_chunk, o, chunk, stream)
     table = table.combine_chunks()
     batches = table.to_batches()
     if len(batches) == 1:
@@ -315,8 +316,7 @@ class ArrowMethods:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise errors.InvalidArgumentError(
                 f"batch_size must be an int >= 1, got {batch_size!r}")
-        lat = max_latency.total_seconds() if isinstance(max_latency, timedelta) else float(
-            max_latency)
+        lat = seconds(max_latency)
         if lat <= 0:
             raise errors.InvalidArgumentError(f"max_latency must be > 0, got {max_latency!r}")
         o = _decode_options(decode)

@@ -26,8 +26,11 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from .._util import in_thread
 from ..client import names
 from ..client._conn import BulkSink, new_token, status_of
+from ..client.direct import BatchGetter
+from ..client.headers import header_int
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,42 +90,6 @@ def _load() -> None:
     ERROR_FIELDS[:] = [pyarrow.field("_error", pyarrow.string()),
                        pyarrow.field("_data", pyarrow.binary())]
     pa = pyarrow  # last: marks the module loaded
-
-
-def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
-    if fut.done():
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(result)
-
-
-async def in_thread(fn: Any, *args: Any) -> Any:
-    """Run ``fn(*args)`` in the loop's default executor and return its result.
-
-    Unlike ``loop.run_in_executor`` this hands the result over without chaining futures,
-    which leaves reference cycles behind: with large Arrow results those keep hundreds of
-    megabytes alive until the cyclic garbage collector happens to run.
-    """
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Any] = loop.create_future()
-
-    def run() -> None:
-        try:
-            r = fn(*args)
-        except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
-            err: BaseException | None = e
-            r = None
-        else:
-            err = None
-        try:
-            loop.call_soon_threadsafe(_resolve, fut, r, err)
-        except RuntimeError:  # the loop is gone (connection closed meanwhile)
-            pass
-
-    loop.run_in_executor(None, run)
-    return await fut
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,17 +237,6 @@ def _reply_fields(reply: str | bytes) -> tuple[int, int, int, int]:
     return int(t[7]), int(t[8]), int(t[9]), int(t[10])
 
 
-def _hdr_value(hdr: bytes, name: bytes) -> int:
-    i = hdr.find(name)
-    if i < 0:
-        return 0
-    j = hdr.find(b"\r\n", i)
-    try:
-        return int(hdr[i + len(name):j].strip(b": "))
-    except ValueError:
-        return 0
-
-
 # ---------------------------------------------------------------------------------------------
 # the read plan and the fetchers
 
@@ -411,30 +367,13 @@ class _DirectFetcher(_Fetcher):
 
     def __init__(self, js: JetStream, plan: _Plan) -> None:
         super().__init__(js, plan)
-        self.inbox = f"_INBOX.{new_token()}"
-        self.sub: Any = None
-        self.hdrs: list[bytes] = []
-        self.datas: list[bytes] = []
-        self.fut: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self.getter = BatchGetter(js, plan.stream)
 
     async def start(self) -> None:
-        self.sub = await self.js.nc.fast_subscribe(self.inbox, self._on_msg)
+        await self.getter.start()
 
     async def close(self) -> None:
-        if self.sub is not None:
-            sub, self.sub = self.sub, None
-            await self.js.nc.fast_unsubscribe(sub)
-
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if not data and hdr:
-            st = status_of(hdr)
-            if st is not None:
-                f = self.fut
-                if f is not None and not f.done():
-                    f.set_result((st[0], st[1], hdr))
-                return
-        self.hdrs.append(hdr)
-        self.datas.append(data)
+        await self.getter.close()
 
     async def next_chunk(self) -> _Chunk | None:
         if self.done:
@@ -447,23 +386,12 @@ class _DirectFetcher(_Fetcher):
         req: dict[str, Any] = {"seq": self.next, "batch": n, "max_bytes": MAX_REQUEST_BYTES}
         if p.filters:
             req["next_by_subj"] = p.filters[0]
-        self.hdrs, self.datas = [], []
-        loop = asyncio.get_running_loop()
-        self.fut = loop.create_future()
-        js = self.js
-        await js.nc.publish_raw(js.api_subject(f"DIRECT.GET.{p.stream}"), self.inbox,
-                                json.dumps(req, separators=(",", ":")).encode())
-        code, desc, hdr = await self._wait()
-        hdrs, datas = self.hdrs, self.datas
-        self.hdrs, self.datas = [], []
+        hdrs, datas, code, _, hdr = await self.getter.get(req)
         if code == 404:
             self.done = True
             if not datas:
                 return _empty_end(self)
-        elif code != 204:
-            raise errors.APIError(f"direct get from {p.stream!r} failed: {code} {desc}",
-                                  code=code)
-        pending = _hdr_value(hdr, b"Nats-Num-Pending") if code == 204 else 0
+        pending = header_int(hdr, b"Nats-Num-Pending") if code == 204 else 0
         if self.total is None:
             self.total = len(datas) + pending
             if not p.filters:
@@ -484,21 +412,6 @@ class _DirectFetcher(_Fetcher):
             last = _direct_seq(hdrs[-1])
             pending = 0
         return self._finish_chunk(chunk, last, pending)
-
-    async def _wait(self) -> tuple[int, str, bytes]:
-        """Wait for the end-of-batch status; time out only when nothing arrives for a while."""
-        assert self.fut is not None
-        timeout = self.js.timeout
-        seen = -1
-        while True:
-            try:
-                return await asyncio.wait_for(asyncio.shield(self.fut), timeout)
-            except asyncio.TimeoutError:
-                if len(self.datas) == seen:
-                    raise errors.JetStreamTimeoutError(
-                        f"direct get from {self.plan.stream!r}: no reply within {timeout:g}s"
-                    ) from None
-                seen = len(self.datas)
 
 
 def _empty_end(f: _Fetcher) -> _Chunk:
@@ -1391,75 +1304,3 @@ class StreamReader:
         async with rs:
             table = await rs.read_all()
         return await in_thread(table_to_pandas, table, backend)
-
-
-class _BlockingStreamReader:
-    """Blocking ``Stream.to_batches``: a real ``pyarrow.RecordBatchReader``."""
-
-    _core: Any
-    _lt: Any
-
-    def to_batches(self, **read: Any) -> pa.RecordBatchReader:
-        """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
-        options as in :func:`jsdata.read_stream`. Each batch's schema metadata
-        ``b"jetstream"`` records the range it covers."""
-        lt = self._lt
-        rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
-        try:
-            schema, first = lt.run(rs.first_schema())
-        except BaseException:
-            lt.run(rs.aclose())
-            raise
-
-        def gen() -> Any:
-            try:
-                if first is not None:
-                    yield first
-                while True:
-                    b = lt.run(rs._next_batch())
-                    if b is None:
-                        return
-                    yield b
-            finally:
-                if not lt.closed:
-                    lt.run(rs.aclose())
-
-        return pa.RecordBatchReader.from_batches(schema, gen())
-
-
-StreamReader.__blocking_mixin__ = _BlockingStreamReader  # type: ignore[attr-defined]
-
-
-async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pd.DataFrame:
-    """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
-    if js is None:
-        raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
-    s = stream if not isinstance(stream, str) else await js.stream(stream)
-    return await s.to_pandas(**read)  # type: ignore[no-any-return]
-
-
-def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
-    """Read a stream into a pandas DataFrame.
-
-    ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
-    :func:`jsdata.connect` (None: the default connection). With an asyncio ``JetStream``
-    from :mod:`jsdata.aio` this returns a coroutine to await.
-
-    Read options: ``subjects`` (filter, str or list), ``start`` (sequence, datetime or
-    "first"), ``end`` (sequence or datetime; default: the stream's last sequence when the
-    read starts; both inclusive), ``codec`` ("auto", "json", "msgpack", "arrow", "raw" or a
-    :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
-    "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
-    ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
-    ``dtype_backend`` (None, "numpy_nullable", "pyarrow").
-    """
-    from ..client.jetstream import JetStream as CoreJetStream
-    if js is None:
-        from .._default import default_js
-        js = default_js()
-    if isinstance(js, CoreJetStream):
-        return aread_stream(stream, js, **read)
-    if isinstance(stream, str):
-        names.stream_name(stream)
-        stream = js.stream(stream)
-    return stream.to_pandas(**read)

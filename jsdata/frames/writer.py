@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from .._util import in_thread, redescribed
 from ..client import names
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..client.bulk import BulkPublisher
     from ..client.jetstream import JetStream
-    from ..client.publish import BulkPublisher
     from .codec import Codec
 
 PIECE_ROWS = 10_000  # rows encoded per slice (memory stays bounded for any input size)
@@ -381,7 +382,7 @@ class DataFrameWriter:
         (default) uses it when all that holds; False always acknowledges each message.
         """
         from .codec import get_codec
-        from .reader import _progress_bar, in_thread
+        from .reader import _progress_bar
         js: JetStream = self  # type: ignore[assignment]
         if not isinstance(subject, str) or not subject:
             raise errors.InvalidSubjectError(f"invalid subject {subject!r}")
@@ -506,18 +507,16 @@ class _Writer:
         return first_rows[j] if j < len(first_rows) else row0
 
     def _error(self, bp: BulkPublisher, index: int, exc: BaseException) -> BaseException:
-        from ..client.publish import _redescribed
         text = exc.description if isinstance(exc, errors.JetStreamError) else str(exc)
         lead = f"message {index}: "
         if text.startswith(lead):
             text = text[len(lead):]
-        return _redescribed(exc, f"publish_dataframe: row {self._row_of(index)} (message "
+        return redescribed(exc, f"publish_dataframe: row {self._row_of(index)} (message "
                                  f"{index}) failed: {text}; {bp.acked:,} of {bp.sent:,} "
                                  "messages sent were acknowledged")
 
     async def run(self, slices: Iterator[pa.Table]) -> WriteResult:
-        from ..client.publish import FastBatchPublisher
-        from .reader import in_thread
+        from ..client.bulk import FastBatchPublisher
         t0 = time.perf_counter()
         offset = 0
         bp = await (self.js._fast_batch_publisher(window=self.window) if self.batch

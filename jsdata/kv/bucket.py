@@ -8,44 +8,35 @@ nats-server 2.11 the server itself writes markers with ``Nats-Marker-Reason`` wh
 nats-py and the ``nats`` CLI, and the other way round.
 
 Watchers ride on :class:`~jsdata.client.watch.OrderedFeed`; reads use the stream's direct get.
-The blocking ``jsdata.KeyValue`` adds the mapping protocol (``kv["k"]``) through
-``KeyValue.__blocking_mixin__``.
+The blocking ``jsdata.KeyValue`` adds the mapping protocol (``kv["k"]``) from
+``kv/_blocking.py``; bucket management is in ``kv/manager.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import time
 from collections import deque
 from collections.abc import (
-    AsyncIterator,
     Callable,
     Generator,
-    ItemsView,
     Iterable,
-    Iterator,
     Mapping,
-    MutableMapping,
     Sequence,
-    ValuesView,
 )
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from .._util import seconds
 from ..client import names
 from ..client._conn import status_of
-from ..client._model import WireEnum, make_config, parse_time, to_duration
+from ..client._model import WireEnum, parse_time
 from ..client.config import (
-    DiscardPolicy,
     KeyValueConfig,
     StoreCompression,
-    StreamConfig,
-    StreamSource,
-    SubjectTransformConfig,
 )
 from ..client.headers import Headers, decode_headers
 from ..client.info import StreamInfo
@@ -60,9 +51,7 @@ __all__ = [
     "AsyncKeyValueDict",
     "KeyLister",
     "KeyValue",
-    "KeyValueDict",
     "KeyValueEntry",
-    "KeyValueManager",
     "KeyValueOp",
     "KeyValueStatus",
     "KeyWatcher",
@@ -73,10 +62,13 @@ MARKER_REASON = "Nats-Marker-Reason"
 ROLLUP = "Nats-Rollup"
 MAX_HISTORY = 64
 DEFAULT_PURGE_DELETES_OLDER_THAN = 30 * 60.0  # Go's kvDefaultPurgeDeletesMarkerThreshold
-_MAX_DUPLICATE_WINDOW = 120.0
 _WRONG_LAST_SEQUENCE = (10071, 10164)  # 10164: replicated streams
 _MSG_TOO_LARGE = 10054
 _BULK_WINDOW = 2048  # async puts in flight during update_many
+
+
+def _strip_kv(name: str) -> str:
+    return name[3:] if name.startswith("KV_") else name
 
 
 class KeyValueOp(WireEnum):
@@ -191,162 +183,6 @@ class KeyValueStatus:
 
 
 # ---------------------------------------------------------------------------------------------
-# Bucket management (mixed into JetStream)
-
-
-def _strip_kv(name: str) -> str:
-    return name[3:] if name.startswith("KV_") else name
-
-
-async def _stream_config(js: JetStream, cfg: KeyValueConfig) -> StreamConfig:
-    """The stream config nats.go's ``prepareKeyValueConfig`` builds for ``cfg``."""
-    bucket = names.bucket_name(cfg.bucket)
-    history = int(cfg.history or 1)
-    if history < 1 or history > MAX_HISTORY:
-        raise errors.InvalidConfigError(
-            f"bucket {bucket!r}: history must be between 1 and {MAX_HISTORY}, got {cfg.history}")
-    ttl = to_duration(cfg.ttl) if cfg.ttl else None
-    if ttl is not None and ttl < 0:
-        raise errors.InvalidConfigError(f"bucket {bucket!r}: ttl must not be negative")
-    dup = to_duration(_MAX_DUPLICATE_WINDOW)
-    if ttl is not None and 0 < ttl < _MAX_DUPLICATE_WINDOW:
-        dup = ttl
-    allow_msg_ttl = False
-    marker_ttl = None
-    if cfg.limit_marker_ttl:
-        acct = await js.account_info()
-        if acct.api.level < 1:
-            raise errors.InvalidConfigError(
-                "limit_marker_ttl needs nats-server 2.11 or newer (JetStream API level 1)")
-        allow_msg_ttl = True
-        marker_ttl = to_duration(cfg.limit_marker_ttl)
-    scfg = StreamConfig(
-        name=f"KV_{bucket}", description=cfg.description, max_msgs_per_subject=history,
-        max_bytes=cfg.max_bytes or -1, max_age=ttl, max_msg_size=cfg.max_value_size or -1,
-        storage=cfg.storage, num_replicas=int(cfg.replicas or 1), placement=cfg.placement,
-        allow_rollup_hdrs=True, deny_delete=True, duplicate_window=dup, max_msgs=-1,
-        max_consumers=-1, allow_direct=True, republish=cfg.republish,
-        compression=StoreCompression.S2 if cfg.compression else StoreCompression.NONE,
-        discard=DiscardPolicy.NEW, allow_msg_ttl=allow_msg_ttl,
-        subject_delete_marker_ttl=marker_ttl, metadata=cfg.metadata)
-    if cfg.mirror is not None:
-        m = copy.deepcopy(cfg.mirror)
-        if not (m.name or "").startswith("KV_"):
-            m.name = f"KV_{m.name}"
-        scfg.mirror = m
-        scfg.mirror_direct = True
-    else:
-        if cfg.sources:
-            srcs: list[StreamSource] = []
-            for src in cfg.sources:
-                ss = copy.deepcopy(src)
-                if ss.subject_transforms:  # full control: used as given
-                    srcs.append(ss)
-                    continue
-                name = ss.name or ""
-                if name.startswith("KV_"):
-                    src_bucket = name[3:]
-                else:
-                    src_bucket = name
-                    ss.name = f"KV_{name}"
-                external = ss.external is not None or bool(ss.domain)
-                if not external or src_bucket != bucket:
-                    ss.subject_transforms = [SubjectTransformConfig(
-                        src=f"$KV.{src_bucket}.>", dest=f"$KV.{bucket}.>")]
-                srcs.append(ss)
-            scfg.sources = srcs
-        scfg.subjects = [f"$KV.{bucket}.>"]
-    return scfg
-
-
-_COMPARED = ("subjects", "max_msgs_per_subject", "max_bytes", "max_age", "max_msg_size",
-             "storage", "num_replicas", "allow_rollup_hdrs", "deny_delete", "duplicate_window",
-             "max_msgs", "max_consumers", "compression", "description", "mirror", "sources",
-             "republish", "allow_msg_ttl", "subject_delete_marker_ttl")
-
-
-def _same_but_discard(have: StreamConfig, want: StreamConfig) -> bool:
-    """True when an existing bucket differs from ``want`` only in discard / allow_direct
-    (buckets made by old clients), which nats.go then updates in place."""
-    a, b = have.to_json(), want.to_json()
-    return all(a.get(k) == b.get(k) for k in _COMPARED)
-
-
-class KeyValueManager:
-    """Bucket management methods of ``JetStream``."""
-
-    async def create_key_value(self: JetStream, config: KeyValueConfig | None = None,  # type: ignore[misc]
-                               /, **fields: Any) -> KeyValue:
-        """Create a bucket (identical config: no-op; different: BucketExistsError)."""
-        cfg = make_config(KeyValueConfig, config, **fields)
-        scfg = await _stream_config(self, cfg)
-        try:
-            stream = await self.create_stream(scfg)
-        except errors.StreamNameAlreadyInUseError as e:
-            try:
-                have = await self.stream(scfg.name or "")
-            except errors.StreamNotFoundError:
-                raise e from None
-            if not _same_but_discard(have.cached_info().config, scfg):
-                raise errors.BucketExistsError(
-                    f"bucket {cfg.bucket!r} already exists with a different configuration",
-                    code=e.code, err_code=e.err_code) from None
-            stream = await self.update_stream(scfg)
-        return KeyValue(self, stream)
-
-    async def update_key_value(self: JetStream, config: KeyValueConfig | None = None,  # type: ignore[misc]
-                               /, **fields: Any) -> KeyValue:
-        """Change an existing bucket's configuration (BucketNotFoundError if missing)."""
-        cfg = make_config(KeyValueConfig, config, **fields)
-        scfg = await _stream_config(self, cfg)
-        try:
-            stream = await self.update_stream(scfg)
-        except errors.StreamNotFoundError:
-            raise errors.BucketNotFoundError(f"bucket {cfg.bucket!r} not found") from None
-        return KeyValue(self, stream)
-
-    async def create_or_update_key_value(self: JetStream,  # type: ignore[misc]
-                                         config: KeyValueConfig | None = None, /,
-                                         **fields: Any) -> KeyValue:
-        """Update the bucket, creating it when it does not exist."""
-        cfg = make_config(KeyValueConfig, config, **fields)
-        scfg = await _stream_config(self, cfg)
-        stream = await self.create_or_update_stream(scfg)
-        return KeyValue(self, stream)
-
-    async def key_value(self: JetStream, bucket: str) -> KeyValue:  # type: ignore[misc]
-        """A handle on an existing bucket (BucketNotFoundError, also a KeyError, if none)."""
-        names.bucket_name(bucket)
-        try:
-            stream = await self.stream(f"KV_{bucket}")
-        except errors.StreamNotFoundError:
-            raise errors.BucketNotFoundError(f"bucket {bucket!r} not found") from None
-        if (stream.cached_info().config.max_msgs_per_subject or 0) < 1:
-            raise errors.BadBucketError(f"stream KV_{bucket} is not a valid key-value bucket")
-        return KeyValue(self, stream)
-
-    async def delete_key_value(self: JetStream, bucket: str) -> None:  # type: ignore[misc]
-        """Delete a bucket and all its keys (BucketNotFoundError if missing)."""
-        names.bucket_name(bucket)
-        try:
-            await self.delete_stream(f"KV_{bucket}")
-        except errors.StreamNotFoundError:
-            raise errors.BucketNotFoundError(f"bucket {bucket!r} not found") from None
-
-    async def key_value_store_names(self: JetStream) -> AsyncIterator[str]:  # type: ignore[misc]
-        """The name of every bucket."""
-        async for name in self.stream_names(subject="$KV.*.>"):
-            if name.startswith("KV_"):
-                yield name[3:]
-
-    async def key_values(self: JetStream) -> AsyncIterator[KeyValueStatus]:  # type: ignore[misc]
-        """The status of every bucket."""
-        async for info in self.list_streams(subject="$KV.*.>"):
-            if (info.config.name or "").startswith("KV_"):
-                yield KeyValueStatus.from_info(info)
-
-
-# ---------------------------------------------------------------------------------------------
 # Codecs for the dict views and to_pandas
 
 
@@ -447,10 +283,6 @@ def _checked(enc: Callable[[Any], Any]) -> Callable[[Any], bytes]:
 
 # ---------------------------------------------------------------------------------------------
 # The bucket
-
-
-def _seconds(v: float | timedelta) -> float:
-    return v.total_seconds() if isinstance(v, timedelta) else float(v)
 
 
 class KeyValue:
@@ -827,7 +659,7 @@ class KeyValue:
         """Remove delete/purge markers and the revisions they hide. Markers younger than
         ``older_than`` seconds (None: 30 minutes, as nats.go) are kept, only the data behind
         them is removed; ``older_than <= 0`` removes every marker."""
-        thr = DEFAULT_PURGE_DELETES_OLDER_THAN if older_than is None else _seconds(older_than)
+        thr = DEFAULT_PURGE_DELETES_OLDER_THAN if older_than is None else seconds(older_than)
         markers = [e for e in await self._latest(None, True) if e.operation is not _PUT]
         limit = time.time() - thr
         for i in range(0, len(markers), 64):
@@ -1118,103 +950,3 @@ class AsyncKeyValueDict:
         """Delete every live key."""
         for k in await self._kv._key_list():
             await self._kv.delete(k)
-
-
-class _SnapshotItems(ItemsView):  # type: ignore[type-arg]
-    def __iter__(self) -> Iterator[tuple[str, Any]]:
-        yield from self._mapping.to_dict().items()  # type: ignore[attr-defined]
-
-
-class _SnapshotValues(ValuesView):  # type: ignore[type-arg]
-    def __iter__(self) -> Iterator[Any]:
-        yield from self._mapping.to_dict().values()  # type: ignore[attr-defined]
-
-
-class KeyValueDict(MutableMapping):  # type: ignore[type-arg]
-    """The blocking dict view of a bucket (``kv.as_dict(codec)``): a real MutableMapping.
-    ``update`` pipelines its puts; ``items()``/``values()`` read one snapshot."""
-
-    def __init__(self, view: AsyncKeyValueDict, lt: Any) -> None:
-        self._view = view
-        self._lt = lt
-
-    def __repr__(self) -> str:
-        return f"<KeyValueDict {self._view.kv.bucket} codec={self._view.codec}>"
-
-    @property
-    def codec(self) -> str:
-        return self._view.codec
-
-    def __getitem__(self, key: str) -> Any:
-        return self._lt.run(self._view.getitem(key))
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._lt.run(self._view.set(key, value))
-
-    def __delitem__(self, key: str) -> None:
-        self._lt.run(self._view.delete(key))
-
-    def __contains__(self, key: object) -> bool:
-        return bool(self._lt.run(self._view.contains(key)))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._lt.run(self._view.keys()))
-
-    def __len__(self) -> int:
-        return int(self._lt.run(self._view.count()))
-
-    def update(self, other: Any = (), /, **kw: Any) -> None:  # type: ignore[override]
-        """Store many values with pipelined puts."""
-        self._lt.run(self._view.update(other, **kw))
-
-    def items(self) -> ItemsView:  # type: ignore[type-arg]
-        return _SnapshotItems(self)
-
-    def values(self) -> ValuesView:  # type: ignore[type-arg]
-        return _SnapshotValues(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain dict snapshot of the bucket."""
-        return self._lt.run(self._view.to_dict())  # type: ignore[no-any-return]
-
-    def clear(self) -> None:
-        """Delete every live key."""
-        self._lt.run(self._view.clear())
-
-
-class _KeyValueBlocking:
-    """Blocking-only parts of ``jsdata.KeyValue``: the mapping protocol on values."""
-
-    __slots__ = ()
-    _core: KeyValue
-    _lt: Any
-
-    def __getitem__(self, key: str) -> bytes:
-        """``kv["k"]``: the value bytes (KeyError if missing or deleted)."""
-        return self._lt.run(self._core._value_of(key))  # type: ignore[no-any-return]
-
-    def __setitem__(self, key: str, value: Data) -> None:
-        self._lt.run(self._core.put(key, value))
-
-    def __delitem__(self, key: str) -> None:
-        self._lt.run(self._core._delete_existing(key))
-
-    def __contains__(self, key: object) -> bool:
-        return bool(self._lt.run(self._core._has(key)))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._lt.run(self._core._key_list()))
-
-    def __len__(self) -> int:
-        return len(self._lt.run(self._core._key_list()))
-
-    def __bool__(self) -> bool:
-        return True
-
-    def as_dict(self, codec: CodecSpec = "json") -> KeyValueDict:
-        """A MutableMapping view whose values go through ``codec`` (``"bytes"``, ``"str"``,
-        ``"json"``, ``"msgpack"``, an object with encode/decode or an (encode, decode) pair)."""
-        return KeyValueDict(self._core.as_dict(codec), self._lt)
-
-
-KeyValue.__blocking_mixin__ = _KeyValueBlocking  # type: ignore[attr-defined]

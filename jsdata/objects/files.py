@@ -15,252 +15,73 @@ meta (its position among the object's chunks comes with the reply), and a full s
 read verifies the SHA-256 digest. :attr:`ObjectResult.fetched_chunks` counts the chunks
 downloaded.
 
-The blocking API uses :class:`BlockingObjectResult` / :class:`BlockingObjectWriter`, real
-:class:`io.BufferedIOBase` files (what pandas and pyarrow expect) that run the fetches and
-publishes of these async objects on the connection's loop thread.
+The blocking API wraps these in ``objects/_blocking.py``: real :class:`io.BufferedIOBase`
+files (what pandas and pyarrow expect) that run the fetches and publishes of these async
+objects on the connection's loop thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import bisect
-import hashlib
 import io
-import json
-import secrets
-import threading
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..blocking import twin as blocking
-from ..client._conn import new_token, status_of
-from ..client.config import ObjectMeta, ObjectMetaOptions
+from ..client.config import ObjectMeta
+from ..client.direct import BatchGetter
+from ..client.headers import header_int, header_value
+from .layout import (
+    ObjectInfo,
+    Sha256,
+    chunk_size_of,
+    chunk_subject,
+    decode_digest,
+    digest_string,
+    map_publish_error,
+    new_nuid,
+)
 
 if TYPE_CHECKING:
-    from ..client.jetstream import JetStream
+    from ..client.context import Context
     from ..client.publish import PubAckFuture
-    from .store import ObjectInfo, ObjectStore
+    from .layout import Bucket
 
 __all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "BlockingObjectResult",
-    "BlockingObjectWriter",
     "ObjectResult",
     "ObjectWriter",
 ]
-
-DEFAULT_CHUNK_SIZE = 128 * 1024
-"""Chunk size of new objects (as nats.go): 128 KiB."""
 
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 """At most this many chunk bytes are requested per batch direct get (and kept in flight by a
 writer)."""
 
 _BIG_READ = 4 * 1024 * 1024
-_DIGEST_PREFIX = "SHA-256="
-_NUID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_ERR_SEALED = 10109  # JSStreamSealedErr
-
-
-# ---------------------------------------------------------------------------------------------
-# names, subjects, digests
-
-
-def new_nuid() -> str:
-    """A 22-character base62 unique id, like the NUIDs other clients use for objects."""
-    n = secrets.randbits(136)
-    out = []
-    for _ in range(22):
-        n, r = divmod(n, 62)
-        out.append(_NUID_ALPHABET[r])
-    return "".join(out)
-
-
-def encode_name(name: str) -> str:
-    """An object name as it appears in its meta subject: URL-safe base64 with padding (Go)."""
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def chunk_subject(bucket: str, nuid: str) -> str:
-    return f"$O.{bucket}.C.{nuid}"
-
-
-def meta_subject(bucket: str, name: str) -> str:
-    return f"$O.{bucket}.M.{encode_name(name)}"
-
-
-def digest_string(raw: bytes) -> str:
-    """``SHA-256=`` + URL-safe base64 of a SHA-256 hash, as every client writes it."""
-    return _DIGEST_PREFIX + base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_digest(digest: str) -> bytes:
-    """The raw hash bytes of a ``SHA-256=...`` digest string."""
-    algo, sep, value = digest.partition("=")
-    if not sep or algo.upper() != "SHA-256":
-        raise errors.ObjectStoreError(f"unsupported object digest {digest!r}")
-    value = value.strip()
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (ValueError, TypeError):
-        raise errors.ObjectStoreError(f"invalid object digest {digest!r}") from None
-
-
-def map_publish_error(e: BaseException) -> BaseException:
-    """Sealed-stream rejections become BucketSealedError; everything else is kept."""
-    if isinstance(e, errors.JetStreamError) and e.err_code == _ERR_SEALED:
-        return errors.BucketSealedError("the object store bucket is sealed",
-                                        code=e.code, err_code=e.err_code)
-    return e
-
-
-def chunk_size_of(opts: ObjectMetaOptions | None) -> int:
-    if opts is not None and opts.max_chunk_size:
-        return int(opts.max_chunk_size)
-    return DEFAULT_CHUNK_SIZE
-
-
-class Sha256:
-    """SHA-256 of a sequence of chunks, computed on an executor thread in the background.
-
-    ``add`` only queues a chunk (no hashing on the caller's thread); hashing runs in
-    batches on the loop's default executor, overlapping the caller's network I/O (hashlib
-    releases the GIL). ``await wait(limit)`` bounds how much may be queued;
-    ``await digest()`` finishes and returns the hash bytes.
-    """
-
-    _BATCH = 1024 * 1024
-
-    def __init__(self) -> None:
-        self._h = hashlib.sha256()
-        self._queued: list[bytes] = []
-        self._queued_bytes = 0
-        self._job: asyncio.Future[None] | None = None
-        self.nbytes = 0
-
-    def add(self, chunk: bytes) -> None:
-        """Queue ``chunk`` (called on the event loop)."""
-        self._queued.append(chunk)
-        self._queued_bytes += len(chunk)
-        self.nbytes += len(chunk)
-        if self._job is None and self._queued_bytes >= self._BATCH:
-            self._start()
-
-    def _start(self) -> None:
-        batch, self._queued, self._queued_bytes = self._queued, [], 0
-        h = self._h
-
-        def run() -> None:
-            for c in batch:
-                h.update(c)
-
-        self._job = asyncio.get_running_loop().run_in_executor(None, run)
-        self._job.add_done_callback(self._done)
-
-    def _done(self, fut: asyncio.Future[None]) -> None:
-        if self._job is fut:
-            self._job = None
-            if fut.cancelled() or fut.exception() is not None:
-                return
-            if self._queued_bytes >= self._BATCH:
-                self._start()
-
-    async def _finish_job(self) -> None:
-        job = self._job
-        assert job is not None
-        if not job.done():
-            await asyncio.shield(job)
-        self._done(job)  # now, not when the loop gets to the callback (idempotent)
-        job.result()
-
-    async def wait(self, limit: int = 4 * 1024 * 1024) -> None:
-        """Wait while more than ``limit`` bytes wait to be hashed."""
-        while self._queued_bytes > limit and self._job is not None:
-            await self._finish_job()
-
-    async def digest(self) -> bytes:
-        """Hash everything queued and return the SHA-256 bytes."""
-        while self._job is not None:
-            await self._finish_job()
-        for c in self._queued:
-            self._h.update(c)
-        self._queued, self._queued_bytes = [], 0
-        return self._h.digest()
 
 
 # ---------------------------------------------------------------------------------------------
 # batch direct get
 
 
-def _hdr_int(hdr: bytes, name: bytes) -> int | None:
-    i = hdr.find(name)
-    if i < 0:
-        return None
-    i += len(name)
-    j = hdr.find(b"\r\n", i)
-    try:
-        return int(hdr[i:j].strip(b": "))
-    except ValueError:
-        return None
-
-
-async def direct_batch(js: JetStream, stream: str, request: dict[str, Any],
+async def direct_batch(js: Context, stream: str, request: dict[str, Any],
                        timeout: float) -> tuple[list[tuple[int, int | None, bytes]], int | None]:
     """One batch direct get: ``([(seq, num_pending, data), ...], num_pending_at_end)``.
 
     ``num_pending_at_end`` comes from the closing 204 EOB status; it is ``None`` when nothing
     matched (404). ``timeout`` bounds the wait for each reply.
     """
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[int | None] = loop.create_future()
-    out: list[tuple[int, int | None, bytes]] = []
+    async with BatchGetter(js, stream, gone=errors.BucketNotFoundError) as getter:
+        hdrs, datas, code, _, end = await getter.get(request, timeout)
+    out = [(header_int(h, b"Nats-Sequence"), _pending(h), d)
+           for h, d in zip(hdrs, datas, strict=True)]
+    return out, header_int(end, b"Nats-Num-Pending") if code == 204 else None
 
-    def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if done.done():
-            return
-        if hdr and not data:
-            st = status_of(hdr)
-            if st is not None:
-                code, desc = st
-                if code == 204:
-                    done.set_result(_hdr_int(hdr, b"Nats-Num-Pending:") or 0)
-                elif code == 404:
-                    done.set_result(None)
-                elif code == 503:
-                    done.set_exception(errors.BucketNotFoundError(
-                        f"no stream {stream!r} answered the direct get (bucket deleted?)",
-                        code=503))
-                else:
-                    done.set_exception(errors.APIError(
-                        f"direct get from {stream!r} failed: {code} {desc}", code=code))
-                return
-        seq = _hdr_int(hdr, b"Nats-Sequence:") or 0
-        out.append((seq, _hdr_int(hdr, b"Nats-Num-Pending:"), data))
 
-    nc = js.nc
-    nc.check_open()
-    inbox = f"_INBOX.{new_token()}"
-    sub = await nc.fast_subscribe(inbox, on_msg)
-    try:
-        body = json.dumps(request, separators=(",", ":")).encode()
-        await nc.publish_raw(js.api_subject(f"DIRECT.GET.{stream}"), inbox, body)
-        while True:
-            seen = len(out)
-            try:
-                return out, await asyncio.wait_for(asyncio.shield(done), timeout)
-            except asyncio.TimeoutError:
-                if len(out) == seen:
-                    raise errors.APITimeoutError(
-                        f"timed out after {timeout:g}s waiting for chunks from {stream!r}"
-                    ) from None
-    finally:
-        if not done.done():
-            done.cancel()
-        await nc.fast_unsubscribe(sub)
+def _pending(hdr: bytes) -> int | None:
+    v = header_value(hdr, b"Nats-Num-Pending")
+    return int(v) if v.isdigit() else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,7 +96,7 @@ class ObjectWriter:
     block raises.
     """
 
-    def __init__(self, store: ObjectStore, meta: ObjectMeta, existing: ObjectInfo | None
+    def __init__(self, store: Bucket, meta: ObjectMeta, existing: ObjectInfo | None
                  ) -> None:
         self._store = store
         self._js = store._js
@@ -378,7 +199,6 @@ class ObjectWriter:
         if self._state == "closed" and self.info is not None:
             return self.info
         self._check_open()
-        from .store import ObjectInfo
 
         try:
             if self._buf:
@@ -447,7 +267,7 @@ class ObjectResult:
     after reading every chunk in order verifies the digest (DigestMismatchError).
     """
 
-    def __init__(self, store: ObjectStore, info: ObjectInfo, *, cache_chunks: int = 8) -> None:
+    def __init__(self, store: Bucket, info: ObjectInfo, *, cache_chunks: int = 8) -> None:
         self._store = store
         self._js = store._js
         self.info = info
@@ -973,252 +793,3 @@ class ChunkIterator:
                 break
             out.append(piece)
         return out
-
-
-# ---------------------------------------------------------------------------------------------
-# blocking file objects (used by the blocking API; pandas/pyarrow call them from user threads)
-
-
-class _BlockingObjectFile(io.BufferedIOBase):
-    """What the blocking API's object files share: the async core, its loop thread, a lock."""
-
-    _MODE = "rb"  # "rb": readable and seekable; "wb": writable
-
-    def __init__(self, core: Any, lt: blocking.LoopThread) -> None:
-        super().__init__()
-        self._core = core
-        self._lt = lt
-        self._lock = threading.RLock()
-
-    def __repr__(self) -> str:
-        return repr(self._core)
-
-    @property
-    def name(self) -> str:
-        return self._core.name  # type: ignore[no-any-return]
-
-    @property
-    def mode(self) -> str:
-        return self._MODE
-
-    def readable(self) -> bool:
-        return self._MODE == "rb"
-
-    def seekable(self) -> bool:
-        return self._MODE == "rb"
-
-    def writable(self) -> bool:
-        return self._MODE == "wb"
-
-    def detach(self) -> Any:
-        raise io.UnsupportedOperation("detach")
-
-
-class BlockingObjectResult(_BlockingObjectFile):
-    """A seekable binary file over an object for the blocking API (an io.BufferedIOBase).
-
-    Reads served from cached chunks stay on the calling thread; fetches run on the
-    connection's loop thread. ``info``, ``fetched_chunks`` and ``iter_chunks()`` are those
-    of the async :class:`ObjectResult` it wraps.
-    """
-
-    _core_cls = ObjectResult
-    _core: ObjectResult
-
-    @classmethod
-    def _wrap(cls, core: ObjectResult, lt: blocking.LoopThread) -> BlockingObjectResult:
-        return cls(core, lt)
-
-    @property
-    def info(self) -> ObjectInfo:
-        """The object's info."""
-        return self._core.info
-
-    @property
-    def size(self) -> int:
-        return self._core.size
-
-    @property
-    def fetched_chunks(self) -> int:
-        """Chunks downloaded so far."""
-        return self._core.fetched_chunks
-
-    @property
-    def requests(self) -> int:
-        return self._core.requests
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError("I/O operation on closed object file")
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        with self._lock:
-            self._check_open()
-            return self._core.seek(offset, whence)
-
-    def tell(self) -> int:
-        with self._lock:
-            self._check_open()
-            return self._core.tell()
-
-    def read(self, size: int | None = -1) -> bytes:
-        n = -1 if size is None else size
-        with self._lock:
-            self._check_open()
-            data = self._core._read_cached(n)
-            if data is None:
-                data = self._lt.run(self._core.read(n))
-            return data
-
-    def read1(self, size: int | None = -1) -> bytes:
-        return self.read(size)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, b: Any) -> int:
-        mv = memoryview(b).cast("B")
-        data = self.read(len(mv))
-        mv[:len(data)] = data
-        return len(data)
-
-    def readinto1(self, b: Any) -> int:
-        return self.readinto(b)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        n = -1 if size is None else size
-        with self._lock:
-            self._check_open()
-            line, done = self._core._readline_cached(n)
-            if done:
-                return line
-            rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
-            return line + rest
-
-    def iter_chunks(self) -> Any:
-        """The object's bytes chunk by chunk (an iterator of bytes)."""
-        return blocking.SyncIterator(self._core.iter_chunks(), self._lt)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._core._close_now()
-        super().close()
-
-
-class BlockingObjectWriter(_BlockingObjectFile):
-    """A write-only binary file streaming into a new object, for the blocking API.
-
-    Bytes are handed to the loop thread in blocks; chunks are published as they fill.
-    ``close()`` (or leaving a ``with`` block normally) publishes the object and sets
-    ``info``; an exception inside the ``with`` block, :meth:`abort`, or dropping the file
-    without closing it leaves no object behind.
-    """
-
-    _BLOCK = 1024 * 1024
-    _MODE = "wb"
-    _core: ObjectWriter
-
-    def __init__(self, core: ObjectWriter, lt: blocking.LoopThread) -> None:
-        super().__init__(core, lt)
-        self._pending = bytearray()
-        self._done = False
-        self._block = max(self._BLOCK, core.chunk_size)
-        self.info: ObjectInfo | None = None
-
-    def tell(self) -> int:
-        return self._core.tell() + len(self._pending)
-
-    def write(self, b: Any) -> int:
-        with self._lock:
-            if self.closed or self._done:
-                raise ValueError("write to closed object file")
-            mv = memoryview(b)
-            n = mv.nbytes
-            if len(self._pending) + n < self._block:
-                self._pending += mv.cast("B") if mv.format != "B" else mv
-                return n
-            if self._pending:
-                self._pending += mv.cast("B") if mv.format != "B" else mv
-                data: Any = bytes(self._pending)
-                self._pending = bytearray()
-            else:
-                data = mv
-            self._run(self._core.write(data))
-            return n
-
-    def _run(self, coro: Awaitable[Any]) -> Any:
-        try:
-            return self._lt.run(coro)
-        except BaseException:
-            self._done = True
-            self._pending = bytearray()
-            raise
-
-    def flush(self) -> None:
-        """Chunks are published as they fill; nothing is visible before close()."""
-        if self.closed:
-            raise ValueError("flush of closed object file")
-
-    def close(self) -> None:
-        """Publish the object (its meta) and set ``info``."""
-        with self._lock:
-            if self.closed:
-                return
-            try:
-                if not self._done:
-                    if self._pending:
-                        data = bytes(self._pending)
-                        self._pending = bytearray()
-                        self._run(self._core.write(data))
-                    self.info = self._run(self._core.close())
-                    self._done = True
-            finally:
-                super().close()
-
-    def abort(self) -> None:
-        """Discard the object being written (sent chunks are purged)."""
-        with self._lock:
-            if self.closed:
-                return
-            self._done = True
-            self._pending = bytearray()
-            try:
-                if not self._lt.closed:
-                    self._lt.run(self._core.abort())
-            finally:
-                super().close()
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            self.abort()
-        else:
-            self.close()
-
-    def __del__(self) -> None:
-        # Never publish a half-written object from the garbage collector: abort instead.
-        try:
-            if not self.closed and not self._done and not self._lt.closed:
-                self._done = True
-                self._pending = bytearray()
-                blocking.submit_nowait(self._lt, self._core.abort)
-            if not self.closed:
-                io.BufferedIOBase.close(self)
-        except Exception:  # noqa: BLE001 - nothing can be reported from __del__
-            pass
-
-
-def _register_twin() -> None:
-    """Make :class:`BlockingObjectResult` the blocking twin of :class:`ObjectResult`, so
-    ``jsdata.ObjectResult`` is the io class and every core result is wrapped into it."""
-    blocking.TWINS[ObjectResult] = BlockingObjectResult  # type: ignore[assignment]
-    # named like the other twins: jsdata.ObjectResult
-    BlockingObjectResult.__name__ = BlockingObjectResult.__qualname__ = "ObjectResult"
-    BlockingObjectResult.__module__ = "jsdata"
-
-
-_register_twin()
-
-
-def run_sync(fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-    """Run a blocking function (disk I/O, a user's reader) in the loop's default executor."""
-    return asyncio.get_running_loop().run_in_executor(None, fn, *args)

@@ -3,8 +3,8 @@
 A bucket is the stream ``OBJ_<bucket>`` with subjects ``$O.<bucket>.C.>`` (chunks, on
 ``$O.<bucket>.C.<nuid>``) and ``$O.<bucket>.M.>`` (one rolled-up meta message per object on
 ``$O.<bucket>.M.<base64url(name)>``), so objects are interchangeable with nats.go, nats-py
-and the ``nats`` CLI. ``ObjectStoreManager`` adds the bucket management methods to
-``JetStream``; :class:`ObjectStore` is one bucket. Reading and writing files happens in
+and the ``nats`` CLI. :class:`ObjectStore` is one bucket; the bucket management methods
+of ``JetStream`` are in :mod:`jsdata.objects.manager`. Reading and writing files happens in
 :mod:`jsdata.objects.files`.
 """
 
@@ -13,168 +13,43 @@ from __future__ import annotations
 import inspect
 import io
 import os
-from collections.abc import AsyncIterator, Generator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Generator, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from .._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
+from .._repr import human_bytes
+from .._util import run_sync
 from ..client import names
 from ..client._model import make_config
 from ..client.config import (
-    DiscardPolicy,
     ObjectLink,
     ObjectMeta,
     ObjectMetaOptions,
-    ObjectStoreConfig,
-    StorageType,
-    StoreCompression,
-    StreamConfig,
 )
 from ..client.headers import encode_headers
 from ..client.info import ObjectInfo as _ObjectInfoBase
-from ..client.info import StreamInfo
-from .files import (
+from .files import ObjectResult, ObjectWriter
+from .layout import (
     DEFAULT_CHUNK_SIZE,
-    BlockingObjectResult,
-    BlockingObjectWriter,
-    ObjectResult,
-    ObjectWriter,
+    ObjectInfo,
+    ObjectStoreStatus,
     chunk_subject,
     map_publish_error,
     meta_subject,
-    run_sync,
+    new_nuid,
+    object_name,
 )
 
 if TYPE_CHECKING:
     from ..client.jetstream import JetStream
     from ..client.stream import Stream
 
-__all__ = [
-    "ObjectInfo",
-    "ObjectLink",
-    "ObjectResult",
-    "ObjectStore",
-    "ObjectStoreManager",
-    "ObjectStoreStatus",
-    "ObjectWatcher",
-    "ObjectWriter",
-]
+__all__ = ["ObjectStore", "ObjectWatcher"]
 
 _ROLLUP_HDR = encode_headers({"Nats-Rollup": "sub"})
 _FILE_BLOCK = 4 * 1024 * 1024  # bytes read from / written to local files per executor call
 _MAX_LINK_HOPS = 8
-
-
-def _stream_name(bucket: str) -> str:
-    return f"OBJ_{bucket}"
-
-
-def _object_name(name: object) -> str:
-    if not isinstance(name, str) or not name:
-        raise errors.InvalidObjectNameError(
-            f"invalid object name {name!r}: must be a non-empty string")
-    return name
-
-
-# ---------------------------------------------------------------------------------------------
-# info models
-
-
-class ObjectInfo(_ObjectInfoBase):
-    """An object's meta plus what the store records (bucket, nuid, size, mtime, chunks,
-    digest, deleted); ``link`` is the :class:`~jsdata.ObjectLink` of a link object, else None.
-
-    Wire-compatible with nats.go's ``ObjectInfo`` JSON (the meta message body).
-    """
-
-    @property
-    def link(self) -> ObjectLink | None:
-        """Where this link object points (``name`` None: a whole bucket), else None."""
-        return self.opts.link if self.opts is not None else None
-
-    def is_link(self) -> bool:
-        """Whether this object is a link to another object or bucket."""
-        return self.link is not None
-
-    @property
-    def chunk_size(self) -> int:
-        """The maximum chunk size the object was stored with."""
-        o = self.opts
-        return int(o.max_chunk_size) if o is not None and o.max_chunk_size else \
-            DEFAULT_CHUNK_SIZE
-
-    def __repr__(self) -> str:
-        parts = [f"name={self.name!r}", f"bucket={self.bucket!r}"]
-        link = self.link
-        if link is not None:
-            parts.append(f"link={link.bucket}/{link.name or ''}")
-        else:
-            parts += [f"size={self.size}", f"chunks={self.chunks}"]
-        if self.mtime is not None:
-            parts.append(f"mtime={self.mtime.isoformat()}")
-        if self.deleted:
-            parts.append("deleted=True")
-        if self.description:
-            parts.append(f"description={self.description!r}")
-        return f"ObjectInfo({', '.join(parts)})"
-
-    def _repr_html_(self) -> str:
-        """The info as bounded, escaped HTML."""
-        link = self.link
-        rows: list[tuple[str, Any]] = [("bucket", self.bucket)]
-        if link is not None:
-            rows.append(("link to", f"{link.bucket}/{link.name or '*'}"))
-        else:
-            rows += [("size", f"{human_bytes(self.size)} ({self.size:,} bytes)"),
-                     ("chunks", f"{self.chunks:,}"), ("digest", self.digest or "-")]
-        rows += [("modified", fmt_time(self.mtime)), ("deleted", self.deleted or None),
-                 ("description", self.description or None),
-                 ("metadata", fmt_mapping(self.metadata) if self.metadata else None),
-                 ("headers", fmt_mapping(self.headers) if self.headers else None)]
-        return field_table(f"Object {self.name}", rows)
-
-
-@dataclass
-class ObjectStoreStatus:
-    """Status of an object store bucket (from its stream's info); ``metadata`` is the
-    bucket's own metadata (the server's ``_nats.*`` keys are in ``stream_info``)."""
-
-    bucket: str
-    description: str | None
-    ttl: float
-    storage: StorageType
-    replicas: int
-    sealed: bool
-    size: int
-    backing_store: str = "JetStream"
-    is_compressed: bool = False
-    metadata: dict[str, str] | None = None
-    stream_info: StreamInfo | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_stream_info(cls, bucket: str, si: StreamInfo) -> ObjectStoreStatus:
-        cfg = si.config
-        return cls(bucket=bucket, description=cfg.description, ttl=float(cfg.max_age or 0.0),
-                   storage=cfg.storage, replicas=int(cfg.num_replicas or 1),
-                   sealed=bool(cfg.sealed), size=int(si.state.bytes),
-                   is_compressed=cfg.compression not in (None, StoreCompression.NONE),
-                   metadata={k: v for k, v in (cfg.metadata or {}).items()
-                             if not k.startswith("_nats.")} or None,
-                   stream_info=si)
-
-    def _repr_html_(self, subtitle: str | None = None) -> str:
-        """The status as bounded, escaped HTML."""
-        si = self.stream_info
-        rows: list[tuple[str, Any]] = [
-            ("description", self.description), ("size", human_bytes(self.size)),
-            ("messages", f"{si.state.messages:,}" if si is not None else None),
-            ("ttl", fmt_duration(self.ttl) if self.ttl else "none"),
-            ("storage", str(self.storage)), ("replicas", self.replicas),
-            ("sealed", self.sealed), ("compressed", self.is_compressed),
-            ("metadata", fmt_mapping(self.metadata) if self.metadata else None)]
-        return field_table(f"Object store {self.bucket}", rows, subtitle=subtitle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,7 +156,7 @@ class _Opener:
 
 def _meta_from(meta: ObjectMeta | Mapping[str, Any] | str) -> ObjectMeta:
     if isinstance(meta, str):
-        return ObjectMeta(name=_object_name(meta))
+        return ObjectMeta(name=object_name(meta))
     if isinstance(meta, ObjectMeta):
         m = make_config(ObjectMeta, meta.meta if isinstance(meta, _ObjectInfoBase) else meta)
     elif isinstance(meta, Mapping):
@@ -289,35 +164,8 @@ def _meta_from(meta: ObjectMeta | Mapping[str, Any] | str) -> ObjectMeta:
     else:
         raise errors.InvalidObjectNameError(
             f"invalid object {meta!r}: expected a name, an ObjectMeta or a mapping")
-    _object_name(m.name)
+    object_name(m.name)
     return m
-
-
-class _ObjectStoreBlocking:
-    """Blocking-only parts of ``jsdata.ObjectStore``: real io file objects for open()/get()."""
-
-    _core: ObjectStore
-    _lt: Any
-
-    def get(self, name: str, show_deleted: bool = False) -> BlockingObjectResult:
-        """The object as a seekable binary file (an io.BufferedIOBase); follows links."""
-        core = self._lt.run(self._core.get(name, show_deleted=show_deleted))
-        return BlockingObjectResult(core, self._lt)
-
-    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any
-             ) -> BlockingObjectResult | BlockingObjectWriter:
-        """``"rb"``: a seekable binary file over the object; ``"wb"``: a streaming writer
-        (the object appears when it is closed; an exception in ``with`` aborts it).
-
-        Keywords for "wb": ``chunk_size``, ``description``, ``headers``, ``metadata``; for
-        "rb": ``show_deleted``.
-        """
-        if _mode(mode) == "r":
-            if not isinstance(name, str):
-                name = _object_name(name.name)
-            return self.get(name, **kw)
-        core = self._lt.run(self._core._writer(name, **kw))
-        return BlockingObjectWriter(core, self._lt)
 
 
 def _mode(mode: str) -> str:
@@ -334,8 +182,6 @@ def _mode(mode: str) -> str:
 class ObjectStore:
     """One object store bucket. Obtain it from ``js.object_store(bucket)`` or
     ``js.create_object_store(...)``."""
-
-    __blocking_mixin__ = _ObjectStoreBlocking
 
     def __init__(self, js: JetStream, bucket: str, stream: Stream) -> None:
         self._js = js
@@ -396,7 +242,7 @@ class ObjectStore:
     async def get_info(self, name: str, show_deleted: bool = False) -> ObjectInfo:
         """The object's info (ObjectNotFoundError if missing, or deleted unless
         ``show_deleted``)."""
-        _object_name(name)
+        object_name(name)
         subj = meta_subject(self.bucket, name)
         try:
             m = await self._stream.get_last_msg_for_subject(subj)
@@ -503,7 +349,7 @@ class ObjectStore:
         ``show_deleted``.
         """
         if _mode(mode) == "r":
-            nm = name if isinstance(name, str) else _object_name(name.name)
+            nm = name if isinstance(name, str) else object_name(name.name)
             return _Opener(lambda: self.get(nm, **kw))
         return _Opener(lambda: self._writer(name, **kw))
 
@@ -653,7 +499,7 @@ class ObjectStore:
         await self._purge_subject(chunk_subject(self.bucket, info.nuid))
 
     async def _add_link_info(self, name: str, link: ObjectLink) -> ObjectInfo:
-        _object_name(name)
+        object_name(name)
         self._check_not_sealed()
         try:
             existing = await self.get_info(name, show_deleted=True)
@@ -662,7 +508,6 @@ class ObjectStore:
         if existing is not None and not existing.is_link():
             raise errors.ObjectExistsError(
                 f"object {name!r} exists in bucket {self.bucket!r} and is not a link")
-        from .files import new_nuid
         info = ObjectInfo(name=name, opts=ObjectMetaOptions(link=link), bucket=self.bucket,
                           nuid=new_nuid())
         await self._publish_meta(info)
@@ -747,86 +592,3 @@ def _as_bytes(b: Any) -> bytes | bytearray | memoryview:
     if isinstance(b, str):
         raise errors.InvalidArgumentError("the reader returned str: open files in binary mode")
     raise errors.InvalidArgumentError(f"expected bytes from the reader, got {type(b).__name__}")
-
-
-# ---------------------------------------------------------------------------------------------
-# the JetStream mixin
-
-
-class ObjectStoreManager:
-    """Object store management methods of ``JetStream``."""
-
-    @staticmethod
-    def _object_stream_config(cfg: ObjectStoreConfig) -> StreamConfig:
-        bucket = names.bucket_name(cfg.bucket)
-        max_bytes = cfg.max_bytes if cfg.max_bytes else -1
-        return StreamConfig(
-            name=_stream_name(bucket), description=cfg.description,
-            subjects=[f"$O.{bucket}.C.>", f"$O.{bucket}.M.>"], max_age=cfg.ttl,
-            max_bytes=max_bytes, storage=cfg.storage, num_replicas=cfg.replicas or 1,
-            placement=cfg.placement, discard=DiscardPolicy.NEW, allow_rollup_hdrs=True,
-            allow_direct=True, metadata=cfg.metadata,
-            compression=StoreCompression.S2 if cfg.compression else StoreCompression.NONE)
-
-    async def create_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]
-                                  /, **fields: Any) -> ObjectStore:
-        """Create an object store bucket (same config again: no-op; a different one raises
-        BucketExistsError, a StreamNameAlreadyInUseError)."""
-        cfg = make_config(ObjectStoreConfig, config, **fields)
-        scfg = ObjectStoreManager._object_stream_config(cfg)
-        try:
-            s = await self.create_stream(scfg)
-        except errors.StreamNameAlreadyInUseError as e:
-            raise errors.BucketExistsError(
-                f"object store {cfg.bucket!r} already exists with a different configuration",
-                code=e.code, err_code=e.err_code) from None
-        return ObjectStore(self, str(cfg.bucket), s)
-
-    async def update_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]
-                                  /, **fields: Any) -> ObjectStore:
-        """Change an existing bucket's configuration (BucketNotFoundError if missing)."""
-        cfg = make_config(ObjectStoreConfig, config, **fields)
-        scfg = ObjectStoreManager._object_stream_config(cfg)
-        try:
-            s = await self.update_stream(scfg)
-        except errors.StreamNotFoundError:
-            raise errors.BucketNotFoundError(f"object store {cfg.bucket!r} not found") from None
-        return ObjectStore(self, str(cfg.bucket), s)
-
-    async def create_or_update_object_store(self: JetStream,  # type: ignore[misc]
-                                            config: ObjectStoreConfig | None = None, /,
-                                            **fields: Any) -> ObjectStore:
-        """Create the bucket, or update it when it exists."""
-        cfg = make_config(ObjectStoreConfig, config, **fields)
-        s = await self.create_or_update_stream(ObjectStoreManager._object_stream_config(cfg))
-        return ObjectStore(self, str(cfg.bucket), s)
-
-    async def object_store(self: JetStream, bucket: str) -> ObjectStore:  # type: ignore[misc]
-        """Bind to an existing bucket (BucketNotFoundError if missing)."""
-        names.bucket_name(bucket)
-        try:
-            s = await self.stream(_stream_name(bucket))
-        except errors.StreamNotFoundError:
-            raise errors.BucketNotFoundError(f"object store {bucket!r} not found") from None
-        return ObjectStore(self, bucket, s)
-
-    async def delete_object_store(self: JetStream, bucket: str) -> None:  # type: ignore[misc]
-        """Delete a bucket and every object in it."""
-        names.bucket_name(bucket)
-        try:
-            await self.delete_stream(_stream_name(bucket))
-        except errors.StreamNotFoundError:
-            raise errors.BucketNotFoundError(f"object store {bucket!r} not found") from None
-
-    async def object_store_names(self: JetStream) -> AsyncIterator[str]:  # type: ignore[misc]
-        """The name of every object store bucket."""
-        async for name in self.stream_names(subject="$O.*.C.>"):
-            if name.startswith("OBJ_"):
-                yield name[4:]
-
-    async def object_stores(self: JetStream  # type: ignore[misc]
-                            ) -> AsyncIterator[ObjectStoreStatus]:
-        """The status of every object store bucket."""
-        async for si in self.list_streams(subject="$O.*.C.>"):
-            if si.config.name.startswith("OBJ_"):
-                yield ObjectStoreStatus.from_stream_info(si.config.name[4:], si)

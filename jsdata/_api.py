@@ -1,0 +1,79 @@
+"""The front door: the user-facing asyncio classes, assembled in one place.
+
+nats.go composes its ``JetStream`` interface from small ones (``StreamConsumerManager``,
+``Publisher``, ``KeyValueManager``, ``ObjectStoreManager``); in Python each part is a module,
+so the composition happens here, at the top, and the core (``jsdata.client``) never imports
+the data layer. The core creates handles through class attributes (``stream_class``,
+``consumer_class``, ``ordered_consumer_class``) that the assembled ``JetStream`` points at
+the assembled handles, so ``await js.stream("ORDERS")`` has ``to_pandas`` and a consumer has
+``fetch_arrow``.
+
+:func:`connect` resolves where to connect (``servers``, ``url``, JSDATA_URL / NATS_URL, else
+the default embedded server) and opens the context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from .client import consumer as _consumer
+from .client import jetstream as _jetstream
+from .client import ordered as _ordered
+from .client import stream as _stream
+from .client._conn import env_url
+from .client.context import DEFAULT_TIMEOUT
+from .frames.batch import ArrowMethods
+from .frames.reader import StreamReader
+from .frames.writer import DataFrameWriter
+from .kv.manager import KeyValueManager
+from .objects.manager import ObjectStoreManager
+
+__all__ = ["JetStream", "Stream", "Consumer", "OrderedConsumer", "connect"]
+
+
+class Stream(_stream.Stream, StreamReader):
+    __doc__ = _stream.Stream.__doc__
+
+
+class Consumer(_consumer.Consumer, ArrowMethods):
+    __doc__ = _consumer.Consumer.__doc__
+
+
+class OrderedConsumer(_ordered.OrderedConsumer, ArrowMethods):
+    __doc__ = _ordered.OrderedConsumer.__doc__
+
+
+class JetStream(_jetstream.JetStream, KeyValueManager, ObjectStoreManager, DataFrameWriter):
+    """A JetStream context on one connection: streams, consumers, publishing, KV, objects
+    and DataFrames.
+
+    Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.
+    """
+
+    stream_class = Stream
+    consumer_class = Consumer
+    ordered_consumer_class = OrderedConsumer
+
+
+async def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,
+                  password: str | None = None, token: str | None = None,
+                  creds: str | None = None, nkeys_seed: str | None = None, tls: Any = None,
+                  name: str | None = None, domain: str | None = None,
+                  api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
+                  publish_async_max_pending: int = 4000, url: str | None = None,
+                  **nats_options: Any) -> JetStream:
+    """Connect and return the asyncio JetStream context.
+
+    With no ``servers``, JSDATA_URL / NATS_URL are used, else the default embedded server
+    (started on first use, shared by every process of the user).
+    """
+    servers = servers or url or env_url()
+    if not servers:
+        from .server import default_server_url
+        servers = default_server_url()
+    return await _jetstream.open_context(
+        JetStream, servers, user=user, password=password, token=token, creds=creds,
+        nkeys_seed=nkeys_seed, tls=tls, name=name, domain=domain, api_prefix=api_prefix,
+        timeout=timeout, publish_async_max_pending=publish_async_max_pending, **nats_options)
