@@ -87,9 +87,12 @@ class Connection(Client):
         stats["in_bytes"] += len(data)
         handler(subject, reply, data, headers or b"")
 
-    async def fast_subscribe(self, subject: str, handler: FastHandler) -> Subscription:
-        """Subscribe with a raw callback; re-subscribed by nats-py after reconnects."""
-        sub = await self.subscribe(subject, pending_msgs_limit=0, pending_bytes_limit=0)
+    async def fast_subscribe(self, subject: str, handler: FastHandler, queue: str = ""
+                             ) -> Subscription:
+        """Subscribe with a raw callback (in queue group ``queue`` if given); re-subscribed
+        by nats-py after reconnects."""
+        sub = await self.subscribe(subject, queue=queue, pending_msgs_limit=0,
+                                   pending_bytes_limit=0)
         self._fast[sub._id] = handler
         return sub
 
@@ -101,10 +104,16 @@ class Connection(Client):
         self._bulk[b"%d" % sub._id] = sink
         return sub
 
-    async def fast_unsubscribe(self, sub: Subscription) -> None:
-        """Remove a fast (or bulk) subscription (ignores a closed connection)."""
+    def drop_fast(self, sub: Subscription) -> None:
+        """Stop routing ``sub``'s messages to its handler (or sink) now; the UNSUB is sent
+        by :meth:`fast_unsubscribe`, which may follow later (messages in between are dropped).
+        """
         self._fast.pop(sub._id, None)
         self._bulk.pop(b"%d" % sub._id, None)
+
+    async def fast_unsubscribe(self, sub: Subscription) -> None:
+        """Remove a fast (or bulk) subscription (ignores a closed connection)."""
+        self.drop_fast(sub)
         if self.is_closed:
             return
         try:

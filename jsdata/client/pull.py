@@ -207,7 +207,7 @@ class _Fetch:
         self.timers.clear()
         if self.sub is not None:
             sub, self.sub = self.sub, None
-            self.js.nc._fast.pop(sub._id, None)
+            self.js.nc.drop_fast(sub)
             self.js._spawn(self.js.nc.fast_unsubscribe(sub))
 
 

@@ -282,7 +282,7 @@ class _PullContext:
                 await nc.flush(max(int(self._js.timeout), 1))
             except Exception:  # noqa: BLE001 - best effort: the connection may be going away
                 pass
-            nc._fast.pop(sub._id, None)
+            nc.drop_fast(sub)
             return
         await nc.fast_unsubscribe(sub)
 
@@ -290,7 +290,7 @@ class _PullContext:
         """Stop routing the current subscription's messages here (unsubscribe in background)."""
         sub, self._sub = self._sub, None
         if sub is not None:
-            self._js.nc._fast.pop(sub._id, None)
+            self._js.nc.drop_fast(sub)
             self._js._spawn(self._js.nc.fast_unsubscribe(sub))
 
     # -- pulls ---------------------------------------------------------------------------------

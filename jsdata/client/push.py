@@ -53,9 +53,7 @@ class PushConsumeContext(ConsumeContext):
         nc = self._js.nc
         self._inbox = self._deliver_subject
         # nats-py subscription (re-subscribed after reconnects) routed to the fast path.
-        sub = await nc.subscribe(self._deliver_subject, queue=self._group or "",
-                                 pending_msgs_limit=0, pending_bytes_limit=0)
-        nc._fast[sub._id] = self._on_msg
+        sub = await nc.fast_subscribe(self._deliver_subject, self._on_msg, queue=self._group or "")
         self._sub = sub
 
     async def _pull_now(self) -> None:

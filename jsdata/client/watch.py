@@ -179,7 +179,7 @@ class OrderedFeed:
         self._resetting = True
         self.resets += 1
         if self._sub is not None:  # stop handling its deliveries now; unsubscribed below
-            self._js.nc._fast.pop(self._sub._id, None)
+            self._js.nc.drop_fast(self._sub)
         self._js._spawn(self._recreate())
 
     async def _recreate(self) -> None:

@@ -11,7 +11,8 @@ from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Any
 
 from ..client.message import Data
-from .bucket import AsyncKeyValueDict, CodecSpec, KeyValue
+from .bucket import AsyncKeyValueDict, KeyValue
+from .codecs import CodecSpec
 
 
 class _SnapshotItems(ItemsView):  # type: ignore[type-arg]

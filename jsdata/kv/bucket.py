@@ -15,270 +15,51 @@ The blocking ``jsdata.KeyValue`` adds the mapping protocol (``kv["k"]``) from
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import deque
 from collections.abc import (
-    Callable,
     Generator,
     Iterable,
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import seconds
 from ..client import names
 from ..client._conn import status_of
-from ..client._model import WireEnum, parse_time
+from ..client._model import parse_time
 from ..client.config import (
-    KeyValueConfig,
     StoreCompression,
 )
-from ..client.headers import Headers, decode_headers
-from ..client.info import StreamInfo
+from ..client.headers import decode_headers
 from ..client.message import Data, Msg, ns_to_datetime, to_bytes
 from ..client.stream import Stream
 from ..client.watch import OrderedFeed
+from .codecs import CodecSpec, bulk_frame, resolve_codec, with_meta
+from .entry import (
+    _DEL,
+    _PUT,
+    DEFAULT_PURGE_DELETES_OLDER_THAN,
+    KV_OP,
+    ROLLUP,
+    KeyValueEntry,
+    KeyValueStatus,
+    _op_of,
+    _op_of_raw,
+    _strip_kv,
+)
 
 if TYPE_CHECKING:
     from ..client.jetstream import JetStream
 
-__all__ = [
-    "AsyncKeyValueDict",
-    "KeyLister",
-    "KeyValue",
-    "KeyValueEntry",
-    "KeyValueOp",
-    "KeyValueStatus",
-    "KeyWatcher",
-]
+__all__ = ["AsyncKeyValueDict", "KeyLister", "KeyValue", "KeyWatcher"]
 
-KV_OP = "KV-Operation"
-MARKER_REASON = "Nats-Marker-Reason"
-ROLLUP = "Nats-Rollup"
-MAX_HISTORY = 64
-DEFAULT_PURGE_DELETES_OLDER_THAN = 30 * 60.0  # Go's kvDefaultPurgeDeletesMarkerThreshold
 _WRONG_LAST_SEQUENCE = (10071, 10164)  # 10164: replicated streams
 _MSG_TOO_LARGE = 10054
 _BULK_WINDOW = 2048  # async puts in flight during update_many
-
-
-def _strip_kv(name: str) -> str:
-    return name[3:] if name.startswith("KV_") else name
-
-
-class KeyValueOp(WireEnum):
-    """What a revision did to its key: ``PUT`` a value, ``DEL`` (delete marker) or ``PURGE``."""
-
-    PUT = "PUT"
-    DEL = "DEL"
-    PURGE = "PURGE"
-
-    @classmethod
-    def _wire_aliases(cls) -> dict[str, str]:
-        return {"delete": "DEL", "keyvalueputop": "PUT", "keyvaluedeleteop": "DEL",
-                "keyvaluepurgeop": "PURGE"}
-
-
-_PUT, _DEL, _PURGE = KeyValueOp.PUT, KeyValueOp.DEL, KeyValueOp.PURGE
-
-
-def _op_of(h: Headers) -> KeyValueOp:
-    """The operation of a stored message, from KV-Operation or a server marker reason."""
-    op = h.get(KV_OP)
-    if op:
-        if op == "DEL":
-            return _DEL
-        if op == "PURGE":
-            return _PURGE
-        return _PUT
-    reason = h.get(MARKER_REASON)
-    if reason in ("MaxAge", "Purge"):
-        return _PURGE
-    if reason == "Remove":
-        return _DEL
-    return _PUT
-
-
-def _op_of_raw(hdr: bytes) -> KeyValueOp:
-    if not hdr or (b"KV-Operation" not in hdr and b"Nats-Marker-Reason" not in hdr):
-        return _PUT
-    return _op_of(decode_headers(hdr))
-
-
-@dataclass(frozen=True, slots=True)
-class KeyValueEntry:
-    """One revision of a key: its value (``b""`` for markers and meta-only watches),
-    revision (stream sequence), creation time, ``delta`` (how many newer revisions matched
-    when it was delivered; 0 for ``get``) and operation."""
-
-    bucket: str
-    key: str
-    value: bytes
-    revision: int
-    created: datetime | None
-    delta: int = 0
-    operation: KeyValueOp = KeyValueOp.PUT
-
-    def __repr__(self) -> str:
-        v = self.value if len(self.value) <= 48 else self.value[:48] + b"..."
-        op = "" if self.operation is _PUT else f" {self.operation.value}"
-        return (f"<KeyValueEntry {self.bucket}/{self.key} rev={self.revision}{op} "
-                f"value={v!r}>")
-
-
-@dataclass(frozen=True)
-class KeyValueStatus:
-    """The state and configuration of a bucket (``js.key_values()``, ``kv.status()``)."""
-
-    bucket: str
-    values: int
-    history: int
-    ttl: float
-    bytes: int
-    backing_store: str = "JetStream"
-    is_compressed: bool = False
-    limit_marker_ttl: float = 0.0
-    metadata: dict[str, str] = field(default_factory=dict)
-    stream_info: StreamInfo | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_info(cls, info: StreamInfo, bucket: str | None = None) -> KeyValueStatus:
-        """Build the status from the bucket's stream info."""
-        c, st = info.config, info.state
-        name = bucket or (c.name[3:] if (c.name or "").startswith("KV_") else c.name or "")
-        return cls(bucket=name, values=st.messages, history=int(c.max_msgs_per_subject or 0),
-                   ttl=float(c.max_age or 0.0), bytes=st.bytes,
-                   is_compressed=c.compression not in (None, StoreCompression.NONE),
-                   limit_marker_ttl=float(c.subject_delete_marker_ttl or 0.0),
-                   metadata=dict(c.metadata or {}), stream_info=info)
-
-    def _repr_html_(self) -> str:
-        """The status as bounded, escaped HTML."""
-        from .._repr import field_table, fmt_duration, human_bytes
-        return field_table(f"KeyValue status {self.bucket}", [
-            ("values", f"{self.values:,}"), ("history", self.history),
-            ("ttl", fmt_duration(self.ttl) if self.ttl else "none"),
-            ("bytes", human_bytes(self.bytes)), ("backing store", self.backing_store),
-            ("compressed", self.is_compressed),
-            ("limit marker ttl", fmt_duration(self.limit_marker_ttl)
-             if self.limit_marker_ttl else "none")])
-
-    @property
-    def config(self) -> KeyValueConfig:
-        """The bucket's configuration, rebuilt from the stream's (as nats.go does)."""
-        assert self.stream_info is not None
-        c = self.stream_info.config
-        return KeyValueConfig(
-            bucket=self.bucket, description=c.description,
-            max_value_size=c.max_msg_size, history=int(c.max_msgs_per_subject or 1),
-            ttl=c.max_age or None, max_bytes=c.max_bytes, storage=c.storage,
-            replicas=int(c.num_replicas or 1), placement=c.placement, republish=c.republish,
-            mirror=c.mirror, sources=c.sources, compression=self.is_compressed,
-            limit_marker_ttl=c.subject_delete_marker_ttl or None, metadata=c.metadata)
-
-
-# ---------------------------------------------------------------------------------------------
-# Codecs for the dict views and to_pandas
-
-
-def _enc_bytes(v: Any) -> bytes:
-    return to_bytes(v)
-
-
-def _dec_bytes(b: bytes) -> Any:
-    return b
-
-
-def _enc_str(v: Any) -> bytes:
-    if not isinstance(v, str):
-        raise errors.EncodeError(f"the 'str' codec stores str values, not {type(v).__name__}")
-    return v.encode()
-
-
-def _dec_str(b: bytes) -> Any:
-    return b.decode()
-
-
-def _enc_json(v: Any) -> bytes:
-    try:
-        return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
-    except (TypeError, ValueError) as e:
-        raise errors.EncodeError(f"value is not JSON serializable: {e}") from None
-
-
-def _dec_json(b: bytes) -> Any:
-    return json.loads(b)
-
-
-def _msgpack() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
-    import msgpack  # type: ignore[import-untyped]
-
-    def enc(v: Any) -> bytes:
-        try:
-            return msgpack.packb(v, use_bin_type=True)  # type: ignore[no-any-return]
-        except (TypeError, ValueError) as e:
-            raise errors.EncodeError(f"value cannot be packed with msgpack: {e}") from None
-
-    def dec(b: bytes) -> Any:
-        return msgpack.unpackb(b, raw=False)
-
-    return enc, dec
-
-
-CodecSpec = Any  # a name, an object with encode/decode, or an (encode, decode) pair
-
-
-def resolve_codec(codec: CodecSpec) -> tuple[str, Callable[[Any], bytes],
-                                             Callable[[bytes], Any]]:
-    """(name, encode, decode) for a codec given as ``"bytes"``, ``"str"``, ``"json"``,
-    ``"msgpack"``, a :class:`jsdata.Codec` (its ``encode_row`` / ``decode_message``), an
-    object with ``encode(value) -> bytes`` / ``decode(bytes)`` methods or an
-    ``(encode, decode)`` pair of functions."""
-    if codec is None or codec == "bytes":
-        return "bytes", _enc_bytes, _dec_bytes
-    if isinstance(codec, str):
-        low = codec.lower()
-        if low in ("bytes", "raw"):
-            return "bytes", _enc_bytes, _dec_bytes
-        if low in ("str", "string", "utf-8", "utf8", "text"):
-            return "str", _enc_str, _dec_str
-        if low == "json":
-            return "json", _enc_json, _dec_json
-        if low == "msgpack":
-            enc, dec = _msgpack()
-            return "msgpack", enc, dec
-        raise errors.InvalidArgumentError(
-            f"unknown codec {codec!r}: use 'bytes', 'str', 'json', 'msgpack', an object with "
-            f"encode/decode methods or an (encode, decode) pair")
-    from ..frames.codec import Codec  # a jsdata.Codec: its one-message hooks
-    if isinstance(codec, type) and issubclass(codec, Codec):
-        codec = codec()
-    if isinstance(codec, Codec):
-        return codec.name, _checked(codec.encode_row), codec.decode_message
-    if isinstance(codec, (tuple, list)) and len(codec) == 2 and all(map(callable, codec)):
-        enc_f, dec_f = codec
-        return getattr(enc_f, "__name__", "custom"), _checked(enc_f), dec_f
-    enc_m, dec_m = getattr(codec, "encode", None), getattr(codec, "decode", None)
-    if callable(enc_m) and callable(dec_m):
-        label = getattr(codec, "name", None) or type(codec).__name__
-        return str(label), _checked(enc_m), dec_m
-    raise errors.InvalidArgumentError(f"not a codec: {codec!r}")
-
-
-def _checked(enc: Callable[[Any], Any]) -> Callable[[Any], bytes]:
-    def encode(v: Any) -> bytes:
-        out = enc(v)
-        if isinstance(out, str):
-            return out.encode()
-        if isinstance(out, (bytes, bytearray, memoryview)):
-            return bytes(out)
-        raise errors.EncodeError(f"codec encode returned {type(out).__name__}, not bytes")
-    return encode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -716,6 +497,10 @@ class KeyValue:
         _, _, dec = resolve_codec(codec)
         entries = await self._snapshot(self._filters(keys) if keys else None)
         entries.sort(key=lambda e: e.key)
+        index = pd.Index([e.key for e in entries], name="key", dtype=object)
+        df = await bulk_frame(codec, [e.value for e in entries], index)
+        if df is not None:  # every value a row: the DataFrame codec's bulk decoder read them
+            return with_meta(df, entries, index)
         values = []
         for e in entries:
             try:
@@ -725,15 +510,11 @@ class KeyValue:
                     f"bucket {self._name!r}: cannot decode key {e.key!r} (revision "
                     f"{e.revision}): {ex}", sequence=e.revision, subject=self._pre + e.key
                 ) from None
-        index = pd.Index([e.key for e in entries], name="key", dtype=object)
         if values and all(isinstance(v, dict) for v in values):
             df = pd.DataFrame.from_records(values, index=index)
         else:
             df = pd.DataFrame({"value": pd.Series(values, index=index, dtype=object)})
-        df["_revision"] = pd.Series([e.revision for e in entries], index=index, dtype="int64")
-        df["_created"] = pd.to_datetime(pd.Series([e.created for e in entries], index=index,
-                                                  dtype=object), utc=True)
-        return df
+        return with_meta(df, entries, index)
 
 
 class KeyLister:

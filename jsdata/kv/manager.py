@@ -22,7 +22,8 @@ from ..client.config import (
     StreamSource,
     SubjectTransformConfig,
 )
-from .bucket import MAX_HISTORY, KeyValue, KeyValueStatus
+from .bucket import KeyValue
+from .entry import MAX_HISTORY, KeyValueStatus
 
 if TYPE_CHECKING:
     from ..client.jetstream import JetStream

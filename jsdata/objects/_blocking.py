@@ -15,9 +15,10 @@ from typing import Any
 from ..blocking.loop import LoopThread
 from ..blocking.twin import SyncIterator
 from ..client.config import ObjectMeta
-from .files import ObjectResult, ObjectWriter
+from .files import ObjectResult
 from .layout import ObjectInfo, object_name
 from .store import ObjectStore, _mode
+from .writer import ObjectWriter
 
 
 class _BlockingObjectFile(io.BufferedIOBase):

@@ -30,6 +30,10 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "Bucket", "ObjectInfo", "ObjectStoreStatus"]
 DEFAULT_CHUNK_SIZE = 128 * 1024
 """Chunk size of new objects (as nats.go): 128 KiB."""
 
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+"""At most this many chunk bytes are requested per batch direct get (and kept in flight by a
+writer)."""
+
 _DIGEST_PREFIX = "SHA-256="
 _NUID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ERR_SEALED = 10109  # JSStreamSealedErr

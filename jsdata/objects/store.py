@@ -29,7 +29,7 @@ from ..client.config import (
 )
 from ..client.headers import encode_headers
 from ..client.info import ObjectInfo as _ObjectInfoBase
-from .files import ObjectResult, ObjectWriter
+from .files import ObjectResult
 from .layout import (
     DEFAULT_CHUNK_SIZE,
     ObjectInfo,
@@ -40,6 +40,7 @@ from .layout import (
     new_nuid,
     object_name,
 )
+from .writer import ObjectWriter
 
 if TYPE_CHECKING:
     from ..client.jetstream import JetStream

@@ -2,6 +2,6 @@
 
 import sys
 
-from .embedded import main
+from .default import main
 
 sys.exit(main())
