@@ -70,7 +70,12 @@ def _targets(name: str, path: Path) -> Iterator[tuple[str, int]]:
                 yield (sub if sub in MODULES else _existing(mod)), node.lineno
 
 
+MISSING: list[str] = []  # imports of jsdata modules that do not exist (a stale path)
+
+
 def _existing(mod: str) -> str:
+    if mod not in MODULES:
+        MISSING.append(mod)
     while mod not in MODULES:
         mod = mod.rpartition(".")[0]
     return mod
@@ -95,6 +100,56 @@ def test_graph_is_read() -> None:
     assert "jsdata.client.jetstream" in GRAPH
     assert "jsdata.client.context" in GRAPH["jsdata.client.jetstream"]
     assert any(t.startswith("jsdata.client.") for t in GRAPH["jsdata._api"])
+
+
+def test_every_import_resolves() -> None:
+    """Every jsdata module a module imports exists in the package (an installed copy of the
+    old flat layout would otherwise answer a stale path silently)."""
+    assert not MISSING, f"imports of missing jsdata modules: {sorted(set(MISSING))}"
+
+
+def test_tests_import_existing_modules() -> None:
+    """The tests name modules of this layout (a stale path would be served silently by an
+    installed copy of the old layout, and test that copy instead)."""
+    stale = []
+    for path in sorted(PKG.parent.joinpath("tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                stale += [f"{path.name}:{node.lineno}: {a.name}" for a in node.names
+                          if a.name.startswith("jsdata") and a.name not in MODULES]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module and (
+                    node.module.split(".")[0] == "jsdata"):
+                if node.module not in MODULES:
+                    stale.append(f"{path.name}:{node.lineno}: {node.module}")
+                    continue
+                defined = _public_names(node.module)
+                stale += [f"{path.name}:{node.lineno}: {node.module}.{a.name}"
+                          for a in node.names if f"{node.module}.{a.name}" not in MODULES
+                          and a.name not in defined and not _lazy(node.module, a.name)]
+    assert not stale, "tests import modules that do not exist:\n" + "\n".join(stale)
+
+
+def _lazy(module: str, name: str) -> bool:
+    """Whether a face hands ``name`` out lazily (``jsdata.__getattr__``)."""
+    import importlib
+    return module in ("jsdata", "jsdata.aio") and name in dir(importlib.import_module(module))
+
+
+def _public_names(module: str) -> set[str]:
+    """Names a module defines or imports at top level (what ``from module import x`` finds)."""
+    if module not in MODULES:
+        return set()
+    out: set[str] = set()
+    for node in ast.parse(MODULES[module].read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Assign):
+            out |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            out.add(node.target.id)
+    return out
 
 
 def test_no_import_cycle() -> None:

@@ -515,10 +515,6 @@ def _is_empty(spec: _Spec, v: Any) -> bool:
 # Validation / coercion of user-supplied values
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
 def _bad(cls: type, name: str, msg: str) -> InvalidConfigError:
     return InvalidConfigError(f"{cls.__name__}.{name}: {msg}")
 

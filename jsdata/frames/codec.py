@@ -362,7 +362,6 @@ def _q(name: str) -> str:
     return json.dumps(name, ensure_ascii=False)
 
 
-_CTRL = re.compile(r"[\x00-\x1f]")
 _CTRL_ARROW = r"[\x00-\x1f]"
 
 

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["ObjectStore", "ObjectWatcher"]
 
 _ROLLUP_HDR = encode_headers({"Nats-Rollup": "sub"})
-_FILE_BLOCK = 4 * 1024 * 1024  # bytes read from / written to local files per executor call
 _MAX_LINK_HOPS = 8
 
 
