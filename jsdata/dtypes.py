@@ -341,3 +341,20 @@ def clear_cache() -> None:
     with _lock:
         _known.clear()
         _warned.clear()
+
+
+def python_list_columns(table: pa.Table) -> list[str]:
+    """Top-level list columns that the recorded pandas metadata says held Python lists
+    (pandas would give numpy arrays back; a round trip should give lists)."""
+    raw = (table.schema.metadata or {}).get(PANDAS_KEY)
+    if not raw:
+        return []
+    out = []
+    for c in json.loads(raw).get("columns", []):
+        name = c.get("field_name")
+        if (str(c.get("pandas_type", "")).startswith("list") and c.get("numpy_type") == "object"
+                and name in table.column_names):
+            t = table.schema.field(name).type
+            if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+                out.append(name)
+    return out

@@ -739,10 +739,12 @@ class _Meta:
 
 
 def _user_header_pairs(lines: Sequence[bytes]) -> list[tuple[str, str]]:
+    """(name, value) pairs of user header lines; jsdata's own schema headers
+    (``Jsdata-Schema``, ``Jsdata-Schema-Def``: see :mod:`jsdata.dtypes`) are left out."""
     out = []
     for line in lines:
         k, sep, v = line.partition(b":")
-        if sep:
+        if sep and not k.startswith(b"Jsdata-Schema"):
             out.append((k.strip().decode("ascii", "replace"), v.strip().decode("utf-8",
                                                                                "replace")))
     return out
@@ -964,11 +966,12 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
         meta = _direct_meta(chunk.hdrs, want_ct, o.include_headers)
     else:
         meta = _consumer_meta(chunk, want_ct, o.include_headers)
-    groups = _codec_groups(o, chunk, meta)
     recorded: list[pa.Schema] = []
     unknown: set[str] = set()
     if o.schema is None:
-        groups, recorded, unknown = _schema_groups(chunk, groups)
+        groups, recorded, unknown = _schema_groups(chunk, _codec_groups(o, chunk, meta))
+    else:  # schema= overrides what writers recorded
+        groups = [(c, idx, None) for c, idx in _codec_groups(o, chunk, meta)]
     parts: list[tuple[pa.Table, np.ndarray]] = []
     bad: list[tuple[int, str]] = []
     datas = chunk.datas
@@ -1434,7 +1437,15 @@ def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.Dat
     if i >= 0 and pa.types.is_map(table.schema.field(i).type):
         headers = table.column(i)
         table = table.set_column(i, "_headers", pa.nulls(table.num_rows))
+    lists: dict[str, Any] = {}
+    if dtype_backend is None:
+        for name in _dtypes.python_list_columns(table):
+            i = table.schema.get_field_index(name)
+            lists[name] = table.column(i)
+            table = table.set_column(i, name, pa.nulls(table.num_rows))
     df = table.to_pandas(**kw)
+    for name, col in lists.items():  # written from Python lists: read back as lists
+        df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
     if headers is not None:
         vals = []
         for pairs in headers.to_pylist():
