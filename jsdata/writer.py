@@ -341,7 +341,7 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
         subj: list[str] | str = (
             _fill(subject, table, offset, "subject", subject=True).to_pylist()
             if templated else subject.text)
-        payloads = codec.encode(table, None)
+        payloads = codec.encode(table, 1)  # one row per message, for every codec
         hdrs = _header_blocks(spec, table, offset)
         return _Encoded(n, subj, payloads, hdrs)
     # several rows per message: group the rows of each subject, in order of appearance

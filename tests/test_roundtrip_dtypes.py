@@ -448,4 +448,4 @@ def test_random_frames_round_trip(mjs: jsdata.JetStream, data: st.DataObject) ->
         dtypes.clear_cache()
         back = s.to_pandas(metadata=())
     pd.testing.assert_frame_equal(back, df, check_dtype=True)
-    s.delete()
+    mjs.delete_stream(s.name)
