@@ -251,6 +251,50 @@ class JetStreamConnectionError(JetStreamError, ConnectionError):
     """Connection failed."""
 
 
+class InvalidURLError(JetStreamConnectionError, ValueError):
+    """A server URL is malformed or has an unsupported scheme."""
+
+
+class ConnectTimeoutError(JetStreamConnectionError, JetStreamTimeoutError):
+    """Connecting (TCP, TLS, auth and the JetStream check) did not finish within ``timeout``."""
+
+
+class TLSError(JetStreamConnectionError):
+    """The TLS handshake failed (e.g. the server wants a client certificate, or no TLS)."""
+
+
+class TLSVerificationError(TLSError):
+    """The server's TLS certificate is not trusted by the client's context."""
+
+
+class AuthenticationError(JetStreamConnectionError):
+    """The server rejected the credentials (authorization violation)."""
+
+
+class NoJetStreamError(JetStreamConnectionError, JetStreamNotEnabledError):
+    """Connected, but JetStream is not available (disabled, or not for this account/domain)."""
+
+
+class PermissionDeniedError(JetStreamError, PermissionError):
+    """The server denied a publish or subscription (permissions violation); ``subject``
+    names it and ``operation`` is "publish" or "subscribe". The connection stays usable."""
+
+    def __init__(self, description: str | None = None, *, subject: str | None = None,
+                 operation: str | None = None, **kw: Any) -> None:
+        self.subject = subject
+        self.operation = operation
+        super().__init__(description, **kw)
+
+
+RETRY_HINT = ("the message may still be stored: retrying is safe only with msg_id "
+              "(the stream drops a duplicate msg_id within its duplicate window); "
+              "without msg_id a retry may store it twice")
+
+
+class PublishTimeoutError(APITimeoutError):
+    """No ack for a publish in time; the message may be stored anyway (retry with msg_id)."""
+
+
 class EmbeddedServerError(JetStreamError):
     """The embedded nats-server could not be started or stopped."""
 
