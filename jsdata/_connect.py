@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -102,8 +103,19 @@ def _read_text(path: Path, what: str, value: str) -> str:
 
 
 def _valid_seed(seed: str) -> bool:
+    """Whether ``seed`` is an nkey seed with a correct checksum (``nkeys.from_seed`` does
+    not check the CRC, so a mistyped seed would otherwise be accepted)."""
+    import base64
+    import binascii
+
     import nkeys
 
+    try:
+        raw = base64.b32decode(seed + "=" * (-len(seed) % 8))
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) < 4 or nkeys.crc16_checksum(raw[:-2]) != raw[-2:]:
+        return False
     try:
         kp = nkeys.from_seed(bytearray(seed.encode()))
     except Exception:  # noqa: BLE001 - nkeys raises its own and binascii errors
@@ -307,9 +319,10 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 _AUTH_MARKS = ("authorization violation", "authentication")
 
 
-def classify(exc: BaseException, display: str, method: str) -> errors.JetStreamConnectionError:
+def classify(exc: BaseException, display: str, method: str, *,
+             tls: bool = False) -> errors.JetStreamConnectionError:
     """The typed error for what went wrong while connecting (never with a secret in it:
-    callers scrub the message)."""
+    callers scrub the message). ``tls``: whether the connection was (being) made with TLS."""
     if isinstance(exc, errors.JetStreamConnectionError):
         return exc
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -342,8 +355,14 @@ def classify(exc: BaseException, display: str, method: str) -> errors.JetStreamC
         return errors.JetStreamConnectionError(
             f"could not connect to {display}: connection refused (is a nats-server running "
             f"there?)")
-    if isinstance(exc, (ConnectionResetError, nats.errors.UnexpectedEOF,
-                        asyncio.IncompleteReadError)):
+    closed = (ConnectionResetError, BrokenPipeError, nats.errors.UnexpectedEOF,
+              asyncio.IncompleteReadError)
+    if isinstance(exc, closed) and tls:
+        return errors.TLSError(
+            f"the server at {display} closed the TLS connection during the handshake: it "
+            f"may require a client certificate (mutual TLS) that the tls context lacks, or "
+            f"reject the one given")
+    if isinstance(exc, closed) or "empty response" in low:
         return errors.JetStreamConnectionError(
             f"could not connect to {display}: the server closed the connection during the "
             f"handshake (TLS or client-certificate required?)")
@@ -370,3 +389,23 @@ async def abort(nc: Connection, grace: float = 0.2) -> None:
         if w is not None:
             with contextlib.suppress(Exception):
                 w.transport.abort()
+
+
+def uses_tls(nc: Connection) -> bool | None:
+    """Whether the connection runs over TLS (None when the transport does not say)."""
+    w = getattr(nc._transport, "_io_writer", None)
+    if w is None:
+        return None
+    return w.transport.get_extra_info("sslcontext") is not None
+
+
+class _SslEofNoise:
+    """Drops asyncio's "returning true from eof_received() has no effect when using ssl"
+    warning, which every TLS connection of nats-py logs when it closes."""
+
+    @staticmethod
+    def filter(record: Any) -> bool:
+        return "eof_received() has no effect when using ssl" not in str(record.msg)
+
+
+logging.getLogger("asyncio").addFilter(_SslEofNoise)

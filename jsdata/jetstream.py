@@ -263,6 +263,8 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
 
     initial = {**opts, "allow_reconnect": False, "max_reconnect_attempts": 1,
                "error_cb": _error_cb}
+    tls_wanted = initial.get("tls") is not None or any(
+        u.lower().startswith(("tls://", "wss://")) for u in server_list)
     nc = Connection()
     js = JetStream(nc, domain=domain, api_prefix=api_prefix, timeout=t,
                    publish_async_max_pending=publish_async_max_pending, display_url=display)
@@ -274,7 +276,11 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
         except Exception as e:  # nats-py raises several unrelated types here
             if isinstance(e, nats.errors.NoServersError) and connect_errors:
                 e = connect_errors[-1]  # say why (refused, auth, ...), not just "no servers"
-            raise _connect.classify(e, display, cred.method) from None
+            raise _connect.classify(e, display, cred.method, tls=tls_wanted) from None
+        if tls_wanted and _connect.uses_tls(nc) is False:
+            raise errors.TLSError(
+                f"the server at {display} does not offer TLS, but tls was asked for: not "
+                "connecting in plain text")
         stage[0] = "checking JetStream"
         await js._mux.start()
         await _check_jetstream(js, display)
@@ -286,7 +292,8 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
         if isinstance(e, asyncio.TimeoutError):
             why = ""
             if connect_errors:
-                last = _connect.classify(connect_errors[-1], display, cred.method)
+                last = _connect.classify(connect_errors[-1], display, cred.method,
+                                         tls=tls_wanted)
                 why = f"; last error: {last.description}"
             elif stage[0] == "connecting" and tls is not None and not tls_handshake_first:
                 why = ("; no INFO from the server (does it want tls_handshake_first=True?)")
@@ -296,7 +303,7 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
         elif isinstance(e, errors.JetStreamError):
             err = e
         elif isinstance(e, Exception):
-            err = _connect.classify(e, display, cred.method)
+            err = _connect.classify(e, display, cred.method, tls=tls_wanted)
         else:
             raise  # CancelledError, KeyboardInterrupt: as they are
         if isinstance(err, errors.JetStreamError):
