@@ -14,7 +14,7 @@ from typing import Any
 
 import nats.errors
 
-from . import _connect, errors, names
+from . import _connect, _diff, errors, names
 from ._conn import Connection, ReplyMux, env_url, status_of
 from ._connect import redact
 from ._model import make_config
@@ -112,7 +112,7 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
             raise errors.APIError(f"invalid JetStream API response to {suffix}: {data[:200]!r}"
                                   ) from None
         if "error" in resp:
-            raise errors.from_api_error(resp["error"], context)
+            raise errors.from_api_error(resp["error"], context, suffix=suffix, payload=payload)
         return resp
 
     # -- streams -------------------------------------------------------------------------------
@@ -122,15 +122,59 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         :class:`~jsdata.errors.StreamNameAlreadyInUseError`."""
         cfg = make_config(StreamConfig, config, **fields)
         names.stream_name(cfg.name)
-        resp = await self._api(f"STREAM.CREATE.{cfg.name}", cfg.to_json())
+        body = cfg.to_json()
+        try:
+            resp = await self._api(f"STREAM.CREATE.{cfg.name}", body)
+        except errors.StreamNameAlreadyInUseError as e:
+            await self._name_differences(e, body)
+            raise
+        except errors.APIError as e:
+            await self._name_overlaps(e, body)
+            raise
         return Stream(self, StreamInfo.from_json(resp))
+
+    async def _name_differences(self, e: errors.JetStreamError, wanted: dict[str, Any]) -> None:
+        """Add the fields that differ from the existing stream to ``e``'s message."""
+        try:
+            have = await self._api(f"STREAM.INFO.{wanted['name']}")
+        except errors.JetStreamError:
+            return
+        diff = _diff.differing_fields(wanted, have.get("config") or {})
+        if diff:
+            e.description += _diff.describe(diff)
+            e.args = (e.description,)
+            e.differences = diff  # type: ignore[attr-defined]
+
+    async def _name_overlaps(self, e: errors.APIError, wanted: dict[str, Any]) -> None:
+        """For "subjects overlap with an existing stream", say which streams and subjects."""
+        if e.err_code != 10065:
+            return
+        clashes = []
+        for subj in wanted.get("subjects") or []:
+            try:
+                found = await self._api("STREAM.NAMES", {"subject": subj})
+            except errors.JetStreamError:
+                return
+            others = [n for n in found.get("streams") or [] if n != wanted.get("name")]
+            if others:
+                clashes.append(f"{subj!r} (captured by {', '.join(map(repr, others))})")
+        if clashes:
+            e.description += "; overlapping subjects: " + ", ".join(clashes)
+            e.args = (e.description,)
 
     async def update_stream(self, config: StreamConfig | None = None, /,
                             **fields: Any) -> Stream:
         """Update an existing stream's configuration."""
         cfg = make_config(StreamConfig, config, **fields)
         names.stream_name(cfg.name)
-        resp = await self._api(f"STREAM.UPDATE.{cfg.name}", cfg.to_json())
+        body = cfg.to_json()
+        try:
+            resp = await self._api(f"STREAM.UPDATE.{cfg.name}", body)
+        except errors.StreamNotFoundError:
+            raise
+        except errors.APIError as e:
+            await self._name_overlaps(e, body)
+            raise
         return Stream(self, StreamInfo.from_json(resp))
 
     async def create_or_update_stream(self, config: StreamConfig | None = None, /,

@@ -174,9 +174,12 @@ class PubAckFuture:
         """Wait for the ack at most ``timeout`` seconds (the blocking ``result`` uses this)."""
         if self._done:
             return self.result()
+        fut = self._future()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._future()), timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError:
+            if fut.done():  # the publish's own (ack) timeout error, a TimeoutError too
+                raise
             raise errors.JetStreamTimeoutError("timed out waiting for the publish ack") from None
 
     def __repr__(self) -> str:
@@ -227,7 +230,14 @@ class Publisher:
             expect_last_msg_id=expect_last_msg_id, ttl=ttl)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
-            rdata, rhdr = await self._mux.request(subject, payload, timeout or self.timeout, hdr)
+            wait = timeout or self.timeout
+            try:
+                rdata, rhdr = await self._mux.request(subject, payload, wait, hdr)
+            except errors.APITimeoutError:
+                raise errors.PublishTimeoutError(
+                    f"no ack within {wait:g}s for the publish to {subject!r}"
+                    f"{' (msg_id ' + repr(msg_id) + ')' if msg_id else ''}: "
+                    f"{errors.RETRY_HINT}") from None
             st = status_of(rhdr) if rhdr and not rdata else None
             if st is not None and st[0] == 503:
                 if attempt < retry_attempts:
@@ -414,8 +424,8 @@ class Publisher:
         expired = [p for p in self._pa.values() if p._deadline <= now]
         for p in expired:
             self._pa.pop(p._id, None)
-            p._set_exception(errors.JetStreamTimeoutError(
-                f"no ack for the async publish to {p.subject!r} in time"))
+            p._set_exception(errors.PublishTimeoutError(
+                f"no ack for the async publish to {p.subject!r} in time: {errors.RETRY_HINT}"))
         if expired:
             self._pa_changed()
         if self._pa:
