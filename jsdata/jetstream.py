@@ -68,6 +68,20 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
         state = "closed" if self._closed or self.nc.is_closed else "connected"
         return f"<JetStream {self._display_url or 'nats'} {state}>"
 
+    def _repr_html_(self) -> str:
+        """The connection for a notebook: server (credentials redacted), state, TLS, API
+        prefix or domain, server version. Never a secret."""
+        from . import _repr
+        state = "closed" if self._closed or self.nc.is_closed else (
+            "connected" if self.nc.is_connected else "reconnecting")
+        info = getattr(self.nc, "_server_info", None) or {}
+        tls = _connect.uses_tls(self.nc) if state != "closed" else None
+        rows = [("server", self._display_url or "nats"), ("state", state),
+                ("TLS", None if tls is None else ("yes" if tls else "no")),
+                ("domain", self.domain), ("API prefix", self.prefix),
+                ("server version", info.get("version")), ("server name", info.get("server_name"))]
+        return _repr.field_table("JetStream", rows)
+
     # -- lifecycle -----------------------------------------------------------------------------
     async def close(self) -> None:
         """Stop async publishing, close consumers' subscriptions and the connection."""
