@@ -382,7 +382,12 @@ async def _check_jetstream(js: JetStream, display: str) -> None:
     where = f"domain {js.domain!r}" if js.domain else f"API prefix {js.prefix!r}"
     try:
         await js._api("INFO", timeout=3600)
-    except errors.PermissionDeniedError:
+    except errors.PermissionDeniedError as e:
+        if e.operation == "subscribe":  # no replies could ever arrive: say so now
+            raise errors.PermissionDeniedError(
+                f"connected to {display}, but this user may not subscribe to the reply inbox "
+                f"{e.subject!r}: JetStream replies need subscribe permission on '_INBOX.>'",
+                subject=e.subject, operation="subscribe") from None
         return
     except errors.JetStreamNotEnabledForAccountError:
         raise errors.NoJetStreamError(

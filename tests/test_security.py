@@ -387,6 +387,16 @@ def test_user_denied_the_account_info_still_connects(tmp_path) -> None:
             assert js.publish("ni.a", b"x").sequence == 1
 
 
+def test_user_denied_the_reply_inbox_fails_at_connect(tmp_path) -> None:
+    cfg = ('authorization { users: [ { user: "u", password: "pw-Pa55", permissions: '
+           '{ subscribe: { deny: ["_INBOX.>"] } } } ] }')
+    for srv in _server(tmp_path, "noinbox", cfg):
+        with pytest.raises(errors.PermissionDeniedError) as ei:
+            jsdata.connect(srv.url, user="u", password="pw-Pa55", timeout=T)
+        assert ei.value.operation == "subscribe"
+        assert ei.value.subject.startswith("_INBOX.") and "'_INBOX.>'" in str(ei.value)
+
+
 # -- no secret anywhere -------------------------------------------------------------------------
 
 def _exception_texts(exc: BaseException) -> list[str]:
