@@ -73,7 +73,7 @@ def check_url(url: str) -> tuple[str, list[str]]:
         raise errors.InvalidURLError(f"invalid server URL {shown}: no host")
     if port is not None and port == 0:
         raise errors.InvalidURLError(f"invalid server URL {shown}: port 0")
-    if parts.path not in ("", "/"):
+    if parts.path not in ("", "/") and scheme.lower() not in ("ws", "wss"):
         raise errors.InvalidURLError(f"invalid server URL {shown}: unexpected path {parts.path!r}")
     found = [unquote(p) for p in (parts.username, parts.password) if p]
     return full, found
