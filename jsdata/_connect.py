@@ -237,7 +237,7 @@ def _creds_options(value: Any, creds: Credentials) -> None:
     creds.options["user_credentials"] = str(path)
 
 
-def _tls_context(tls: Any) -> ssl.SSLContext | None:
+def tls_context(tls: Any) -> ssl.SSLContext | None:
     """``tls``: an :class:`ssl.SSLContext`, True (system CAs) or a mapping of ``ca_file``,
     ``cert_file`` and ``key_file`` (mutual TLS)."""
     if tls is None or tls is False:
@@ -300,7 +300,7 @@ def credentials(*, user: str | None = None, password: str | None = None,
         methods.append("nkey")
     if url_secrets and not methods:
         methods.append("credentials in the URL")
-    ctx = _tls_context(tls)
+    ctx = tls_context(tls)
     if ctx is not None:
         c.options["tls"] = ctx
     c.method = " and ".join(methods)

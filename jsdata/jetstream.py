@@ -300,7 +300,7 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
                             "reconnect_time_wait": 0.5}
     if tls_handshake_first:
         opts["tls_handshake_first"] = True
-        opts.setdefault("tls", _connect._tls_context(True))
+        opts.setdefault("tls", _connect.tls_context(True))
 
     async def _quiet(e: Exception) -> None:  # nats-py prints errors by default
         pass
@@ -332,9 +332,10 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
         try:
             await nc.connect(servers=server_list, **initial)
         except Exception as e:  # nats-py raises several unrelated types here
+            why: BaseException = e
             if isinstance(e, nats.errors.NoServersError) and connect_errors:
-                e = connect_errors[-1]  # say why (refused, auth, ...), not just "no servers"
-            raise _connect.classify(e, display, cred.method, tls=tls_wanted) from None
+                why = connect_errors[-1]  # say why (refused, auth, ...), not just "no servers"
+            raise _connect.classify(why, display, cred.method, tls=tls_wanted) from None
         if tls_wanted and _connect.uses_tls(nc) is False:
             raise errors.TLSError(
                 f"the server at {display} does not offer TLS, but tls was asked for: not "
@@ -353,7 +354,7 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
                 last = _connect.classify(connect_errors[-1], display, cred.method,
                                          tls=tls_wanted)
                 why = f"; last error: {last.description}"
-            elif stage[0] == "connecting" and tls is not None and not tls_handshake_first:
+            elif stage[0] == "connecting" and tls_wanted and not tls_handshake_first:
                 why = ("; no INFO from the server (does it want tls_handshake_first=True?)")
             err: BaseException = errors.ConnectTimeoutError(
                 f"could not connect to {display} within {t:g}s "
