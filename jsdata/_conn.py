@@ -63,6 +63,18 @@ class Connection(Client):
         self._ps = FastParser(self)
         # (operation, subject) -> callbacks of requests waiting on it, failed by a denial
         self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
+        self._denial_listeners: list[DenialHandler] = []  # told of every denial
+
+    def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
+        """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
+        publishes to the denied subject); returns the function that removes it."""
+        self._denial_listeners.append(cb)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._denial_listeners.remove(cb)
+
+        return remove
 
     def watch_denial(self, operation: str, subject: str, cb: DenialHandler) -> Callable[[], None]:
         """Call ``cb(error)`` if the server denies ``operation`` ("publish" or "subscribe")
@@ -100,8 +112,11 @@ class Connection(Client):
             f"{'to' if operation == 'publish' else 'on'} {subject!r} "
             f"(the server's permissions for this user do not allow it)",
             subject=subject, operation=operation)
-        for cb in list(self._denials.get((operation, subject), ())):
-            cb(err)
+        for cb in [*self._denials.get((operation, subject), ()), *self._denial_listeners]:
+            try:
+                cb(err)
+            except Exception:  # noqa: BLE001 - a waiter must not break the read loop
+                _logger.debug("jsdata: a permission-denial callback failed", exc_info=True)
         await self._error_cb(err)
 
     async def _process_msg(  # type: ignore[override]

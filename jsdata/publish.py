@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -197,6 +197,7 @@ class Publisher:
         self._pa: dict[int, PubAckFuture] = {}
         self._pa_ids = itertools.count(1)
         self._pa_sub: Any = None
+        self._pa_unwatch: Callable[[], None] | None = None  # stops _on_async_denied
         self._pa_starting: asyncio.Future[None] | None = None
         self._pa_prefix = ""
         self._pa_plen = 0
@@ -328,6 +329,21 @@ class Publisher:
             raise
         self._pa_prefix = prefix
         self._pa_plen = len(prefix)
+        self._pa_unwatch = self.nc.add_denial_listener(self._on_async_denied)
+
+    def _on_async_denied(self: JetStream, err: errors.PermissionDeniedError  # type: ignore[misc]
+                         ) -> None:
+        """The server denied a publish: fail the pending async publishes to that subject
+        at once (they would only time out)."""
+        if err.operation != "publish":
+            return
+        denied = [p for p in self._pa.values() if p.subject == err.subject]
+        for p in denied:
+            self._pa.pop(p._id, None)
+            p._set_exception(errors.PermissionDeniedError(
+                err.description, subject=err.subject, operation=err.operation))
+        if denied:
+            self._pa_changed()
 
     def _prepare_publish(self, subject: str, data: Data | None = b"", *,
                          headers: HeadersInput = None, msg_id: str | None = None,
@@ -502,6 +518,9 @@ class Publisher:
         if self._pa_sweeper is not None:
             self._pa_sweeper.cancel()
             self._pa_sweeper = None
+        if self._pa_unwatch is not None:
+            self._pa_unwatch()
+            self._pa_unwatch = None
         if self._pa_sub is not None:
             await self.nc.fast_unsubscribe(self._pa_sub)
             self._pa_sub = None

@@ -363,6 +363,19 @@ def test_denied_api_call_and_publish_raise_permission_denied(perm_server) -> Non
         assert js.stream("OPEN").info().state.messages == 1
 
 
+def test_denied_async_publish_fails_its_future(perm_server) -> None:
+    with jsdata.connect(perm_server.url, user="limited", password="limited-Pa55",
+                        timeout=60) as js:
+        js.create_stream(name="OPENA", subjects=["open.>", "forbidden.>"], storage="memory")
+        bad = js.publish_async("forbidden.y", b"no", timeout=60)
+        good = js.publish_async("open.y", b"yes", timeout=60)
+        with pytest.raises(errors.PermissionDeniedError) as ei:
+            bad.result(timeout=30)
+        assert ei.value.subject == "forbidden.y"
+        assert good.result(timeout=30).sequence == 1
+        js.publish_async_complete(timeout=30)
+
+
 async def test_denied_calls_async(perm_server) -> None:
     js = await jsdata.aio.connect(perm_server.url, user="limited", password="limited-Pa55",
                                   timeout=60)
@@ -373,6 +386,9 @@ async def test_denied_calls_async(perm_server) -> None:
                                storage="memory")
         with pytest.raises(errors.PermissionDeniedError, match="forbidden.x"):
             await js.publish("forbidden.x", b"no")
+        f = await js.publish_async("forbidden.z", b"no", timeout=60)
+        with pytest.raises(errors.PermissionDeniedError, match="forbidden.z"):
+            await f.wait(timeout=30)
         assert (await js.publish("open.x", b"yes")).sequence == 1
 
 
