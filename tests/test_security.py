@@ -5,6 +5,9 @@ connect timeout, permission denials, and no secret in any output."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,7 @@ from tests.secure_servers import (
     other_ca_context,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 # Every connect here gets a short deadline; a hang is a failure, not a slow pass.
 pytestmark = pytest.mark.timeout(60)
 T = 3.0
@@ -104,6 +108,33 @@ def test_untrusted_certificate_fails_within_the_timeout(tls_server) -> None:
 async def test_untrusted_certificate_fails_async(tls_server) -> None:
     with pytest.raises(errors.TLSVerificationError):
         await jsdata.aio.connect(tls_server.url, tls=other_ca_context(), timeout=T)
+
+
+def test_failed_connects_leave_nothing_behind(tls_server, tmp_path) -> None:
+    """The failure path aborts the half-open connection: no hang, no ResourceWarning, no
+    "Task was destroyed" at exit (asyncio debug mode, -X dev)."""
+    code = (
+        "import jsdata\n"
+        "from jsdata import errors\n"
+        "for kw in ({}, {'token': 'bad'}):\n"
+        "    try:\n"
+        f"        jsdata.connect({tls_server.url!r}, timeout=2, **kw)\n"
+        "    except errors.TLSVerificationError:\n"
+        "        print('refused')\n"
+        "try:\n"
+        "    jsdata.connect('nats://127.0.0.1:1', timeout=2)\n"
+        "except errors.JetStreamConnectionError:\n"
+        "    print('unreachable')\n"
+        "import gc; gc.collect()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONASYNCIODEBUG="1")
+    out = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["refused", "refused", "unreachable"]
+    for noise in ("Task was destroyed", "never retrieved", "ResourceWarning", "Traceback",
+                  "Exception ignored", "was never awaited"):
+        assert noise not in out.stderr, out.stderr
 
 
 def test_certificate_for_another_host_fails(tls_server, tls_files) -> None:
