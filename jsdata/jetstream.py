@@ -377,8 +377,9 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
 async def _check_jetstream(js: JetStream, display: str) -> None:
     """One account-info request: NoJetStreamError when nobody answers for JetStream here.
 
-    A user whose permissions do not allow ``$JS.API.INFO`` still connects (the server said
-    no, which shows JetStream's API is there); the deadline of connect bounds the wait.
+    Only "nobody serves the JetStream API here" fails: a user whose permissions do not allow
+    ``$JS.API.INFO``, or an API error such as a cluster still electing its leader, still
+    connects (JetStream's API is there). The deadline of connect bounds the wait.
     """
     where = f"domain {js.domain!r}" if js.domain else f"API prefix {js.prefix!r}"
     try:
@@ -389,7 +390,7 @@ async def _check_jetstream(js: JetStream, display: str) -> None:
                 f"connected to {display}, but this user may not subscribe to the reply inbox "
                 f"{e.subject!r}: JetStream replies need subscribe permission on '_INBOX.>'",
                 subject=e.subject, operation="subscribe") from None
-        return
+        return  # the server said no: JetStream's API is there
     except errors.JetStreamNotEnabledForAccountError:
         raise errors.NoJetStreamError(
             f"connected to {display}, but JetStream is not enabled for this account",
@@ -398,3 +399,5 @@ async def _check_jetstream(js: JetStream, display: str) -> None:
         raise errors.NoJetStreamError(
             f"connected to {display}, but nothing answers the JetStream API there ({where}): "
             "JetStream is not enabled on the server, or for this domain", code=503) from None
+    except errors.APIError:
+        return  # e.g. "JetStream system temporarily unavailable" while a cluster elects
