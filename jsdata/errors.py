@@ -398,7 +398,7 @@ ERR_CODES: dict[int, type[JetStreamError]] = {
 }
 
 
-def api_target(suffix: str) -> dict[str, str]:
+def _api_target(suffix: str) -> dict[str, str]:
     """The stream and consumer an API subject suffix is about, e.g.
     ``CONSUMER.INFO.ORDERS.C1`` -> ``{"stream": "ORDERS", "consumer": "C1"}``."""
     t = suffix.split(".")
@@ -419,7 +419,7 @@ def api_target(suffix: str) -> dict[str, str]:
     return {}
 
 
-def message_about(payload: dict[str, Any] | None) -> str:
+def _message_about(payload: dict[str, Any] | None) -> str:
     """Which message a STREAM.MSG.GET / DELETE payload asked for."""
     if not payload:
         return ""
@@ -447,7 +447,7 @@ def from_api_error(err: dict[str, Any], context: str | None = None, *,
     cls: type[JetStreamError] = ERR_CODES.get(err_code or 0, APIError)
     if cls is APIError and code == 503:
         cls = JetStreamNotEnabledError if "not enabled" in desc else APIError
-    target = api_target(suffix) if suffix else {}
+    target = _api_target(suffix) if suffix else {}
     stream, consumer = target.get("stream"), target.get("consumer")
     if context:
         desc = f"{context}: {desc}"
@@ -458,7 +458,7 @@ def from_api_error(err: dict[str, Any], context: str | None = None, *,
         elif issubclass(cls, StreamNotFoundError):
             desc = f"stream {stream!r} not found"
         elif issubclass(cls, MsgNotFoundError):
-            desc = f"message not found in stream {stream!r}{message_about(payload)}"
+            desc = f"message not found in stream {stream!r}{_message_about(payload)}"
         elif cls is StreamNameAlreadyInUseError:
             desc = f"stream name {stream!r} already in use with a different configuration"
         else:

@@ -94,7 +94,7 @@ class Stream(StreamConsumerMethods, StreamReader):
         st = status_of(hdr) if hdr else None
         if st is not None:
             if st[0] == 404:
-                what = errors.message_about(payload) or (
+                what = errors._message_about(payload) or (
                     f" (last message for subject {subject!r})" if subject else "")
                 e = errors.MsgNotFoundError(
                     f"message not found in stream {self.name!r}{what}", code=404)
