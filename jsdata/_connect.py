@@ -373,12 +373,15 @@ def classify(exc: BaseException, display: str, method: str, *,
 async def abort(nc: Connection, grace: float = 0.2) -> None:
     """Close a connection that failed half-way without waiting on a dead peer.
 
-    nats-py's ``close()`` can wait forever on a transport whose TLS upgrade failed (the
-    plain writer was handed to ``start_tls``), so it gets ``grace`` seconds; then the
-    sockets are aborted and the client marked closed.
+    A connection that got as far as connected is closed by nats-py (bounded by ``grace``
+    seconds); one that failed before (TCP, TLS, auth) has nothing to flush, and nats-py's
+    ``close()`` could wait forever on a transport whose TLS upgrade failed (the plain
+    writer was handed to ``start_tls``): its sockets are aborted and the client marked
+    closed.
     """
-    with contextlib.suppress(BaseException):
-        await asyncio.wait_for(nc.close(), grace)
+    if nc.is_connected:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(nc.close(), grace)
     nc._status = Client.CLOSED
     for attr in ("_reading_task", "_ping_interval_task", "_flusher_task"):
         t = getattr(nc, attr, None)
