@@ -46,6 +46,7 @@ DenialHandler = Callable[[errors.PermissionDeniedError], None]
 # so that the socket is not paused every 64 KiB.
 READ_SIZE = 1 << 20
 _logger = logging.getLogger("nats.aio.client")  # where nats-py's read loop logs
+_jsdata_log = logging.getLogger("jsdata")
 
 
 def new_token(n: int = 12) -> str:
@@ -112,7 +113,10 @@ class Connection(Client):
             f"{'to' if operation == 'publish' else 'on'} {subject!r} "
             f"(the server's permissions for this user do not allow it)",
             subject=subject, operation=operation)
-        for cb in [*self._denials.get((operation, subject), ()), *self._denial_listeners]:
+        waiting = self._denials.get((operation, subject), ())
+        if not waiting:  # nobody's request fails with it (e.g. a pull request): say it once
+            _jsdata_log.warning("%s", err.description)
+        for cb in [*waiting, *self._denial_listeners]:
             try:
                 cb(err)
             except Exception:  # noqa: BLE001 - a waiter must not break the read loop

@@ -394,6 +394,15 @@ def test_denied_api_call_and_publish_raise_permission_denied(perm_server) -> Non
         assert js.stream("OPEN").info().state.messages == 1
 
 
+def test_denial_nobody_waits_for_is_logged(perm_server, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="jsdata")
+    with jsdata.connect(perm_server.url, user="limited", password="limited-Pa55",
+                        timeout=T) as js:
+        js._lt.run(js.nc.publish("forbidden.plain", b"core publish, no reply"))
+        wait_for(lambda: "forbidden.plain" in caplog.text, what="the denial warning")
+        assert js.account_info().streams == 0  # still connected
+
+
 def test_denied_async_publish_fails_its_future(perm_server) -> None:
     with jsdata.connect(perm_server.url, user="limited", password="limited-Pa55",
                         timeout=60) as js:
