@@ -41,7 +41,7 @@ class Dashboard(_LiveWidget):
     - KV buckets (keys, history, bytes, rate) and object stores (objects, size as a bar).
 
     The "open" menu shows a :class:`StreamMonitor`, :class:`KVWatcher` or
-    :class:`ObjectStoreBrowser` of the chosen stream or bucket below (:meth:`open` from
+    :class:`ObjectStoreBrowser` of the chosen stream or bucket below (:meth:`show` from
     code; a blocking connection only).
     """
 
@@ -82,6 +82,7 @@ class Dashboard(_LiveWidget):
         self._samples: collections.deque[tuple[float, dict[str, float],
                                                dict[str, int]]] = collections.deque(maxlen=n)
         self._menu_options: tuple[tuple[str, str], ...] = ()
+        self._syncing_menu = False
         self.opened: Any = None
         self.polls = 0
         self.hidden = 0
@@ -195,19 +196,19 @@ class Dashboard(_LiveWidget):
 
     # -- opening one resource ----------------------------------------------------------------
     def _menu_picked(self, change: dict[str, Any]) -> None:
-        if change["new"]:
+        if change["new"] and not self._syncing_menu:
             try:
-                self.open(change["new"])
+                self.show(change["new"])
             except errors.JetStreamError as e:
                 self._status.value = _repr.error_html(f"{type(e).__name__}: {e}")
 
-    def open(self, stream: str) -> Any:
+    def show(self, stream: str) -> Any:
         """Show the detailed widget of ``stream`` below the dashboard (a KVWatcher for a
         ``KV_*`` stream, an ObjectStoreBrowser for ``OBJ_*``, else a StreamMonitor),
         replacing the one shown before; returns it."""
         if self._blocking is None:
             raise errors.InvalidArgumentError(
-                "Dashboard.open needs a blocking connection (jsdata.connect())")
+                "Dashboard.show needs a blocking connection (jsdata.connect())")
         from .kv import KVWatcher
         from .monitor import StreamMonitor
         from .objects import ObjectStoreBrowser
@@ -222,10 +223,18 @@ class Dashboard(_LiveWidget):
         self._detail.children = [w]
         if old is not None:
             old.close()
-        if self._open_menu.value != stream:
-            self._open_menu.value = stream if stream in dict(
-                (v, k) for k, v in self._menu_options) else ""
+        self._set_menu(stream if stream in {v for _, v in self._menu_options} else "")
         return w
+
+    def _set_menu(self, value: str) -> None:
+        """Show ``value`` in the open menu without opening it again."""
+        if self._open_menu.value == value:
+            return
+        self._syncing_menu = True
+        try:
+            self._open_menu.value = value
+        finally:
+            self._syncing_menu = False
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop polling (and the opened detail widget)."""
@@ -240,9 +249,12 @@ class Dashboard(_LiveWidget):
         if options != self._menu_options:
             self._menu_options = options
             current = self._open_menu.value
-            self._open_menu.options = options
-            if current in {v for _, v in options}:
-                self._open_menu.value = current
+            self._syncing_menu = True
+            try:
+                self._open_menu.options = options
+            finally:
+                self._syncing_menu = False
+            self._set_menu(current if current in {v for _, v in options} else "")
         return [*super()._render_parts(), (self._rate_chart, self._render_rates()),
                 (self._lag_chart, self._render_lags()),
                 (self._consumer_table, self._render_consumers()),
