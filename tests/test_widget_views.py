@@ -66,7 +66,7 @@ def test_monitor_hides_internal_consumers_and_sorts_by_lag(js: jsdata.JetStream)
         # the chart: pending solid, ack pending dashed, once two polls are drawn
         m.wait_for(lambda m: "stroke-dasharray" in m._lag_chart.value)
         lag_svg = m._lag_chart.value
-        assert lag_svg.startswith("<svg") and "slow pending" in lag_svg
+        assert lag_svg.startswith("<svg") and "</tspan> slow <tspan" in lag_svg  # legend
     finally:
         for w in (m, everything, tail):
             w.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,8 +15,10 @@ _TABLE = ("border-collapse:collapse;margin:4px 0;font-size:12px;"
           "font-variant-numeric:tabular-nums")
 _TH = ("text-align:left;padding:3px 12px 3px 0;border-bottom:1px solid #ccc;color:#555;"
        "font-weight:600;white-space:nowrap")
-_TD = "text-align:left;padding:2px 12px 2px 0;border-bottom:1px solid #f0f0f0"
-_TD_NUM = "text-align:right;padding:2px 12px 2px 0;border-bottom:1px solid #f0f0f0"
+_TD = ("text-align:left;padding:2px 12px 2px 0;border-bottom:1px solid #f0f0f0;"
+       "white-space:nowrap")
+_TD_NUM = ("text-align:right;padding:2px 12px 2px 0;border-bottom:1px solid #f0f0f0;"
+           "white-space:nowrap")
 _NOTE = "color:#888;font-size:11px"
 
 
@@ -62,6 +65,16 @@ def sort_rows(rows: list[dict[str, Any]], column: str, descending: bool = False
     return present + missing
 
 
+def when(t: datetime.datetime) -> str:
+    """A time for a table cell: ``14:03:07.123`` today (UTC, like the server's times),
+    else ``2024-05-01 14:03``."""
+    u = t.astimezone(datetime.timezone.utc) if t.tzinfo else t
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    if u.date() == today:
+        return u.strftime("%H:%M:%S.") + f"{u.microsecond // 1000:03d}"
+    return u.strftime("%Y-%m-%d %H:%M")
+
+
 def _cell(v: Any, limit: int) -> tuple[str, bool]:
     """(html, numeric) for one cell."""
     if isinstance(v, Markup):
@@ -70,9 +83,9 @@ def _cell(v: Any, limit: int) -> tuple[str, bool]:
     if v is None:
         text = ""
     elif isinstance(v, datetime.datetime):
-        text = _repr.fmt_time(v)
-    elif isinstance(v, float):
-        text = f"{v:,.1f}"
+        text = when(v)
+    elif isinstance(v, float):  # up to two decimals: 212.93, 15.6, 0
+        text = f"{v:,.2f}".rstrip("0").rstrip(".") if math.isfinite(v) else str(v)
     elif numeric:
         text = f"{v:,}"
     else:

@@ -269,7 +269,7 @@ class Dashboard(_LiveWidget):
         series = [(_repr.shorten(r["stream"], 16),
                    [(t - now, rates[r["stream"]]) for t, rates, _ in self._samples
                     if r["stream"] in rates]) for r in top]
-        return _svg.line_chart(series, window=self.window, width=520,
+        return _svg.line_chart(series, window=self._span(now), width=540,
                                title="publish rate by stream (msgs/s)")
 
     def _render_lags(self) -> str:
@@ -281,8 +281,12 @@ class Dashboard(_LiveWidget):
             series.append((_repr.shorten(r["consumer"], 16),
                            [(t - now, float(lags[key])) for t, _, lags in self._samples
                             if key in lags]))
-        return _svg.line_chart(series, window=self.window, width=520,
+        return _svg.line_chart(series, window=self._span(now), width=540,
                                title="consumer lag, worst 5 (pending + ack pending)")
+
+    def _span(self, now: float) -> float:
+        first = self._samples[0][0] if self._samples else None
+        return _svg.growing_window(None if first is None else now - first, self.window)
 
     def _render_head(self) -> str:
         if not self.polls:

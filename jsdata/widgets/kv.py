@@ -224,7 +224,8 @@ class KVWatcher(_FeedWidget):
         keys = self._keys if isinstance(self._keys, str) else ", ".join(self._keys)
         shown = len(self._rows_now()) if self._filter.strip() else None
         return title_bar(
-            f"KV {self._core_obj.bucket}", f"keys {_repr.shorten(keys, 80)}",
+            f"KV {self._core_obj.bucket}",
+            f"watching {_repr.shorten(keys, 80)}" if keys != ">" else "",
             f"{len(self._entries):,} keys", f"{shown:,} shown" if shown is not None else "",
             f"last revision {self._last_rev:,}", state=self._state_text())
 
@@ -246,7 +247,8 @@ class KVWatcher(_FeedWidget):
         if rows:
             now = datetime.datetime.now(datetime.timezone.utc)
             times = [r["updated"] for r in rows if r["updated"] is not None]
-            span = max(60.0, (now - min(times)).total_seconds() * 1.05) if times else 60.0
+            span = _svg.growing_window(
+                (now - min(times)).total_seconds() if times else None, 365 * 86400.0)
             nums = [_number(r["value"]) for r in rows]
             numeric = all(v is not None for v, r in zip(nums, rows, strict=True)
                           if r["operation"] == "PUT") and any(v is not None for v in nums)
@@ -255,9 +257,13 @@ class KVWatcher(_FeedWidget):
                    for r, v in zip(rows, nums, strict=True)
                    if r["updated"] is not None and (v is not None or not numeric)]
             chart = _svg.line_chart([("value" if numeric else "revision", pts)],
-                                    window=span, width=620, height=130,
+                                    window=span, width=540, height=160, step=True,
+                                    zero=not numeric,
                                     title=f"{key}: {'value' if numeric else 'revision'} "
                                           "over time")
         table = grid(["revision", "operation", "value", "updated"], rows[::-1],
-                     max_rows=self.max_rows, empty="(no revisions: the key does not exist)")
-        return head + chart + table
+                     max_rows=min(self.max_rows, 10),
+                     empty="(no revisions: the key does not exist)")
+        # the chart beside the newest revisions
+        return (f"{head}<div style='display:flex;flex-wrap:wrap;gap:16px;"
+                f"align-items:flex-start'><div>{chart}</div><div>{table}</div></div>")

@@ -13,7 +13,7 @@ import ipywidgets  # type: ignore[import-untyped]
 from .. import _repr, errors, names
 from . import _svg
 from ._base import _check_type, _LiveWidget, _resolve
-from ._table import Markup, grid, title_bar
+from ._table import Markup, grid, title_bar, when
 
 INTERNAL_PREFIX = "jsdata_"
 """Consumers jsdata creates for itself (``jsdata_feed_*`` behind watchers and widgets,
@@ -171,11 +171,14 @@ class StreamMonitor(_LiveWidget):
                                                      dict[str, tuple[int, int]]]]]:
         return time.monotonic(), list(self._samples)
 
+    def _span(self, now: float, samples: list[Any]) -> float:
+        return _svg.growing_window(now - samples[0][0] if samples else None, self.window)
+
     def _render_rate(self) -> str:
         now, samples = self._series_now()
         pts = [(t - now, r) for t, r, _ in samples if r is not None]
-        return _svg.line_chart([("msgs/s", pts)], window=self.window, area=True,
-                               title=f"{self.stream} publish rate (msgs/s)", width=520)
+        return _svg.line_chart([("msgs/s", pts)], window=self._span(now, samples), area=True,
+                               title=f"{self.stream} publish rate (msgs/s)", width=540)
 
     def _render_lag(self) -> str:
         now, samples = self._series_now()
@@ -187,15 +190,14 @@ class StreamMonitor(_LiveWidget):
             color = _svg.PALETTE[(i + 1) % len(_svg.PALETTE)]
             pending = [(t - now, float(c[name][0])) for t, _, c in samples if name in c]
             acks = [(t - now, float(c[name][1])) for t, _, c in samples if name in c]
-            series += [(f"{_repr.shorten(name, 18)} pending", pending),
-                       ("ack pending", acks)]
+            series += [(_repr.shorten(name, 18), pending), ("", acks)]
             dashed += [False, True]
             colors += [color, color]
-        title = "consumer lag (pending \u2014, ack pending - -)"
+        title = "consumer lag: pending \u2014 ack pending \u2013 \u2013"
         if not top:
             title = "consumer lag (no consumers)"
-        return _svg.line_chart(series, window=self.window, title=title, width=520,
-                               dashed=dashed, colors=colors or None)
+        return _svg.line_chart(series, window=self._span(now, samples), title=title,
+                               width=540, dashed=dashed, colors=colors or None)
 
     def _render_head(self) -> str:
         s = self._stats
@@ -208,7 +210,8 @@ class StreamMonitor(_LiveWidget):
             f"Stream {self.stream}", f"{s['messages']:,} messages",
             _repr.human_bytes(s["bytes"]), f"seq {s['first_seq']:,}\u2013{s['last_seq']:,}",
             rate, brate, f"{s['subjects']:,} subjects", f"{s['consumers']} consumers",
-            hidden, f"updated {_repr.fmt_time(s['updated'])}", state=self._state_text())
+            hidden, f"updated {when(s['updated'])}" if s["updated"] else "",
+            state=self._state_text())
 
     def _render_table(self) -> str:
         now, samples = self._series_now()
@@ -225,7 +228,7 @@ class StreamMonitor(_LiveWidget):
         return grid(
             ["consumer", "kind", "lag_bar", "trend", "num_pending", "num_ack_pending",
              "num_redelivered", "delivered", "ack_floor", "last_active"], rows,
-            titles=["consumer", "kind", "lag", f"lag, last {self.window / 60:g} min",
+            titles=["consumer", "kind", "lag", "lag trend",
                     "pending", "ack pending", "redelivered", "delivered seq", "ack floor",
                     "last active"],
             max_rows=self.max_rows, sorted_by="lag_bar", descending=True,

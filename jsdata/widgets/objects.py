@@ -128,7 +128,7 @@ class ObjectStoreBrowser(_FeedWidget):
             bar = (_svg.bar(o["size"], top, label=o["human_size"]) if not o["link"]
                    else _repr.esc("link"))
             rows.append({**o, "size_bar": Markup(bar),
-                         "digest": _repr.shorten(o["digest"], 24)})
+                         "digest": _repr.shorten(o["digest"], 20)})
         column = {"size": "size_bar"}.get(self._sort, self._sort)
         return grid(["name", "size_bar", "chunks", "modified", "description", "digest",
                      "link"], rows + view[self.max_rows:],

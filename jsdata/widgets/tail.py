@@ -74,7 +74,8 @@ class StreamTail(_FeedWidget):
             value=", ".join(filters), placeholder="subjects, e.g. orders.eu.* (Enter)",
             continuous_update=False, layout=ipywidgets.Layout(width="280px"))
         self._pause_button = ipywidgets.ToggleButton(
-            value=False, description="\u23f8 pause", layout=ipywidgets.Layout(width="100px"))
+            value=False, description="pause", icon="pause",
+            layout=ipywidgets.Layout(width="100px"))
         super().__init__(resolved, max_rows=n,
                          controls=[self._subject_box, self._pause_button])
         self.subjects = filters
@@ -151,7 +152,7 @@ class StreamTail(_FeedWidget):
             self._frozen = self._table.value
         if not self._pause_button.value:
             self._pause_button.value = True
-        self._pause_button.description = "\u25b6 resume"
+        self._pause_button.description, self._pause_button.icon = "resume", "play"
         self.request_render()
 
     def resume(self) -> None:
@@ -163,7 +164,7 @@ class StreamTail(_FeedWidget):
             self._frozen = ""
         if self._pause_button.value:
             self._pause_button.value = False
-        self._pause_button.description = "\u23f8 pause"
+        self._pause_button.description, self._pause_button.icon = "pause", "pause"
         self.request_render()
 
     @property
