@@ -162,12 +162,12 @@ def _text(cls: str) -> str:
 
 
 def check_widgets(nats_url: str, shots: Path, *, chromium: str = CHROMIUM,
-                  notebook: Path = NOTEBOOK, keep_open: bool = False,
+                  notebook: Path = NOTEBOOK, keep_open: bool = False, settle: float = 0.0,
                   say: Callable[[str], None] = log) -> dict[str, Any]:
     """Run the whole check against the nats-server at ``nats_url``; screenshots go to
-    ``shots``. Returns what was seen (texts before and after the other process wrote);
-    raises AssertionError (or a Playwright TimeoutError) when a widget does not render or
-    does not follow."""
+    ``shots`` (``settle`` seconds after the checks). Returns what was seen (texts before
+    and after the other process wrote, the screenshot paths); raises AssertionError (or a
+    Playwright TimeoutError) when a widget does not render or does not follow."""
     from playwright.sync_api import sync_playwright
 
     shots.mkdir(parents=True, exist_ok=True)
@@ -188,6 +188,9 @@ def check_widgets(nats_url: str, shots: Path, *, chromium: str = CHROMIUM,
                     _use_tail_controls(page, say)
                     _write_from_another_process(nats_url, tmp, say)
                     _check_followed(page, seen, say)
+                    if settle:  # let the charts fill (for the docs' pictures)
+                        say(f"settling {settle:g}s before the screenshots")
+                        page.wait_for_timeout(settle * 1000)
                     for cls, name in WIDGETS.items():
                         path = shots / name
                         loc = page.locator(f".jp-OutputArea-output .{cls}").first
@@ -314,6 +317,8 @@ def main() -> int:
     ap.add_argument("--shots", default=str(SHOTS), help="directory for the PNGs")
     ap.add_argument("--chromium", default=CHROMIUM)
     ap.add_argument("--nats-url", help="use this server (default: a throwaway one)")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds to let the charts fill before the screenshots")
     ap.add_argument("--keep-open", action="store_true",
                     help="leave JupyterLab running after the check until Ctrl-C")
     args = ap.parse_args()
@@ -334,7 +339,7 @@ def main() -> int:
             url = srv.url
             log(f"nats-server at {url}")
         check_widgets(url, Path(args.shots).resolve(), chromium=args.chromium,
-                      keep_open=args.keep_open)
+                      keep_open=args.keep_open, settle=args.settle)
     finally:
         if srv is not None:
             srv.stop()

@@ -101,8 +101,9 @@ def test_monitor_rate_chart_follows_a_busy_publisher(js: jsdata.JetStream) -> No
         chart = m._rate_chart.value
         assert "<polygon" in chart  # the area under the line
         assert "BUSY publish rate" in chart
+        # time ticks at a round step up to now, the span growing up to the 30 s window
         ticks = re.findall(r">(-\d+s|now)<", chart)
-        assert ticks[-1] == "now" and ticks[0] == "-30s"
+        assert ticks[-1] == "now" and 10 <= -int(ticks[0][:-1]) <= 30, ticks
     finally:
         stop.set()
         if t.is_alive():

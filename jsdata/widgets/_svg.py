@@ -96,12 +96,12 @@ def time_ticks(window: float, most: int = 6) -> list[float]:
 
 
 def growing_window(first_sample_age: float | None, window: float,
-                   least: float = 20.0) -> float:
+                   least: float = 10.0) -> float:
     """The span to draw: the data's age (a little more) until it reaches ``window``, so a
     monitor started a few seconds ago fills its chart instead of a sliver at the edge."""
     if first_sample_age is None:
         return min(window, least)
-    return max(min(least, window), min(window, first_sample_age * 1.1))
+    return max(min(least, window), min(window, first_sample_age * 1.05))
 
 
 def _downsample(points: Sequence[Point], max_points: int) -> list[Point]:
