@@ -130,10 +130,12 @@ class ObjectStoreBrowser(_FeedWidget):
             rows.append({**o, "size_bar": Markup(bar),
                          "digest": _repr.shorten(o["digest"], 20)})
         column = {"size": "size_bar"}.get(self._sort, self._sort)
-        return grid(["name", "size_bar", "chunks", "modified", "description", "digest",
-                     "link"], rows + view[self.max_rows:],
-                    titles=["name", "size", "chunks", "modified", "description", "digest",
-                            "link"],
+        columns = ["name", "size_bar", "chunks", "modified", "description", "digest"]
+        titles = ["name", "size", "chunks", "modified", "description", "digest"]
+        if any(o["link"] for o in view):  # a link column only when there are links
+            columns.append("link")
+            titles.append("link")
+        return grid(columns, rows + view[self.max_rows:], titles=titles,
                     max_rows=self.max_rows,
                     empty="(no objects)" if not self._objects
                     else "(no object matches the filter)",
