@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import threading
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -372,3 +373,33 @@ def test_charts_escape_labels_and_bound_their_size() -> None:
     assert "waiting for data" in _svg.line_chart([], window=60)
     assert _svg.nice_max(0.0) == 1.0 and _svg.nice_max(87_000) == 100_000
     assert _svg.compact(125_000) == "125k" and _svg.compact(2_500_000) == "2.5M"
+
+
+# -- kernel shutdown ----------------------------------------------------------------------------
+
+def test_widgets_left_running_stop_when_the_process_exits(server, tmp_path) -> None:
+    """A notebook leaves its widgets running; when the kernel (here: a plain process) exits,
+    they stop and delete their server-side consumers instead of leaving them behind."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "kernel.py"
+    script.write_text(
+        "import jsdata\n"
+        "from jsdata.widgets import KVWatcher, StreamTail\n"
+        f"js = jsdata.connect({server.url!r})\n"
+        "kv = js.create_key_value(bucket='left')\n"
+        "s = js.create_stream(name='LEFT', subjects=['left'])\n"
+        "w, t = KVWatcher(kv), StreamTail(s)\n"
+        "w.wait_for(lambda w: w.initial_done)\n"
+        "t.wait_for(lambda t: t.initial_done)\n"
+        "names = list(kv.stream.consumer_names()) + list(s.consumer_names())\n"
+        "assert len(names) == 2 and all(n.startswith('jsdata_feed_') for n in names), names\n"
+        "print('running')\n")  # and exit with both widgets running
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+    assert r.returncode == 0 and "running" in r.stdout, r.stderr[-2000:]
+    with jsdata.connect(server.url) as js:
+        assert list(js.stream("KV_left").consumer_names()) == []
+        assert list(js.stream("LEFT").consumer_names()) == []
