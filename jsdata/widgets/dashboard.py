@@ -131,10 +131,11 @@ class Dashboard(_LiveWidget):
         for info in sorted(infos, key=lambda i: i.config.name):
             name, st = info.config.name, info.state
             rate = None
+            clock = info.ts.timestamp() if info.ts is not None else now  # the server's
             prev = self._prev.get(name)
-            if prev is not None and now > prev[0]:
-                rate = max(0, st.last_seq - prev[1]) / (now - prev[0])
-            self._prev[name] = (now, st.last_seq)
+            if prev is not None and clock > prev[0]:
+                rate = max(0, st.last_seq - prev[1]) / (clock - prev[0])
+            self._prev[name] = (clock, st.last_seq)
             if rate is not None:
                 rates[name] = rate
             cis = ([ci async for ci in js.list_consumers(name)] if st.consumer_count else [])
@@ -261,7 +262,13 @@ class Dashboard(_LiveWidget):
                 (self._kv_table, self._render_kv()), (self._obj_table, self._render_obj())]
 
     def _history(self, key: str, which: int) -> list[float]:
-        return [float(s[which][key]) for s in self._samples if key in s[which]]
+        """The charted values of ``key``: stream rates (``which=1``) or consumer lags (2)."""
+        out: list[float] = []
+        for _, rates, lags in self._samples:
+            d: dict[str, Any] = rates if which == 1 else lags
+            if key in d:
+                out.append(float(d[key]))
+        return out
 
     def _render_rates(self) -> str:
         now = time.monotonic()

@@ -252,10 +252,11 @@ class KVWatcher(_FeedWidget):
             nums = [_number(r["value"]) for r in rows]
             numeric = all(v is not None for v, r in zip(nums, rows, strict=True)
                           if r["operation"] == "PUT") and any(v is not None for v in nums)
-            pts = [((r["updated"] - now).total_seconds(),
-                    (v if numeric else float(r["revision"])))
-                   for r, v in zip(rows, nums, strict=True)
-                   if r["updated"] is not None and (v is not None or not numeric)]
+            pts: list[tuple[float, float]] = [
+                ((r["updated"] - now).total_seconds(),
+                 (v if numeric and v is not None else float(r["revision"])))
+                for r, v in zip(rows, nums, strict=True)
+                if r["updated"] is not None and (v is not None or not numeric)]
             chart = _svg.line_chart([("value" if numeric else "revision", pts)],
                                     window=span, width=540, height=160, step=True,
                                     zero=not numeric,

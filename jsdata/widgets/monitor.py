@@ -112,13 +112,16 @@ class StreamMonitor(_LiveWidget):
         now = time.monotonic()
         st = info.state
         rate = byte_rate = None
+        # the rate between two polls, timed by the server's clock when it says (info.ts):
+        # a slow answer on a busy machine does not then show as a spike
+        clock = info.ts.timestamp() if info.ts is not None else now
         if self._prev is not None:
             t0, seq0, bytes0 = self._prev
-            dt = now - t0
+            dt = clock - t0
             if dt > 0:
                 rate = max(0, st.last_seq - seq0) / dt
                 byte_rate = max(0, st.bytes - bytes0) / dt if st.last_seq != seq0 else 0.0
-        self._prev = (now, st.last_seq, st.bytes)
+        self._prev = (clock, st.last_seq, st.bytes)
         shown = [ci for ci in consumers if self.show_internal or not is_internal(ci.name)]
         rows = []
         for ci in shown:
