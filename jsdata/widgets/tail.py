@@ -16,7 +16,7 @@ from .. import _repr, errors, names
 from ._base import _check_type, _FeedWidget, _resolve
 from ._table import grid, title_bar
 
-_PRIVATE = ("_data", "_ct")
+_PRIVATE = ("_msg",)
 
 
 def _subjects(subjects: str | Sequence[str] | None) -> list[str]:
@@ -206,8 +206,17 @@ class StreamTail(_FeedWidget):
         return items  # type: ignore[no-any-return]
 
     def _apply(self, m: Any) -> None:
-        # Cheap on purpose (a busy stream delivers many more messages than are shown):
-        # previews and decoding happen when a row is shown (_materialize).
+        # As cheap as can be (a busy stream delivers many more messages than are shown):
+        # metadata, previews and decoding happen when a row is shown (_materialize).
+        self._received += 1
+        self._msgs.append({"_msg": m})
+
+    def _materialize(self, r: dict[str, Any]) -> dict[str, Any]:
+        """Fill a row from its message (once; rows are then reused): seq, subject, time,
+        size, ``value`` and ``full`` previews, ``decoded`` columns."""
+        m = r.pop("_msg", None)
+        if m is None:
+            return r
         try:
             meta = m.metadata
             seq, ts = meta.sequence.stream, meta.timestamp
@@ -219,18 +228,11 @@ class StreamTail(_FeedWidget):
                 ct = m.headers.get("Content-Type")
             except Exception:  # noqa: BLE001 - a preview never fails
                 ct = None
-        self._received += 1
-        self._msgs.append({"seq": seq, "subject": m.subject, "time": ts, "size": len(m.data),
-                           "_data": m.data, "_ct": ct})
-
-    def _materialize(self, r: dict[str, Any]) -> dict[str, Any]:
-        """Fill a row's ``value``, ``full`` and ``decoded`` (once; rows are then reused)."""
-        if "_data" not in r:
-            return r
-        data, ct = r.pop("_data"), r.pop("_ct")
-        r["value"] = _repr.preview_bytes(data, self.value_chars, ct)
-        r["full"] = _repr.preview_bytes(data, 2000, ct, pretty=True)
-        r["decoded"] = self._decode(data, ct)
+        data = m.data
+        r.update({"seq": seq, "subject": m.subject, "time": ts, "size": len(data),
+                  "value": _repr.preview_bytes(data, self.value_chars, ct),
+                  "full": _repr.preview_bytes(data, 2000, ct, pretty=True),
+                  "decoded": self._decode(data, ct)})
         return r
 
     def _decode(self, data: bytes, ct: str | None) -> dict[str, Any]:
