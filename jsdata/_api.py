@@ -59,7 +59,8 @@ class JetStream(_jetstream.JetStream, KeyValueManager, ObjectStoreManager, DataF
 
 async def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,
                   password: str | None = None, token: str | None = None,
-                  creds: str | None = None, nkeys_seed: str | None = None, tls: Any = None,
+                  creds: Any = None, nkeys_seed: Any = None, tls: Any = None,
+                  tls_handshake_first: bool = False,
                   name: str | None = None, domain: str | None = None,
                   api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
                   publish_async_max_pending: int = 4000, url: str | None = None,
@@ -68,6 +69,18 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
 
     With no ``servers``, JSDATA_URL / NATS_URL are used, else the default embedded server
     (started on first use, shared by every process of the user).
+
+    ``timeout`` bounds the whole connect (TCP, TLS, authentication and the JetStream check)
+    and is the default timeout of API requests afterwards. Credentials: ``user``/``password``
+    (or in the URL), ``token`` (or ``nats://token@host``), ``nkeys_seed`` (a seed string or a
+    file holding one), ``creds`` (a ``.creds`` file, its text, or a (jwt_file, seed_file)
+    pair). ``tls`` is an :class:`ssl.SSLContext`, True, or a dict of ``ca_file``,
+    ``cert_file``, ``key_file``; ``tls_handshake_first`` for servers with
+    ``tls { handshake_first: true }``. Failures are
+    :class:`~jsdata.errors.JetStreamConnectionError` subclasses that say what failed
+    (:class:`~jsdata.errors.InvalidURLError`, :class:`~jsdata.errors.TLSVerificationError`,
+    :class:`~jsdata.errors.AuthenticationError`, :class:`~jsdata.errors.NoJetStreamError`,
+    :class:`~jsdata.errors.ConnectTimeoutError`, ...); no secret is ever in them.
     """
     servers = servers or url or env_url()
     if not servers:
@@ -75,5 +88,6 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
         servers = default_server_url()
     return await _jetstream.open_context(
         JetStream, servers, user=user, password=password, token=token, creds=creds,
-        nkeys_seed=nkeys_seed, tls=tls, name=name, domain=domain, api_prefix=api_prefix,
-        timeout=timeout, publish_async_max_pending=publish_async_max_pending, **nats_options)
+        nkeys_seed=nkeys_seed, tls=tls, tls_handshake_first=tls_handshake_first, name=name,
+        domain=domain, api_prefix=api_prefix, timeout=timeout,
+        publish_async_max_pending=publish_async_max_pending, **nats_options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from . import names
+from . import _diff, names
 from ._conn import new_token
 from .config import ConsumerConfig
 from .consume import ConsumeMethods
@@ -95,8 +95,19 @@ async def upsert_consumer(js: Context, stream: str, cfg: ConsumerConfig, action:
         resp = await js._api(subj, payload)
     except errors.APIError as e:
         if e.err_code == 10148 or (action == "create" and e.err_code == 10013):
-            raise errors.ConsumerExistsError(str(e.description), code=e.code,
-                                             err_code=e.err_code) from None
+            err = errors.ConsumerExistsError(
+                f"consumer {name!r} already exists on stream {stream!r} with a different "
+                f"configuration", code=e.code, err_code=e.err_code)
+            err.stream, err.consumer = stream, name
+            try:
+                have = await js._api(f"CONSUMER.INFO.{stream}.{name}")
+            except errors.JetStreamError:
+                raise err from None
+            diff = _diff.differing_fields(body, have.get("config") or {})
+            err.description += _diff.describe(diff)
+            err.args = (err.description,)
+            err.differences = diff  # type: ignore[attr-defined]
+            raise err from None
         raise
     info = ConsumerInfo.from_json(resp)
     if cfg.filter_subjects and not info.config.filter_subjects:  # a pre-2.10 server

@@ -69,7 +69,7 @@ class Context:
             raise errors.APIError(f"invalid JetStream API response to {suffix}: {data[:200]!r}"
                                   ) from None
         if "error" in resp:
-            raise errors.from_api_error(resp["error"], context)
+            raise errors.from_api_error(resp["error"], context, suffix=suffix, payload=payload)
         return resp
 
     async def _paged(self, suffix: str, key: str, payload: dict[str, Any]

@@ -79,10 +79,12 @@ def decode_digest(digest: str) -> bytes:
         raise errors.ObjectStoreError(f"invalid object digest {digest!r}") from None
 
 
-def map_publish_error(e: BaseException) -> BaseException:
-    """Sealed-stream rejections become BucketSealedError; everything else is kept."""
+def map_publish_error(e: BaseException, bucket: str | None = None) -> BaseException:
+    """Sealed-stream rejections become BucketSealedError (naming ``bucket``); everything
+    else is kept."""
     if isinstance(e, errors.JetStreamError) and e.err_code == _ERR_SEALED:
-        return errors.BucketSealedError("the object store bucket is sealed",
+        which = f" {bucket!r}" if bucket else ""
+        return errors.BucketSealedError(f"the object store bucket{which} is sealed",
                                         code=e.code, err_code=e.err_code)
     return e
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..client import names
+from ..client import _diff, names
 from ..client._model import make_config
 from ..client.config import DiscardPolicy, ObjectStoreConfig, StoreCompression, StreamConfig
 from .layout import ObjectStoreStatus, stream_name_of
@@ -46,9 +46,12 @@ class ObjectStoreManager:
         try:
             s = await self.create_stream(scfg)
         except errors.StreamNameAlreadyInUseError as e:
-            raise errors.BucketExistsError(
-                f"object store {cfg.bucket!r} already exists with a different configuration",
-                code=e.code, err_code=e.err_code) from None
+            diff = _diff.renamed(e.differences, _diff.OBJECT_NAMES)
+            err = errors.BucketExistsError(
+                f"object store {cfg.bucket!r} already exists with a different configuration"
+                + _diff.describe(diff), code=e.code, err_code=e.err_code)
+            err.differences = diff
+            raise err from None
         return ObjectStore(self, str(cfg.bucket), s)
 
     async def update_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]

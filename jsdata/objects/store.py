@@ -229,14 +229,14 @@ class ObjectStore:
             fut = await js._publish_async_raw(subj, info.to_json_bytes(), _ROLLUP_HDR)
             await fut
         except errors.JetStreamError as e:
-            raise map_publish_error(e) from None
+            raise map_publish_error(e, self.bucket) from None
         info.mtime = datetime.now(timezone.utc)
 
     async def _purge_subject(self, subject: str) -> None:
         try:
             await self._stream.purge(subject=subject)
         except errors.JetStreamError as e:
-            raise map_publish_error(e) from None
+            raise map_publish_error(e, self.bucket) from None
 
     # -- infos -------------------------------------------------------------------------------
     async def get_info(self, name: str, show_deleted: bool = False) -> ObjectInfo:

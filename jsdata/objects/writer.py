@@ -131,7 +131,7 @@ class ObjectWriter:
             try:
                 await fut
             except BaseException as e:
-                raise map_publish_error(e) from None
+                raise map_publish_error(e, self._store.bucket) from None
             self._inflight.popleft()
 
     async def close(self) -> ObjectInfo:
