@@ -212,6 +212,23 @@ def test_arrows_run_one_way() -> None:
     assert not bad, "forbidden imports:\n" + "\n".join(bad)
 
 
+NATS_BOUNDARY = {"jsdata.client._conn", "jsdata.client._connect", "jsdata.client._parser"}
+
+
+def test_only_the_boundary_imports_nats_py() -> None:
+    """nats-py is wrapped in one place: the connection, connecting and the parser."""
+    users = []
+    for mod, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [])
+            if any(n == "nats" or n.startswith("nats.") for n in names) and \
+                    mod not in NATS_BOUNDARY:
+                users.append(f"{mod}:{node.lineno}")
+    assert not users, f"modules importing nats-py outside the boundary: {users}"
+
+
 def test_the_rules_catch_an_upward_arrow() -> None:
     """The rule check itself fails on a core module importing the data layer."""
     GRAPH["jsdata.client.pull"]["jsdata.frames.reader"] = 1

@@ -229,6 +229,31 @@ class Connection(Client):
                 _logger.error("nats: encountered error", exc_info=ex)
                 break
 
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The server's INFO (``version``, ``server_name``, ...); empty before connecting."""
+        return dict(self._server_info or {})
+
+    @property
+    def server_version(self) -> tuple[int, int, int]:
+        """The server's version as ``(major, minor, patch)`` ((0, 0, 0) if unknown)."""
+        m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(self.server_info.get("version", "")))
+        return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
+
+    def keep_reconnecting(self, allow_reconnect: bool, max_reconnect_attempts: int) -> None:
+        """Switch the reconnect behaviour of an established connection (the first connect
+        runs with a bounded attempt count)."""
+        self.options.update(allow_reconnect=allow_reconnect,
+                            max_reconnect_attempts=max_reconnect_attempts)
+
+    async def close_quietly(self) -> None:
+        """Close; a transport that died meanwhile (server gone) is closed all the same."""
+        try:
+            await self.close()
+        except (OSError, nats.errors.Error):
+            # nats-py flushes its reconnect buffer into a transport that may be dead
+            pass
+
     def check_open(self) -> None:
         if self.is_closed:
             raise errors.ConnectionClosedError("the connection is closed")

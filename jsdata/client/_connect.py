@@ -412,3 +412,8 @@ class _SslEofNoise:
 
 
 logging.getLogger("asyncio").addFilter(_SslEofNoise)
+
+
+def no_servers(exc: BaseException) -> bool:
+    """Whether nats-py gave up with "no servers available" (the reason is elsewhere)."""
+    return isinstance(exc, nats.errors.NoServersError)

@@ -162,7 +162,7 @@ class BulkPublisher:
 
     def _check_sizes(self, payloads: Sequence[bytes], hdrs: bytes | Sequence[bytes],
                      base: int) -> None:
-        limit = self._nc._max_payload
+        limit = self._nc.max_payload
         if not payloads:
             return
         if isinstance(hdrs, bytes):

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any, ClassVar, TypeVar
 
-import nats.errors
-
 from .. import errors
 from .._util import seconds
 from . import _connect, _diff, names
@@ -60,7 +58,7 @@ class JetStream(ConsumerManager, Publisher):
         from .. import _repr
         state = "closed" if self._closed or self.nc.is_closed else (
             "connected" if self.nc.is_connected else "reconnecting")
-        info = getattr(self.nc, "_server_info", None) or {}
+        info = self.nc.server_info
         tls = _connect.uses_tls(self.nc) if state != "closed" else None
         rows = [("server", self._display_url or "nats"), ("state", state),
                 ("TLS", None if tls is None else ("yes" if tls else "no")),
@@ -78,12 +76,7 @@ class JetStream(ConsumerManager, Publisher):
         await self._cancel_tasks()
         await self._mux.close()
         if self._owns_connection and not self.nc.is_closed:
-            try:
-                await self.nc.close()
-            except (OSError, nats.errors.Error):
-                # nats-py flushes its reconnect buffer into a transport that may be dead
-                # (server gone): the connection is closed all the same.
-                pass
+            await self.nc.close_quietly()
 
     async def __aenter__(self: J) -> J:
         return self
@@ -278,7 +271,7 @@ async def open_context(cls: type[J], servers: str | Sequence[str], *, user: str 
             await nc.connect(servers=server_list, **initial)
         except Exception as e:  # nats-py raises several unrelated types here
             why: BaseException = e
-            if isinstance(e, nats.errors.NoServersError) and connect_errors:
+            if _connect.no_servers(e) and connect_errors:
                 why = connect_errors[-1]  # say why (refused, auth, ...), not just "no servers"
             raise _connect.classify(why, display, cred.method, tls=tls_wanted) from None
         if tls_wanted and _connect.uses_tls(nc) is False:
@@ -314,7 +307,7 @@ async def open_context(cls: type[J], servers: str | Sequence[str], *, user: str 
             err.description = _connect.scrub(err.description, cred.secrets)
             err.args = (err.description,)
         raise err from None
-    nc.options.update(reconnect)
+    nc.keep_reconnecting(**reconnect)
     connect_errors = None
     return js
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -256,12 +255,6 @@ class _Plan:
     first_size: int = 0  # messages in the first request, if not batch_size
 
 
-def _server_version(js: JetStream) -> tuple[int, int, int]:
-    info = getattr(js.nc, "_server_info", None) or {}
-    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(info.get("version", "")))
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
-
-
 async def _seq_at_time(stream: Stream, when: datetime) -> int | None:
     """The sequence of the first message stored at or after ``when`` (None if none)."""
     from ..client._model import format_time
@@ -305,7 +298,7 @@ async def _make_plan(stream: Stream, o: ReadOptions, bulk: bool = False) -> _Pla
     elif o.end is not None:
         end = min(end, int(o.end))
     filters = o.subjects
-    can_direct = (bool(info.config.allow_direct) and _server_version(js) >= (2, 11, 0)
+    can_direct = (bool(info.config.allow_direct) and js.nc.server_version >= (2, 11, 0)
                   and (filters is None or len(filters) == 1))
     # Batched direct get answers a small read in one round trip without creating anything
     # on the server. For bulk reads an ephemeral consumer is faster: the server re-encodes
