@@ -214,10 +214,182 @@ static PyObject *scan(PyObject *self, PyObject *args)
     return Py_BuildValue("nnnn", pos, nmsgs, nbytes, need);
 }
 
+
+/* Append the decimal digits of v (>= 0) at p; returns the end. */
+static char *put_uint(char *p, Py_ssize_t v)
+{
+    char tmp[24];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + (v % 10));
+        v /= 10;
+    } while (v);
+    while (k)
+        *p++ = tmp[--k];
+    return p;
+}
+
+static Py_ssize_t uint_len(Py_ssize_t v)
+{
+    Py_ssize_t k = 1;
+    while (v >= 10) {
+        v /= 10;
+        k++;
+    }
+    return k;
+}
+
+/* The UTF-8 bytes of a str, or the bytes of a bytes object (borrowed pointer). */
+static int text_of(PyObject *o, const char **p, Py_ssize_t *len)
+{
+    if (PyUnicode_Check(o)) {
+        *p = PyUnicode_AsUTF8AndSize(o, len);
+        return *p ? 0 : -1;
+    }
+    if (PyBytes_Check(o)) {
+        *p = PyBytes_AS_STRING(o);
+        *len = PyBytes_GET_SIZE(o);
+        return 0;
+    }
+    PyErr_SetString(PyExc_TypeError, "subjects must be str or bytes");
+    return -1;
+}
+
+/*
+ * pubs(subjects, prefix, start, payloads, hdrs) -> bytes
+ *
+ * The PUB / HPUB commands of a batch in one buffer: message i (0-based) goes to
+ * subjects[i] (or the one subject given), with reply prefix + str(start + i), header block
+ * hdrs[i] (or the one given; b"" means PUB without headers) and payloads[i].
+ */
+static PyObject *pubs(PyObject *self, PyObject *args)
+{
+    PyObject *subjects, *payloads, *hdrs;
+    Py_buffer prefix;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "Oy*nOO", &subjects, &prefix, &start, &payloads, &hdrs))
+        return NULL;
+    PyObject *out = NULL;
+    PyObject *pl = PySequence_Fast(payloads, "payloads must be a sequence");
+    PyObject *sl = NULL, *hl = NULL;
+    if (!pl)
+        goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(pl);
+    int one_subject = PyUnicode_Check(subjects) || PyBytes_Check(subjects);
+    int one_hdr = PyBytes_Check(hdrs);
+    if (!one_subject) {
+        sl = PySequence_Fast(subjects, "subjects must be a str or a sequence");
+        if (!sl)
+            goto done;
+        if (PySequence_Fast_GET_SIZE(sl) < n) {
+            PyErr_SetString(PyExc_ValueError, "fewer subjects than payloads");
+            goto done;
+        }
+    }
+    if (!one_hdr) {
+        hl = PySequence_Fast(hdrs, "hdrs must be bytes or a sequence");
+        if (!hl)
+            goto done;
+        if (PySequence_Fast_GET_SIZE(hl) < n) {
+            PyErr_SetString(PyExc_ValueError, "fewer header blocks than payloads");
+            goto done;
+        }
+    }
+    const char *s1 = NULL;
+    Py_ssize_t s1_len = 0;
+    if (one_subject && text_of(subjects, &s1, &s1_len) < 0)
+        goto done;
+    /* pass 1: the size */
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PySequence_Fast_GET_ITEM(pl, i);
+        if (!PyBytes_Check(p)) {
+            PyErr_Format(PyExc_TypeError, "payload %zd is not bytes", i);
+            goto done;
+        }
+        const char *sp;
+        Py_ssize_t slen;
+        if (one_subject) {
+            slen = s1_len;
+        } else if (text_of(PySequence_Fast_GET_ITEM(sl, i), &sp, &slen) < 0) {
+            goto done;
+        }
+        PyObject *h = one_hdr ? hdrs : PySequence_Fast_GET_ITEM(hl, i);
+        if (!PyBytes_Check(h)) {
+            PyErr_Format(PyExc_TypeError, "header block %zd is not bytes", i);
+            goto done;
+        }
+        Py_ssize_t hlen = PyBytes_GET_SIZE(h), plen = PyBytes_GET_SIZE(p);
+        /* "HPUB " subj " " prefix idx " " hlen " " total "\r\n" hdr payload "\r\n" */
+        total += 5 + slen + 1 + prefix.len + uint_len(start + i) + 1 + plen + 4;
+        if (hlen)
+            total += uint_len(hlen) + 1 + uint_len(hlen + plen) + hlen;
+        else
+            total += uint_len(plen) - 1; /* "PUB " is one byte shorter than "HPUB " */
+    }
+    out = PyBytes_FromStringAndSize(NULL, total);
+    if (!out)
+        goto done;
+    char *w = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *p = PySequence_Fast_GET_ITEM(pl, i);
+        const char *sp = s1;
+        Py_ssize_t slen = s1_len;
+        if (!one_subject)
+            text_of(PySequence_Fast_GET_ITEM(sl, i), &sp, &slen);
+        PyObject *h = one_hdr ? hdrs : PySequence_Fast_GET_ITEM(hl, i);
+        Py_ssize_t hlen = PyBytes_GET_SIZE(h), plen = PyBytes_GET_SIZE(p);
+        if (hlen) {
+            memcpy(w, "HPUB ", 5);
+            w += 5;
+        } else {
+            memcpy(w, "PUB ", 4);
+            w += 4;
+        }
+        memcpy(w, sp, slen);
+        w += slen;
+        *w++ = ' ';
+        memcpy(w, prefix.buf, prefix.len);
+        w += prefix.len;
+        w = put_uint(w, start + i);
+        *w++ = ' ';
+        if (hlen) {
+            w = put_uint(w, hlen);
+            *w++ = ' ';
+            w = put_uint(w, hlen + plen);
+        } else {
+            w = put_uint(w, plen);
+        }
+        *w++ = '\r';
+        *w++ = '\n';
+        if (hlen) {
+            memcpy(w, PyBytes_AS_STRING(h), hlen);
+            w += hlen;
+        }
+        memcpy(w, PyBytes_AS_STRING(p), plen);
+        w += plen;
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    if (w - PyBytes_AS_STRING(out) != total) {
+        Py_CLEAR(out);
+        PyErr_SetString(PyExc_SystemError, "pubs: size mismatch");
+    }
+done:
+    Py_XDECREF(pl);
+    Py_XDECREF(sl);
+    Py_XDECREF(hl);
+    PyBuffer_Release(&prefix);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS,
      "scan(buf, pos, bulk) -> (pos, messages, payload_bytes, need): append the consecutive "
      "MSG/HMSG frames of bulk subscriptions to their sinks' lists."},
+    {"pubs", pubs, METH_VARARGS,
+     "pubs(subjects, prefix, start, payloads, hdrs) -> bytes: the PUB/HPUB commands of a "
+     "batch (reply = prefix + str(start + i)) in one buffer."},
     {NULL, NULL, 0, NULL},
 };
 
