@@ -51,6 +51,11 @@ class Connection(Client):
         self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
         self._ps = FastParser(self)
 
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The INFO the connected server sent (version, api_lvl, max_payload, ...)."""
+        return dict(self._server_info or {})
+
     async def _process_msg(  # type: ignore[override]
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
     ) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import nats.errors
 
-from . import errors, names
+from . import errors, features, names
 from ._conn import Connection, ReplyMux, connect_options, env_url, redact, status_of
 from ._model import make_config
 from .config import StreamConfig
@@ -88,6 +88,17 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # -- server features -----------------------------------------------------------------------
+    @property
+    def api_level(self) -> int:
+        """The JetStream API level of the connected server (0 before nats-server 2.11; 1:
+        2.11, 2: 2.12, 4: 2.14); features of newer servers check it before sending."""
+        return features.server_api_level(self.nc.server_info)
+
+    def _require(self, feature: str) -> None:
+        """FeatureNotSupportedError unless the server's API level has ``feature``."""
+        features.require(self.api_level, str(self.nc.server_info.get("version", "")), feature)
 
     # -- API requests --------------------------------------------------------------------------
     def api_subject(self, suffix: str) -> str:
