@@ -53,7 +53,7 @@ def test_reset_to_ack_floor_redelivers_and_to_a_sequence_jumps(js: jsdata.JetStr
     c = s.create_consumer(durable="r", ack_wait=300)
     got = list(c.fetch(2, max_wait=2))
     for m in got:
-        m.ack_sync()
+        m.double_ack()
     assert [m.data for m in list(c.fetch(2, max_wait=2))] == [b"3", b"4"]  # not acked
     r = js.reset_consumer("RESET1", "r")
     assert r.reset_seq == 3  # ack floor (2) + 1
@@ -80,18 +80,49 @@ async def test_control_on_the_asyncio_surface(ajs: jsdata.aio.JetStream) -> None
     assert [m.data async for m in await c.fetch(5, max_wait=0.5)] == [b"2", b"3"]
 
 
-def test_unpin_moves_the_pin(js: jsdata.JetStream) -> None:
-    s = _stream(js, "PIN1", 4)
-    c = s.create_consumer(durable="w", priority_policy="pinned_client",
-                          priority_groups=["jobs"], priority_timeout=30.0)
-    first = c.fetch(1, max_wait=2, group="jobs")
-    assert len(first.messages) == 1
-    pinned = c.info().priority_groups[0].pinned_client_id
-    assert pinned
-    s.unpin_consumer("w", group="jobs")
-    assert not (c.info().priority_groups[0].pinned_client_id or "")
+def test_pinned_client_unpin_moves_the_pin(js: jsdata.JetStream, server) -> None:
+    s = _stream(js, "PIN1", 6)
+    a = s.create_consumer(durable="w", priority_policy="pinned_client",
+                          priority_groups=["jobs"], priority_timeout=30.0, ack_policy="none")
+    with jsdata.connect(server.url) as other:
+        b = other.stream("PIN1").consumer("w")
+        assert [m.data for m in a.fetch(1, max_wait=2, group="jobs")] == [b"1"]
+        pinned = a.info().priority_groups[0].pinned_client_id
+        assert pinned and a.pin_id  # the client kept the id the server gave it
+        # the other client is not pinned: its pulls wait and get nothing
+        assert list(b.fetch(1, max_wait=0.5, group="jobs")) == []
+        assert [m.data for m in a.fetch(1, max_wait=2, group="jobs")] == [b"2"]
+        s.unpin_consumer("w", group="jobs")
+        # after the unpin the next pull (here b's) gets the pin
+        assert [m.data for m in b.fetch(1, max_wait=2, group="jobs")] == [b"3"]
+        assert a.info().priority_groups[0].pinned_client_id not in ("", None, pinned)
+        # a's stale id is refused with 423: the batch ends with the typed error, id cleared
+        mb = a.fetch(1, max_wait=2, group="jobs")
+        assert list(mb) == []
+        assert isinstance(mb.error, errors.PinIdMismatchError)
+        assert a.pin_id is None
     with pytest.raises(errors.InvalidArgumentError, match="group"):
         s.unpin_consumer("w", group="")
+
+
+def test_group_is_required_and_options_checked(js: jsdata.JetStream) -> None:
+    s = _stream(js, "PRIO1", 3)
+    c = s.create_consumer(durable="o", priority_policy="overflow", priority_groups=["g"],
+                          ack_policy="explicit")
+    mb = c.fetch(1, max_wait=0.5)  # no group: the server refuses the pull
+    assert list(mb) == [] and mb.error is not None
+    with pytest.raises(errors.InvalidArgumentError, match="min_pending"):
+        c.fetch(1, min_pending=0, group="g")
+    with pytest.raises(errors.InvalidArgumentError, match="needs group"):
+        c.fetch(1, min_pending=2)
+    with pytest.raises(errors.InvalidArgumentError, match="priority"):
+        c.fetch(1, priority=10, group="g")
+    # overflow: served only while at least min_pending messages are pending
+    assert list(c.fetch(1, max_wait=0.5, group="g", min_pending=10)) == []
+    assert [m.data for m in c.fetch(1, max_wait=2, group="g", min_pending=3)] == [b"1"]
+    # min_ack_pending: 1 unacked now; asking for >= 5 gets nothing
+    assert list(c.fetch(1, max_wait=0.5, group="g", min_ack_pending=5)) == []
+    assert [m.data for m in c.fetch(1, max_wait=2, group="g", min_ack_pending=1)] == [b"2"]
 
 
 def test_api_level_and_gating_before_sending(js: jsdata.JetStream) -> None:
