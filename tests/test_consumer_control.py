@@ -146,3 +146,32 @@ def test_api_level_and_gating_before_sending(js: jsdata.JetStream) -> None:
         core.nc._server_info.update(saved)
     # only the pause and the account info reached the server
     assert js.account_info().api.total == before + 2
+
+
+def test_consume_and_messages_with_a_priority_group(js: jsdata.JetStream, server) -> None:
+    s = _stream(js, "PIN2", 5)
+    a = s.create_consumer(durable="w", priority_policy="pinned_client",
+                          priority_groups=["jobs"], priority_timeout=30.0)
+    it = a.messages(group="jobs")
+    try:
+        m = next(it)
+        assert m.data == b"1"
+        m.double_ack()
+        assert a.pin_id  # the pin id came with the message
+        with jsdata.connect(server.url) as other:
+            b = other.stream("PIN2").consumer("w")
+            assert list(b.fetch(1, max_wait=0.5, group="jobs")) == []  # a holds the pin
+        assert next(it).data == b"2"
+    finally:
+        it.stop()
+    got: list[bytes] = []
+    c = s.create_consumer(durable="o", priority_policy="overflow", priority_groups=["g"])
+    cc = c.consume(lambda msg: (got.append(msg.data), msg.ack()), group="g", min_pending=1)
+    try:
+        from tests.helpers import wait_for
+        wait_for(lambda: len(got) == 5, what="5 messages through consume with a group")
+    finally:
+        cc.stop()
+    assert got == [b"1", b"2", b"3", b"4", b"5"]
+    with pytest.raises(errors.InvalidArgumentError, match="needs group"):
+        c.consume(lambda msg: None, min_pending=1)
