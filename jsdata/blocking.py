@@ -544,7 +544,7 @@ TWIN_NAMES = frozenset({
     "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
     "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
     "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
-    "ArrowBatchIterator",
+    "ArrowBatchIterator", "BatchPublisher", "Counter", "FastPublisher",
 })
 
 

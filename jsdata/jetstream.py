@@ -17,6 +17,7 @@ import nats.errors
 from . import errors, features, names
 from ._conn import Connection, ReplyMux, connect_options, env_url, redact, status_of
 from ._model import make_config
+from .atomic import AtomicPublishMethods
 from .config import StreamConfig
 from .consumer import ConsumerManager
 from .info import AccountInfo, StreamInfo
@@ -35,8 +36,8 @@ def _seconds(v: float | timedelta | None, default: float) -> float:
     return v.total_seconds() if isinstance(v, timedelta) else float(v)
 
 
-class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
-                DataFrameWriter):
+class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, KeyValueManager,
+                ObjectStoreManager, DataFrameWriter):
     """A JetStream context on one connection: streams, consumers, publishing, KV, objects.
 
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.
