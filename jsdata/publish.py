@@ -15,7 +15,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Generator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors, names
@@ -23,6 +23,7 @@ from ._conn import new_token, status_of
 from .headers import Headers, HeadersInput, encode_headers
 from .info import PubAck
 from .message import Data, Msg, to_bytes
+from .schedules import feature_of, with_schedule
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
@@ -218,13 +219,25 @@ class Publisher:
                       expect_last_sequence_per_subject: int | None = None,
                       expect_last_msg_id: str | None = None,
                       ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                      retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
-        """Publish and wait for the stream's ack (retries while no stream responds)."""
+                      retry_wait: float = 0.25, timeout: float | None = None,
+                      schedule: str | datetime | None = None,
+                      schedule_target: str | None = None,
+                      schedule_ttl: float | timedelta | str | None = None,
+                      schedule_time_zone: str | None = None) -> PubAck:
+        """Publish and wait for the stream's ack (retries while no stream responds).
+
+        ``ttl``: this message's TTL (streams with ``allow_msg_ttl``). ``schedule``: publish
+        a schedule instead (streams with ``allow_msg_schedules``; see
+        :mod:`jsdata.schedules`) that publishes ``data`` to ``schedule_target`` when it
+        fires, its messages with ``schedule_ttl``.
+        """
         subject, payload, hdr, *_ = self._prepare_publish(
             subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
-            expect_last_msg_id=expect_last_msg_id, ttl=ttl)
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
             rdata, rhdr = await self._mux.request(subject, payload, timeout or self.timeout, hdr)
@@ -253,12 +266,17 @@ class Publisher:
                             expect_last_sequence_per_subject: int | None = None,
                             expect_last_msg_id: str | None = None,
                             ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                            retry_wait: float = 0.25, timeout: float | None = None
-                            ) -> PubAckFuture:
-        """Publish without waiting for the ack; returns a PubAckFuture."""
+                            retry_wait: float = 0.25, timeout: float | None = None,
+                            schedule: str | datetime | None = None,
+                            schedule_target: str | None = None,
+                            schedule_ttl: float | timedelta | str | None = None,
+                            schedule_time_zone: str | None = None) -> PubAckFuture:
+        """Publish without waiting for the ack; returns a PubAckFuture (options as
+        :meth:`publish`)."""
         if (headers is None and msg_id is None and expect_stream is None and ttl is None
                 and expect_last_sequence is None and expect_last_sequence_per_subject is None
-                and expect_last_msg_id is None):  # the common case, with fewer calls
+                and expect_last_msg_id is None and schedule is None
+                ):  # the common case, with fewer calls
             paf = self._new_paf(names.publish_subject(subject), to_bytes(data), b"", None,
                                 retry_attempts, retry_wait, timeout, asyncio.get_running_loop())
             await self._submit_paf(paf)
@@ -268,7 +286,9 @@ class Publisher:
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
             expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
-            retry_wait=retry_wait, timeout=timeout))
+            retry_wait=retry_wait, timeout=timeout, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone))
 
     async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
@@ -326,10 +346,21 @@ class Publisher:
                          expect_last_sequence_per_subject: int | None = None,
                          expect_last_msg_id: str | None = None,
                          ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                         retry_wait: float = 0.25, timeout: float | None = None
+                         retry_wait: float = 0.25, timeout: float | None = None,
+                         schedule: str | datetime | None = None,
+                         schedule_target: str | None = None,
+                         schedule_ttl: float | timedelta | str | None = None,
+                         schedule_time_zone: str | None = None
                          ) -> tuple[str, bytes, bytes, HeadersInput, int, float, float | None]:
         """Validate a publish and build its wire parts (no I/O; any thread)."""
         names.publish_subject(subject)
+        if schedule is not None:
+            headers, pattern = with_schedule(headers, schedule, schedule_target, schedule_ttl,
+                                             schedule_time_zone)
+            self._require(feature_of(pattern))  # type: ignore[attr-defined]
+        elif schedule_target is not None or schedule_ttl is not None:
+            raise errors.InvalidArgumentError(
+                "schedule_target / schedule_ttl need schedule= (a schedule pattern)")
         hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
                             expect_last_sequence_per_subject, expect_last_msg_id, ttl)
         return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
