@@ -21,6 +21,7 @@ from .atomic import AtomicPublishMethods
 from .config import StreamConfig
 from .consumer import ConsumerManager
 from .counters import CounterMethods
+from .fast import FastPublishMethods
 from .info import AccountInfo, StreamInfo
 from .kv import KeyValueManager
 from .object import ObjectStoreManager
@@ -37,8 +38,8 @@ def _seconds(v: float | timedelta | None, default: float) -> float:
     return v.total_seconds() if isinstance(v, timedelta) else float(v)
 
 
-class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, CounterMethods,
-                KeyValueManager, ObjectStoreManager, DataFrameWriter):
+class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMethods,
+                CounterMethods, KeyValueManager, ObjectStoreManager, DataFrameWriter):
     """A JetStream context on one connection: streams, consumers, publishing, KV, objects.
 
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.

@@ -470,8 +470,8 @@ class Publisher:
     async def _fast_batch_publisher(self: JetStream,  # type: ignore[misc]
                                     window: int | None = None, timeout: float | None = None,
                                     retry_attempts: int = 2, retry_wait: float = 0.25,
-                                    flow: int = 500, outstanding_acks: int = 2
-                                    ) -> FastBatchPublisher:
+                                    flow: int = 500, outstanding_acks: int = 2,
+                                    gap_ok: bool = False) -> FastBatchPublisher:
         """A started :class:`FastBatchPublisher` (ADR-50 fast ingest; the stream must have
         ``allow_batched``)."""
         if self._closed:
@@ -479,7 +479,7 @@ class Publisher:
         self.nc.check_open()
         bp = FastBatchPublisher(self, min(window or self._pa_max, self._pa_max),
                                 timeout or self.timeout, retry_attempts, retry_wait, flow,
-                                outstanding_acks)
+                                outstanding_acks, gap_ok)
         await bp._start()
         return bp
 
@@ -978,8 +978,11 @@ class FastBatchPublisher(BulkPublisher):
     """
 
     def __init__(self, js: JetStream, window: int, timeout: float, retry_attempts: int = 2,
-                 retry_wait: float = 0.25, flow: int = 500, outstanding_acks: int = 2) -> None:
+                 retry_wait: float = 0.25, flow: int = 500, outstanding_acks: int = 2,
+                 gap_ok: bool = False) -> None:
         super().__init__(js, window, timeout, retry_attempts, retry_wait, True)
+        self.gap_ok = gap_ok  # "ok" gap mode: a lost message does not stop the batch
+        self.lost: list[int] = []  # batch sequences the server reported lost (gap_ok)
         self.flow = max(1, min(flow, 65535))
         self.outstanding_acks = max(1, outstanding_acks)
         self.count: int | None = None  # messages of the batch the server stored (final ack)
@@ -997,7 +1000,7 @@ class FastBatchPublisher(BulkPublisher):
         self._id = new_token(16)
         root = f"_INBOX.{self._id}"
         self._sub = await self._nc.fast_subscribe(root + ".>", self._on_ack)
-        self._prefix = f"{root}.{self.flow}.fail.".encode()
+        self._prefix = f"{root}.{self.flow}.{'ok' if self.gap_ok else 'fail'}.".encode()
         self._js._bulks.add(self)
         self._progress = time.monotonic()
         self._sweeper = asyncio.get_running_loop().call_later(_TICK, self._sweep)
@@ -1163,6 +1166,9 @@ class FastBatchPublisher(BulkPublisher):
             seq = int(d.get("seq") or 0)
             self._msgs = max(1, int(d.get("msgs") or self._msgs))
             self._confirm(seq)
+            return
+        if kind == "gap" and self.gap_ok:  # continue on gap: note the loss, keep going
+            self.lost.append(int(d.get("last_seq") or i))
             return
         if kind == "gap":
             lost = int(d.get("last_seq") or i)
