@@ -1233,6 +1233,11 @@ class MessagesContext(_PullContext):
     def __aiter__(self) -> MessagesContext:
         return self
 
+    def _iter_stopped(self) -> bool:
+        """Stopped (not drained): messages the blocking iterator holds are not handed out."""
+        return self._state == _CLOSED
+
+
     async def __anext__(self) -> Msg:
         if self._buf and self._ordered is None:  # fast path: a buffered message
             return self._pop()

@@ -175,3 +175,27 @@ def test_consume_and_messages_with_a_priority_group(js: jsdata.JetStream, server
     assert got == [b"1", b"2", b"3", b"4", b"5"]
     with pytest.raises(errors.InvalidArgumentError, match="needs group"):
         c.consume(lambda msg: None, min_pending=1)
+
+
+def test_messages_stop_ends_iteration_at_once_drain_delivers(js: jsdata.JetStream) -> None:
+    """Go: after MessagesContext.Stop(), Next returns ErrMsgIteratorClosed at once, even with
+    messages buffered; only Drain() hands the buffered ones out."""
+    s = _stream(js, "STOPIT", 50)
+    c = s.create_consumer(durable="st", ack_policy="none")
+    it = c.messages(max_messages=50)
+    first = next(it)
+    assert first.data == b"1"
+    from tests.helpers import wait_for
+    wait_for(lambda: c.info().num_pending == 0, what="all 50 delivered to the client")
+    it.stop()
+    assert list(it) == []  # nothing more comes out of the loop
+    with pytest.raises(errors.MsgIteratorClosedError):
+        it.next()
+    # drain: the buffered messages are still handed out, then the iteration ends
+    d = s.create_consumer(durable="dr", ack_policy="none")
+    it2 = d.messages(max_messages=50)
+    assert next(it2).data == b"1"
+    wait_for(lambda: d.info().num_pending == 0, what="all 50 delivered to the client")
+    it2.drain()
+    rest = [m.data for m in it2]
+    assert rest == [str(i).encode() for i in range(2, 51)]
