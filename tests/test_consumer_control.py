@@ -199,3 +199,14 @@ def test_messages_stop_ends_iteration_at_once_drain_delivers(js: jsdata.JetStrea
     it2.drain()
     rest = [m.data for m in it2]
     assert rest == [str(i).encode() for i in range(2, 51)]
+
+
+def test_consumer_config_takes_durable_in_its_constructor(js: jsdata.JetStream) -> None:
+    s = _stream(js, "DURCFG", 1)
+    c = s.create_consumer(jsdata.ConsumerConfig(durable="d1", ack_wait=30))
+    info = c.info()
+    assert info.config.durable == "d1" == info.config.durable_name
+    assert info.name == "d1"
+    assert [n for n in s.consumer_names()] == ["d1"]
+    with pytest.raises(errors.InvalidConfigError, match="durable or durable_name"):
+        jsdata.ConsumerConfig(durable="a", durable_name="b")
