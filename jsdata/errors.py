@@ -447,3 +447,7 @@ class BatchPublishError(APIError):
 
 class PinIdMismatchError(JetStreamError):
     """A pinned-client pull was refused (423): another client holds the pin."""
+
+
+class ContextNotFoundError(NotFoundError):
+    """A nats CLI context named for connecting does not exist."""
