@@ -89,3 +89,27 @@ async def test_asyncio_surface(ajs: jsdata.aio.JetStream) -> None:
         ack = await b.commit("ABA.y", b"4")
     assert ack.count == 2 and ack.sequence == 4
     assert (await s.info()).state.messages == 4
+
+
+def test_kv_update_many_atomic(js: jsdata.JetStream) -> None:
+    kv = js.create_key_value(bucket="ATOMKV")
+    with pytest.raises(errors.InvalidConfigError, match="allow_atomic"):
+        kv.update_many({"a": b"1"}, atomic=True)
+    cfg = js.stream("KV_ATOMKV").info().config
+    cfg.allow_atomic = True
+    js.update_stream(cfg)
+    kv.put("z", b"0")
+    revs = kv.update_many({"a": b"1", "b": b"2", "c.d": b"3"}, atomic=True)
+    assert revs == {"a": 2, "b": 3, "c.d": 4}
+    for k, r in revs.items():
+        assert kv.get(k).revision == r
+    # one refused value (over the bucket's max value size) changes nothing
+    big = js.create_key_value(bucket="ATOMKV2", max_value_size=10)
+    c2 = js.stream("KV_ATOMKV2").info().config
+    c2.allow_atomic = True
+    js.update_stream(c2)
+    with pytest.raises(errors.ValueTooLargeError):
+        big.update_many({"a": b"1", "b": b"x" * 50}, atomic=True)  # refused before sending
+    assert big.status().values == 0
+    with pytest.raises(errors.InvalidArgumentError, match="at most 1000"):
+        kv.update_many({f"k{i}": b"v" for i in range(1001)}, atomic=True)
