@@ -123,6 +123,11 @@ class Connection(Client):
                 _logger.debug("jsdata: a permission-denial callback failed", exc_info=True)
         await self._error_cb(err)
 
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The INFO the connected server sent (version, api_lvl, max_payload, ...)."""
+        return dict(self._server_info or {})
+
     async def _process_msg(  # type: ignore[override]
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
     ) -> None:

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import nats.errors
 
-from . import _connect, _diff, errors, names
+from . import _connect, _diff, errors, features, names
 from ._conn import Connection, ReplyMux, env_url, status_of
 from ._connect import redact
 from ._model import make_config
+from .atomic import AtomicPublishMethods
 from .config import StreamConfig
 from .consumer import ConsumerManager
+from .counters import CounterMethods
+from .fast import FastPublishMethods
 from .info import AccountInfo, StreamInfo
 from .kv import KeyValueManager
 from .object import ObjectStoreManager
@@ -36,8 +40,8 @@ def _seconds(v: float | timedelta | None, default: float) -> float:
     return v.total_seconds() if isinstance(v, timedelta) else float(v)
 
 
-class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
-                DataFrameWriter):
+class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMethods,
+                CounterMethods, KeyValueManager, ObjectStoreManager, DataFrameWriter):
     """A JetStream context on one connection: streams, consumers, publishing, KV, objects.
 
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.
@@ -103,6 +107,17 @@ class JetStream(ConsumerManager, Publisher, KeyValueManager, ObjectStoreManager,
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # -- server features -----------------------------------------------------------------------
+    @property
+    def api_level(self) -> int:
+        """The JetStream API level of the connected server (0 before nats-server 2.11; 1:
+        2.11, 2: 2.12, 4: 2.14); features of newer servers check it before sending."""
+        return features.server_api_level(self.nc.server_info)
+
+    def _require(self, feature: str) -> None:
+        """FeatureNotSupportedError unless the server's API level has ``feature``."""
+        features.require(self.api_level, str(self.nc.server_info.get("version", "")), feature)
 
     # -- API requests --------------------------------------------------------------------------
     def api_subject(self, suffix: str) -> str:
@@ -260,11 +275,16 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
                   name: str | None = None, domain: str | None = None,
                   api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
                   publish_async_max_pending: int = 4000, url: str | None = None,
-                  **nats_options: Any) -> JetStream:
+                  context: str | None = None, **nats_options: Any) -> JetStream:
     """Connect and return the asyncio JetStream context.
 
     With no ``servers``, JSDATA_URL / NATS_URL are used, else the default embedded server
     (started on first use, shared by every process of the user).
+
+    ``context`` names a nats CLI context (``~/.config/nats/context/<name>.json``, see
+    :mod:`jsdata.contexts`); with no ``servers`` and no JSDATA_URL / NATS_URL, the
+    ``NATS_CONTEXT`` environment variable names one. Its URL, credentials, TLS files and
+    JetStream domain / API prefix apply wherever the call does not give its own.
 
     ``timeout`` bounds the whole connect (TCP, TLS, authentication and the JetStream check)
     and is the default timeout of API requests afterwards. Credentials: ``user``/``password``
@@ -278,6 +298,21 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
     :class:`~jsdata.errors.AuthenticationError`, :class:`~jsdata.errors.NoJetStreamError`,
     :class:`~jsdata.errors.ConnectTimeoutError`, ...); no secret is ever in them.
     """
+    if context is None and not (servers or url or env_url()):
+        context = os.environ.get("NATS_CONTEXT") or None
+    if context is not None:
+        from .contexts import load_context
+        o = load_context(context).connect_options()
+        servers = servers or url or o.get("servers")
+        user = user if user is not None else o.get("user")
+        password = password if password is not None else o.get("password")
+        token = token if token is not None else o.get("token")
+        creds = creds if creds is not None else o.get("creds")
+        nkeys_seed = nkeys_seed if nkeys_seed is not None else o.get("nkeys_seed")
+        tls = tls if tls is not None else o.get("tls")
+        tls_handshake_first = tls_handshake_first or bool(o.get("tls_handshake_first"))
+        if not (domain or api_prefix):
+            domain, api_prefix = o.get("domain"), o.get("api_prefix")
     if domain and api_prefix:
         raise errors.InvalidArgumentError("give domain or api_prefix, not both")
     servers = servers or url or env_url()

@@ -15,7 +15,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Generator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors, names
@@ -23,6 +23,7 @@ from ._conn import new_token, status_of
 from .headers import Headers, HeadersInput, encode_headers
 from .info import PubAck
 from .message import Data, Msg, to_bytes
+from .schedules import feature_of, with_schedule
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
@@ -222,13 +223,25 @@ class Publisher:
                       expect_last_sequence_per_subject: int | None = None,
                       expect_last_msg_id: str | None = None,
                       ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                      retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
-        """Publish and wait for the stream's ack (retries while no stream responds)."""
+                      retry_wait: float = 0.25, timeout: float | None = None,
+                      schedule: str | datetime | None = None,
+                      schedule_target: str | None = None,
+                      schedule_ttl: float | timedelta | str | None = None,
+                      schedule_time_zone: str | None = None) -> PubAck:
+        """Publish and wait for the stream's ack (retries while no stream responds).
+
+        ``ttl``: this message's TTL (streams with ``allow_msg_ttl``). ``schedule``: publish
+        a schedule instead (streams with ``allow_msg_schedules``; see
+        :mod:`jsdata.schedules`) that publishes ``data`` to ``schedule_target`` when it
+        fires, its messages with ``schedule_ttl``.
+        """
         subject, payload, hdr, *_ = self._prepare_publish(
             subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
-            expect_last_msg_id=expect_last_msg_id, ttl=ttl)
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
             wait = timeout or self.timeout
@@ -264,12 +277,17 @@ class Publisher:
                             expect_last_sequence_per_subject: int | None = None,
                             expect_last_msg_id: str | None = None,
                             ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                            retry_wait: float = 0.25, timeout: float | None = None
-                            ) -> PubAckFuture:
-        """Publish without waiting for the ack; returns a PubAckFuture."""
+                            retry_wait: float = 0.25, timeout: float | None = None,
+                            schedule: str | datetime | None = None,
+                            schedule_target: str | None = None,
+                            schedule_ttl: float | timedelta | str | None = None,
+                            schedule_time_zone: str | None = None) -> PubAckFuture:
+        """Publish without waiting for the ack; returns a PubAckFuture (options as
+        :meth:`publish`)."""
         if (headers is None and msg_id is None and expect_stream is None and ttl is None
                 and expect_last_sequence is None and expect_last_sequence_per_subject is None
-                and expect_last_msg_id is None):  # the common case, with fewer calls
+                and expect_last_msg_id is None and schedule is None
+                ):  # the common case, with fewer calls
             paf = self._new_paf(names.publish_subject(subject), to_bytes(data), b"", None,
                                 retry_attempts, retry_wait, timeout, asyncio.get_running_loop())
             await self._submit_paf(paf)
@@ -279,7 +297,9 @@ class Publisher:
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
             expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
-            retry_wait=retry_wait, timeout=timeout))
+            retry_wait=retry_wait, timeout=timeout, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone))
 
     async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
@@ -352,10 +372,21 @@ class Publisher:
                          expect_last_sequence_per_subject: int | None = None,
                          expect_last_msg_id: str | None = None,
                          ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                         retry_wait: float = 0.25, timeout: float | None = None
+                         retry_wait: float = 0.25, timeout: float | None = None,
+                         schedule: str | datetime | None = None,
+                         schedule_target: str | None = None,
+                         schedule_ttl: float | timedelta | str | None = None,
+                         schedule_time_zone: str | None = None
                          ) -> tuple[str, bytes, bytes, HeadersInput, int, float, float | None]:
         """Validate a publish and build its wire parts (no I/O; any thread)."""
         names.publish_subject(subject)
+        if schedule is not None:
+            headers, pattern = with_schedule(headers, schedule, schedule_target, schedule_ttl,
+                                             schedule_time_zone)
+            self._require(feature_of(pattern))  # type: ignore[attr-defined]
+        elif schedule_target is not None or schedule_ttl is not None:
+            raise errors.InvalidArgumentError(
+                "schedule_target / schedule_ttl need schedule= (a schedule pattern)")
         hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
                             expect_last_sequence_per_subject, expect_last_msg_id, ttl)
         return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
@@ -465,8 +496,8 @@ class Publisher:
     async def _fast_batch_publisher(self: JetStream,  # type: ignore[misc]
                                     window: int | None = None, timeout: float | None = None,
                                     retry_attempts: int = 2, retry_wait: float = 0.25,
-                                    flow: int = 500, outstanding_acks: int = 2
-                                    ) -> FastBatchPublisher:
+                                    flow: int = 500, outstanding_acks: int = 2,
+                                    gap_ok: bool = False) -> FastBatchPublisher:
         """A started :class:`FastBatchPublisher` (ADR-50 fast ingest; the stream must have
         ``allow_batched``)."""
         if self._closed:
@@ -474,7 +505,7 @@ class Publisher:
         self.nc.check_open()
         bp = FastBatchPublisher(self, min(window or self._pa_max, self._pa_max),
                                 timeout or self.timeout, retry_attempts, retry_wait, flow,
-                                outstanding_acks)
+                                outstanding_acks, gap_ok)
         await bp._start()
         return bp
 
@@ -976,8 +1007,11 @@ class FastBatchPublisher(BulkPublisher):
     """
 
     def __init__(self, js: JetStream, window: int, timeout: float, retry_attempts: int = 2,
-                 retry_wait: float = 0.25, flow: int = 500, outstanding_acks: int = 2) -> None:
+                 retry_wait: float = 0.25, flow: int = 500, outstanding_acks: int = 2,
+                 gap_ok: bool = False) -> None:
         super().__init__(js, window, timeout, retry_attempts, retry_wait, True)
+        self.gap_ok = gap_ok  # "ok" gap mode: a lost message does not stop the batch
+        self.lost: list[int] = []  # batch sequences the server reported lost (gap_ok)
         self.flow = max(1, min(flow, 65535))
         self.outstanding_acks = max(1, outstanding_acks)
         self.count: int | None = None  # messages of the batch the server stored (final ack)
@@ -995,7 +1029,7 @@ class FastBatchPublisher(BulkPublisher):
         self._id = new_token(16)
         root = f"_INBOX.{self._id}"
         self._sub = await self._nc.fast_subscribe(root + ".>", self._on_ack)
-        self._prefix = f"{root}.{self.flow}.fail.".encode()
+        self._prefix = f"{root}.{self.flow}.{'ok' if self.gap_ok else 'fail'}.".encode()
         self._js._bulks.add(self)
         self._progress = time.monotonic()
         self._sweeper = asyncio.get_running_loop().call_later(_TICK, self._sweep)
@@ -1161,6 +1195,9 @@ class FastBatchPublisher(BulkPublisher):
             seq = int(d.get("seq") or 0)
             self._msgs = max(1, int(d.get("msgs") or self._msgs))
             self._confirm(seq)
+            return
+        if kind == "gap" and self.gap_ok:  # continue on gap: note the loss, keep going
+            self.lost.append(int(d.get("last_seq") or i))
             return
         if kind == "gap":
             lost = int(d.get("last_seq") or i)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, names
 from ._conn import status_of
 from .consumer import StreamConsumerMethods
+from .direct import DirectMethods
 from .info import StreamInfo
 from .message import RawStreamMsg, raw_from_api, raw_from_direct
 from .reader import StreamReader
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from .jetstream import JetStream
 
 
-class Stream(StreamConsumerMethods, StreamReader):
+class Stream(StreamConsumerMethods, DirectMethods, StreamReader):
     """A handle on one stream. Obtain it from ``js.stream(name)`` or ``js.create_stream``."""
 
     def __init__(self, js: JetStream, info: StreamInfo) -> None:
