@@ -334,6 +334,10 @@ class SyncIterator(Iterator[Any]):
 
     def _next_locked(self) -> Any:
         if self._buf:
+            stopped = getattr(self._ait, "_iter_stopped", None)
+            if stopped is not None and stopped():  # stop() ends the iteration at once (Go)
+                self._buf.clear()
+                raise StopIteration
             return self._buf.pop()
         if self._many is not None:
             items = self._lt.run(self._many())
@@ -544,7 +548,7 @@ TWIN_NAMES = frozenset({
     "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
     "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
     "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
-    "ArrowBatchIterator",
+    "ArrowBatchIterator", "BatchPublisher", "Counter", "FastPublisher",
 })
 
 

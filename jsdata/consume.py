@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import math
 import threading
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from ._conn import new_token, status_of
 from .message import Msg
+from .priority import PinHolder, note_pin, priority_fields
 from .pull import DEFAULT_EXPIRES, ack_seqs, seconds
 
 if TYPE_CHECKING:
@@ -48,6 +50,10 @@ class PullOptions:
     threshold_messages: int
     threshold_bytes: int
     report_missing_heartbeat: bool = True
+    group: str | None = None  # priority-group options (jsdata.priority)
+    min_pending: int | None = None
+    min_ack_pending: int | None = None
+    priority: int | None = None
 
 
 def _opt_int(name: str, v: Any, minimum: int) -> int:
@@ -72,7 +78,10 @@ def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
                  threshold_messages: int | None = None, threshold_bytes: int | None = None,
                  heartbeat: float | timedelta | None = None,
                  max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
-                 ordered: bool = False, report_missing_heartbeat: bool = True) -> PullOptions:
+                 ordered: bool = False, report_missing_heartbeat: bool = True,
+                 group: str | None = None, min_pending: int | None = None,
+                 min_ack_pending: int | None = None, priority: int | None = None
+                 ) -> PullOptions:
     """Validate consume / messages options and fill in nats.go's defaults.
 
     Raises :class:`~jsdata.errors.InvalidArgumentError` naming the bad option.
@@ -126,8 +135,10 @@ def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
         thr_m = math.ceil(n_msgs / 2)
     if not thr_b:
         thr_b = math.ceil(n_bytes / 2)
+    priority_fields(group, min_pending, min_ack_pending, priority, None)  # validate
     return PullOptions(n_msgs, n_bytes, limit_size, expires, hb, thr_m, thr_b,
-                       bool(report_missing_heartbeat))
+                       bool(report_missing_heartbeat), group, min_pending, min_ack_pending,
+                       priority)
 
 
 def _check_handler(handler: Any) -> None:
@@ -136,12 +147,15 @@ def _check_handler(handler: Any) -> None:
                                           f"{handler!r}")
 
 
-def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float) -> bytes:
+def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float,
+               prio: dict[str, Any] | None = None) -> bytes:
     body = f'{{"batch":{batch},"expires":{int(expires * 1e9)}'
     if max_bytes:
         body += f',"max_bytes":{max_bytes}'
     if heartbeat:
         body += f',"idle_heartbeat":{int(heartbeat * 1e9)}'
+    if prio:
+        body += "," + json.dumps(prio, separators=(",", ":"))[1:-1]
     return (body + "}").encode()
 
 
@@ -211,6 +225,8 @@ class ConsumeMethods:
         """Called with each new context before it starts (OrderedConsumer keeps it)."""
 
     async def _start_context(self, ctx: Any) -> Any:
+        if ctx._opts.group is not None:
+            ctx._pin = self  # the consumer keeps the pin id (PullMethods.pin_id)
         self._context_created(ctx)
         await ctx._start()
         return ctx
@@ -221,7 +237,9 @@ class ConsumeMethods:
                       threshold_messages: int | None = None, threshold_bytes: int | None = None,
                       heartbeat: float | timedelta | None = None,
                       error_handler: Callable[[Any, BaseException], Any] | None = None,
-                      max_messages_with_bytes_limit: tuple[int, int] | None = None
+                      max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
+                      group: str | None = None, min_pending: int | None = None,
+                      min_ack_pending: int | None = None, priority: int | None = None
                       ) -> ConsumeContext:
         """Receive messages continuously: ``handler(msg)`` runs for each, in order.
 
@@ -230,11 +248,15 @@ class ConsumeMethods:
         hears about missed heartbeats and other non-fatal problems. On an ordered consumer,
         gaps, missed heartbeats, deletion and reconnects recreate the server-side consumer
         transparently (the error handler hears about them, except plain sequence gaps).
+        ``group``/``min_pending``/``min_ack_pending``/``priority``: priority-group options
+        (:mod:`jsdata.priority`); a pinned client's id is kept, and a 423 clears it and
+        re-pulls, as in nats.go.
         """
         ordered = self if isinstance(self, _OrderedHooks) else None
         opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
                             threshold_bytes, heartbeat, max_messages_with_bytes_limit,
-                            ordered=ordered is not None)
+                            ordered=ordered is not None, group=group, min_pending=min_pending,
+                            min_ack_pending=min_ack_pending, priority=priority)
         _check_handler(handler)
         name = await self._context_consumer()
         return await self._start_context(ConsumeContext(
@@ -246,7 +268,9 @@ class ConsumeMethods:
                        threshold_bytes: int | None = None,
                        heartbeat: float | timedelta | None = None,
                        max_messages_with_bytes_limit: tuple[int, int] | None = None,
-                       err_on_missing_heartbeat: bool = True) -> MessagesContext:
+                       err_on_missing_heartbeat: bool = True, *, group: str | None = None,
+                       min_pending: int | None = None, min_ack_pending: int | None = None,
+                       priority: int | None = None) -> MessagesContext:
         """An iterator over messages, pre-buffered like :meth:`consume` (``next()``, ``for``).
 
         ``max_messages=1`` gives strict one-at-a-time delivery for work queues. On an ordered
@@ -256,7 +280,9 @@ class ConsumeMethods:
         opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
                             threshold_bytes, heartbeat, max_messages_with_bytes_limit,
                             ordered=ordered is not None,
-                            report_missing_heartbeat=err_on_missing_heartbeat)
+                            report_missing_heartbeat=err_on_missing_heartbeat, group=group,
+                            min_pending=min_pending, min_ack_pending=min_ack_pending,
+                            priority=priority)
         name = await self._context_consumer()
         return await self._start_context(MessagesContext(
             self._js, self.stream, name, opts, ordered=ordered))
@@ -277,6 +303,7 @@ class _PullContext:
         self._consumer = consumer
         self._opts = opts
         self._ordered = ordered
+        self._pin: PinHolder | None = None
         self._loop = asyncio.get_running_loop()
         self._next_subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
         self._inbox = ""
@@ -406,7 +433,7 @@ class _PullContext:
         nxt = self._next_pull()
         if nxt is not None:
             o = self._opts
-            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat)
+            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat, self._prio())
             # Straight to the socket when possible: a refill must not wait for the flusher.
             if not self._js.nc.publish_now(self._next_subject, self._inbox, body):
                 self._fetching = True
@@ -420,9 +447,17 @@ class _PullContext:
             self._fetching = True
             try:
                 await self._js.nc.publish_raw(self._next_subject, self._inbox,
-                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat))
+                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat,
+                                                         self._prio()))
             finally:
                 self._fetching = False
+
+    def _prio(self) -> dict[str, Any] | None:
+        o = self._opts
+        if o.group is None:
+            return None
+        return priority_fields(o.group, o.min_pending, o.min_ack_pending, o.priority,
+                               self._pin.pin_id if self._pin is not None else None)
 
     async def _send_pull(self, body: bytes, gen: int) -> None:
         try:
@@ -444,6 +479,8 @@ class _PullContext:
             if st is not None:
                 self._on_status(st[0], st[1], reply, hdr)
                 return
+        if self._pin is not None:
+            note_pin(self._pin, hdr)
         if self._state < _DRAINED:
             self._received(_make_msg(subject, reply, data, hdr, self._js))
 
@@ -488,6 +525,12 @@ class _PullContext:
             return
         if code == 400:
             self._fail(errors.InvalidArgumentError(f"bad pull request: {desc}", code=code))
+            return
+        if code == 423:  # a stale pin id: forget it and compete for the pin again (nats.go)
+            if self._pin is not None:
+                self._pin.pin_id = None
+            self._reset_pending()
+            self._check_pending()
             return
         if code == 409 and "leadership change" in low:
             self._reset_pending()
@@ -1189,6 +1232,11 @@ class MessagesContext(_PullContext):
 
     def __aiter__(self) -> MessagesContext:
         return self
+
+    def _iter_stopped(self) -> bool:
+        """Stopped (not drained): messages the blocking iterator holds are not handed out."""
+        return self._state == _CLOSED
+
 
     async def __anext__(self) -> Msg:
         if self._buf and self._ordered is None:  # fast path: a buffered message
