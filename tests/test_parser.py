@@ -97,7 +97,7 @@ def frames() -> tuple[bytes, list[tuple[Any, ...]]]:
         ("MSG", 1, b"big", b"", big, None),
         ("MSG", 1, b"crlf", b"", b"a\r\nb\r\n", None),
         ("PONG",),
-        ("ERR", "permissions violation"),
+        ("ERR", "Permissions Violation"),  # case kept: the subject in it is case-sensitive
         ("MSG", 1, b"low", b"", b"hi", None),
     ]
     return b"".join(parts), want
