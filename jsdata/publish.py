@@ -576,6 +576,11 @@ class Publisher:
 # bulk publishing: many messages, lean bookkeeping
 
 
+try:  # the C batch formatter (jsdata/_cparse.c); optional
+    from ._cparse import pubs as _cpubs
+except ImportError:
+    _cpubs = None
+
 _PUB = b"PUB %s %s%d %d\r\n%s\r\n"
 _HPUB = b"HPUB %s %s%d %d %d\r\n%s%s\r\n"
 _TICK = 0.25  # seconds between timeout sweeps of a bulk publisher
@@ -613,6 +618,8 @@ class BulkPublisher:
     responders) is retried ``retry_attempts`` times ``retry_wait`` apart. With
     ``stop_on_error`` nothing more is sent after the first failure.
     """
+
+    native = True  # format batches with the C extension when it is built (tests switch it)
 
     def __init__(self, js: JetStream, window: int, timeout: float, retry_attempts: int,
                  retry_wait: float, stop_on_error: bool) -> None:
@@ -761,6 +768,12 @@ class BulkPublisher:
         nbytes = sum(map(len, ps))
         if nbytes > _BIG * (b - a):
             self._write_parts(subjects, payloads, hdrs, a, b, nbytes)
+            return
+        if _cpubs is not None and self.native:  # one C call formats the whole batch
+            nc.queue_raw(_cpubs(subjects if isinstance(subjects, str) else subjects[a:b],
+                                prefix, start, ps,
+                                hdrs if isinstance(hdrs, bytes) else hdrs[a:b]))
+            self._sent_span(subjects, payloads, hdrs, a, b, nbytes)
             return
         if isinstance(subjects, str):
             s = subjects.encode()
