@@ -29,12 +29,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from frames import CATEGORIES, WIDE_COLUMNS, assert_same_dtypes, assert_same_values, wide_frame
 
 import jsdata
 from jsdata.codec import get_codec
 from jsdata.server import EmbeddedServer
-
-from frames import CATEGORIES, WIDE_COLUMNS, assert_same_dtypes, assert_same_values, wide_frame
 
 pytestmark = pytest.mark.data
 
