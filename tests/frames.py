@@ -67,7 +67,7 @@ def wide_frame(n: int, seed: int = 0, *, blob_sizes: Sequence[int] | None = None
             rng.random(n) < 0.5).astype(np.uint64),
         "price": price,
         "ratio": rng.random(n).astype(np.float32),
-        "name": pd.Series(names, dtype=object),
+        "name": pd.Series(list(names)),  # inferred, as a user's would be (pandas 3: str)
         "ts_utc": pd.DatetimeIndex(ts).tz_localize("UTC"),
         "ts_local": pd.DatetimeIndex(ts_local).tz_localize("UTC").tz_convert("Europe/Berlin"),
         "qty": qty,
@@ -82,7 +82,7 @@ def wide_frame(n: int, seed: int = 0, *, blob_sizes: Sequence[int] | None = None
             raise ValueError("blob_sizes needs one size per row")
         letters = rng.integers(97, 123, int(max(blob_sizes, default=0)) or 1).astype(np.uint8)
         pool = letters.tobytes().decode("ascii")
-        df["blob"] = pd.Series([pool[:k] for k in blob_sizes], dtype=object)
+        df["blob"] = pd.Series([pool[:k] for k in blob_sizes])
     return df
 
 
