@@ -393,3 +393,7 @@ class ColumnNotFoundError(InvalidArgumentError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return JetStreamError.__str__(self)
+
+
+class MissingDependencyError(JetStreamError, ImportError):
+    """An optional package a feature needs is not installed (the message says which)."""
