@@ -5,8 +5,8 @@ Frames are the realistic 13-column frame of issue 10 (tests/frames.py) plus a ``
 column whose length spreads message sizes from a few bytes to near the server's
 ``max_payload`` (a server with a 64 KiB max_payload keeps that cheap). They are written with
 ``publish_dataframe("T.{cat}", df, msg_id="{id}", headers=...)`` in each codec and read back
-with to_pandas, to_arrow, to_batches, read_stream, fetch_arrow, iter_arrow and plain
-consumer fetches, on both surfaces, with ``subjects=`` filters and ``start``/``end`` by
+with to_pandas, to_arrow, to_batches, read_stream, to_polars, fetch_arrow, iter_arrow and
+plain consumer fetches, on both surfaces, with ``subjects=`` filters and ``start``/``end`` by
 sequence and by time. One test round-trips 1M rows through the default server.
 
 Randomness is seeded: the base seed is ``JSDATA_SEED`` when set, else drawn per run, and is
@@ -280,6 +280,11 @@ async def read_paths(w: Written, conn: Any, surface: str) -> None:
     check(same_rows, lay.rows(None, None, hi2, t0), got_df, cols,
           ctx(f"read_stream start={when.isoformat()} end={hi2}"))
 
+    # to_polars, one subject
+    pcat = rng.choice(CATEGORIES)
+    got_pl = await maybe(s.to_polars(subjects=f"{w.stream}.{pcat}", progress=False))
+    check(same_rows, lay.rows([pcat]), got_pl.to_arrow(), cols, ctx(f"to_polars cat={pcat}"))
+
     # a durable consumer, filtered: fetch_arrow until every row is in
     fcats = rng.sample(list(CATEGORIES), 2)
     c = await maybe(s.create_consumer(durable=f"fa_{surface}", ack_policy="explicit",
@@ -378,6 +383,7 @@ def test_one_million_wide_rows(tmp_path: Path) -> None:
         back = s.to_pandas(progress=False)
         assert back.attrs["jetstream"]["end_seq"] == res.last_seq, ctx
         assert_same_values(df, by_id(back), columns=list(WIDE_COLUMNS), context=ctx + " to_pandas")
+        dtypes = back.dtypes
         del back
         eu = s.to_arrow(subjects="WIDE.eu", progress=False)
         assert_same_values(df[df["cat"] == "eu"].reset_index(drop=True), by_id(eu),
@@ -393,5 +399,5 @@ def test_one_million_wide_rows(tmp_path: Path) -> None:
             assert_same_values(df.iloc[i].reset_index(drop=True), b,
                                columns=list(WIDE_COLUMNS), context=ctx + " to_batches")
         assert n == len(df) and ids.all(), ctx + " to_batches"
-        dt = s.to_pandas(progress=False, columns=list(WIDE_COLUMNS))
-        assert_same_dtypes(df, dt, context=ctx + " dtypes")
+        assert_same_dtypes(df, pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()}),
+                           context=ctx + " dtypes")

@@ -21,7 +21,7 @@ from jsdata._conn import BulkSink, Connection
 
 pytestmark = pytest.mark.data
 
-SETTINGS = settings(max_examples=150, deadline=None, database=None,
+SETTINGS = settings(max_examples=80, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
