@@ -401,3 +401,37 @@ def test_one_million_wide_rows(tmp_path: Path) -> None:
         assert n == len(df) and ids.all(), ctx + " to_batches"
         assert_same_dtypes(df, pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()}),
                            context=ctx + " dtypes")
+
+
+# ---------------------------------------------------------------------------------------------
+# the comparison itself must be able to fail
+
+
+def test_the_comparison_catches_every_kind_of_difference() -> None:
+    df = wide_frame(50, 12345, blob_sizes=[3] * 50)  # a fixed frame: this checks the checker
+    assert_same_values(df, pa.Table.from_pandas(df))  # equal to itself, in Arrow too
+    row = df.iloc[7]
+    changes: dict[str, Any] = {  # a value that differs from row 7's, whatever it is
+        "id": 99, "small": np.int8(row["small"] ^ 1), "big": np.uint64(row["big"] ^ 1),
+        "price": 1.5 if pd.isna(row["price"]) else row["price"] + 1,
+        "ratio": np.float32(row["ratio"] + 1), "name": "changed",
+        "ts_utc": pd.Timestamp("2000-01-01", tz="UTC"),
+        "ts_local": pd.Timestamp("2000-01-01", tz="Europe/Berlin"),
+        "qty": 5 if pd.isna(row["qty"]) else pd.NA, "ok": True if pd.isna(row["ok"]) else pd.NA,
+        "cat": "eu" if row["cat"] != "eu" else "us", "tags": ["not a word"],
+        "attrs": {"k": 1, "score": 0.5} if row["attrs"] is None else None, "blob": "ZZZ",
+    }
+    for col, v in changes.items():
+        bad = df.copy()
+        bad.at[7, col] = v
+        with pytest.raises(AssertionError, match=f"column '{col}' differs first at row 7"):
+            assert_same_values(df, bad)
+    with pytest.raises(AssertionError, match="49 rows came back"):
+        assert_same_values(df, df.iloc[1:])
+    with pytest.raises(AssertionError, match="missing"):
+        assert_same_values(df, df.drop(columns=["tags"]))
+    as_text = df.assign(ts_utc=df["ts_utc"].astype(str))
+    with pytest.raises(AssertionError, match="timestamps came back as strings"):
+        assert_same_values(df, as_text)
+    with pytest.raises(AssertionError, match="dtypes changed"):
+        assert_same_dtypes(df, df.astype({"small": "int64"}))
