@@ -395,5 +395,34 @@ class ColumnNotFoundError(InvalidArgumentError, KeyError):
         return JetStreamError.__str__(self)
 
 
+class DataFrameError(InvalidArgumentError):
+    """A DataFrame / table cannot be published as it is; ``column`` and ``row`` name the
+    culprit when known. When some rows were already stored, ``rows_stored`` is how many
+    (rows ``0 .. rows_stored - 1``, in stream sequences ``first_seq .. last_seq`` of
+    ``stream``): resume with ``df.iloc[rows_stored:]``."""
+
+    def __init__(self, description: str | None = None, *, column: str | None = None,
+                 row: int | None = None, **kw: Any) -> None:
+        self.column = column
+        self.row = row
+        self.rows_stored = 0
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.stream: str | None = None
+        super().__init__(description, **kw)
+
+
+class DuplicateColumnError(DataFrameError):
+    """Two columns share a name: a row cannot be one object (or map) with both."""
+
+
+class ColumnTypeError(DataFrameError, UnsupportedTypeError):
+    """A column holds values (e.g. arbitrary Python objects) the codec cannot encode."""
+
+
+class PayloadTooLargeError(DataFrameError, MaxPayloadExceededError):
+    """A row (or a message of several rows) is larger than the server's max_payload."""
+
+
 class MissingDependencyError(JetStreamError, ImportError):
     """An optional package a feature needs is not installed (the message says which)."""
