@@ -86,8 +86,9 @@ def blob_sizes(rng: np.random.Generator, n: int, top: int) -> list[int]:
     return [int(x) for x in sizes]
 
 
-# room left for the other columns, headers and (arrow) the IPC schema of a one-row message
-_MARGIN = {"json": 2048, "msgpack": 2048, "arrow": 8192}
+# room left for the other columns (~300 B), headers (~1.4 KB with the recorded schema on a
+# write's first message) and, for arrow, the IPC schema of a one-row message
+_MARGIN = {"json": 3072, "msgpack": 3072, "arrow": 12288}
 
 
 class Written:

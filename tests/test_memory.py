@@ -15,10 +15,10 @@ stream would fail plainly); ``JSDATA_MEMORY_GB=1`` runs the full size. ``to_pand
 100k rows of 1 KB (~100 MB as a DataFrame); its baseline is taken after imports and a
 200-message warm-up read (lazy imports, worker threads, allocator arenas). A bulk read also
 holds a bounded amount of raw pulls in flight (a few 8 MiB pulls and their decoding) that
-does not grow with the stream: about 70 MB (fitted from two sizes below), so a frame much smaller than that, or
-one a third the size of its JSON (the wide frame: 10 MB from 100k JSON rows grew 90 MB,
-20 MB from 200k grew 108 MB, ~1.8x at the margin), cannot show the ratio; those figures
-are in docs/performance.md, not asserted.
+does not grow with the stream, about 70 MB (fitted from the two sizes below); a frame much
+smaller than that, or one a third the size of its JSON, cannot show the ratio (the wide
+frame without list/dict columns: 10 MB from 100k JSON rows grew 90 MB, 20 MB from 200k grew
+108 MB, ~1.8x at the margin). Those figures are in docs/performance.md, not asserted.
 """
 
 from __future__ import annotations
