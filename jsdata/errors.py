@@ -567,3 +567,7 @@ class PinIdMismatchError(JetStreamError):
 
 class ContextNotFoundError(NotFoundError):
     """A nats CLI context named for connecting does not exist."""
+
+
+class MissingDependencyError(JetStreamError, ImportError):
+    """An optional package a feature needs is not installed (the message says which)."""

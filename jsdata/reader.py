@@ -1503,6 +1503,12 @@ class StreamReader:
             table = await rs.read_all()
         return await in_thread(table_to_pandas, table, backend)
 
+    async def to_polars(self, **read: Any) -> Any:
+        """Read the stream (or a range of it) into a ``polars.DataFrame``; the same read
+        options as :meth:`to_arrow` (polars is imported on first use)."""
+        from .polars_ext import stream_to_polars
+        return await stream_to_polars(self, read)
+
 
 class _BlockingStreamReader:
     """Blocking ``Stream.to_batches``: a real ``pyarrow.RecordBatchReader``."""
@@ -1545,7 +1551,11 @@ async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pd.Dat
     """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
     if js is None:
         raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
+    from .polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
     s = stream if not isinstance(stream, str) else await js.stream(stream)
+    if engine == "polars":
+        return await s.to_polars(**read)  # type: ignore[no-any-return]
     return await s.to_pandas(**read)  # type: ignore[no-any-return]
 
 
@@ -1562,7 +1572,8 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
     "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
     ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
-    ``dtype_backend`` (None, "numpy_nullable", "pyarrow").
+    ``dtype_backend`` (None, "numpy_nullable", "pyarrow"). ``engine="polars"`` returns a
+    ``polars.DataFrame`` instead (the same options but ``dtype_backend``).
     """
     from .jetstream import JetStream as CoreJetStream
     if js is None:
@@ -1570,7 +1581,11 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
         js = default_js()
     if isinstance(js, CoreJetStream):
         return aread_stream(stream, js, **read)
+    from .polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
     if isinstance(stream, str):
         names.stream_name(stream)
         stream = js.stream(stream)
+    if engine == "polars":
+        return stream.to_polars(**read)
     return stream.to_pandas(**read)
