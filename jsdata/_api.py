@@ -14,6 +14,7 @@ the default embedded server) and opens the context.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -64,11 +65,16 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
                   name: str | None = None, domain: str | None = None,
                   api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
                   publish_async_max_pending: int = 4000, url: str | None = None,
-                  **nats_options: Any) -> JetStream:
+                  context: str | None = None, **nats_options: Any) -> JetStream:
     """Connect and return the asyncio JetStream context.
 
     With no ``servers``, JSDATA_URL / NATS_URL are used, else the default embedded server
     (started on first use, shared by every process of the user).
+
+    ``context`` names a nats CLI context (``~/.config/nats/context/<name>.json``, see
+    :mod:`jsdata.client.contexts`); with no ``servers`` and no JSDATA_URL / NATS_URL, the
+    ``NATS_CONTEXT`` environment variable names one. Its URL, credentials, TLS files and
+    JetStream domain / API prefix apply wherever the call does not give its own.
 
     ``timeout`` bounds the whole connect (TCP, TLS, authentication and the JetStream check)
     and is the default timeout of API requests afterwards. Credentials: ``user``/``password``
@@ -82,6 +88,21 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
     :class:`~jsdata.errors.AuthenticationError`, :class:`~jsdata.errors.NoJetStreamError`,
     :class:`~jsdata.errors.ConnectTimeoutError`, ...); no secret is ever in them.
     """
+    if context is None and not (servers or url or env_url()):
+        context = os.environ.get("NATS_CONTEXT") or None
+    if context is not None:
+        from .client.contexts import load_context
+        o = load_context(context).connect_options()
+        servers = servers or url or o.get("servers")
+        user = user if user is not None else o.get("user")
+        password = password if password is not None else o.get("password")
+        token = token if token is not None else o.get("token")
+        creds = creds if creds is not None else o.get("creds")
+        nkeys_seed = nkeys_seed if nkeys_seed is not None else o.get("nkeys_seed")
+        tls = tls if tls is not None else o.get("tls")
+        tls_handshake_first = tls_handshake_first or bool(o.get("tls_handshake_first"))
+        if not (domain or api_prefix):
+            domain, api_prefix = o.get("domain"), o.get("api_prefix")
     servers = servers or url or env_url()
     if not servers:
         from .server import default_server_url

@@ -15,7 +15,10 @@ from . import _api
 from .blocking.loop import LoopThread
 from .blocking.twin import Twin, add_extras, declare, set_twin, twin_of, wrap
 from .client import _blocking as client_extras
+from .client.atomic import BatchPublisher
 from .client.consume import ConsumeContext, ConsumeMethods, MessagesContext
+from .client.counters import Counter
+from .client.fast import FastPublisher
 from .client.jetstream import JetStream as CoreJetStream
 from .client.message import Msg
 from .client.publish import PubAckFuture
@@ -35,7 +38,8 @@ __all__ = ["connect", "twin_of"]
 declare(
     _api.JetStream, _api.Stream, _api.Consumer, _api.OrderedConsumer, PushConsumer, Msg,
     MessageBatch, ConsumeContext, MessagesContext, PubAckFuture, KeyValue, KeyWatcher,
-    ObjectStore, ObjectWatcher, ArrowBatch, ArrowBatchIterator,
+    ObjectStore, ObjectWatcher, ArrowBatch, ArrowBatchIterator, BatchPublisher, Counter,
+    FastPublisher,
 )
 
 add_extras(CoreJetStream, client_extras.JetStreamExtras)

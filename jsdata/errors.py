@@ -538,3 +538,36 @@ class ColumnTypeError(DataFrameError, UnsupportedTypeError):
 
 class PayloadTooLargeError(DataFrameError, MaxPayloadExceededError):
     """A row (or a message of several rows) is larger than the server's max_payload."""
+
+
+class FeatureNotSupportedError(JetStreamError):
+    """The connected server's JetStream API level is too low for a feature.
+
+    ``feature`` names it, ``required_level`` is the API level it needs (1: nats-server
+    2.11, 2: 2.12, 4: 2.14) and ``server_level`` / ``server_version`` what the server has.
+    Raised before anything is sent."""
+
+    def __init__(self, description: str | None = None, *, feature: str = "",
+                 required_level: int = 0, server_level: int = 0, server_version: str = "",
+                 **kw: Any) -> None:
+        self.feature = feature
+        self.required_level = required_level
+        self.server_level = server_level
+        self.server_version = server_version
+        super().__init__(description, **kw)
+
+
+class BatchPublishError(APIError):
+    """An atomic batch publish was refused: nothing of the batch was stored."""
+
+
+class PinIdMismatchError(JetStreamError):
+    """A pinned-client pull was refused (423): another client holds the pin."""
+
+
+class ContextNotFoundError(NotFoundError):
+    """A nats CLI context named for connecting does not exist."""
+
+
+class MissingDependencyError(JetStreamError, ImportError):
+    """An optional package a feature needs is not installed (the message says which)."""

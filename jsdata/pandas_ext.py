@@ -85,7 +85,11 @@ async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pandas
     """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
     if js is None:
         raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
+    from .frames.polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
     s = stream if not isinstance(stream, str) else await js.stream(stream)
+    if engine == "polars":
+        return await s.to_polars(**read)  # type: ignore[no-any-return]
     return await s.to_pandas(**read)  # type: ignore[no-any-return]
 
 
@@ -102,16 +106,21 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
     "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
     ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
-    ``dtype_backend`` (None, "numpy_nullable", "pyarrow").
+    ``dtype_backend`` (None, "numpy_nullable", "pyarrow"). ``engine="polars"`` returns a
+    ``polars.DataFrame`` instead (the same options but ``dtype_backend``).
     """
     if js is None:
         js = default_js()
     from ._api import JetStream as AsyncJetStream
     if isinstance(js, AsyncJetStream):
         return aread_stream(stream, js, **read)
+    from .frames.polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
     if isinstance(stream, str):
         names.stream_name(stream)
         stream = js.stream(stream)
+    if engine == "polars":
+        return stream.to_polars(**read)
     return stream.to_pandas(**read)
 
 

@@ -22,14 +22,7 @@ from typing import Any
 import nats
 import pytest
 
-from jsdata.client._model import (
-    Duration,
-    Timestamp,
-    format_time,
-    make_config,
-    parse_time,
-    to_nanos,
-)
+from jsdata.client._model import make_config
 from jsdata.client.config import (
     AckPolicy,
     ConsumerConfig,
@@ -63,6 +56,7 @@ from jsdata.client.info import (
     StreamInfo,
     StreamState,
 )
+from jsdata.client.times import Duration, Timestamp, format_time, parse_time, to_nanos
 from jsdata.errors import InvalidConfigError
 
 NATS_SERVER = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "nats-server"

@@ -145,6 +145,10 @@ class SyncIterator(Iterator[Any]):
 
     def _next_locked(self) -> Any:
         if self._buf:
+            stopped = getattr(self._ait, "_iter_stopped", None)
+            if stopped is not None and stopped():  # stop() ends the iteration at once (Go)
+                self._buf.clear()
+                raise StopIteration
             return self._buf.pop()
         if self._many is not None:
             items = self._lt.run(self._many())

@@ -147,6 +147,11 @@ class Connection(Client):
                 _logger.debug("jsdata: a permission-denial callback failed", exc_info=True)
         await self._error_cb(err)
 
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The INFO the connected server sent (version, api_lvl, max_payload, ...)."""
+        return dict(self._server_info or {})
+
     async def _process_msg(  # type: ignore[override]
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
     ) -> None:
@@ -228,11 +233,6 @@ class Connection(Client):
             except Exception as ex:  # noqa: BLE001 - as nats-py: log and stop reading
                 _logger.error("nats: encountered error", exc_info=ex)
                 break
-
-    @property
-    def server_info(self) -> dict[str, Any]:
-        """The server's INFO (``version``, ``server_name``, ...); empty before connecting."""
-        return dict(self._server_info or {})
 
     @property
     def server_version(self) -> tuple[int, int, int]:

@@ -53,6 +53,8 @@ class ConsumeMethods:
         """Called with each new context before it starts (OrderedConsumer keeps it)."""
 
     async def _start_context(self, ctx: Any) -> Any:
+        if ctx._opts.group is not None:
+            ctx._pin = self  # the consumer keeps the pin id (PullMethods.pin_id)
         self._context_created(ctx)
         await ctx._start()
         return ctx
@@ -63,7 +65,9 @@ class ConsumeMethods:
                       threshold_messages: int | None = None, threshold_bytes: int | None = None,
                       heartbeat: float | timedelta | None = None,
                       error_handler: Callable[[Any, BaseException], Any] | None = None,
-                      max_messages_with_bytes_limit: tuple[int, int] | None = None
+                      max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
+                      group: str | None = None, min_pending: int | None = None,
+                      min_ack_pending: int | None = None, priority: int | None = None
                       ) -> ConsumeContext:
         """Receive messages continuously: ``handler(msg)`` runs for each, in order.
 
@@ -72,11 +76,15 @@ class ConsumeMethods:
         hears about missed heartbeats and other non-fatal problems. On an ordered consumer,
         gaps, missed heartbeats, deletion and reconnects recreate the server-side consumer
         transparently (the error handler hears about them, except plain sequence gaps).
+        ``group``/``min_pending``/``min_ack_pending``/``priority``: priority-group options
+        (:mod:`jsdata.client.priority`); a pinned client's id is kept, and a 423 clears it and
+        re-pulls, as in nats.go.
         """
         ordered = self if isinstance(self, _OrderedHooks) else None
         opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
                             threshold_bytes, heartbeat, max_messages_with_bytes_limit,
-                            ordered=ordered is not None)
+                            ordered=ordered is not None, group=group, min_pending=min_pending,
+                            min_ack_pending=min_ack_pending, priority=priority)
         _check_handler(handler)
         name = await self._context_consumer()
         return await self._start_context(ConsumeContext(
@@ -88,7 +96,9 @@ class ConsumeMethods:
                        threshold_bytes: int | None = None,
                        heartbeat: float | timedelta | None = None,
                        max_messages_with_bytes_limit: tuple[int, int] | None = None,
-                       err_on_missing_heartbeat: bool = True) -> MessagesContext:
+                       err_on_missing_heartbeat: bool = True, *, group: str | None = None,
+                       min_pending: int | None = None, min_ack_pending: int | None = None,
+                       priority: int | None = None) -> MessagesContext:
         """An iterator over messages, pre-buffered like :meth:`consume` (``next()``, ``for``).
 
         ``max_messages=1`` gives strict one-at-a-time delivery for work queues. On an ordered
@@ -98,7 +108,9 @@ class ConsumeMethods:
         opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
                             threshold_bytes, heartbeat, max_messages_with_bytes_limit,
                             ordered=ordered is not None,
-                            report_missing_heartbeat=err_on_missing_heartbeat)
+                            report_missing_heartbeat=err_on_missing_heartbeat, group=group,
+                            min_pending=min_pending, min_ack_pending=min_ack_pending,
+                            priority=priority)
         name = await self._context_consumer()
         return await self._start_context(MessagesContext(
             self._js, self.stream, name, opts, ordered=ordered))
@@ -511,6 +523,10 @@ class MessagesContext(_PullContext):
 
     def __aiter__(self) -> MessagesContext:
         return self
+
+    def _iter_stopped(self) -> bool:
+        """Stopped (not drained): messages the blocking iterator holds are not handed out."""
+        return self._state == _CLOSED
 
     async def __anext__(self) -> Msg:
         if self._buf and self._ordered is None:  # fast path: a buffered message

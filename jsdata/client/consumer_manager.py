@@ -8,17 +8,20 @@ assembled ``jsdata.aio.JetStream`` points at the classes carrying the data-layer
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from .. import errors
 from . import names
 from ._model import make_config
 from .config import ConsumerConfig, OrderedConsumerConfig
 from .consumer import Consumer, check_kind, upsert_consumer
 from .context import Context
-from .info import ConsumerInfo
+from .info import ConsumerInfo, ConsumerPauseResponse, ConsumerResetResponse
 from .ordered import OrderedConsumer
 from .push import PushConsumer
+from .times import format_time
 
 
 class ConsumerManager(Context):
@@ -117,6 +120,67 @@ class ConsumerManager(Context):
         check_kind(info, True)
         return self.push_consumer_class(self, info)
 
+    # -- control (nats-server 2.11+ / 2.14+) ---------------------------------------------------
+    async def pause_consumer(self, stream: str, name: str,
+                             until: datetime.datetime | datetime.timedelta | float
+                             ) -> ConsumerPauseResponse:
+        """Pause delivery of a consumer until ``until`` (a datetime, naive = UTC; or a
+        timedelta / seconds from now); pull requests wait, nothing is delivered meanwhile."""
+        self._require("consumer pause")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        if isinstance(until, datetime.datetime):
+            at = until if until.tzinfo else until.replace(tzinfo=datetime.timezone.utc)
+        elif isinstance(until, datetime.timedelta) or (
+                isinstance(until, (int, float)) and not isinstance(until, bool)):
+            secs = until.total_seconds() if isinstance(until, datetime.timedelta) else until
+            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=secs)
+        else:
+            raise errors.InvalidArgumentError(
+                f"pause_consumer: until must be a datetime, timedelta or seconds, got "
+                f"{type(until).__name__}")
+        resp = await self._api(f"CONSUMER.PAUSE.{stream}.{name}",
+                               {"pause_until": format_time(at)},
+                               context=f"pausing consumer {name!r} of stream {stream!r}")
+        return ConsumerPauseResponse.from_json(resp)
+
+    async def resume_consumer(self, stream: str, name: str) -> ConsumerPauseResponse:
+        """Resume a paused consumer at once."""
+        self._require("consumer pause")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        resp = await self._api(f"CONSUMER.PAUSE.{stream}.{name}", {},
+                               context=f"resuming consumer {name!r} of stream {stream!r}")
+        return ConsumerPauseResponse.from_json(resp)
+
+    async def reset_consumer(self, stream: str, name: str, seq: int | None = None
+                             ) -> ConsumerResetResponse:
+        """Move a consumer's delivery position (nats-server 2.14+): with ``seq=None`` back to
+        its ack floor + 1 (redelivering what is unacknowledged), else to stream sequence
+        ``seq``. Pending acks are forgotten."""
+        self._require("consumer reset")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 1):
+            raise errors.InvalidArgumentError(f"reset_consumer: seq must be an int >= 1, "
+                                              f"got {seq!r}")
+        resp = await self._api(f"CONSUMER.RESET.{stream}.{name}",
+                               {"seq": seq} if seq is not None else None,
+                               context=f"resetting consumer {name!r} of stream {stream!r}")
+        return ConsumerResetResponse.from_json(resp)
+
+    async def unpin_consumer(self, stream: str, name: str, group: str) -> None:
+        """Release the pinned client of priority group ``group`` (pinned_client policy):
+        the next pull of any client in the group gets the pin."""
+        self._require("priority groups")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        if not group or not isinstance(group, str):
+            raise errors.InvalidArgumentError("unpin_consumer: give the priority group name")
+        await self._api(f"CONSUMER.UNPIN.{stream}.{name}", {"group": group},
+                        context=f"unpinning group {group!r} of consumer {name!r} on "
+                                f"stream {stream!r}")
+
 
 def _stream_scoped(name: str) -> Any:
     async def method(self: StreamConsumerMethods, *args: Any, **kw: Any) -> Any:
@@ -154,5 +218,9 @@ class StreamConsumerMethods:
     update_push_consumer = _stream_scoped("update_push_consumer")
     create_or_update_push_consumer = _stream_scoped("create_or_update_push_consumer")
     push_consumer = _stream_scoped("push_consumer")
+    pause_consumer = _stream_scoped("pause_consumer")
+    resume_consumer = _stream_scoped("resume_consumer")
+    reset_consumer = _stream_scoped("reset_consumer")
+    unpin_consumer = _stream_scoped("unpin_consumer")
     list_consumers = _stream_scoped_iter("list_consumers")
     consumer_names = _stream_scoped_iter("consumer_names")

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import errors
 from .._util import seconds
+from . import features
 from ._conn import Connection, ReplyMux, status_of
 
 DEFAULT_TIMEOUT = 5.0
@@ -47,6 +48,18 @@ class Context:
         self._mux = ReplyMux(nc)
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    # -- server features -----------------------------------------------------------------------
+    @property
+    def api_level(self) -> int:
+        """The JetStream API level of the connected server (0 before nats-server 2.11; 1:
+        2.11, 2: 2.12, 4: 2.14); features of newer servers check it before sending."""
+        return features.server_api_level(self.nc.server_info)
+
+    def _require(self, feature: str) -> None:
+        """FeatureNotSupportedError unless the server's API level has ``feature``."""
+        features.require(self.api_level, str(self.nc.server_info.get("version", "")), feature)
+
+    # -- API requests --------------------------------------------------------------------------
     def api_subject(self, suffix: str) -> str:
         """The subject of JetStream API call ``suffix`` (``STREAM.INFO.ORDERS``)."""
         return f"{self.prefix}.{suffix}"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import timedelta
 from typing import Union
 
+from .._util import seconds
 from ..errors import InvalidArgumentError
 
 HeaderValue = Union[str, "list[str]", "tuple[str, ...]"]
@@ -183,3 +185,40 @@ def header_int(hdr: bytes, name: bytes, default: int = 0) -> int:
         return int(header_value(hdr, name) or default)
     except ValueError:
         return default
+
+
+def ttl_value(ttl: float | timedelta | str) -> str:
+    """A ``Nats-TTL`` / ``Nats-Schedule-TTL`` value: whole seconds (``"30s"``) or a string
+    as given (``"never"``)."""
+    if isinstance(ttl, str):
+        return ttl
+    secs = seconds(ttl)
+    if secs < 1 or secs != int(secs):
+        raise InvalidArgumentError(f"ttl must be a whole number of seconds >= 1: {ttl!r}")
+    return f"{int(secs)}s"
+
+
+def build_headers(headers: HeadersInput, msg_id: str | None, expect_stream: str | None,
+                  expect_last_sequence: int | None,
+                  expect_last_sequence_per_subject: int | None,
+                  expect_last_msg_id: str | None,
+                  ttl: float | timedelta | str | None) -> bytes:
+    """The header block for a publish with its expectations (b"" when none)."""
+    if (headers is None and msg_id is None and expect_stream is None
+            and expect_last_sequence is None and expect_last_sequence_per_subject is None
+            and expect_last_msg_id is None and ttl is None):
+        return b""
+    h = Headers(headers)
+    if msg_id is not None:
+        h.set("Nats-Msg-Id", str(msg_id))
+    if expect_stream is not None:
+        h.set("Nats-Expected-Stream", expect_stream)
+    if expect_last_sequence is not None:  # 0 is a real expectation: an empty stream
+        h.set("Nats-Expected-Last-Sequence", str(int(expect_last_sequence)))
+    if expect_last_sequence_per_subject is not None:
+        h.set("Nats-Expected-Last-Subject-Sequence", str(int(expect_last_sequence_per_subject)))
+    if expect_last_msg_id is not None:
+        h.set("Nats-Expected-Last-Msg-Id", expect_last_msg_id)
+    if ttl is not None:
+        h.set("Nats-TTL", ttl_value(ttl))
+    return encode_headers(h)

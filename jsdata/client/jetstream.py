@@ -20,9 +20,12 @@ from . import _connect, _diff, names
 from ._conn import Connection
 from ._connect import redact
 from ._model import make_config
+from .atomic import AtomicPublishMethods
 from .config import StreamConfig
 from .consumer_manager import ConsumerManager
 from .context import DEFAULT_TIMEOUT
+from .counters import CounterMethods
+from .fast import FastPublishMethods
 from .info import AccountInfo, StreamInfo
 from .publish import Publisher
 from .stream import Stream
@@ -30,7 +33,8 @@ from .stream import Stream
 J = TypeVar("J", bound="JetStream")
 
 
-class JetStream(ConsumerManager, Publisher):
+class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMethods,
+                CounterMethods):
     """A JetStream context on one connection: streams, consumers, publishing.
 
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.

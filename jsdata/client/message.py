@@ -185,7 +185,7 @@ ACK, NAK, WPI, TERM = b"+ACK", b"-NAK", b"+WPI", b"+TERM"
 
 def nak_delay_body(delay: float) -> bytes:
     """The -NAK body asking for redelivery after ``delay`` seconds."""
-    from ._model import to_nanos
+    from .times import to_nanos
     return NAK + b" " + json.dumps({"delay": to_nanos(delay)}).encode()
 
 
@@ -208,7 +208,7 @@ def raw_from_api(m: dict[str, Any]) -> RawStreamMsg:
     """Build a RawStreamMsg from STREAM.MSG.GET's ``message`` object (base64 data/hdrs)."""
     import base64
 
-    from ._model import parse_time
+    from .times import parse_time
     hdrs = decode_headers(base64.b64decode(m["hdrs"])) if m.get("hdrs") else Headers()
     data = base64.b64decode(m["data"]) if m.get("data") else b""
     return RawStreamMsg(m.get("subject", ""), int(m.get("seq", 0)), data, hdrs,
@@ -217,7 +217,7 @@ def raw_from_api(m: dict[str, Any]) -> RawStreamMsg:
 
 def raw_from_direct(data: bytes, hdr: bytes) -> RawStreamMsg:
     """Build a RawStreamMsg from a direct-get reply (metadata in Nats-* headers)."""
-    from ._model import parse_time
+    from .times import parse_time
     h = decode_headers(hdr)
     subject = h.get("Nats-Subject", "")
     seq = int(h.get("Nats-Sequence", "0"))

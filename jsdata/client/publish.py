@@ -12,55 +12,21 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Generator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import errors
-from .._util import seconds
 from . import names
 from ._conn import new_token, status_of
-from .bulk import BulkPublisher, FastBatchPublisher
+from .bulk import BulkPublisher
 from .context import Context
-from .headers import Headers, HeadersInput, encode_headers
+from .fast import FastBatchPublisher
+from .headers import HeadersInput, build_headers
 from .info import PubAck, parse_ack
 from .message import Data, Msg, to_bytes
+from .schedules import feature_of, with_schedule
 
 STALL_WAIT = 0.2  # seconds a publish_async waits for room before TooManyStalledMsgsError
-
-
-def _ttl_value(ttl: float | timedelta | str) -> str:
-    if isinstance(ttl, str):
-        return ttl
-    secs = seconds(ttl)
-    if secs < 1 or secs != int(secs):
-        raise errors.InvalidArgumentError(f"ttl must be a whole number of seconds >= 1: {ttl!r}")
-    return f"{int(secs)}s"
-
-
-def build_headers(headers: HeadersInput, msg_id: str | None, expect_stream: str | None,
-                  expect_last_sequence: int | None,
-                  expect_last_sequence_per_subject: int | None,
-                  expect_last_msg_id: str | None,
-                  ttl: float | timedelta | str | None) -> bytes:
-    """The header block for a publish with its expectations (b"" when none)."""
-    if (headers is None and msg_id is None and expect_stream is None
-            and expect_last_sequence is None and expect_last_sequence_per_subject is None
-            and expect_last_msg_id is None and ttl is None):
-        return b""
-    h = Headers(headers)
-    if msg_id is not None:
-        h.set("Nats-Msg-Id", str(msg_id))
-    if expect_stream is not None:
-        h.set("Nats-Expected-Stream", expect_stream)
-    if expect_last_sequence is not None:  # 0 is a real expectation: an empty stream
-        h.set("Nats-Expected-Last-Sequence", str(int(expect_last_sequence)))
-    if expect_last_sequence_per_subject is not None:
-        h.set("Nats-Expected-Last-Subject-Sequence", str(int(expect_last_sequence_per_subject)))
-    if expect_last_msg_id is not None:
-        h.set("Nats-Expected-Last-Msg-Id", expect_last_msg_id)
-    if ttl is not None:
-        h.set("Nats-TTL", _ttl_value(ttl))
-    return encode_headers(h)
 
 
 class PubAckFuture:
@@ -189,13 +155,25 @@ class Publisher(Context):
                       expect_last_sequence_per_subject: int | None = None,
                       expect_last_msg_id: str | None = None,
                       ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                      retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
-        """Publish and wait for the stream's ack (retries while no stream responds)."""
+                      retry_wait: float = 0.25, timeout: float | None = None,
+                      schedule: str | datetime | None = None,
+                      schedule_target: str | None = None,
+                      schedule_ttl: float | timedelta | str | None = None,
+                      schedule_time_zone: str | None = None) -> PubAck:
+        """Publish and wait for the stream's ack (retries while no stream responds).
+
+        ``ttl``: this message's TTL (streams with ``allow_msg_ttl``). ``schedule``: publish
+        a schedule instead (streams with ``allow_msg_schedules``; see
+        :mod:`jsdata.client.schedules`) that publishes ``data`` to ``schedule_target`` when it
+        fires, its messages with ``schedule_ttl``.
+        """
         subject, payload, hdr, *_ = self._prepare_publish(
             subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
-            expect_last_msg_id=expect_last_msg_id, ttl=ttl)
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
             wait = timeout or self.timeout
@@ -231,12 +209,17 @@ class Publisher(Context):
                             expect_last_sequence_per_subject: int | None = None,
                             expect_last_msg_id: str | None = None,
                             ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                            retry_wait: float = 0.25, timeout: float | None = None
-                            ) -> PubAckFuture:
-        """Publish without waiting for the ack; returns a PubAckFuture."""
+                            retry_wait: float = 0.25, timeout: float | None = None,
+                            schedule: str | datetime | None = None,
+                            schedule_target: str | None = None,
+                            schedule_ttl: float | timedelta | str | None = None,
+                            schedule_time_zone: str | None = None) -> PubAckFuture:
+        """Publish without waiting for the ack; returns a PubAckFuture (options as
+        :meth:`publish`)."""
         if (headers is None and msg_id is None and expect_stream is None and ttl is None
                 and expect_last_sequence is None and expect_last_sequence_per_subject is None
-                and expect_last_msg_id is None):  # the common case, with fewer calls
+                and expect_last_msg_id is None and schedule is None
+                ):  # the common case, with fewer calls
             paf = self._new_paf(names.publish_subject(subject), to_bytes(data), b"", None,
                                 retry_attempts, retry_wait, timeout, asyncio.get_running_loop())
             await self._submit_paf(paf)
@@ -246,7 +229,9 @@ class Publisher(Context):
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
             expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
-            retry_wait=retry_wait, timeout=timeout))
+            retry_wait=retry_wait, timeout=timeout, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone))
 
     async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
@@ -318,10 +303,21 @@ class Publisher(Context):
                          expect_last_sequence_per_subject: int | None = None,
                          expect_last_msg_id: str | None = None,
                          ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                         retry_wait: float = 0.25, timeout: float | None = None
+                         retry_wait: float = 0.25, timeout: float | None = None,
+                         schedule: str | datetime | None = None,
+                         schedule_target: str | None = None,
+                         schedule_ttl: float | timedelta | str | None = None,
+                         schedule_time_zone: str | None = None
                          ) -> tuple[str, bytes, bytes, HeadersInput, int, float, float | None]:
         """Validate a publish and build its wire parts (no I/O; any thread)."""
         names.publish_subject(subject)
+        if schedule is not None:
+            headers, pattern = with_schedule(headers, schedule, schedule_target, schedule_ttl,
+                                             schedule_time_zone)
+            self._require(feature_of(pattern))
+        elif schedule_target is not None or schedule_ttl is not None:
+            raise errors.InvalidArgumentError(
+                "schedule_target / schedule_ttl need schedule= (a schedule pattern)")
         hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
                             expect_last_sequence_per_subject, expect_last_msg_id, ttl)
         return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
@@ -431,8 +427,8 @@ class Publisher(Context):
     async def _fast_batch_publisher(self,
                                     window: int | None = None, timeout: float | None = None,
                                     retry_attempts: int = 2, retry_wait: float = 0.25,
-                                    flow: int = 500, outstanding_acks: int = 2
-                                    ) -> FastBatchPublisher:
+                                    flow: int = 500, outstanding_acks: int = 2,
+                                    gap_ok: bool = False) -> FastBatchPublisher:
         """A started :class:`FastBatchPublisher` (ADR-50 fast ingest; the stream must have
         ``allow_batched``)."""
         if self._closed:
@@ -440,7 +436,7 @@ class Publisher(Context):
         self.nc.check_open()
         bp = FastBatchPublisher(self, min(window or self._pa_max, self._pa_max),
                                 timeout or self.timeout, retry_attempts, retry_wait, flow,
-                                outstanding_acks)
+                                outstanding_acks, gap_ok)
         await bp._start()
         return bp
 

@@ -21,6 +21,7 @@ from .. import errors
 from .._util import seconds
 from ._conn import new_token, status_of
 from .message import Msg
+from .priority import PinHolder, note_pin, priority_fields
 
 if TYPE_CHECKING:
     from .context import Context
@@ -49,6 +50,9 @@ def status_error(code: int, desc: str) -> errors.JetStreamError | None:
             "no responders: the consumer or stream does not exist", code=code)
     if code == 400:
         return errors.InvalidArgumentError(f"bad pull request: {desc}", code=code)
+    if code == 423:
+        return errors.PinIdMismatchError(
+            f"another client holds the pin of this priority group ({code} {desc})", code=code)
     return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
 
 
@@ -142,8 +146,9 @@ class _Fetch:
     """One pull request's reception state: a temporary inbox feeding a MessageBatch."""
 
     def __init__(self, js: Context, batch: MessageBatch, want: int, max_bytes: int,
-                 expires: float | None, heartbeat: float) -> None:
+                 expires: float | None, heartbeat: float, pin: PinHolder | None = None) -> None:
         self.js = js
+        self.pin = pin
         self.mb = batch
         self.want = want
         self.max_bytes = max_bytes
@@ -171,8 +176,12 @@ class _Fetch:
                 code, desc = st
                 if code == 100:
                     return
+                if code == 423 and self.pin is not None:
+                    self.pin.pin_id = None  # compete for the pin again on the next pull
                 self.finish(status_error(code, desc))
                 return
+        if self.pin is not None:
+            note_pin(self.pin, hdr)
         self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
         self.received += 1
         if self.max_bytes:
@@ -213,12 +222,18 @@ class _Fetch:
 
 async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
                max_wait: float | timedelta | None = DEFAULT_EXPIRES,
-               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False
-               ) -> MessageBatch:
+               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False,
+               group: str | None = None, min_pending: int | None = None,
+               min_ack_pending: int | None = None, priority: int | None = None,
+               pin: PinHolder | None = None) -> MessageBatch:
     """Send one pull request for ``stream``/``consumer`` and return its MessageBatch.
 
     This is the single fetch primitive: durable and ordered consumers both use it.
+    ``group``/``min_pending``/``min_ack_pending``/``priority`` are the priority-group options
+    (:mod:`jsdata.client.priority`); ``pin`` keeps a pinned client's id between pulls.
     """
+    prio = priority_fields(group, min_pending, min_ack_pending, priority,
+                           pin.pin_id if pin is not None else None)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise errors.InvalidArgumentError(f"fetch batch must be an int >= 1, got {batch!r}")
     if max_bytes < 0:
@@ -245,8 +260,9 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
         req["no_wait"] = True
     if hb:
         req["idle_heartbeat"] = int(hb * 1e9)
+    req.update(prio)
     mb = MessageBatch()
-    f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb)
+    f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
     inbox = f"_INBOX.{new_token()}"
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
@@ -260,37 +276,61 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
 
 
 class PullMethods:
-    """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer (durable or ordered)."""
+    """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer (durable or ordered).
+
+    ``group``, ``min_pending``, ``min_ack_pending`` and ``priority`` are the priority-group
+    options of a consumer with a ``priority_policy`` (see :mod:`jsdata.client.priority`); ``group``
+    is required on such a consumer. A pinned client's id is kept on the consumer.
+    """
 
     _js: Context
     stream: str
     name: str
+    pin_id: str | None = None
 
     async def _pull(self, **request: Any) -> MessageBatch:
         """Send one pull request (:func:`pull` keywords); OrderedConsumer recreates first."""
+        if request.get("group") is not None:
+            request["pin"] = self
         return await pull(self._js, self.stream, self.name, **request)
 
     async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                    heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+                    heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
+                    min_pending: int | None = None, min_ack_pending: int | None = None,
+                    priority: int | None = None) -> MessageBatch:
         """Request up to ``batch`` messages, waiting at most ``max_wait`` seconds."""
-        return await self._pull(batch=batch, max_wait=max_wait, heartbeat=heartbeat)
+        return await self._pull(batch=batch, max_wait=max_wait, heartbeat=heartbeat,
+                                group=group, min_pending=min_pending,
+                                min_ack_pending=min_ack_pending, priority=priority)
 
     async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                          heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+                          heartbeat: float | timedelta | None = UNSET, *,
+                          group: str | None = None, min_pending: int | None = None,
+                          min_ack_pending: int | None = None, priority: int | None = None
+                          ) -> MessageBatch:
         """Request messages up to ``max_bytes`` in total, waiting at most ``max_wait``."""
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
         return await self._pull(batch=1_000_000, max_bytes=max_bytes, max_wait=max_wait,
-                                heartbeat=heartbeat)
+                                heartbeat=heartbeat, group=group, min_pending=min_pending,
+                                min_ack_pending=min_ack_pending, priority=priority)
 
-    async def fetch_no_wait(self, batch: int) -> MessageBatch:
+    async def fetch_no_wait(self, batch: int, *, group: str | None = None,
+                            min_pending: int | None = None, min_ack_pending: int | None = None,
+                            priority: int | None = None) -> MessageBatch:
         """Return at most ``batch`` messages that are available now, without waiting."""
-        return await self._pull(batch=batch, no_wait=True, heartbeat=None)
+        return await self._pull(batch=batch, no_wait=True, heartbeat=None, group=group,
+                                min_pending=min_pending, min_ack_pending=min_ack_pending,
+                                priority=priority)
 
     async def next(self, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                   heartbeat: float | timedelta | None = UNSET) -> Msg:
+                   heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
+                   min_pending: int | None = None, min_ack_pending: int | None = None,
+                   priority: int | None = None) -> Msg:
         """The next message; JetStreamTimeoutError if none arrives within ``max_wait``."""
-        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat)
+        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat, group=group,
+                              min_pending=min_pending, min_ack_pending=min_ack_pending,
+                              priority=priority)
         async for msg in mb:
             return msg
         if mb.error is not None:

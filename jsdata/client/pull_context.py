@@ -11,6 +11,7 @@ the contexts.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 from collections import deque
@@ -24,6 +25,7 @@ from .._util import seconds
 from ._conn import new_token, status_of
 from .headers import header_int
 from .message import Msg
+from .priority import PinHolder, note_pin, priority_fields
 from .pull import DEFAULT_EXPIRES, ack_seqs
 
 if TYPE_CHECKING:
@@ -50,6 +52,10 @@ class PullOptions:
     threshold_messages: int
     threshold_bytes: int
     report_missing_heartbeat: bool = True
+    group: str | None = None  # priority-group options (jsdata.client.priority)
+    min_pending: int | None = None
+    min_ack_pending: int | None = None
+    priority: int | None = None
 
 
 def _opt_int(name: str, v: Any, minimum: int) -> int:
@@ -74,7 +80,10 @@ def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
                  threshold_messages: int | None = None, threshold_bytes: int | None = None,
                  heartbeat: float | timedelta | None = None,
                  max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
-                 ordered: bool = False, report_missing_heartbeat: bool = True) -> PullOptions:
+                 ordered: bool = False, report_missing_heartbeat: bool = True,
+                 group: str | None = None, min_pending: int | None = None,
+                 min_ack_pending: int | None = None, priority: int | None = None
+                 ) -> PullOptions:
     """Validate consume / messages options and fill in nats.go's defaults.
 
     Raises :class:`~jsdata.errors.InvalidArgumentError` naming the bad option.
@@ -128,8 +137,10 @@ def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
         thr_m = math.ceil(n_msgs / 2)
     if not thr_b:
         thr_b = math.ceil(n_bytes / 2)
+    priority_fields(group, min_pending, min_ack_pending, priority, None)  # validate
     return PullOptions(n_msgs, n_bytes, limit_size, expires, hb, thr_m, thr_b,
-                       bool(report_missing_heartbeat))
+                       bool(report_missing_heartbeat), group, min_pending, min_ack_pending,
+                       priority)
 
 
 def _check_handler(handler: Any) -> None:
@@ -138,12 +149,15 @@ def _check_handler(handler: Any) -> None:
                                           f"{handler!r}")
 
 
-def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float) -> bytes:
+def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float,
+               prio: dict[str, Any] | None = None) -> bytes:
     body = f'{{"batch":{batch},"expires":{int(expires * 1e9)}'
     if max_bytes:
         body += f',"max_bytes":{max_bytes}'
     if heartbeat:
         body += f',"idle_heartbeat":{int(heartbeat * 1e9)}'
+    if prio:
+        body += "," + json.dumps(prio, separators=(",", ":"))[1:-1]
     return (body + "}").encode()
 
 
@@ -196,6 +210,7 @@ class _PullContext:
         self._consumer = consumer
         self._opts = opts
         self._ordered = ordered
+        self._pin: PinHolder | None = None
         self._loop = asyncio.get_running_loop()
         self._next_subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
         self._inbox = ""
@@ -325,7 +340,7 @@ class _PullContext:
         nxt = self._next_pull()
         if nxt is not None:
             o = self._opts
-            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat)
+            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat, self._prio())
             # Straight to the socket when possible: a refill must not wait for the flusher.
             if not self._js.nc.publish_now(self._next_subject, self._inbox, body):
                 self._fetching = True
@@ -339,9 +354,17 @@ class _PullContext:
             self._fetching = True
             try:
                 await self._js.nc.publish_raw(self._next_subject, self._inbox,
-                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat))
+                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat,
+                                                         self._prio()))
             finally:
                 self._fetching = False
+
+    def _prio(self) -> dict[str, Any] | None:
+        o = self._opts
+        if o.group is None:
+            return None
+        return priority_fields(o.group, o.min_pending, o.min_ack_pending, o.priority,
+                               self._pin.pin_id if self._pin is not None else None)
 
     async def _send_pull(self, body: bytes, gen: int) -> None:
         try:
@@ -363,6 +386,8 @@ class _PullContext:
             if st is not None:
                 self._on_status(st[0], st[1], reply, hdr)
                 return
+        if self._pin is not None:
+            note_pin(self._pin, hdr)
         if self._state < _DRAINED:
             self._received(_make_msg(subject, reply, data, hdr, self._js))
 
@@ -407,6 +432,12 @@ class _PullContext:
             return
         if code == 400:
             self._fail(errors.InvalidArgumentError(f"bad pull request: {desc}", code=code))
+            return
+        if code == 423:  # a stale pin id: forget it and compete for the pin again (nats.go)
+            if self._pin is not None:
+                self._pin.pin_id = None
+            self._reset_pending()
+            self._check_pending()
             return
         if code == 409 and "leadership change" in low:
             self._reset_pending()

@@ -8,6 +8,7 @@ from .. import errors
 from . import names
 from ._conn import status_of
 from .consumer_manager import StreamConsumerMethods
+from .direct import DirectMethods
 from .info import StreamInfo
 from .message import RawStreamMsg, raw_from_api, raw_from_direct
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from .context import Context
 
 
-class Stream(StreamConsumerMethods):
+class Stream(StreamConsumerMethods, DirectMethods):
     """A handle on one stream. Obtain it from ``js.stream(name)`` or ``js.create_stream``."""
 
     def __init__(self, js: Context, info: StreamInfo) -> None:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ._conn import new_token, status_of
-from ._model import Timestamp
 from .headers import decode_headers
 from .info import ConsumerInfo
 from .message import Msg
+from .times import Timestamp
 
 if TYPE_CHECKING:
     from .context import Context

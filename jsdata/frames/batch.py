@@ -135,6 +135,11 @@ class ArrowBatch:
         import pyarrow as pa
         return pa.Table.from_batches([self.record_batch])
 
+    def to_polars(self) -> Any:
+        """The batch as a ``polars.DataFrame`` (polars is imported on first use)."""
+        from .polars_ext import table_to_polars
+        return table_to_polars(self.to_arrow())
+
     def _settle(self, what: str) -> bool:
         if self._settled is not None:
             raise errors.MsgAlreadyAckedError(

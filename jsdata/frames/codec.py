@@ -85,7 +85,7 @@ class Codec:
 
     def decode_as(self, payloads: Sequence[bytes], recorded: pa.Schema) -> DecodeResult:
         """Decode payloads that a jsdata writer wrote from data of schema ``recorded`` (see
-        :mod:`jsdata.dtypes`); the reader then casts the columns to the recorded types.
+        :mod:`jsdata.frames.dtypes`); the reader then casts the columns to the recorded types.
         The default decodes as :meth:`decode` does; codecs whose payloads lose types
         override it to parse fields at their recorded width (e.g. uint64, float32)."""
         return self.decode(payloads)

@@ -257,7 +257,7 @@ class _Plan:
 
 async def _seq_at_time(stream: Stream, when: datetime) -> int | None:
     """The sequence of the first message stored at or after ``when`` (None if none)."""
-    from ..client._model import format_time
+    from ..client.times import format_time
     js = stream._js
     payload = {"start_time": format_time(when)}
     if stream._info.config.allow_direct:
@@ -647,7 +647,7 @@ class _Meta:
 
 def _user_header_pairs(lines: Sequence[bytes]) -> list[tuple[str, str]]:
     """(name, value) pairs of user header lines; jsdata's own schema headers
-    (``Jsdata-Schema``, ``Jsdata-Schema-Def``: see :mod:`jsdata.dtypes`) are left out."""
+    (``Jsdata-Schema``, ``Jsdata-Schema-Def``: see :mod:`jsdata.frames.dtypes`) are left out."""
     out = []
     for line in lines:
         k, sep, v = line.partition(b":")
@@ -1381,7 +1381,7 @@ class StreamReader:
         o = ReadOptions.parse(read, pandas=pandas)
         bulk = not strict and "batch_size" not in read
         plan = await _make_plan(self, o, bulk)  # type: ignore[arg-type]
-        if o.schema is None:  # schemas recorded by writers (see jsdata.dtypes)
+        if o.schema is None:  # schemas recorded by writers (see jsdata.frames.dtypes)
             info = getattr(self, "_info", None)
             if info is not None:
                 _dtypes.learn_stream_metadata(info.config.metadata)
@@ -1409,3 +1409,9 @@ class StreamReader:
         async with rs:
             table = await rs.read_all()
         return await in_thread(table_to_pandas, table, backend)
+
+    async def to_polars(self, **read: Any) -> Any:
+        """Read the stream (or a range of it) into a ``polars.DataFrame``; the same read
+        options as :meth:`to_arrow` (polars is imported on first use)."""
+        from .polars_ext import stream_to_polars
+        return await stream_to_polars(self, read)

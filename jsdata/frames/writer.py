@@ -80,7 +80,7 @@ class WriteResult:
 
 def _pandas_table(df: Any) -> pa.Table:
     """The frame as an Arrow table, with pandas' schema metadata (recorded once per write,
-    see :mod:`jsdata.dtypes`; stripped from what is sent)."""
+    see :mod:`jsdata.frames.dtypes`; stripped from what is sent)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -265,7 +265,7 @@ class _HeaderSpec:
     content_type: str | None
     msg_id: _Template | None
     columns: list[tuple[str, str]]  # (header name, column)
-    schema_id: str | None = None  # the recorded schema (jsdata.dtypes), on every message
+    schema_id: str | None = None  # the recorded schema (jsdata.frames.dtypes), on every message
     schema_text: str | None = None  # its definition, on the first message of the write
 
 
@@ -586,7 +586,7 @@ class _Writer:
         """``exc`` (raised before slice ``offset..`` was sent) told with what is stored:
         every message before it is waited for; when they all succeeded, rows
         ``0..offset-1`` are stored and the caller can resume with ``df.iloc[offset:]``."""
-        from ..client.bulk import FastBatchPublisher
+        from ..client.fast import FastBatchPublisher
         try:
             if isinstance(bp, FastBatchPublisher):
                 await bp.finish()
@@ -672,7 +672,7 @@ class _Writer:
 
     async def _run(self, bp: BulkPublisher, slices: Iterator[pa.Table], t0: float
                    ) -> WriteResult:
-        from ..client.bulk import FastBatchPublisher
+        from ..client.fast import FastBatchPublisher
         offset = 0
         enc_fut = None
         try:

@@ -11,8 +11,9 @@ from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
 from typing import Any
 
 from ..client.message import Data
-from .bucket import AsyncKeyValueDict, KeyValue
+from .bucket import KeyValue
 from .codecs import CodecSpec
+from .views import AsyncKeyValueDict
 
 
 class _SnapshotItems(ItemsView):  # type: ignore[type-arg]

@@ -30,13 +30,13 @@ from .. import errors
 from .._util import seconds
 from ..client import names
 from ..client._conn import status_of
-from ..client._model import parse_time
 from ..client.config import (
     StoreCompression,
 )
 from ..client.headers import decode_headers
 from ..client.message import Data, Msg, ns_to_datetime, to_bytes
 from ..client.stream import Stream
+from ..client.times import parse_time
 from ..client.watch import OrderedFeed
 from .codecs import CodecSpec, bulk_frame, resolve_codec, with_meta
 from .entry import (
@@ -51,11 +51,12 @@ from .entry import (
     _op_of_raw,
     _strip_kv,
 )
+from .views import AsyncKeyValueDict
 
 if TYPE_CHECKING:
     from ..client.jetstream import JetStream
 
-__all__ = ["AsyncKeyValueDict", "KeyLister", "KeyValue", "KeyWatcher"]
+__all__ = ["KeyLister", "KeyValue", "KeyWatcher"]
 
 _WRONG_LAST_SEQUENCE = (10071, 10164)  # 10164: replicated streams
 _MSG_TOO_LARGE = 10054
@@ -237,12 +238,17 @@ class KeyValue:
                          expect=int(last_revision) if last_revision else None, ttl=ttl,
                          what="purge")
 
-    async def update_many(self, mapping: Mapping[str, Data] | Iterable[tuple[str, Data]]
-                          ) -> dict[str, int]:
+    async def update_many(self, mapping: Mapping[str, Data] | Iterable[tuple[str, Data]],
+                          *, atomic: bool = False) -> dict[str, int]:
         """Put many keys at once, pipelined (async publishes, then wait for every ack);
-        returns each key's new revision. Everything is validated before anything is sent."""
+        returns each key's new revision. Everything is validated before anything is sent.
+
+        ``atomic=True`` writes them as one atomic batch (nats-server 2.12+, the bucket's
+        stream with ``allow_atomic``; at most 1000 keys): all keys change, or none."""
         pairs = mapping.items() if isinstance(mapping, Mapping) else mapping
         prepared = [self._prepare(k, v) for k, v in pairs]
+        if atomic:
+            return await self._update_atomic(prepared)
         js = self._js
         window = max(1, min(_BULK_WINDOW, js._pa_max // 2))
         inflight: deque[tuple[str, Any]] = deque()
@@ -270,6 +276,35 @@ class KeyValue:
             err = self._map_write_error(e, k, "put")
             err.description = f"{len(failed)} of {len(prepared)} puts failed; first: {err}"
             raise err
+        return revs
+
+    async def _update_atomic(self, prepared: list[tuple[str, bytes]]) -> dict[str, int]:
+        from ..client.atomic import MAX_ATOMIC_BATCH
+        if not prepared:
+            return {}
+        if len(prepared) > MAX_ATOMIC_BATCH:
+            raise errors.InvalidArgumentError(
+                f"an atomic update_many holds at most {MAX_ATOMIC_BATCH} keys, got "
+                f"{len(prepared)}")
+        if not self._stream.cached_info().config.allow_atomic:
+            await self._stream.info()
+            if not self._stream.cached_info().config.allow_atomic:
+                raise errors.InvalidConfigError(
+                    f"bucket {self._name!r}: atomic update_many needs allow_atomic on its "
+                    f"stream {self._stream_name!r} (js.update_stream with allow_atomic=True)")
+        b = await self._js.batch_publisher()
+        pre = self._put_pre
+        try:
+            for key, payload in prepared[:-1]:
+                await b.add(pre + key, payload)
+            last_key, last_payload = prepared[-1]
+            ack = await b.commit(pre + last_key, last_payload)
+        except errors.JetStreamError as e:
+            raise self._map_write_error(e, prepared[0][0], "put") from None
+        first = ack.sequence - len(prepared) + 1  # an atomic batch is stored contiguously
+        revs: dict[str, int] = {}
+        for i, (key, _) in enumerate(prepared):
+            revs[key] = first + i
         return revs
 
     # -- reading -------------------------------------------------------------------------------
@@ -636,98 +671,3 @@ class KeyWatcher:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-# ---------------------------------------------------------------------------------------------
-# Dict views
-
-_MISSING: Any = object()
-
-
-class AsyncKeyValueDict:
-    """The asyncio dict view of a bucket (``kv.as_dict(codec)``): async methods named as
-    dict's; values are encoded/decoded by the codec. ``update`` pipelines its puts."""
-
-    def __init__(self, kv: KeyValue, codec: CodecSpec = "json") -> None:
-        self._kv = kv
-        self.codec, self._enc, self._dec = resolve_codec(codec)
-
-    def __repr__(self) -> str:
-        return f"<AsyncKeyValueDict {self._kv.bucket} codec={self.codec}>"
-
-    @property
-    def kv(self) -> KeyValue:
-        """The bucket behind the view."""
-        return self._kv
-
-    def _decode(self, e: KeyValueEntry) -> Any:
-        try:
-            return self._dec(e.value)
-        except Exception as ex:  # noqa: BLE001
-            raise errors.DecodeError(
-                f"bucket {self._kv.bucket!r}: cannot decode key {e.key!r} with codec "
-                f"{self.codec!r}: {ex}", sequence=e.revision) from None
-
-    async def getitem(self, key: str) -> Any:
-        """The decoded value (KeyError if missing or deleted)."""
-        return self._decode(await self._kv.get(key))
-
-    async def get(self, key: str, default: Any = None) -> Any:
-        """The decoded value, or ``default`` when missing or deleted."""
-        try:
-            return await self.getitem(key)
-        except KeyError:
-            return default
-
-    async def set(self, key: str, value: Any) -> int:
-        """Encode and store ``value``; returns the revision."""
-        return await self._kv.put(key, self._enc(value))
-
-    async def delete(self, key: str) -> None:
-        """Delete ``key`` (KeyError if missing or already deleted)."""
-        await self._kv._delete_existing(key)
-
-    async def contains(self, key: object) -> bool:
-        """Whether ``key`` has a live value."""
-        return await self._kv._has(key)
-
-    async def keys(self) -> list[str]:
-        """The live keys."""
-        return await self._kv._key_list()
-
-    async def count(self) -> int:
-        """How many live keys there are."""
-        return len(await self._kv._key_list())
-
-    async def items(self) -> list[tuple[str, Any]]:
-        """(key, decoded value) of every live key, from one snapshot."""
-        return [(e.key, self._decode(e)) for e in await self._kv._snapshot()]
-
-    async def values(self) -> list[Any]:
-        """The decoded values of every live key, from one snapshot."""
-        return [v for _, v in await self.items()]
-
-    async def to_dict(self) -> dict[str, Any]:
-        """A plain dict snapshot of the bucket."""
-        return dict(await self.items())
-
-    async def pop(self, key: str, default: Any = _MISSING) -> Any:
-        """Remove ``key`` and return its value (``default``, or KeyError, when missing)."""
-        try:
-            e = await self._kv.get(key)
-        except KeyError:
-            if default is _MISSING:
-                raise
-            return default
-        await self._kv.delete(key)
-        return self._decode(e)
-
-    async def update(self, other: Any = (), /, **kw: Any) -> dict[str, int]:
-        """Store many values, pipelined; returns the revisions."""
-        pairs = list(other.items() if isinstance(other, Mapping) else other) + list(kw.items())
-        return await self._kv.update_many([(k, self._enc(v)) for k, v in pairs])
-
-    async def clear(self) -> None:
-        """Delete every live key."""
-        for k in await self._kv._key_list():
-            await self._kv.delete(k)

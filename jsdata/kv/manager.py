@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..client import _diff, names
-from ..client._model import make_config, to_duration
+from ..client._model import make_config
 from ..client.config import (
     DiscardPolicy,
     KeyValueConfig,
@@ -22,6 +22,7 @@ from ..client.config import (
     StreamSource,
     SubjectTransformConfig,
 )
+from ..client.times import to_duration
 from .bucket import KeyValue
 from .entry import MAX_HISTORY, KeyValueStatus
 
