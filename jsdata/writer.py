@@ -345,7 +345,7 @@ def _fitting_pieces(codec: Codec, part: pa.Table, rows_per_message: int,
     while todo:
         off, k = todo.pop()
         piece = part.slice(off, k)
-        payload = codec.encode(piece, k)[0]
+        payload = codec.encode(piece, rows_per_message)[0]  # one message: k <= rpm rows
         if limit is not None and len(payload) > limit and k > 1:
             half = k // 2
             todo.append((off + half, k - half))
