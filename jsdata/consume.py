@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._budget import msg_cost
 from ._conn import new_token, status_of
 from .message import Msg
 from .pull import DEFAULT_EXPIRES, ack_seqs, seconds
@@ -454,8 +455,7 @@ class _PullContext:
         """Account for one message handed out: it is no longer pending (nats.go)."""
         self._pending_msgs -= 1
         if self._count_bytes:
-            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
-                                    + len(msg.data))
+            self._pending_bytes -= msg_cost(msg.subject, msg.reply, msg._hdr, msg.data)
 
     def _maybe_refill(self) -> None:
         """Request more once what is pending dropped below a threshold."""
@@ -750,8 +750,7 @@ class ConsumeContext(_PullContext):
         # _consumed() + _maybe_refill() written out: two calls cost ~25% of this hot path
         self._pending_msgs -= 1
         if self._count_bytes:
-            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
-                                    + len(msg.data))
+            self._pending_bytes -= msg_cost(msg.subject, msg.reply, msg._hdr, msg.data)
         if self._pending_msgs < self._thr_msgs or (
                 self._count_bytes and self._pending_bytes < self._thr_bytes):
             self._check_pending()

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._budget import pull_cost
 from ._conn import new_token, status_of
 from .message import Msg
 
@@ -182,7 +183,8 @@ class _Fetch:
         self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
         self.received += 1
         if self.max_bytes:
-            self.bytes += len(data) + len(hdr) + len(subject) + len(reply)
+            # The server ends a pull whose messages reach max_bytes exactly with no status.
+            self.bytes += pull_cost(subject, reply, hdr, data)
             if self.bytes >= self.max_bytes:
                 self.finish()
                 return
