@@ -189,12 +189,13 @@ class ConnWatch:
                 wait = min(wait, max(0.0, self._down_since + self.window - loop.time()) + 0.01)
             ch = self._change = loop.create_future()
             try:
-                await asyncio.wait((fut, ch), timeout=wait)
+                await asyncio.wait((fut, ch), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 self._change = None
-                if not ch.done():
+                changed = ch.done()
+                if not changed:
                     ch.cancel()
-            if fut.done() or ch.done():
+            if fut.done() or changed:
                 continue
             n = progress()
             if n == seen and self._down_since is None and self.js.nc.is_connected:
@@ -275,7 +276,7 @@ class _Fetcher:
         self.stalls += 1
         if self.stalls >= STALLS:
             raise self._interrupted(
-                f"no reply to {STALLS} requests in a row within {self.js.timeout:g}s each")
+                f"{STALLS} request(s) in a row got no reply within {self.js.timeout:g}s")
 
     async def start(self) -> None:
         self._watch()
