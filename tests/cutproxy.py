@@ -31,6 +31,7 @@ class CutProxy:
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._gen = 0
         self._threads: list[threading.Thread] = []
         t = threading.Thread(target=self._accept, name="cutproxy-accept", daemon=True)
         t.start()
@@ -64,12 +65,15 @@ class CutProxy:
 
     def _pump(self, src: socket.socket, dst: socket.socket, down: bool,
               pair: tuple[socket.socket, socket.socket]) -> None:
-        sent = 0
+        sent = 0  # bytes forwarded since the proxy was last armed
+        gen = self._gen
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if gen != self._gen:
+                    gen, sent = self._gen, 0
                 limit = self.cut_after if down and not self.cuts else None
                 if limit is not None and sent + len(data) >= limit:
                     dst.sendall(data[:max(0, limit - sent)])
@@ -93,6 +97,13 @@ class CutProxy:
         if self.on_cut is not None:
             self.on_cut()
         self.cut_done.set()
+
+    def arm(self) -> None:
+        """Cut again, once, after ``cut_after`` more bytes from the server."""
+        with self._lock:
+            self._gen += 1
+            self.cuts = 0
+            self.cut_done.clear()
 
     def cut(self) -> None:
         """Cut every open connection now."""
