@@ -162,6 +162,10 @@ class _Fetch:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timers: list[asyncio.TimerHandle] = []
+        self.deadline = loop.time() + expires if expires else None
+        self.subject = ""  # where the pull request went, and the request (to re-send it)
+        self.req: dict[str, Any] = {}
+        self.unlisten: Any = None
         if expires:
             self.timers.append(loop.call_later(expires + 1.0, self._expired))
         if heartbeat:
@@ -191,6 +195,48 @@ class _Fetch:
         if self.received >= self.want:
             self.finish()
 
+    def on_conn(self, event: str) -> None:
+        """A pull request can be lost with the connection: re-send it after a reconnect."""
+        if self.mb._done:
+            return
+        if event == "reconnected":
+            self.js._spawn(self._resend())
+        elif event == "closed":
+            self.finish(errors.ConnectionClosedError("the connection closed during the fetch"))
+
+    async def _resend(self) -> None:
+        """Ask again for what is still missing, to a fresh inbox (whatever the old request
+        still delivers cannot be counted twice)."""
+        if self.mb._done:
+            return
+        req = dict(self.req)
+        req["batch"] = self.want - self.received
+        if self.max_bytes:
+            req["max_bytes"] = self.max_bytes - self.bytes
+        if self.deadline is not None and "expires" in req:
+            left = self.deadline - self.loop.time()
+            if left <= 0.1:
+                return  # about to expire anyway
+            req["expires"] = int(left * 1e9)
+        nc = self.js.nc
+        try:
+            sub = await nc.fast_subscribe(f"_INBOX.{new_token()}", self.on_msg)
+        except Exception:  # noqa: BLE001 - the connection went again: the next event decides
+            return
+        old, self.sub = self.sub, sub
+        if old is not None:
+            nc._fast.pop(old._id, None)
+            self.js._spawn(nc.fast_unsubscribe(old))
+        if self.mb._done:
+            self.finish()
+            return
+        self.last_activity = time.monotonic()
+        try:
+            await nc.publish_raw(self.subject, sub.subject,
+                                 json.dumps(req, separators=(",", ":")).encode())
+        except errors.JetStreamError as e:
+            self.finish(e)
+
     def _expired(self) -> None:
         # The server should have ended the request with a 408 by now; end it ourselves.
         self.finish()
@@ -213,6 +259,9 @@ class _Fetch:
         for t in self.timers:
             t.cancel()
         self.timers.clear()
+        if self.unlisten is not None:
+            unlisten, self.unlisten = self.unlisten, None
+            unlisten()
         if self.sub is not None:
             sub, self.sub = self.sub, None
             self.js.nc._fast.pop(sub._id, None)
@@ -258,9 +307,11 @@ async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_byt
     mb._abandon = f.finish
     inbox = f"_INBOX.{new_token()}"
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
+    f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
+    f.req = req
+    f.unlisten = js.nc.add_status_listener(f.on_conn)
     try:
-        await js.nc.publish_raw(js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}"), inbox,
-                                json.dumps(req, separators=(",", ":")).encode())
+        await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
     except BaseException:
         f.finish()
         raise
