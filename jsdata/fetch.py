@@ -29,11 +29,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from ._budget import pull_cost
+from ._budget import batch_cost
 from ._conn import BulkSink, new_token, status_of
 
 if TYPE_CHECKING:
@@ -95,14 +94,6 @@ def _hdr_value(hdr: bytes, name: bytes) -> int:
         return int(hdr[i + len(name):j].strip(b": "))
     except ValueError:
         return 0
-
-
-def _sink_cost(sink: BulkSink, start: int) -> int:
-    """The max_bytes cost (:func:`~jsdata._budget.pull_cost`) of the sink's messages from
-    index ``start`` on, summed in one pass per list."""
-    return sum(map(pull_cost, islice(sink.subjects, start, None),
-                   islice(sink.replies, start, None), islice(sink.hdrs, start, None),
-                   islice(sink.datas, start, None)))
 
 
 @dataclass
@@ -468,7 +459,7 @@ class _ConsumerFetcher(_Fetcher):
     (no message objects); consumer sequences are checked for gaps, as an ordered consumer
     does, and the consumer is recreated after the last good message if one shows up. A
     pull is over when its message count arrived, a status ended it, or its messages'
-    :func:`~jsdata._budget.pull_cost` reached its ``max_bytes`` (the server sends no
+    cost (:func:`~jsdata._budget.pull_cost`) reached its ``max_bytes`` (the server sends no
     status then).
     """
 
@@ -574,7 +565,9 @@ class _ConsumerFetcher(_Fetcher):
             self._complete()
             return
         if n > self.counted:
-            self.spent += _sink_cost(self.sink, self.counted)
+            sink = self.sink
+            self.spent += batch_cost(sink.subjects, sink.replies, sink.hdrs, sink.datas,
+                                     self.counted)
             self.counted = n
             if self.spent >= self.limit:  # the budget is spent: the server ends it silently
                 self._complete()

@@ -13,6 +13,10 @@ Every read is bounded: ``end`` defaults to the stream's last sequence when the r
 so a read finishes while producers keep writing. The covered range is recorded as
 ``{"stream", "start_seq", "end_seq"}`` in ``df.attrs["jetstream"]`` and in the Arrow schema
 metadata key ``b"jetstream"`` (per batch too), so ``start=end_seq + 1`` resumes.
+
+Fetching lives in :mod:`jsdata.fetch`: it counts each pull's bytes as the server does (a pull
+whose messages reach ``max_bytes`` exactly ends without a status) and resumes a read whose
+connection dropped or whose server restarted, from the last sequence received + 1.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import jsdata
 from jsdata import errors, fetch
 from jsdata._budget import (
+    batch_cost,
     direct_batch_budget,
     direct_cost,
     msg_cost,
@@ -420,6 +421,10 @@ def test_property_client_sees_the_end_the_server_makes(js, sizes, cut, delta):
         pm = list(probe.fetch(len(data), max_wait=5))
         costs = [pull_cost(m.subject.encode(), m.reply.encode(), m._hdr, m.data) for m in pm]
         assert costs == [msg_cost(m.subject, m.reply, m._hdr, m.data) for m in pm]
+        parts = ([m.subject.encode() for m in pm], [m.reply.encode() for m in pm],
+                 [m._hdr for m in pm], [m.data for m in pm])
+        assert batch_cost(*parts) == sum(costs)
+        assert batch_cost(*parts, start=cut % len(pm)) == sum(costs[cut % len(pm):])
         k = min(cut, len(costs))
         limit = max(1, sum(costs[:k]) + delta)
         c = js.create_consumer(name, durable="test01", ack_policy="none")
