@@ -751,17 +751,30 @@ class ObjectResult:
     async def _fetch_api(self, idx: int, count: int) -> None:
         """Fetch chunks one by one with STREAM.MSG.GET (streams without direct get)."""
         assert self._scan_seqs is not None and self._scan_offs is not None
+        from .fetch import ConnWatch
         stream = self._store._stream
-        for i in range(idx, idx + count):
-            try:
-                m = await stream.get_msg(self._scan_seqs[i])
-            except errors.MsgNotFoundError:
-                raise self._fail(f"chunk {i} of {self._n} is missing") from None
-            self.requests += 1
-            self.fetched_chunks += 1
-            if m.subject != self._subj or len(m.data) != self._chunk_len(i):
-                raise self._fail(f"chunk {i} does not match the index")
-            self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+
+        def interrupted(reason: str) -> errors.ReadInterruptedError:
+            return errors.ReadInterruptedError(
+                f"reading object {self.info.bucket}/{self.name} was interrupted: {reason}",
+                stream=self._stream, first_seq=self._scan_seqs[0] if self._scan_seqs else 0,
+                last_seq=self._scan_seqs[idx] - 1 if self._scan_seqs else 0)
+
+        watch = ConnWatch(self._js, interrupted)  # a dropped connection: ask again
+        try:
+            for i in range(idx, idx + count):
+                try:
+                    m = await watch.retry(partial(stream.get_msg, self._scan_seqs[i]),
+                                          f"getting chunk {i}")
+                except errors.MsgNotFoundError:
+                    raise self._fail(f"chunk {i} of {self._n} is missing") from None
+                self.requests += 1
+                self.fetched_chunks += 1
+                if m.subject != self._subj or len(m.data) != self._chunk_len(i):
+                    raise self._fail(f"chunk {i} does not match the index")
+                self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+        finally:
+            watch.stop()
         await self._after_fetch()
 
     async def _ensure(self, end: int) -> None:

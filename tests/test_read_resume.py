@@ -231,3 +231,31 @@ async def test_iter_arrow_ordered_survives_a_cut_async(ajs, server):
             await it.stop()
             assert proxy.cuts == 1
     _check(rows, seqs)
+
+
+def test_fsspec_read_survives_a_cut_blocking(js, server):
+    import fsspec
+
+    from jsdata.fs import JetStreamFileSystem
+    js.create_object_store(bucket="rcf").put("data.bin", BLOB)
+    JetStreamFileSystem.clear_instance_cache()
+    with CutProxy(server.port, cut_after=CUT_AFTER) as proxy, \
+            _connect_blocking(proxy.url) as pjs:
+        fs = fsspec.filesystem("jetstream", js=pjs)
+        try:
+            with fs.open("rcf/data.bin", "rb") as f:
+                assert f.read() == BLOB
+        finally:
+            fs.close()
+            JetStreamFileSystem.clear_instance_cache()
+        assert proxy.cuts == 1
+
+
+def test_object_without_direct_get_survives_a_cut_blocking(js, server):
+    js.create_object_store(bucket="rcn").put("blob", BLOB)
+    cfg = js.stream("OBJ_rcn").cached_info().config.replace(allow_direct=False)
+    js.update_stream(cfg)
+    with CutProxy(server.port, cut_after=CUT_AFTER) as proxy, \
+            _connect_blocking(proxy.url) as pjs:
+        assert pjs.object_store("rcn").get_bytes("blob") == BLOB
+        assert proxy.cuts == 1
