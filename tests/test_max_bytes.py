@@ -448,3 +448,37 @@ def test_stored_header_len_undoes_the_direct_get_headers():
 def test_reader_errors_are_typed():
     e = errors.ReadInterruptedError("x", stream="S", first_seq=3, last_seq=9)
     assert e.resume_seq == 10 and isinstance(e, errors.JetStreamError)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(min_value=0, max_value=200), min_size=1, max_size=10),
+       cut=st.integers(min_value=1, max_value=10), delta=st.integers(min_value=-2, max_value=2),
+       with_headers=st.booleans())
+async def test_property_direct_get_ends_where_its_budget_says(ajs, sizes, cut, delta,
+                                                             with_headers):
+    """Random sizes and limits: a batched direct get returns the messages the server's
+    rule gives for direct_cost (stored subject + stored header + payload, checked after
+    sending), computed from what the client received."""
+    import secrets
+    tag = secrets.token_hex(3)
+    name, subj = f"DPROP{tag}", f"dprop{tag}.x"
+    await ajs.create_stream(name=name, subjects=[subj], allow_direct=True, storage="memory")
+    try:
+        data = [b"d" * n for n in sizes]
+        for i, d in enumerate(data):
+            await ajs.publish(subj, d, headers={"H": "v" * i} if with_headers else None)
+        every = await _raw_direct(ajs, name, {"seq": 1, "batch": len(data)})
+        costs = [direct_cost(subj.encode(), stored_header_len(h), d) for h, d in every]
+        limit = max(1, sum(costs[:min(cut, len(costs))]) + delta)
+        spent = k = 0
+        for c in costs:  # sent first, then checked against the budget
+            k += 1
+            spent += c
+            if spent >= limit:
+                break
+        got = [d for _, d in await _raw_direct(ajs, name, {"seq": 1, "batch": len(data),
+                                                            "max_bytes": limit})]
+        assert got == data[:k]
+    finally:
+        await ajs.delete_stream(name)
