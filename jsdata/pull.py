@@ -166,6 +166,7 @@ class _Fetch:
         self.subject = ""  # where the pull request went, and the request (to re-send it)
         self.req: dict[str, Any] = {}
         self.unlisten: Any = None
+        self.resend = True  # re-send the request after a reconnect (else end the batch)
         if expires:
             self.timers.append(loop.call_later(expires + 1.0, self._expired))
         if heartbeat:
@@ -200,7 +201,10 @@ class _Fetch:
         if self.mb._done:
             return
         if event == "reconnected":
-            self.js._spawn(self._resend())
+            if self.resend:
+                self.js._spawn(self._resend())
+            else:  # ordered: what arrived is a gap-free prefix; the next fetch goes on after it
+                self.finish()
         elif event == "closed":
             self.finish(errors.ConnectionClosedError("the connection closed during the fetch"))
 
@@ -270,11 +274,14 @@ class _Fetch:
 
 async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
                max_wait: float | timedelta | None = DEFAULT_EXPIRES,
-               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False
-               ) -> MessageBatch:
+               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False,
+               resend: bool = True) -> MessageBatch:
     """Send one pull request for ``stream``/``consumer`` and return its MessageBatch.
 
-    This is the single fetch primitive: durable and ordered consumers both use it.
+    This is the single fetch primitive: durable and ordered consumers both use it. A
+    request lost with the connection is sent again after the reconnect for what is still
+    missing (``resend``); ordered consumers end the batch instead, since AckNone messages
+    lost on the wire would leave a gap: their next fetch resumes after the last received.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise errors.InvalidArgumentError(f"fetch batch must be an int >= 1, got {batch!r}")
@@ -305,6 +312,7 @@ async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_byt
     mb = MessageBatch()
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb)
     mb._abandon = f.finish
+    f.resend = resend
     inbox = f"_INBOX.{new_token()}"
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
     f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")

@@ -259,3 +259,21 @@ def test_object_without_direct_get_survives_a_cut_blocking(js, server):
             _connect_blocking(proxy.url) as pjs:
         assert pjs.object_store("rcn").get_bytes("blob") == BLOB
         assert proxy.cuts == 1
+
+
+def test_ordered_fetch_arrow_survives_a_cut_blocking(js, server):
+    """An ordered consumer's fetch ends its batch at the cut (a gap-free prefix); the next
+    fetch recreates the consumer after the last message received: the frames add up to
+    the stream exactly."""
+    _fill(js, "RFO")
+    with CutProxy(server.port, cut_after=CUT_AFTER) as proxy, \
+            _connect_blocking(proxy.url) as pjs:
+        oc = pjs.ordered_consumer("RFO")
+        rows: list[int] = []
+        seqs: list[int] = []
+        while len(rows) < N:
+            ab = oc.fetch_arrow(3000, max_wait=10)
+            rows += ab.record_batch.column("i").to_pylist()
+            seqs += ab.record_batch.column("_seq").to_pylist()
+        assert proxy.cuts == 1
+    _check(rows, seqs)
