@@ -145,8 +145,7 @@ def test_consume_and_messages_max_bytes_blocking(js, delta):
     for d in data:
         js.publish(f"mbc{delta + 1}.x", d)
     costs = _probe_costs(js, name, 12)
-    # ack replies of the first 9 messages are equally long (pending 11..3: one digit)
-    limit = 3 * costs[0] + delta
+    limit = sum(costs[:3]) + delta  # the first pull lands on (or next to) a boundary
     c = js.create_consumer(name, durable="test01", ack_policy="none")
     got: list[bytes] = []
     errs: list[BaseException] = []
@@ -161,6 +160,12 @@ def test_consume_and_messages_max_bytes_blocking(js, delta):
     seen = [it.next(timeout=10).data for _ in range(12)]
     it.stop()
     assert seen == data
+    # size-limited pulls: each pull ends at its byte budget, often with no status
+    it = js.create_consumer(name, durable="test03", ack_policy="none").messages(
+        max_messages_with_bytes_limit=(64, limit), expiry=30)
+    seen = [it.next(timeout=60).data for _ in range(12)]  # a missed end: NoHeartbeatError
+    it.stop()
+    assert seen == data
 
 
 @pytest.mark.parametrize("delta", DELTAS, ids=ids.get)
@@ -172,7 +177,7 @@ async def test_consume_messages_iter_arrow_max_bytes_async(ajs, delta):
     for d in data:
         await ajs.publish(f"ambc{delta + 1}.x", d)
     costs = await _aprobe_costs(ajs, name, 12)
-    limit = 3 * costs[0] + delta
+    limit = sum(costs[:3]) + delta
     c = await ajs.create_consumer(name, durable="test01", ack_policy="none")
     got: list[bytes] = []
     errs: list[BaseException] = []
@@ -186,6 +191,13 @@ async def test_consume_messages_iter_arrow_max_bytes_async(ajs, delta):
     seen = [(await it.next(timeout=10)).data for _ in range(12)]
     await it.stop()
     assert seen == data
+    got2: list[bytes] = []
+    cc = await (await ajs.create_consumer(name, durable="test04", ack_policy="none")).consume(
+        lambda m: got2.append(m.data), max_messages_with_bytes_limit=(64, limit), expiry=30,
+        error_handler=lambda _c, e: errs.append(e))
+    await await_for(lambda: len(got2) >= 12 or bool(errs), 60, what="size-limited consume")
+    await cc.stop()
+    assert got2 == data and not errs
     c3 = await ajs.create_consumer(name, durable="test03", ack_policy="none")
     ai = await c3.iter_arrow(batch_size=12, max_latency=2, max_bytes=limit, codec="raw")
     rows: list[bytes] = []
@@ -206,7 +218,8 @@ def test_iter_arrow_max_bytes_blocking(js):
     costs = _probe_costs(js, name, 12)
     c = js.create_consumer(name, durable="test01", ack_policy="none")
     rows: list[bytes] = []
-    with c.iter_arrow(batch_size=12, max_latency=2, max_bytes=3 * costs[0], codec="raw") as ai:
+    with c.iter_arrow(batch_size=12, max_latency=2, max_bytes=sum(costs[:3]),
+                      codec="raw") as ai:
         for ab in ai:
             rows += ab.record_batch.column("_data").to_pylist()
             if len(rows) >= 12:
