@@ -33,9 +33,11 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import blocking, errors
+from ._budget import direct_batch_budget
 from ._conn import new_token, status_of
 from .config import ObjectMeta, ObjectMetaOptions
 
@@ -213,55 +215,88 @@ async def direct_batch(js: JetStream, stream: str, request: dict[str, Any],
                        timeout: float) -> tuple[list[tuple[int, int | None, bytes]], int | None]:
     """One batch direct get: ``([(seq, num_pending, data), ...], num_pending_at_end)``.
 
-    ``num_pending_at_end`` comes from the closing 204 EOB status; it is ``None`` when nothing
-    matched (404). ``timeout`` bounds the wait for each reply.
+    ``num_pending_at_end`` comes from the closing 204 EOB status (the server always ends a
+    batch with it, also when ``max_bytes`` ended the batch: see :mod:`jsdata._budget`); it
+    is ``None`` when nothing matched (404). ``timeout`` bounds the wait for each reply. A
+    request lost with the connection (or left unanswered) is sent again, to a fresh inbox,
+    for the messages after the last one received;
+    :class:`~jsdata.errors.ReadInterruptedError` when the server does not come back.
     """
+    from .fetch import STALLS, ConnWatch
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[int | None] = loop.create_future()
     out: list[tuple[int, int | None, bytes]] = []
+    first = int(request.get("seq") or 1)
+    want = int(request.get("batch") or 1)
 
-    def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if done.done():
-            return
-        if hdr and not data:
-            st = status_of(hdr)
-            if st is not None:
-                code, desc = st
-                if code == 204:
-                    done.set_result(_hdr_int(hdr, b"Nats-Num-Pending:") or 0)
-                elif code == 404:
-                    done.set_result(None)
-                elif code == 503:
-                    done.set_exception(errors.BucketNotFoundError(
-                        f"no stream {stream!r} answered the direct get (bucket deleted?)",
-                        code=503))
-                else:
-                    done.set_exception(errors.APIError(
-                        f"direct get from {stream!r} failed: {code} {desc}", code=code))
-                return
-        seq = _hdr_int(hdr, b"Nats-Sequence:") or 0
-        out.append((seq, _hdr_int(hdr, b"Nats-Num-Pending:"), data))
+    def interrupted(reason: str) -> errors.ReadInterruptedError:
+        last = out[-1][0] if out else first - 1
+        read = f"sequences {first}..{last} were read" if out else "nothing was read"
+        return errors.ReadInterruptedError(
+            f"direct get from {stream!r} was interrupted: {reason}; {read}; read on from "
+            f"sequence {last + 1}", stream=stream, first_seq=first, last_seq=last)
 
     nc = js.nc
     nc.check_open()
-    inbox = f"_INBOX.{new_token()}"
-    sub = await nc.fast_subscribe(inbox, on_msg)
+    watch = ConnWatch(js, interrupted)
+    stalls = 0
     try:
-        body = json.dumps(request, separators=(",", ":")).encode()
-        await nc.publish_raw(js.api_subject(f"DIRECT.GET.{stream}"), inbox, body)
         while True:
-            seen = len(out)
+            done: asyncio.Future[int | None] = loop.create_future()
+
+            def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes,
+                       done: asyncio.Future[int | None] = done) -> None:
+                if done.done():
+                    return
+                if hdr and not data:
+                    st = status_of(hdr)
+                    if st is not None:
+                        code, desc = st
+                        if code == 204:
+                            done.set_result(_hdr_int(hdr, b"Nats-Num-Pending:") or 0)
+                        elif code == 404:
+                            done.set_result(None)
+                        elif code == 503:
+                            done.set_exception(errors.BucketNotFoundError(
+                                f"no stream {stream!r} answered the direct get (bucket "
+                                "deleted?)", code=503))
+                        else:
+                            done.set_exception(errors.APIError(
+                                f"direct get from {stream!r} failed: {code} {desc}",
+                                code=code))
+                        return
+                seq = _hdr_int(hdr, b"Nats-Sequence:") or 0
+                out.append((seq, _hdr_int(hdr, b"Nats-Num-Pending:"), data))
+
+            req = dict(request)
+            if out:  # the rest of a request that was interrupted
+                req["seq"] = out[-1][0] + 1
+                req["batch"] = want - len(out)
+            inbox = f"_INBOX.{new_token()}"
+            sub = await watch.retry(partial(nc.fast_subscribe, inbox, on_msg), "subscribing")
             try:
-                return out, await asyncio.wait_for(asyncio.shield(done), timeout)
-            except asyncio.TimeoutError:
-                if len(out) == seen:
-                    raise errors.APITimeoutError(
-                        f"timed out after {timeout:g}s waiting for chunks from {stream!r}"
-                    ) from None
+                body = json.dumps(req, separators=(",", ":")).encode()
+                epoch = watch.epoch
+                await watch.retry(partial(nc.publish_raw, js.api_subject(
+                    f"DIRECT.GET.{stream}"), inbox, body), "sending a direct get")
+                how = await watch.wait(done, epoch, out.__len__)
+            finally:
+                if not done.done():
+                    done.cancel()
+                await nc.fast_unsubscribe(sub)
+            if how == "done":
+                end = done.result()
+                if end is None and out:  # the rest of an interrupted request found nothing
+                    end = 0
+                return out, end
+            if how == "stalled":
+                stalls += 1
+                if stalls >= STALLS:
+                    raise interrupted(f"no reply to {STALLS} requests in a row within "
+                                      f"{timeout:g}s each")
+            if len(out) >= want:
+                return out, out[-1][1]
     finally:
-        if not done.done():
-            done.cancel()
-        await nc.fast_unsubscribe(sub)
+        watch.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -681,8 +716,10 @@ class ObjectResult:
             await self._fetch_api(idx, count)
             return
         c = self._c
+        # the batch count ends the request: chunks (up to c bytes, headers of other
+        # clients' writers up to 64) never spend the byte budget before it
         req = {"seq": start, "next_by_subj": self._subj, "batch": count,
-               "max_bytes": count * (c + len(self._subj) + 64)}
+               "max_bytes": direct_batch_budget(count, self._subj.encode(), 64, c) + c}
         msgs, end_pending = await direct_batch(self._js, self._stream, req, self._js.timeout)
         self.requests += 1
         expect = idx
@@ -716,17 +753,30 @@ class ObjectResult:
     async def _fetch_api(self, idx: int, count: int) -> None:
         """Fetch chunks one by one with STREAM.MSG.GET (streams without direct get)."""
         assert self._scan_seqs is not None and self._scan_offs is not None
+        from .fetch import ConnWatch
         stream = self._store._stream
-        for i in range(idx, idx + count):
-            try:
-                m = await stream.get_msg(self._scan_seqs[i])
-            except errors.MsgNotFoundError:
-                raise self._fail(f"chunk {i} of {self._n} is missing") from None
-            self.requests += 1
-            self.fetched_chunks += 1
-            if m.subject != self._subj or len(m.data) != self._chunk_len(i):
-                raise self._fail(f"chunk {i} does not match the index")
-            self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+
+        def interrupted(reason: str) -> errors.ReadInterruptedError:
+            return errors.ReadInterruptedError(
+                f"reading object {self.info.bucket}/{self.name} was interrupted: {reason}",
+                stream=self._stream, first_seq=self._scan_seqs[0] if self._scan_seqs else 0,
+                last_seq=self._scan_seqs[idx] - 1 if self._scan_seqs else 0)
+
+        watch = ConnWatch(self._js, interrupted)  # a dropped connection: ask again
+        try:
+            for i in range(idx, idx + count):
+                try:
+                    m = await watch.retry(partial(stream.get_msg, self._scan_seqs[i]),
+                                          f"getting chunk {i}")
+                except errors.MsgNotFoundError:
+                    raise self._fail(f"chunk {i} of {self._n} is missing") from None
+                self.requests += 1
+                self.fetched_chunks += 1
+                if m.subject != self._subj or len(m.data) != self._chunk_len(i):
+                    raise self._fail(f"chunk {i} does not match the index")
+                self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+        finally:
+            watch.stop()
         await self._after_fetch()
 
     async def _ensure(self, end: int) -> None:
