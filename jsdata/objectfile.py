@@ -1019,10 +1019,19 @@ class BlockingObjectResult(_BlockingObjectFile):
     Reads served from cached chunks stay on the calling thread; fetches run on the
     connection's loop thread. ``info``, ``fetched_chunks`` and ``iter_chunks()`` are those
     of the async :class:`ObjectResult` it wraps.
+
+    Each thread has its own position: engines such as DuckDB share one handle between
+    worker threads and do ``seek(pos)`` then ``read(n)`` from each, so a shared cursor
+    would let one thread's seek move another's read. A thread's first operation starts at
+    the position the previous operation (of any thread) left; the chunk cache is shared.
     """
 
     _core_cls = ObjectResult
     _core: ObjectResult
+
+    def __init__(self, core: ObjectResult, lt: blocking.LoopThread) -> None:
+        super().__init__(core, lt)
+        self._cursors = threading.local()  # .pos: this thread's position
 
     @classmethod
     def _wrap(cls, core: ObjectResult, lt: blocking.LoopThread) -> BlockingObjectResult:
@@ -1050,23 +1059,36 @@ class BlockingObjectResult(_BlockingObjectFile):
         if self.closed:
             raise ValueError("I/O operation on closed object file")
 
+    def _enter(self) -> threading.local:
+        """Under the lock: put this thread's position into the core (see the class doc)."""
+        self._check_open()
+        cur = self._cursors
+        pos = getattr(cur, "pos", None)
+        if pos is not None:
+            self._core._pos = pos
+        return cur
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         with self._lock:
-            self._check_open()
-            return self._core.seek(offset, whence)
+            cur = self._enter()
+            cur.pos = self._core.seek(offset, whence)
+            return cur.pos  # type: ignore[no-any-return]
 
     def tell(self) -> int:
         with self._lock:
-            self._check_open()
+            self._enter()
             return self._core.tell()
 
     def read(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            self._check_open()
-            data = self._core._read_cached(n)
-            if data is None:
-                data = self._lt.run(self._core.read(n))
+            cur = self._enter()
+            try:
+                data = self._core._read_cached(n)
+                if data is None:
+                    data = self._lt.run(self._core.read(n))
+            finally:
+                cur.pos = self._core._pos
             return data
 
     def read1(self, size: int | None = -1) -> bytes:
@@ -1087,11 +1109,14 @@ class BlockingObjectResult(_BlockingObjectFile):
     def readline(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            self._check_open()
-            line, done = self._core._readline_cached(n)
-            if done:
-                return line
-            rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            cur = self._enter()
+            try:
+                line, done = self._core._readline_cached(n)
+                if done:
+                    return line
+                rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            finally:
+                cur.pos = self._core._pos
             return line + rest
 
     def iter_chunks(self) -> Any:
