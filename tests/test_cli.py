@@ -507,3 +507,38 @@ def test_server_start_status_stop(tmp_path) -> None:
         r = run(home, "server", "stop")
     assert r.returncode == 0 and r.stdout.strip() == "stopped"
     assert run(home, "server", "status").returncode == 1
+
+
+# -- docs/cli.md runs as pasted ------------------------------------------------------------------
+
+_FENCE = re.compile(r"^```(python|console)[ \t]*\n(.*?)^```", re.S | re.M)
+
+
+def test_cli_page_runs_as_pasted(tmp_path) -> None:
+    """docs/cli.md in page order on the default server of a fresh JSDATA_HOME: its python
+    blocks, then every ``$ jsdata ...`` line of its console blocks (exit code 0 each)."""
+    import shlex
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = _env(home)
+    text = (ROOT / "docs" / "cli.md").read_text()
+    ran = 0
+    try:
+        for kind, body in _FENCE.findall(text):
+            if kind == "python":
+                r = subprocess.run([sys.executable, "-c", body], cwd=work, env=env,
+                                   capture_output=True, text=True, timeout=120)
+                assert r.returncode == 0, f"docs/cli.md python block failed:\n{r.stderr}"
+                continue
+            for line in body.splitlines():
+                if not line.startswith("$ jsdata "):
+                    continue
+                argv = shlex.split(line[len("$ jsdata "):])
+                r = run(home, *argv, cwd=work, env=env)
+                assert r.returncode == 0, f"{line!r} failed: {r.stderr}"
+                ran += 1
+    finally:
+        run(home, "server", "stop", env=env)
+    assert ran >= 20
+    assert (work / "copy.parquet").read_bytes() == (work / "orders.parquet").read_bytes()

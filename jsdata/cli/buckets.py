@@ -231,8 +231,9 @@ def object_put(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
     else:
-        print(f"stored {args.bucket}/{info.name}: {info.size:,} bytes in {info.chunks} "
-              f"chunks ({info.digest})")
+        chunks = "1 chunk" if info.chunks == 1 else f"{info.chunks} chunks"
+        print(f"stored {args.bucket}/{info.name}: {info.size:,} bytes in {chunks} "
+              f"({info.digest})")
     return 0
 
 
