@@ -180,3 +180,55 @@ def test_default_connection_filesystem_query(server, monkeypatch) -> None:
         fsspec.filesystem("jetstream").close()
         JetStreamFileSystem.clear_instance_cache()
         js.close()
+
+
+# -- positioned reads on both surfaces ---------------------------------------------------------
+
+_RANGES = [(o, n) for o, n in ((0, 10), (1_000_000, 70_000), (131_000, 400_000), (5, 0),
+                               (2_097_100, 500), (2_097_000, 152), (777, 300_000),
+                               (1_500_000, 1))]
+
+
+def test_read_at_from_many_threads(js) -> None:
+    data = np.random.default_rng(2).bytes(2_097_152)  # 2 MiB: 16 chunks
+    js.create_object_store(bucket="duck_pread").put_bytes("r.bin", data)
+    f = js.object_store("duck_pread").get("r.bin")
+    f.seek(123)
+    errors: list[str] = []
+
+    def worker(k: int) -> None:
+        for i in range(12):
+            o, n = _RANGES[(k + i) % len(_RANGES)]
+            got = f.read_at(o, n)
+            if got != data[o:o + n]:
+                errors.append(f"thread {k}: read_at({o}, {n}) wrong")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert f.tell() == 123 and f.read(7) == data[123:130]  # the position was not used
+    assert f.read_at(len(data) + 5, 10) == b""
+    with pytest.raises(ValueError, match="offset"):
+        f.read_at(-1, 5)
+    f.close()
+
+
+async def test_read_at_and_reads_from_concurrent_tasks(ajs) -> None:
+    import asyncio
+    data = np.random.default_rng(3).bytes(2_097_152)
+    obs = await ajs.create_object_store(bucket="duck_apread")
+    await obs.put_bytes("r.bin", data)
+    r = await obs.get("r.bin")
+    r.seek(99)
+    got = await asyncio.gather(*(r.read_at(o, n) for o, n in _RANGES * 3))
+    assert got == [data[o:o + n] for o, n in _RANGES * 3]
+    assert r.tell() == 99
+    # plain reads from concurrent tasks are whole reads one after the other
+    parts = await asyncio.gather(*(r.read(300_000) for _ in range(4)))
+    assert b"".join(sorted(parts, key=lambda p: data.index(p[:64]))) == \
+        data[99:99 + 1_200_000]
+    assert r.tell() == 99 + 1_200_000
+    await r.close()
