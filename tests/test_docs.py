@@ -31,27 +31,38 @@ ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```", re.S | re.M)
 PAGE_TIMEOUT = 600
 
-# Runs in the page's process: execute the blocks in order in one namespace, stop at the
-# first failure and say which block (and line) failed.
+# Runs in the page's process: execute the blocks in order in the namespace of __main__ (so
+# that functions they define pickle as in a script, e.g. for process pools), stop at the
+# first failure and say which block failed. Guarded so that a process pool's child that
+# re-imports the main module does not run the page again.
 DRIVER = r"""
-import json, sys, traceback
-blocks = json.load(open(sys.argv[1]))
-ns = {"__name__": "__main__"}
-for where, code in blocks:
-    print(f"--- running {where}", flush=True)
-    try:
-        exec(compile(code, where, "exec"), ns)
-    except SystemExit as e:
-        if e.code not in (None, 0):
-            print(f"--- {where} exited with {e.code!r}", file=sys.stderr, flush=True)
+import sys
+
+
+def _run_page_blocks(spec):
+    import json
+    import linecache
+    import traceback
+    for where, code in json.load(open(spec)):
+        print(f"--- running {where}", flush=True)
+        linecache.cache[where] = (len(code), None, code.splitlines(True), where)
+        try:
+            exec(compile(code, where, "exec"), globals())
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                print(f"--- {where} exited with {e.code!r}", file=sys.stderr, flush=True)
+                sys.exit(3)
+        except BaseException:
+            traceback.print_exc()
+            print(f"--- FAILED {where}", file=sys.stderr, flush=True)
             sys.exit(3)
-    except BaseException:
-        traceback.print_exc()
-        print(f"--- FAILED {where}", file=sys.stderr, flush=True)
-        sys.exit(3)
-    sys.stdout.flush()
-    sys.stderr.flush()
-print("--- all blocks ran", flush=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    print("--- all blocks ran", flush=True)
+
+
+if __name__ == "__main__":
+    _run_page_blocks(sys.argv[1])
 """
 
 
@@ -95,22 +106,39 @@ def docs_env(tmp_path_factory):
                        capture_output=True, timeout=60)
 
 
+def _run_blocks(blocks: list[tuple[str, str]], env: dict[str, str], cwd: Path) -> str | None:
+    """Run the blocks in one process; None if all ran, else the failure (block and stderr)."""
+    spec = cwd / "blocks.json"
+    spec.write_text(json.dumps(blocks))
+    driver = cwd / "run_blocks.py"
+    driver.write_text(DRIVER)
+    r = subprocess.run([sys.executable, str(driver), str(spec)], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=PAGE_TIMEOUT)
+    if r.returncode == 0 and "--- all blocks ran" in r.stdout:
+        return None
+    ran = re.findall(r"--- running (\S+)", r.stdout)
+    where = ran[-1] if ran else "?"
+    code = dict(blocks).get(where, "")
+    return f"{where} failed (exit {r.returncode}):\n{code}\n--- stderr:\n{r.stderr[-4000:]}"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_page_examples_run_in_order(page: Path, docs_env, tmp_path: Path) -> None:
-    blocks = _blocks(page)
-    spec = tmp_path / "blocks.json"
-    spec.write_text(json.dumps(blocks))
-    driver = tmp_path / "run_blocks.py"
-    driver.write_text(DRIVER)
-    r = subprocess.run([sys.executable, str(driver), str(spec)], cwd=tmp_path, env=docs_env,
-                       capture_output=True, text=True, timeout=PAGE_TIMEOUT)
-    if r.returncode != 0:
-        failed = re.findall(r"--- (?:FAILED|running) (\S+)", r.stderr + r.stdout)
-        where = failed[-1] if failed else str(page)
-        code = dict(blocks).get(where, "")
-        pytest.fail(f"{where} failed (exit {r.returncode}):\n{code}\n--- stderr:\n"
-                    f"{r.stderr[-4000:]}", pytrace=False)
-    assert "--- all blocks ran" in r.stdout
+    failure = _run_blocks(_blocks(page), docs_env, tmp_path)
+    if failure:
+        pytest.fail(failure, pytrace=False)
+
+
+def test_runner_shares_state_and_names_the_failing_block(tmp_path: Path) -> None:
+    """The runner itself: later blocks see earlier ones' names; a failure names its block."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ok = [("p.md#1", "x = 41\ndef f():\n    return x + 1\n"),
+          ("p.md#2", "assert f() == 42 and __name__ == '__main__'\n")]
+    assert _run_blocks(ok, env, tmp_path) is None
+    bad = [*ok, ("p.md#3", "y = 1\nraise RuntimeError('boom here')\n"), ("p.md#4", "z = 1\n")]
+    failure = _run_blocks(bad, env, tmp_path)
+    assert failure is not None and failure.startswith("p.md#3 failed")
+    assert "boom here" in failure and "raise RuntimeError" in failure  # source in traceback
 
 
 # -- names must be unique across the pages ------------------------------------------------------
