@@ -298,6 +298,17 @@ def test_read_matches_read_stream_and_its_options(cli, conn, tmp_path) -> None:
     assert "nocodec" in line
 
 
+def test_read_and_tail_an_empty_stream(cli, conn, tmp_path) -> None:
+    conn.create_stream(name="CLI_EMPTY", subjects=["cliempty.>"])
+    r = cli("read", "CLI_EMPTY", "-o", "-")
+    assert r.returncode == 0 and r.stdout == "", r.stdout
+    r = cli("read", "CLI_EMPTY", "-o", str(tmp_path / "e.parquet"))
+    assert r.returncode == 0 and "wrote 0 rows" in r.stdout
+    assert len(pd.read_parquet(tmp_path / "e.parquet")) == 0
+    r = cli("tail", "CLI_EMPTY", "--json")
+    assert r.returncode == 0 and r.stdout == ""
+
+
 def test_write_from_stdin_and_errors(cli, conn, tmp_path) -> None:
     conn.create_stream(name="CLI_IN", subjects=["cliin.>"])
     lines = "".join(json.dumps({"k": i, "v": f"x{i}"}) + "\n" for i in range(5))

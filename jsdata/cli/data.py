@@ -162,8 +162,8 @@ def _write_frame(df: Any, fmt: str, out: str) -> None:
     elif fmt == "csv":
         _jsonable(df).to_csv(sys.stdout if out == "-" else out, index=False)
     else:
-        text = _jsonable(df).to_json(orient="records", lines=True, date_format="iso",
-                                     date_unit="ns", force_ascii=False)
+        text = "" if not len(df) else _jsonable(df).to_json(
+            orient="records", lines=True, date_format="iso", date_unit="ns", force_ascii=False)
         if text and not text.endswith("\n"):
             text += "\n"
         if out == "-":
