@@ -231,8 +231,8 @@ def object_put(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
     else:
-        chunks = "1 chunk" if info.chunks == 1 else f"{info.chunks} chunks"
-        print(f"stored {args.bucket}/{info.name}: {info.size:,} bytes in {chunks} "
+        n = "1 chunk" if info.chunks == 1 else f"{info.chunks} chunks"
+        print(f"stored {args.bucket}/{info.name}: {info.size:,} bytes in {n} "
               f"({info.digest})")
     return 0
 
