@@ -146,6 +146,8 @@ def test_runner_shares_state_and_names_the_failing_block(tmp_path: Path) -> None
 _CREATE = re.compile(
     r"create_(?:or_update_)?(stream|key_value|object_store)\(\s*(?:jsdata\.\w+Config\()?"
     r"\s*(?:name|bucket)\s*=\s*[\"']([^\"']+)[\"']")
+# a file written to jetstream://BUCKET/... creates the bucket (an object store)
+_WRITE_URL = re.compile(r"\.to_(?:parquet|csv|json)\(\s*f?[\"']jetstream://([\w-]+)/")
 
 
 def test_docs_create_unique_names() -> None:
@@ -156,6 +158,8 @@ def test_docs_create_unique_names() -> None:
         for _, code in _blocks(page):
             for kind, name in _CREATE.findall(code):
                 where[(kind.replace("_", " "), name)].add(page.name)
+            for name in _WRITE_URL.findall(code):
+                where[("object store", name)].add(page.name)
     clashes = {f"{kind} {name}": sorted(pages) for (kind, name), pages in where.items()
                if len(pages) > 1}
     assert not clashes, f"names created by the examples of several pages: {clashes}"
