@@ -436,6 +436,9 @@ def test_connection_errors_are_one_line(home) -> None:
     line = _one_line_error(run(home, "stream", "ls", "--server", "nats://127.0.0.1:1",
                                "--timeout", "2"))
     assert "could not connect" in line and "127.0.0.1:1" in line
+    r = run(home, "stream", "ls", "--server", "nats://127.0.0.1:1", "--timeout", "2",
+            env=_env(home, JSDATA_DEBUG="1"))
+    assert r.returncode == 1 and "Traceback" in r.stderr and "JetStreamConnectionError" in r.stderr
 
 
 def test_user_password_and_token_pass_through(home, tmp_path) -> None:

@@ -4,12 +4,14 @@ Commands: ``server start|stop|status``, ``demo``, ``stream ls|info|rm``, ``consu
 ``read``, ``write``, ``tail``, ``kv ls|get|put|watch``, ``object ls|put|get``. Every command
 takes ``--server URL`` (or ``--context NAME``), credentials and ``--json``; output is a table
 for people and JSON for scripts. A failure is one line on stderr naming what was wrong, exit
-code 1; bad usage exits with 2 (as argparse does).
+code 1; bad usage exits with 2 (as argparse does). ``JSDATA_DEBUG=1`` shows the traceback of
+a failure instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -156,11 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `jsdata read STREAM -o - | head`: the reader is done
-        import os
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
         return 0
-    except (CLIError, jerr.JetStreamError, OSError, ValueError, TypeError) as e:
+    except Exception as e:  # noqa: BLE001 - every failure is one line (JSDATA_DEBUG=1: traceback)
+        if os.environ.get("JSDATA_DEBUG"):
+            raise
         msg = _message(e)
         if isinstance(e, jerr.NotFoundError):
             msg = _mentions_target(msg, args)
