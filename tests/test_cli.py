@@ -556,3 +556,13 @@ def test_cli_page_runs_as_pasted(tmp_path) -> None:
         run(home, "server", "stop", env=env)
     assert ran >= 20
     assert (work / "copy.parquet").read_bytes() == (work / "orders.parquet").read_bytes()
+
+
+def test_demo_runs_on_the_given_server(home, srv, conn) -> None:
+    r = run(home, "demo", "--server", srv.url)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"jsdata demo: server {srv.url}" in r.stdout
+    assert "fetched and acked" in r.stdout
+    assert "DEMO_ORDERS" in set(conn.stream_names())
+    line = _one_line_error(run(home, "demo", "--server", srv.url, "--token", "t0k"), code=2)
+    assert "--server only" in line and "t0k" not in line
