@@ -1070,6 +1070,7 @@ class BlockingObjectResult(_BlockingObjectFile):
     def __init__(self, core: ObjectResult, lt: blocking.LoopThread) -> None:
         super().__init__(core, lt)
         self._cursors = threading.local()  # .pos: this thread's position
+        self._owner: int | None = None  # the thread that used the file last
 
     @classmethod
     def _wrap(cls, core: ObjectResult, lt: blocking.LoopThread) -> BlockingObjectResult:
@@ -1098,12 +1099,18 @@ class BlockingObjectResult(_BlockingObjectFile):
             raise ValueError("I/O operation on closed object file")
 
     def _enter(self) -> threading.local:
-        """Under the lock: put this thread's position into the core (see the class doc)."""
+        """Under the lock: make the core's position this thread's (see the class doc).
+
+        Only when another thread used the file since this one did: a thread alone keeps
+        the core's position as it is (``iter_chunks`` moves it too)."""
         self._check_open()
         cur = self._cursors
-        pos = getattr(cur, "pos", None)
-        if pos is not None:
-            self._core._pos = pos
+        me = threading.get_ident()
+        if self._owner != me:
+            pos = getattr(cur, "pos", None)
+            if pos is not None:
+                self._core._pos = pos
+            self._owner = me
         return cur
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:

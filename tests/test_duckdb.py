@@ -148,9 +148,13 @@ def test_threads_have_their_own_position(js) -> None:
     assert out["a2"] == data[6000:6010]
     assert out["a_tell"] == b"6010"
     assert out["b"] == data[700_000:703_000]
-    # the file still behaves as an ordinary file for one thread
+    # the file still behaves as an ordinary file for one thread, iter_chunks included
     f.seek(10)
     assert f.read(4) == data[10:14] and f.tell() == 14
+    assert b"".join(f.iter_chunks()) == data[14:]
+    assert f.tell() == len(data) and f.read(3) == b""
+    f.seek(5)
+    assert f.readline(3) == data[5:8]
     f.close()
 
 
