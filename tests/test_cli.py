@@ -471,6 +471,28 @@ def test_context_file(home, srv, tmp_path) -> None:
     assert "elsewhere" in line
 
 
+def test_context_with_tls_ca(home, tmp_path) -> None:
+    """A context's ``ca`` makes the TLS context: a server with a certificate of a test CA."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    ctx_dir = tmp_path / "xdg" / "nats" / "context"
+    ctx_dir.mkdir(parents=True)
+    with EmbeddedServer(store_dir=str(tmp_path / "store"),
+                        args=["--tls", "--tlscert", str(tmp_path / "cert.pem"),
+                              "--tlskey", str(tmp_path / "key.pem")]) as s:
+        url = s.url.replace("nats://", "tls://")
+        (ctx_dir / "sec.json").write_text(json.dumps({"url": url,
+                                                      "ca": str(tmp_path / "ca.pem")}))
+        r = run(home, "--context", "sec", "object", "ls", "--json",
+                env=_env(home, XDG_CONFIG_HOME=str(tmp_path / "xdg")))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout) == [] and r.stderr == ""
+
+
 def test_progress_bar_only_on_a_terminal(cli, conn, srv, home, tmp_path) -> None:
     conn.create_stream(name="CLI_PROG", subjects=["cliprog.>"])
     conn.publish_dataframe("cliprog.x", _orders(3000))

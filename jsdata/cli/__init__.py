@@ -147,7 +147,12 @@ def _mentions_target(msg: str, args: argparse.Namespace) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 ok, 1 failure, 2 usage, 130 interrupted)."""
+    import logging
+
     import jsdata.errors as jerr
+    # asyncio warns on every TLS connection close ("returning true from eof_received() has
+    # no effect when using ssl"): noise on a command line's stderr, not an error
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     func: Any = args.func
