@@ -232,7 +232,8 @@ class FastParser(Parser):
                     msg = line[4:].strip()
                     if msg.startswith(b"'") and msg.endswith(b"'"):
                         msg = msg[1:-1]
-                    await nc._process_err(msg.decode("utf-8", "replace").lower())
+                    # original case: a permissions violation names a case-sensitive subject
+                    await nc._process_err(msg.decode("utf-8", "replace"))
                 elif up[:3] == b"MSG" or up == b"HMSG":  # lower-case ops: the careful path
                     nxt = await self._slow_msg(b, end - len(line), end)
                     if nxt < 0:

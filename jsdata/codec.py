@@ -83,6 +83,13 @@ class Codec:
             return table, np.asarray(parents, dtype=np.int64)
         return table
 
+    def decode_as(self, payloads: Sequence[bytes], recorded: pa.Schema) -> DecodeResult:
+        """Decode payloads that a jsdata writer wrote from data of schema ``recorded`` (see
+        :mod:`jsdata.dtypes`); the reader then casts the columns to the recorded types.
+        The default decodes as :meth:`decode` does; codecs whose payloads lose types
+        override it to parse fields at their recorded width (e.g. uint64, float32)."""
+        return self.decode(payloads)
+
     # -- encoding --------------------------------------------------------------------------
     def encode_row(self, row: dict[str, Any]) -> bytes:
         """Encode one row (a dict of Python values) into a payload."""
@@ -178,8 +185,10 @@ def _py_normalize(v: Any) -> Any:
     return v
 
 
-def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema | None = None) -> pa.Table:
-    """Build a table from row dicts (keys in order of first appearance)."""
+def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema | None = None,
+                  hints: pa.Schema | None = None) -> pa.Table:
+    """Build a table from row dicts (keys in order of first appearance); ``hints`` gives
+    the types of some fields (others are inferred; a hint that does not fit is dropped)."""
     if schema is not None:
         if not rows:
             return schema.empty_table()
@@ -201,7 +210,15 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema | None = None) -
     names = []
     for k in keys:
         vals = [r.get(k) for r in rows]
-        cols.append(_py_column(k, vals))
+        col = None
+        if hints is not None and isinstance(k, str):
+            i = hints.get_field_index(k)
+            if i >= 0:
+                try:
+                    col = pa.array(vals, hints.field(i).type, from_pandas=True)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+                    col = None
+        cols.append(col if col is not None else _py_column(k, vals))
         names.append(str(k))
     return pa.table(cols, names=names)
 
@@ -247,14 +264,14 @@ def concat_tables(tables: list[pa.Table]) -> pa.Table:
 # ---------------------------------------------------------------------------------------------
 # JSON
 
-def _json_read(blob: bytes, schema: pa.Schema | None) -> pa.Table:
+def _json_read(blob: bytes, schema: pa.Schema | None, unexpected: str = "ignore") -> pa.Table:
     import pyarrow.json as pj
     # One block, one thread: readers already decode in a worker thread next to the network
     # work, and Arrow's own thread pool only adds contention and memory on small machines.
     ropts = pj.ReadOptions(block_size=max(1 << 20, len(blob) + 1), use_threads=False)
     if schema is not None:
         popts = pj.ParseOptions(explicit_schema=schema, newlines_in_values=False,
-                                unexpected_field_behavior="ignore")
+                                unexpected_field_behavior=unexpected)
     else:
         popts = pj.ParseOptions(newlines_in_values=False)
     return pj.read_json(io.BytesIO(blob), read_options=ropts, parse_options=popts)
@@ -302,6 +319,15 @@ class JsonCodec(Codec):
 
     def decode(self, payloads: Sequence[bytes], schema: pa.Schema | None = None
                ) -> DecodeResult:
+        return self._decode(payloads, schema, None)
+
+    def decode_as(self, payloads: Sequence[bytes], recorded: pa.Schema) -> DecodeResult:
+        from .dtypes import wire_hints
+        hints = wire_hints(recorded)
+        return self._decode(payloads, None, hints if len(hints) else None)
+
+    def _decode(self, payloads: Sequence[bytes], schema: pa.Schema | None,
+                hints: pa.Schema | None) -> DecodeResult:
         n = len(payloads)
         if n == 0:
             return pa.table({}) if schema is None else schema.empty_table()
@@ -313,7 +339,8 @@ class JsonCodec(Codec):
         parents = None
         if blob[:1] == b"{":  # optimistic: one object per line
             try:
-                table = _json_read(blob, schema)
+                table = (_json_read(blob, hints, "infer") if hints is not None
+                         else _json_read(blob, schema))
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 table = None
             if table is not None and table.num_rows != n:
@@ -329,7 +356,7 @@ class JsonCodec(Codec):
             table, parents = _explode(raw.column(0))
             if schema is not None:
                 table = conform(table, schema)
-        table = infer_timestamps(table, schema)
+        table = infer_timestamps(table, schema if schema is not None else hints)
         return (table, parents) if parents is not None else table
 
     def encode(self, table: pa.Table, rows_per_message: int | None = None) -> list[bytes]:
@@ -493,6 +520,14 @@ class MsgpackCodec(Codec):
 
     def decode(self, payloads: Sequence[bytes], schema: pa.Schema | None = None
                ) -> DecodeResult:
+        return self._decode(payloads, schema, None)
+
+    def decode_as(self, payloads: Sequence[bytes], recorded: pa.Schema) -> DecodeResult:
+        from .dtypes import wire_hints
+        return self._decode(payloads, None, wire_hints(recorded))
+
+    def _decode(self, payloads: Sequence[bytes], schema: pa.Schema | None,
+                hints: pa.Schema | None) -> DecodeResult:
         import msgpack
         unpack = msgpack.unpackb
         rows: list[Any] = []
@@ -510,7 +545,8 @@ class MsgpackCodec(Codec):
                 for r in vs:
                     rows.append(r if isinstance(r, dict) else {"value": r})
                     parents.append(i)
-        table = rows_to_table(rows, schema) if rows or schema is None else schema.empty_table()
+        table = (rows_to_table(rows, schema, hints) if rows or schema is None
+                 else schema.empty_table())
         if parents is not None:
             return table, np.asarray(parents, dtype=np.int64)
         return table

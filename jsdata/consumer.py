@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from . import _diff, errors, names
 from ._conn import new_token
 from ._model import make_config
 from .batch import ArrowMethods
@@ -102,8 +102,19 @@ class ConsumerManager:
             resp = await self._api(subj, payload)
         except errors.APIError as e:
             if e.err_code == 10148 or (action == "create" and e.err_code == 10013):
-                raise errors.ConsumerExistsError(str(e.description), code=e.code,
-                                                 err_code=e.err_code) from None
+                err = errors.ConsumerExistsError(
+                    f"consumer {name!r} already exists on stream {stream!r} with a different "
+                    f"configuration", code=e.code, err_code=e.err_code)
+                err.stream, err.consumer = stream, name
+                try:
+                    have = await self._api(f"CONSUMER.INFO.{stream}.{name}")
+                except errors.JetStreamError:
+                    raise err from None
+                diff = _diff.differing_fields(body, have.get("config") or {})
+                err.description += _diff.describe(diff)
+                err.args = (err.description,)
+                err.differences = diff  # type: ignore[attr-defined]
+                raise err from None
             raise
         info = ConsumerInfo.from_json(resp)
         if cfg.filter_subjects and not info.config.filter_subjects:  # a pre-2.10 server

@@ -33,6 +33,10 @@ class JetStreamError(Exception):
         self.err_code = err_code
         super().__init__(self.description)
 
+    #: the stream / consumer an API error is about, when known
+    stream: str | None = None
+    consumer: str | None = None
+
     def __str__(self) -> str:
         parts = [self.description or self.__class__.__name__]
         if self.err_code:
@@ -160,7 +164,14 @@ class NoKeysFoundError(NotFoundError):
 
 
 class StreamNameAlreadyInUseError(APIError):
-    """Stream name already in use with a different configuration."""
+    """Stream name already in use with a different configuration (``differences`` lists the
+    fields that differ, as named in the message)."""
+
+    differences: list[str] | tuple[str, ...] = ()
+
+
+class StreamSubjectsOverlapError(APIError):
+    """The stream's subjects overlap with another stream's (the message names both)."""
 
 
 class StreamSubjectTransformNotSupportedError(APIError):
@@ -172,7 +183,9 @@ class StreamSourceNotSupportedError(APIError):
 
 
 class ConsumerExistsError(APIError):
-    """Consumer already exists."""
+    """Consumer already exists (with another configuration: ``differences`` names fields)."""
+
+    differences: list[str] | tuple[str, ...] = ()
 
 
 class ConsumerDoesNotExistError(ConsumerNotFoundError):
@@ -251,6 +264,50 @@ class JetStreamConnectionError(JetStreamError, ConnectionError):
     """Connection failed."""
 
 
+class InvalidURLError(JetStreamConnectionError, ValueError):
+    """A server URL is malformed or has an unsupported scheme."""
+
+
+class ConnectTimeoutError(JetStreamConnectionError, JetStreamTimeoutError):
+    """Connecting (TCP, TLS, auth and the JetStream check) did not finish within ``timeout``."""
+
+
+class TLSError(JetStreamConnectionError):
+    """The TLS handshake failed (e.g. the server wants a client certificate, or no TLS)."""
+
+
+class TLSVerificationError(TLSError):
+    """The server's TLS certificate is not trusted by the client's context."""
+
+
+class AuthenticationError(JetStreamConnectionError):
+    """The server rejected the credentials (authorization violation)."""
+
+
+class NoJetStreamError(JetStreamConnectionError, JetStreamNotEnabledError):
+    """Connected, but JetStream is not available (disabled, or not for this account/domain)."""
+
+
+class PermissionDeniedError(JetStreamError, PermissionError):
+    """The server denied a publish or subscription (permissions violation); ``subject``
+    names it and ``operation`` is "publish" or "subscribe". The connection stays usable."""
+
+    def __init__(self, description: str | None = None, *, subject: str | None = None,
+                 operation: str | None = None, **kw: Any) -> None:
+        self.subject = subject
+        self.operation = operation
+        super().__init__(description, **kw)
+
+
+RETRY_HINT = ("the message may still be stored: retrying is safe only with msg_id "
+              "(the stream drops a duplicate msg_id within its duplicate window); "
+              "without msg_id a retry may store it twice")
+
+
+class PublishTimeoutError(APITimeoutError):
+    """No ack for a publish in time; the message may be stored anyway (retry with msg_id)."""
+
+
 class EmbeddedServerError(JetStreamError):
     """The embedded nats-server could not be started or stopped."""
 
@@ -325,6 +382,7 @@ ERR_CODES: dict[int, type[JetStreamError]] = {
     10076: JetStreamNotEnabledError,
     10059: StreamNotFoundError,
     10058: StreamNameAlreadyInUseError,
+    10065: StreamSubjectsOverlapError,
     10014: ConsumerNotFoundError,
     10148: ConsumerExistsError,       # consumer already exists (create with different config)
     10013: ConsumerNameAlreadyInUseError,
@@ -340,17 +398,75 @@ ERR_CODES: dict[int, type[JetStreamError]] = {
 }
 
 
-def from_api_error(err: dict[str, Any], context: str | None = None) -> JetStreamError:
-    """Build the typed error for a JetStream API ``error`` object."""
+def _api_target(suffix: str) -> dict[str, str]:
+    """The stream and consumer an API subject suffix is about, e.g.
+    ``CONSUMER.INFO.ORDERS.C1`` -> ``{"stream": "ORDERS", "consumer": "C1"}``."""
+    t = suffix.split(".")
+    if t[:2] == ["CONSUMER", "DURABLE"] and len(t) >= 5:  # CONSUMER.DURABLE.CREATE.S.C
+        return {"stream": t[3], "consumer": t[4]}
+    if t[0] == "CONSUMER" and len(t) >= 4 and t[1] in ("MSG", "LEADER"):
+        # CONSUMER.MSG.NEXT.S.C, CONSUMER.LEADER.STEPDOWN.S.C
+        return {"stream": t[3], "consumer": t[4]} if len(t) >= 5 else {"stream": t[3]}
+    if t[0] == "CONSUMER" and len(t) >= 3:
+        # CONSUMER.CREATE.S[.C[.filter]], INFO/DELETE/PAUSE/UNPIN.S.C, NAMES/LIST.S
+        return {"stream": t[2], "consumer": t[3]} if len(t) >= 4 else {"stream": t[2]}
+    if t[0] == "STREAM" and len(t) >= 4 and t[1] in ("MSG", "LEADER", "PEER"):
+        return {"stream": t[3]}  # STREAM.MSG.GET.S, STREAM.LEADER.STEPDOWN.S
+    if t[0] == "STREAM" and len(t) >= 3 and t[1] not in ("NAMES", "LIST", "TEMPLATE"):
+        return {"stream": t[2]}  # STREAM.CREATE/UPDATE/INFO/DELETE/PURGE/SNAPSHOT.S
+    if t[0] == "DIRECT" and len(t) >= 3:
+        return {"stream": t[2]}
+    return {}
+
+
+def _message_about(payload: dict[str, Any] | None) -> str:
+    """Which message a STREAM.MSG.GET / DELETE payload asked for."""
+    if not payload:
+        return ""
+    if payload.get("last_by_subj"):
+        return f" (last message for subject {payload['last_by_subj']!r})"
+    if payload.get("next_by_subj"):
+        return f" (next message for subject {payload['next_by_subj']!r})"
+    if payload.get("seq") is not None:
+        return f" (sequence {payload['seq']})"
+    return ""
+
+
+def from_api_error(err: dict[str, Any], context: str | None = None, *,
+                   suffix: str | None = None,
+                   payload: dict[str, Any] | None = None) -> JetStreamError:
+    """Build the typed error for a JetStream API ``error`` object.
+
+    ``context`` prefixes the server's description; without it, the stream and consumer
+    named by the API ``suffix`` are put in the message (the server's "stream not found"
+    does not say which) and set as the error's ``stream`` / ``consumer`` attributes.
+    """
     code = err.get("code")
     err_code = err.get("err_code")
     desc = err.get("description") or "JetStream API error"
-    if context:
-        desc = f"{context}: {desc}"
     cls: type[JetStreamError] = ERR_CODES.get(err_code or 0, APIError)
     if cls is APIError and code == 503:
         cls = JetStreamNotEnabledError if "not enabled" in desc else APIError
-    return cls(desc, code=code, err_code=err_code)
+    target = _api_target(suffix) if suffix else {}
+    stream, consumer = target.get("stream"), target.get("consumer")
+    if context:
+        desc = f"{context}: {desc}"
+    elif stream:
+        on = f"consumer {consumer!r} on stream {stream!r}" if consumer else f"stream {stream!r}"
+        if issubclass(cls, ConsumerNotFoundError) and consumer:
+            desc = f"consumer {consumer!r} not found on stream {stream!r}"
+        elif issubclass(cls, StreamNotFoundError):
+            desc = f"stream {stream!r} not found"
+        elif issubclass(cls, MsgNotFoundError):
+            desc = f"message not found in stream {stream!r}{_message_about(payload)}"
+        elif cls is StreamNameAlreadyInUseError:
+            desc = f"stream name {stream!r} already in use with a different configuration"
+        else:
+            desc = f"{on}: {desc}"
+    e = cls(desc, code=code, err_code=err_code)
+    e.stream = stream  # type: ignore[attr-defined]
+    e.consumer = consumer  # type: ignore[attr-defined]
+    return e
 
 
 class BucketExistsError(StreamNameAlreadyInUseError):
@@ -393,3 +509,32 @@ class ColumnNotFoundError(InvalidArgumentError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return JetStreamError.__str__(self)
+
+
+class DataFrameError(InvalidArgumentError):
+    """A DataFrame / table cannot be published as it is; ``column`` and ``row`` name the
+    culprit when known. When some rows were already stored, ``rows_stored`` is how many
+    (rows ``0 .. rows_stored - 1``, in stream sequences ``first_seq .. last_seq`` of
+    ``stream``): resume with ``df.iloc[rows_stored:]``."""
+
+    def __init__(self, description: str | None = None, *, column: str | None = None,
+                 row: int | None = None, **kw: Any) -> None:
+        self.column = column
+        self.row = row
+        self.rows_stored = 0
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.stream: str | None = None
+        super().__init__(description, **kw)
+
+
+class DuplicateColumnError(DataFrameError):
+    """Two columns share a name: a row cannot be one object (or map) with both."""
+
+
+class ColumnTypeError(DataFrameError, UnsupportedTypeError):
+    """A column holds values (e.g. arbitrary Python objects) the codec cannot encode."""
+
+
+class PayloadTooLargeError(DataFrameError, MaxPayloadExceededError):
+    """A row (or a message of several rows) is larger than the server's max_payload."""

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from . import _diff, errors, names
 from ._conn import status_of
 from ._model import WireEnum, make_config, parse_time, to_duration
 from .config import (
@@ -287,9 +287,14 @@ class KeyValueManager:
             except errors.StreamNotFoundError:
                 raise e from None
             if not _same_but_discard(have.cached_info().config, scfg):
-                raise errors.BucketExistsError(
-                    f"bucket {cfg.bucket!r} already exists with a different configuration",
-                    code=e.code, err_code=e.err_code) from None
+                diff = _diff.differing_fields(scfg.to_json(),
+                                              have.cached_info().config.to_json(),
+                                              keys=_COMPARED, rename=_diff.KV_NAMES)
+                err = errors.BucketExistsError(
+                    f"bucket {cfg.bucket!r} already exists with a different configuration"
+                    + _diff.describe(diff), code=e.code, err_code=e.err_code)
+                err.differences = diff
+                raise err from None
             stream = await self.update_stream(scfg)
         return KeyValue(self, stream)
 

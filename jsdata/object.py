@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from . import _diff, errors, names
 from ._model import make_config
 from ._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
 from .config import (
@@ -382,14 +382,14 @@ class ObjectStore:
             fut = await js._publish_async_raw(subj, info.to_json_bytes(), _ROLLUP_HDR)
             await fut
         except errors.JetStreamError as e:
-            raise map_publish_error(e) from None
+            raise map_publish_error(e, self.bucket) from None
         info.mtime = datetime.now(timezone.utc)
 
     async def _purge_subject(self, subject: str) -> None:
         try:
             await self._stream.purge(subject=subject)
         except errors.JetStreamError as e:
-            raise map_publish_error(e) from None
+            raise map_publish_error(e, self.bucket) from None
 
     # -- infos -------------------------------------------------------------------------------
     async def get_info(self, name: str, show_deleted: bool = False) -> ObjectInfo:
@@ -776,9 +776,12 @@ class ObjectStoreManager:
         try:
             s = await self.create_stream(scfg)
         except errors.StreamNameAlreadyInUseError as e:
-            raise errors.BucketExistsError(
-                f"object store {cfg.bucket!r} already exists with a different configuration",
-                code=e.code, err_code=e.err_code) from None
+            diff = _diff.renamed(e.differences, _diff.OBJECT_NAMES)
+            err = errors.BucketExistsError(
+                f"object store {cfg.bucket!r} already exists with a different configuration"
+                + _diff.describe(diff), code=e.code, err_code=e.err_code)
+            err.differences = diff
+            raise err from None
         return ObjectStore(self, str(cfg.bucket), s)
 
     async def update_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]

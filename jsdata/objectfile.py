@@ -109,10 +109,12 @@ def decode_digest(digest: str) -> bytes:
         raise errors.ObjectStoreError(f"invalid object digest {digest!r}") from None
 
 
-def map_publish_error(e: BaseException) -> BaseException:
-    """Sealed-stream rejections become BucketSealedError; everything else is kept."""
+def map_publish_error(e: BaseException, bucket: str | None = None) -> BaseException:
+    """Sealed-stream rejections become BucketSealedError (naming ``bucket``); everything
+    else is kept."""
     if isinstance(e, errors.JetStreamError) and e.err_code == _ERR_SEALED:
-        return errors.BucketSealedError("the object store bucket is sealed",
+        which = f" {bucket!r}" if bucket else ""
+        return errors.BucketSealedError(f"the object store bucket{which} is sealed",
                                         code=e.code, err_code=e.err_code)
     return e
 
@@ -366,7 +368,7 @@ class ObjectWriter:
             try:
                 await fut
             except BaseException as e:
-                raise map_publish_error(e) from None
+                raise map_publish_error(e, self._store.bucket) from None
             self._inflight.popleft()
 
     async def close(self) -> ObjectInfo:

@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -174,9 +174,12 @@ class PubAckFuture:
         """Wait for the ack at most ``timeout`` seconds (the blocking ``result`` uses this)."""
         if self._done:
             return self.result()
+        fut = self._future()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._future()), timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError:
+            if fut.done():  # the publish's own (ack) timeout error, a TimeoutError too
+                raise
             raise errors.JetStreamTimeoutError("timed out waiting for the publish ack") from None
 
     def __repr__(self) -> str:
@@ -194,6 +197,7 @@ class Publisher:
         self._pa: dict[int, PubAckFuture] = {}
         self._pa_ids = itertools.count(1)
         self._pa_sub: Any = None
+        self._pa_unwatch: Callable[[], None] | None = None  # stops _on_async_denied
         self._pa_starting: asyncio.Future[None] | None = None
         self._pa_prefix = ""
         self._pa_plen = 0
@@ -227,7 +231,14 @@ class Publisher:
             expect_last_msg_id=expect_last_msg_id, ttl=ttl)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
-            rdata, rhdr = await self._mux.request(subject, payload, timeout or self.timeout, hdr)
+            wait = timeout or self.timeout
+            try:
+                rdata, rhdr = await self._mux.request(subject, payload, wait, hdr)
+            except errors.APITimeoutError:
+                raise errors.PublishTimeoutError(
+                    f"no ack within {wait:g}s for the publish to {subject!r}"
+                    f"{' (msg_id ' + repr(msg_id) + ')' if msg_id else ''}: "
+                    f"{errors.RETRY_HINT}") from None
             st = status_of(rhdr) if rhdr and not rdata else None
             if st is not None and st[0] == 503:
                 if attempt < retry_attempts:
@@ -318,6 +329,21 @@ class Publisher:
             raise
         self._pa_prefix = prefix
         self._pa_plen = len(prefix)
+        self._pa_unwatch = self.nc.add_denial_listener(self._on_async_denied)
+
+    def _on_async_denied(self: JetStream, err: errors.PermissionDeniedError  # type: ignore[misc]
+                         ) -> None:
+        """The server denied a publish: fail the pending async publishes to that subject
+        at once (they would only time out)."""
+        if err.operation != "publish":
+            return
+        denied = [p for p in self._pa.values() if p.subject == err.subject]
+        for p in denied:
+            self._pa.pop(p._id, None)
+            p._set_exception(errors.PermissionDeniedError(
+                err.description, subject=err.subject, operation=err.operation))
+        if denied:
+            self._pa_changed()
 
     def _prepare_publish(self, subject: str, data: Data | None = b"", *,
                          headers: HeadersInput = None, msg_id: str | None = None,
@@ -414,8 +440,8 @@ class Publisher:
         expired = [p for p in self._pa.values() if p._deadline <= now]
         for p in expired:
             self._pa.pop(p._id, None)
-            p._set_exception(errors.JetStreamTimeoutError(
-                f"no ack for the async publish to {p.subject!r} in time"))
+            p._set_exception(errors.PublishTimeoutError(
+                f"no ack for the async publish to {p.subject!r} in time: {errors.RETRY_HINT}"))
         if expired:
             self._pa_changed()
         if self._pa:
@@ -492,6 +518,9 @@ class Publisher:
         if self._pa_sweeper is not None:
             self._pa_sweeper.cancel()
             self._pa_sweeper = None
+        if self._pa_unwatch is not None:
+            self._pa_unwatch()
+            self._pa_unwatch = None
         if self._pa_sub is not None:
             await self.nc.fast_unsubscribe(self._pa_sub)
             self._pa_sub = None

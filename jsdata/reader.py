@@ -60,12 +60,14 @@ concat_tables: Any = None
 conform: Any = None
 get_codec: Any = None
 sniff: Any = None
+_dtypes: Any = None
+UNKNOWN_KEY = b"jsdata.unknown_schemas"  # decode_chunk: schema ids it did not know
 
 
 def _load() -> None:
     """Import pyarrow / numpy / the codecs into this module's globals (once)."""
     global pa, pc, np, Codec, TS_UTC, HEADERS_FIELD, codec_for_content_type, concat_tables
-    global conform, get_codec, sniff
+    global conform, get_codec, sniff, _dtypes
     if pa is not None:
         return
     import numpy
@@ -73,6 +75,8 @@ def _load() -> None:
     import pyarrow.compute
 
     from . import codec as _codec
+    from . import dtypes
+    _dtypes = dtypes
     np, pc = numpy, pyarrow.compute
     Codec, TS_UTC = _codec.Codec, _codec.TS_UTC
     codec_for_content_type, concat_tables = _codec.codec_for_content_type, _codec.concat_tables
@@ -735,10 +739,12 @@ class _Meta:
 
 
 def _user_header_pairs(lines: Sequence[bytes]) -> list[tuple[str, str]]:
+    """(name, value) pairs of user header lines; jsdata's own schema headers
+    (``Jsdata-Schema``, ``Jsdata-Schema-Def``: see :mod:`jsdata.dtypes`) are left out."""
     out = []
     for line in lines:
         k, sep, v = line.partition(b":")
-        if sep:
+        if sep and not k.startswith(b"Jsdata-Schema"):
             out.append((k.strip().decode("ascii", "replace"), v.strip().decode("utf-8",
                                                                                "replace")))
     return out
@@ -872,9 +878,11 @@ def _consumer_meta(chunk: _Chunk, want_ct: bool, want_headers: bool) -> _Meta:
     return _Meta(subjects, seqs, times, ctypes, headers)
 
 
-def _decode_group(codec: Codec, payloads: list[bytes], schema: pa.Schema | None
+def _decode_group(codec: Codec, payloads: list[bytes], schema: pa.Schema | None,
+                  recorded: pa.Schema | None = None
                   ) -> tuple[list[tuple[pa.Table, np.ndarray]], list[tuple[int, str]]]:
-    """Decode payloads in bulk; on failure bisect to isolate the bad ones.
+    """Decode payloads in bulk; on failure bisect to isolate the bad ones. ``recorded``:
+    the schema the writer recorded for them (their columns are cast to its types).
 
     Returns ([(table, payload index per row)], [(bad payload index, reason)]).
     """
@@ -886,8 +894,9 @@ def _decode_group(codec: Codec, payloads: list[bytes], schema: pa.Schema | None
     while todo:
         lo, hi = todo.pop()
         try:
-            res = codec.decode(payloads[lo:hi] if (lo, hi) != (0, len(payloads)) else payloads,
-                               schema)
+            part = payloads[lo:hi] if (lo, hi) != (0, len(payloads)) else payloads
+            res = (codec.decode(part, schema) if recorded is None
+                   else codec.decode_as(part, recorded))
             if isinstance(res, tuple):
                 table, parents = res
                 parents = np.asarray(parents, dtype=np.int64) + lo
@@ -900,6 +909,8 @@ def _decode_group(codec: Codec, payloads: list[bytes], schema: pa.Schema | None
             if not isinstance(table, pa.Table):
                 table = (pa.Table.from_batches([table]) if isinstance(table, pa.RecordBatch)
                          else pa.table(table))
+            if recorded is not None:
+                table = _dtypes.restore(table, recorded)
             ok.append((table, parents))
         except Exception as e:  # noqa: BLE001 - a codec may raise anything on bad input
             if hi - lo == 1:
@@ -955,13 +966,18 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
         meta = _direct_meta(chunk.hdrs, want_ct, o.include_headers)
     else:
         meta = _consumer_meta(chunk, want_ct, o.include_headers)
-    groups = _codec_groups(o, chunk, meta)
+    recorded: list[pa.Schema] = []
+    unknown: set[str] = set()
+    if o.schema is None:
+        groups, recorded, unknown = _schema_groups(chunk, _codec_groups(o, chunk, meta))
+    else:  # schema= overrides what writers recorded
+        groups = [(c, idx, None) for c, idx in _codec_groups(o, chunk, meta)]
     parts: list[tuple[pa.Table, np.ndarray]] = []
     bad: list[tuple[int, str]] = []
     datas = chunk.datas
-    for codec, idx in groups:
+    for codec, idx, target in groups:
         payloads = datas if len(idx) == n else [datas[i] for i in idx]
-        good, wrong = _decode_group(codec, payloads, o.schema)
+        good, wrong = _decode_group(codec, payloads, o.schema, target)
         for table, parents in good:
             parts.append((table, idx[parents] if len(idx) != n else parents))
         for i, reason in wrong:
@@ -1001,6 +1017,8 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
             table = table.take(pa.array(order))
             parents = parents[order]
     table, err_cols = _shape(o, table)
+    pandas_meta = _dtypes.pandas_metadata(
+        recorded if o.schema is None else [o.schema], table.column_names)
     # metadata columns
     same = len(parents) == n and (n == 0 or (parents[0] == 0 and parents[-1] == n - 1
                                              and bool(np.all(np.diff(parents) == 1))))
@@ -1024,7 +1042,48 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
         if i >= 0:
             table = table.remove_column(i)
         table = table.append_column(name, arr)
-    return table
+    md: dict[bytes, bytes] = {}
+    if pandas_meta is not None:
+        md[_dtypes.PANDAS_KEY] = pandas_meta
+    if unknown:
+        md[UNKNOWN_KEY] = ",".join(sorted(unknown)).encode()
+    return table.replace_schema_metadata(md) if md else table
+
+
+def _schema_groups(chunk: _Chunk, groups: list[tuple[Codec, np.ndarray]]
+                   ) -> tuple[list[tuple[Codec, np.ndarray, pa.Schema | None]],
+                              list[pa.Schema], set[str]]:
+    """Split codec groups by the schema each message names (``Jsdata-Schema``), learning
+    the schemas defined in the chunk's headers; returns (groups with their recorded schema
+    or None, the recorded schemas used, the ids no known schema has)."""
+    ids = _dtypes.header_schema_ids(chunk.hdrs)
+    if ids is None:
+        return [(c, idx, None) for c, idx in groups], [], set()
+    unknown: set[str] = set()
+    used: dict[str, pa.Schema] = {}
+
+    def target(sid: str | None) -> pa.Schema | None:
+        if sid is None:
+            return None
+        sch = _dtypes.lookup(sid)
+        if sch is None:
+            unknown.add(sid)
+        else:
+            used[sid] = sch
+        return sch
+
+    out: list[tuple[Codec, np.ndarray, pa.Schema | None]] = []
+    if isinstance(ids, str):
+        t = target(ids)
+        out = [(c, idx, t) for c, idx in groups]
+    else:
+        for c, idx in groups:
+            by: dict[str | None, list[int]] = {}
+            for i in idx.tolist():
+                by.setdefault(ids[i], []).append(i)
+            for sid, members in by.items():
+                out.append((c, np.asarray(members, dtype=np.int64), target(sid)))
+    return out, list(used.values()), unknown
 
 
 def _shape(o: ReadOptions, table: pa.Table) -> tuple[pa.Table, dict[str, pa.Array]]:
@@ -1106,6 +1165,8 @@ class RecordBatchStream:
         self._bar: Any = None
         self.messages = 0
         self.rows = 0
+        self._looked_up: set[str] = set()  # schema ids looked up in the stream's metadata
+        self._pandas_metas: list[bytes] = []
 
     def __repr__(self) -> str:
         return (f"<RecordBatchStream {self.stream} seq {self.start_seq}..{self.end_seq} "
@@ -1153,6 +1214,7 @@ class RecordBatchStream:
             chunk: _Chunk = item
             if len(chunk):
                 table = await in_thread(decode_chunk, self._o, chunk, self.stream)
+                table = await self._with_schemas(chunk, table)
             else:
                 table = None
             self.end_seq = max(self.end_seq, chunk.last_cov)
@@ -1165,7 +1227,36 @@ class RecordBatchStream:
             if table is not None and table.num_rows:
                 self.rows += table.num_rows
                 meta = {META_KEY: self.range_metadata(chunk.first_cov, chunk.last_cov)}
+                pmeta = (table.schema.metadata or {}).get(_dtypes.PANDAS_KEY)
+                if pmeta is not None:
+                    meta[_dtypes.PANDAS_KEY] = pmeta
                 return table.replace_schema_metadata(meta)
+
+    async def _with_schemas(self, chunk: _Chunk, table: pa.Table) -> pa.Table:
+        """Decode ``chunk`` again if its messages name schemas that were unknown but that
+        the stream's metadata now records (written after the read started); a schema still
+        missing is warned about once and its messages keep their inferred types."""
+        raw = (table.schema.metadata or {}).get(UNKNOWN_KEY)
+        if raw is None:
+            return table
+        ids = set(raw.decode().split(","))
+        if not ids <= self._looked_up:
+            self._looked_up |= ids
+            try:
+                info = await self._stream.info()
+            except errors.JetStreamError:
+                info = None
+            if info is not None:
+                _dtypes.learn_stream_metadata(info.config.metadata)
+            if any(_dtypes.lookup(i) is not None for i in ids):
+                table = await in_thread(decode_chunk, self._o, chunk, self.stream)
+                raw = (table.schema.metadata or {}).get(UNKNOWN_KEY)
+                ids = set(raw.decode().split(",")) if raw is not None else set()
+        for sid in sorted(ids):
+            _dtypes.warn_unknown(sid, self.stream)
+        md = dict(table.schema.metadata or {})
+        md.pop(UNKNOWN_KEY, None)
+        return table.replace_schema_metadata(md or None)
 
     async def _next_batch(self) -> pa.RecordBatch | None:
         table = await self._next_table()
@@ -1249,6 +1340,9 @@ class RecordBatchStream:
             t = await self._next_table()
             if t is None:
                 break
+            pmeta = (t.schema.metadata or {}).get(_dtypes.PANDAS_KEY)
+            if pmeta is not None:
+                self._pandas_metas.append(pmeta)
             tables.append(t.replace_schema_metadata(None))
         return self._assemble(tables)
 
@@ -1272,7 +1366,13 @@ class RecordBatchStream:
         order += [n for n in tail if n in table.column_names]
         if order != table.column_names:
             table = table.select(order)
-        return table.replace_schema_metadata({META_KEY: self.range_metadata()})
+        md = {META_KEY: self.range_metadata()}
+        pmeta = _dtypes.merge_pandas_metadata(self._pandas_metas, table.column_names)
+        if pmeta is None and o.schema is not None:
+            pmeta = _dtypes.pandas_metadata([o.schema], table.column_names)
+        if pmeta is not None:
+            md[_dtypes.PANDAS_KEY] = pmeta
+        return table.replace_schema_metadata(md)
 
     async def aclose(self) -> None:
         """Stop reading and release the server-side resources."""
@@ -1337,7 +1437,15 @@ def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.Dat
     if i >= 0 and pa.types.is_map(table.schema.field(i).type):
         headers = table.column(i)
         table = table.set_column(i, "_headers", pa.nulls(table.num_rows))
+    lists: dict[str, Any] = {}
+    if dtype_backend is None:
+        for name in _dtypes.python_list_columns(table):
+            i = table.schema.get_field_index(name)
+            lists[name] = table.column(i)
+            table = table.set_column(i, name, pa.nulls(table.num_rows))
     df = table.to_pandas(**kw)
+    for name, col in lists.items():  # written from Python lists: read back as lists
+        df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
     if headers is not None:
         vals = []
         for pairs in headers.to_pylist():
@@ -1366,6 +1474,10 @@ class StreamReader:
         o = ReadOptions.parse(read, pandas=pandas)
         bulk = not strict and "batch_size" not in read
         plan = await _make_plan(self, o, bulk)  # type: ignore[arg-type]
+        if o.schema is None:  # schemas recorded by writers (see jsdata.dtypes)
+            info = getattr(self, "_info", None)
+            if info is not None:
+                _dtypes.learn_stream_metadata(info.config.metadata)
         rs = RecordBatchStream(self, o, plan, strict)  # type: ignore[arg-type]
         await rs._start()
         return rs, o

@@ -94,7 +94,12 @@ class Stream(StreamConsumerMethods, StreamReader):
         st = status_of(hdr) if hdr else None
         if st is not None:
             if st[0] == 404:
-                raise errors.MsgNotFoundError("message not found", code=404)
+                what = errors._message_about(payload) or (
+                    f" (last message for subject {subject!r})" if subject else "")
+                e = errors.MsgNotFoundError(
+                    f"message not found in stream {self.name!r}{what}", code=404)
+                e.stream = self.name
+                raise e
             if st[0] == 503:  # nobody serves direct gets for this name: the stream is gone
                 raise errors.StreamNotFoundError(
                     f"stream {self.name!r} not found (no responders for direct get)", code=503)

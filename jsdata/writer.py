@@ -77,12 +77,17 @@ class WriteResult:
 # input normalization
 
 def _pandas_table(df: Any) -> pa.Table:
+    """The frame as an Arrow table, with pandas' schema metadata (recorded once per write,
+    see :mod:`jsdata.dtypes`; stripped from what is sent)."""
     import pandas as pd
     import pyarrow as pa
+
+    from .framecheck import check_pandas
     if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
         df = df.reset_index()
-    try:  # pandas' own schema metadata is dropped: it would ride along in every message
-        return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
+    check_pandas(df)
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError,
             TypeError):
         pass
@@ -91,31 +96,51 @@ def _pandas_table(df: Any) -> pa.Table:
             pa.array(df[name], from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError,
                 TypeError) as e:
-            raise errors.UnsupportedTypeError(
+            raise errors.ColumnTypeError(
                 f"column {str(name)!r} (dtype {df[name].dtype}) cannot be converted to Arrow: "
-                f"{e}") from None
-    return pa.Table.from_pandas(df, preserve_index=False).replace_schema_metadata(None)
+                f"{e}", column=str(name)) from None
+    return pa.Table.from_pandas(df, preserve_index=False)
 
 
-def _source(data: Any, piece: int = PIECE_ROWS
-            ) -> tuple[pa.Schema, Iterator[pa.Table], int | None]:
-    """(schema, iterator of table slices, total rows if known) for any supported input."""
+@dataclass
+class _Source:
+    """What publish_dataframe writes: the schema (without metadata), the slices, the row
+    count when known, and the schema to record for readers (None: nothing recorded)."""
+
+    schema: pa.Schema
+    slices: Iterator[pa.Table]
+    total: int | None
+    recorded: pa.Schema | None
+    table: pa.Table | None = None  # the whole input, when it is in memory
+
+
+def _source(data: Any, piece: int = PIECE_ROWS) -> _Source:
+    """The :class:`_Source` for any supported input."""
     import pyarrow as pa
+
+    from .dtypes import record
+    from .framecheck import check_schema
     pd = sys.modules.get("pandas")
     pl = sys.modules.get("polars")
     if pd is not None and isinstance(data, pd.DataFrame):
         table = _pandas_table(data)
     elif pl is not None and isinstance(data, pl.DataFrame):
+        if len(set(data.columns)) != len(data.columns):
+            check_schema(data.columns)
         table = data.to_arrow()
     elif isinstance(data, pa.Table):
         table = data
     elif isinstance(data, pa.RecordBatch):
         table = pa.Table.from_batches([data])
     elif isinstance(data, pa.RecordBatchReader):
-        return data.schema, _reader_slices(data, piece), None
+        check_schema(data.schema.names)
+        return _Source(data.schema.remove_metadata(), _reader_slices(data, piece), None,
+                       record(data.schema))
     elif hasattr(data, "__arrow_c_stream__"):
         reader = pa.RecordBatchReader.from_stream(data)
-        return reader.schema, _reader_slices(reader, piece), None
+        check_schema(reader.schema.names)
+        return _Source(reader.schema.remove_metadata(), _reader_slices(reader, piece), None,
+                       record(reader.schema))
     elif hasattr(data, "__arrow_c_array__"):
         table = pa.Table.from_batches([pa.record_batch(data)])
     else:
@@ -123,7 +148,10 @@ def _source(data: Any, piece: int = PIECE_ROWS
             "publish_dataframe takes a pandas or polars DataFrame, a pyarrow Table, "
             "RecordBatch or RecordBatchReader, or an object with __arrow_c_stream__; "
             f"got {type(data).__name__}")
-    return table.schema, _table_slices(table, piece), table.num_rows
+    check_schema(table.column_names)
+    recorded = record(table.schema, table)
+    table = table.replace_schema_metadata(None)
+    return _Source(table.schema, _table_slices(table, piece), table.num_rows, recorded, table)
 
 
 def _table_slices(table: pa.Table, piece: int) -> Iterator[pa.Table]:
@@ -134,7 +162,7 @@ def _table_slices(table: pa.Table, piece: int) -> Iterator[pa.Table]:
 def _reader_slices(reader: pa.RecordBatchReader, piece: int) -> Iterator[pa.Table]:
     import pyarrow as pa
     for batch in reader:
-        t = pa.Table.from_batches([batch])
+        t = pa.Table.from_batches([batch]).replace_schema_metadata(None)
         yield from _table_slices(t, piece)
 
 
@@ -235,6 +263,8 @@ class _HeaderSpec:
     content_type: str | None
     msg_id: _Template | None
     columns: list[tuple[str, str]]  # (header name, column)
+    schema_id: str | None = None  # the recorded schema (jsdata.dtypes), on every message
+    schema_text: str | None = None  # its definition, on the first message of the write
 
 
 def _header_spec(codec: Codec, msg_id: str | None,
@@ -265,8 +295,11 @@ def _header_blocks(spec: _HeaderSpec, table: pa.Table, offset: int) -> list[byte
     const = "NATS/1.0\r\n"
     if spec.content_type:
         const += f"Content-Type: {spec.content_type}\r\n"
+    if spec.schema_id:
+        from .dtypes import SCHEMA_HEADER
+        const += f"{SCHEMA_HEADER}: {spec.schema_id}\r\n"
     if spec.msg_id is None and not spec.columns:
-        return (const + "\r\n").encode() if spec.content_type else b""
+        return (const + "\r\n").encode() if const != "NATS/1.0\r\n" else b""
     args: list[Any] = [const]
     if spec.msg_id is not None:
         ids = _fill(spec.msg_id, table, offset, "msg_id", subject=False)
@@ -308,7 +341,7 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
         subj: list[str] | str = (
             _fill(subject, table, offset, "subject", subject=True).to_pylist()
             if templated else subject.text)
-        payloads = codec.encode(table, None)
+        payloads = codec.encode(table, 1)  # one row per message, for every codec
         hdrs = _header_blocks(spec, table, offset)
         return _Encoded(n, subj, payloads, hdrs)
     # several rows per message: group the rows of each subject, in order of appearance
@@ -406,19 +439,22 @@ class DataFrameWriter:
         piece = PIECE_ROWS_ARROW if cdc.name == "arrow" else PIECE_ROWS
         if rows_per_message and rows_per_message > 1:  # whole messages per slice
             piece = max(1, piece // rows_per_message) * rows_per_message
-        schema, slices, total = await in_thread(_source, data, piece)
+        src: _Source = await in_thread(_source, data, piece)
+        schema, slices, total = src.schema, src.slices, src.total
         for f in tpl.fields + (spec.msg_id.fields if spec.msg_id else []) + [
                 c for _, c in spec.columns]:
             if schema.get_field_index(f) < 0:
                 raise errors.ColumnNotFoundError(
                     f"column {f!r} is used in the subject, msg_id or headers but the data has "
                     f"no such column (columns: {', '.join(schema.names)})")
-        if cdc.name == "json":
-            import pyarrow as pa
-
-            from .codec import json_fragments
-            for f in schema:  # fail fast on types JSON cannot carry
-                json_fragments(pa.array([], f.type), f.name)
+        from .framecheck import check_codec_types, check_row_sizes
+        check_codec_types(cdc, schema)  # fail fast on types the codec cannot carry
+        if src.table is not None:
+            await in_thread(check_row_sizes, src.table, js.nc.max_payload)
+        if src.recorded is not None and _records_schema(cdc):
+            from .dtypes import remember, serialize
+            spec.schema_id, spec.schema_text = serialize(src.recorded)
+            remember(spec.schema_id, src.recorded)
         use_batch = False
         if batch is not False:
             use_batch = await _batch_allowed(js, tpl, msg_id, strict=batch is True)
@@ -431,6 +467,35 @@ class DataFrameWriter:
         finally:
             if w.bar is not None:
                 w.bar.close()
+
+
+def _records_schema(codec: Codec) -> bool:
+    """Whether writes with ``codec`` record their schema: the built-in codecs that carry
+    rows (custom codecs decode into shapes of their own; raw is bytes)."""
+    from .codec import ArrowCodec, JsonCodec, MsgpackCodec
+    return type(codec) in (JsonCodec, MsgpackCodec, ArrowCodec)
+
+
+async def _store_schema(js: JetStream, stream: str, sid: str, text: str) -> bool:
+    """Record a schema in the stream's metadata (``jsdata.schema.<id>``) unless it is there;
+    best effort (False when it cannot: no permission, metadata too large, an old server)."""
+    from .dtypes import MAX_STREAM_METADATA, META_PREFIX
+    key = META_PREFIX + sid
+    try:
+        info = await js.stream_info(stream)
+        md = dict(info.config.metadata or {})
+        if key in md:
+            return True
+        if sum(len(k) + len(v) for k, v in md.items()) + len(key) + len(text) \
+                > MAX_STREAM_METADATA:
+            return False
+        md = {k: v for k, v in md.items() if not k.startswith("_nats.")}
+        md[key] = text
+        info.config.metadata = md
+        await js.update_stream(info.config)
+    except errors.JetStreamError:
+        return False
+    return True
 
 
 async def _batch_allowed(js: JetStream, tpl: _Template, msg_id: str | None,
@@ -481,6 +546,7 @@ class _Writer:
         self.bytes = 0
         # (first message index, first row, first row of each message or None) per slice
         self.segments: list[tuple[int, int, list[int] | None]] = []
+        self.schema_task: asyncio.Task[bool] | None = None  # recording it in the stream
 
     def _rpm_for(self, table: pa.Table) -> int:
         if self.rpm is not None:
@@ -514,20 +580,108 @@ class _Writer:
                                  f"{index}) failed: {text}; {bp.acked:,} of {bp.sent:,} "
                                  "messages sent were acknowledged")
 
+    async def _stored(self, bp: BulkPublisher, offset: int, exc: errors.JetStreamError
+                      ) -> BaseException:
+        """``exc`` (raised before slice ``offset..`` was sent) told with what is stored:
+        every message before it is waited for; when they all succeeded, rows
+        ``0..offset-1`` are stored and the caller can resume with ``df.iloc[offset:]``."""
+        from .publish import FastBatchPublisher, _redescribed
+        try:
+            if isinstance(bp, FastBatchPublisher):
+                await bp.finish()
+            await bp._wait_until(0)
+        except errors.JetStreamError:
+            pass
+        text = exc.description or str(exc)
+        if bp.first_error() is None and bp.acked + bp.duplicates >= bp.sent:
+            where = (f" (stream {bp.stream!r} sequences {bp.first_seq}..{bp.last_seq})"
+                     if bp.first_seq is not None else "")
+            text += (f"; rows 0..{offset - 1} were already stored{where}; resume with "
+                     f"df.iloc[{offset}:] (the same arguments)")
+        else:
+            text += (f"; {bp.acked:,} of the {bp.sent:,} messages sent before it were "
+                     "acknowledged (rerun with msg_id to make resending safe)")
+        new = _redescribed(exc, text)
+        for k in ("column", "row", "sequence", "subject"):
+            if hasattr(exc, k):
+                setattr(new, k, getattr(exc, k))
+        if isinstance(new, errors.DataFrameError):
+            new.rows_stored = offset if bp.first_error() is None else 0
+            new.first_seq, new.last_seq, new.stream = bp.first_seq, bp.last_seq, bp.stream
+        return new
+
+    def _check_sizes(self, enc: _Encoded, offset: int) -> None:
+        """Refuse a slice holding a message over max_payload before any of it is sent."""
+        limit = self.js.nc.max_payload
+        hdrs = enc.hdrs
+        payloads = enc.payloads
+        if not payloads:
+            return
+        extra = len(self.spec.schema_text or "") + 40 if offset == 0 else 0
+        if isinstance(hdrs, bytes):
+            if max(map(len, payloads)) + len(hdrs) + extra <= limit:
+                return
+            sizes = [len(p) + len(hdrs) for p in payloads]
+        else:
+            sizes = [len(p) + len(h) for p, h in zip(payloads, hdrs, strict=True)]
+            if max(sizes) + extra <= limit:
+                return
+        if extra:
+            sizes[0] += extra
+        j = next((i for i, n in enumerate(sizes) if n > limit), None)
+        if j is None:
+            return
+        if enc.first_rows is not None:
+            row = enc.first_rows[j]
+            what = f"the message starting at row {row} ({sizes[j]:,} bytes)"
+            hint = "use fewer rows_per_message"
+        else:
+            row = offset + j
+            what = f"row {row} ({sizes[j]:,} bytes encoded)"
+            hint = "make the row smaller or split it"
+        raise errors.PayloadTooLargeError(
+            f"publish_dataframe: {what} exceeds the server's max_payload of {limit:,} bytes; "
+            f"{hint}", row=row)
+
     async def run(self, slices: Iterator[pa.Table]) -> WriteResult:
-        from .publish import FastBatchPublisher
-        from .reader import in_thread
         t0 = time.perf_counter()
-        offset = 0
         bp = await (self.js._fast_batch_publisher(window=self.window) if self.batch
                     else self.js._bulk_publisher(window=self.window))
+        try:
+            return await self._run(bp, slices, t0)
+        finally:
+            if self.schema_task is not None:
+                try:
+                    await self.schema_task
+                except Exception:  # noqa: BLE001 - recording the schema is best effort
+                    pass
+            await bp.close()
+
+    async def _next_encoded(self, bp: BulkPublisher, enc_fut: Any, offset: int) -> _Encoded:
+        """The next encoded slice, checked; an error raised after earlier slices were
+        sent says which rows are stored."""
+        try:
+            enc: _Encoded = await enc_fut
+            self._check_sizes(enc, offset)
+        except errors.JetStreamError as e:
+            if bp.sent == 0:
+                raise
+            raise await self._stored(bp, offset, e) from None
+        return enc
+
+    async def _run(self, bp: BulkPublisher, slices: Iterator[pa.Table], t0: float
+                   ) -> WriteResult:
+        from .publish import FastBatchPublisher
+        from .reader import in_thread
+        offset = 0
         enc_fut = None
         try:
             nxt = await in_thread(_next_slice, slices)
             enc_fut = (asyncio.ensure_future(in_thread(self._encode, nxt, offset))
                        if nxt is not None else None)
             while enc_fut is not None:
-                enc = await enc_fut
+                enc = await self._next_encoded(bp, enc_fut, offset)
+                enc_fut = None
                 nxt = await in_thread(_next_slice, slices)
                 enc_fut = (asyncio.ensure_future(in_thread(self._encode, nxt, offset + enc.rows))
                            if nxt is not None else None)
@@ -545,8 +699,6 @@ class _Writer:
             if enc_fut is not None and not enc_fut.done():
                 enc_fut.cancel()
             raise
-        finally:
-            await bp.close()
         err = bp.first_error()
         if err is not None:
             raise self._error(bp, *err) from None
@@ -564,9 +716,14 @@ class _Writer:
         try:
             if first:
                 # The first message is awaited: a subject no stream captures fails here,
-                # before anything else is sent.
+                # before anything else is sent. It carries the schema's definition.
+                h0 = hdrs if isinstance(hdrs, bytes) else hdrs[0]
+                if self.spec.schema_text and h0.endswith(b"\r\n\r\n"):
+                    from .dtypes import SCHEMA_DEF_HEADER
+                    h0 = (h0[:-2] + f"{SCHEMA_DEF_HEADER}: {self.spec.schema_text}\r\n"
+                          "\r\n".encode())
                 await bp.send(subjects if isinstance(subjects, str) else subjects[:1],
-                              payloads[:1], hdrs if isinstance(hdrs, bytes) else hdrs[:1])
+                              payloads[:1], h0 if isinstance(hdrs, bytes) else [h0])
                 await bp._wait_until(0)
                 err = bp.first_error()
                 if err is not None and isinstance(err[1], errors.NoStreamResponseError):
@@ -576,16 +733,21 @@ class _Writer:
                         code=503) from None
                 if err is not None:
                     return
+                if self.spec.schema_id and self.spec.schema_text and bp.stream:
+                    self.schema_task = asyncio.ensure_future(_store_schema(
+                        self.js, bp.stream, self.spec.schema_id, self.spec.schema_text))
                 subjects = subjects if isinstance(subjects, str) else subjects[1:]
                 hdrs = hdrs if isinstance(hdrs, bytes) else hdrs[1:]
                 payloads = payloads[1:]
                 self.bytes += len(enc.payloads[0])
             await bp.send(subjects, payloads, hdrs)
         except errors.MaxPayloadExceededError as e:
+            if isinstance(e, errors.PayloadTooLargeError):
+                raise
             m = re.match(r"message (\d+)", e.description or "")
             idx = int(m.group(1)) if m else 0
             row = self._row_of(idx)
-            raise errors.MaxPayloadExceededError(
+            raise errors.PayloadTooLargeError(
                 f"row {row} (message {idx}) is too large: {e}; use fewer rows_per_message "
-                "or a smaller row") from None
+                "or a smaller row", row=row) from None
         self.bytes += sum(map(len, payloads))

@@ -452,7 +452,7 @@ def test_user_password_and_token_pass_through(home, tmp_path) -> None:
                 "--password", "wrong-pw-42", "--timeout", "3")
         line = _one_line_error(r)
         assert "wrong-pw-42" not in r.stderr + r.stdout
-        assert "could not connect" in line
+        assert "AuthenticationError" in line
     with EmbeddedServer(store_dir=str(tmp_path / "b"), args=["--auth", "tok-9876"]) as s:
         r = run(home, "kv", "ls", "--server", s.url, "--token", "tok-9876")
         assert r.returncode == 0, r.stderr
@@ -491,6 +491,15 @@ def test_context_with_tls_ca(home, tmp_path) -> None:
                 env=_env(home, XDG_CONFIG_HOME=str(tmp_path / "xdg")))
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout) == [] and r.stderr == ""
+        # without the CA the server's certificate is not trusted: a typed one-line failure
+        (ctx_dir / "noca.json").write_text(json.dumps({"url": url}))
+        r = run(home, "--context", "noca", "object", "ls", "--timeout", "5",
+                env=_env(home, XDG_CONFIG_HOME=str(tmp_path / "xdg")))
+        line = _one_line_error(r)
+        assert "certificate" in line.lower() or "tls" in line.lower(), line
+        r = run(home, "object", "ls", "--server", url, "--tlsca", str(tmp_path / "ca.pem"),
+                "--json")
+        assert r.returncode == 0 and json.loads(r.stdout) == [], r.stderr
 
 
 def test_progress_bar_only_on_a_terminal(cli, conn, srv, home, tmp_path) -> None:

@@ -267,11 +267,12 @@ async def test_domain_async(domain_server) -> None:
 
 
 def test_wrong_domain_is_a_clear_error(domain_server) -> None:
-    with jsdata.connect(domain_server.url, domain="NOPE", timeout=2) as js:
-        with pytest.raises(errors.JetStreamNotEnabledError):
-            js.account_info()
-        with pytest.raises(errors.JetStreamNotEnabledError):
-            js.create_stream(name="X", subjects=["x"])
+    # connect checks JetStream: a domain nobody serves fails there, naming the domain
+    with pytest.raises(errors.NoJetStreamError) as ei:
+        jsdata.connect(domain_server.url, domain="NOPE", timeout=2)
+    assert isinstance(ei.value, errors.JetStreamNotEnabledError)
+    assert isinstance(ei.value, errors.JetStreamConnectionError)
+    assert "'NOPE'" in str(ei.value)
 
 
 def test_domain_and_api_prefix_together_is_an_error(server) -> None:
@@ -287,9 +288,10 @@ def test_no_jetstream_is_a_clear_error(tmp_path) -> None:
     except errors.EmbeddedServerError:
         pytest.skip("EmbeddedServer waits for JetStream health; cannot run without it")
     try:
-        with jsdata.connect(srv.url, timeout=2) as js, pytest.raises(
-                errors.JetStreamNotEnabledError):
-            js.account_info()
+        with pytest.raises(errors.NoJetStreamError) as ei:
+            jsdata.connect(srv.url, timeout=2)
+        assert isinstance(ei.value, errors.JetStreamNotEnabledError)
+        assert "JetStream is not enabled" in str(ei.value)
     finally:
         srv.stop()
 

@@ -47,6 +47,12 @@ def add_connection_options(p: argparse.ArgumentParser, *, top: bool) -> None:
     g.add_argument("--token", help="authentication token", **d)
     g.add_argument("--creds", metavar="FILE", help="a .creds file (JWT and nkey seed)", **d)
     g.add_argument("--nkey", metavar="SEED", help="an nkeys seed file (or the seed)", **d)
+    g.add_argument("--tlsca", metavar="FILE", help="CA certificate(s) to trust (TLS)", **d)
+    g.add_argument("--tlscert", metavar="FILE", help="client certificate (mutual TLS)", **d)
+    g.add_argument("--tlskey", metavar="FILE", help="the client certificate's key", **d)
+    g.add_argument("--tlsfirst", action="store_true",
+                   help="TLS handshake before the server's INFO (servers with handshake_first)",
+                   **d)
     g.add_argument("--timeout", type=float, metavar="SECONDS",
                    help="connect and request timeout (default 5)", **d)
     g.add_argument("--json", action="store_true", help="JSON output for scripts", **d)
@@ -61,7 +67,8 @@ def context_file(name: str) -> Path:
 
 
 def load_context(name: str) -> dict[str, Any]:
-    """The settings of a nats CLI context (url, user, password, token, creds, nkey, TLS)."""
+    """The settings of a nats CLI context (url, user, password, token, creds, nkey, TLS:
+    ca, cert, key, tls_first; jetstream_domain, jetstream_api_prefix)."""
     path = context_file(name)
     try:
         data = json.loads(path.read_text())
@@ -75,8 +82,8 @@ def load_context(name: str) -> dict[str, Any]:
     return data
 
 
-def _tls_from_context(ctx: dict[str, Any]) -> ssl.SSLContext | None:
-    ca, cert, key = ctx.get("ca"), ctx.get("cert"), ctx.get("key")
+def _tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """An SSL context trusting ``ca`` (else the system's CAs), with a client certificate."""
     if not (ca or cert):
         return None
     tls = ssl.create_default_context(cafile=os.path.expanduser(ca) if ca else None)
@@ -101,9 +108,11 @@ def connect_kwargs(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]
         v = pick(opt)
         if v:
             kw[kwarg] = os.path.expanduser(v) if opt == "creds" else v
-    tls = _tls_from_context(ctx) if ctx else None
+    tls = _tls_context(pick("tlsca", "ca"), pick("tlscert", "cert"), pick("tlskey", "key"))
     if tls is not None:
         kw["tls"] = tls
+    if getattr(args, "tlsfirst", False) or ctx.get("tls_first"):
+        kw["tls_handshake_first"] = True
     if ctx.get("jetstream_domain"):
         kw["domain"] = ctx["jetstream_domain"]
     if ctx.get("jetstream_api_prefix"):
