@@ -292,6 +292,22 @@ def test_read_matches_read_stream_and_its_options(cli, conn, tmp_path) -> None:
     # an age as the start: everything was written in the last hour
     r = cli("read", "CLI_RD", "--start", "1h", "--json")
     assert len(r.stdout.splitlines()) == 90
+    # --batch-size: the same rows written batch by batch (bounded memory)
+    whole = jsdata.read_stream("CLI_RD", conn)
+    for ext in ("parquet", "csv", "jsonl"):
+        out_all, out_b = tmp_path / f"all.{ext}", tmp_path / f"batched.{ext}"
+        assert cli("read", "CLI_RD", "-o", str(out_all)).returncode == 0
+        r = cli("read", "CLI_RD", "--batch-size", "7", "-o", str(out_b))
+        assert r.returncode == 0, r.stderr
+        assert "wrote 90 rows from CLI_RD seq 1..90" in r.stdout
+        if ext == "parquet":
+            got = pd.read_parquet(out_b)
+            pd.testing.assert_frame_equal(got, whole, check_dtype=False)
+        else:
+            assert out_b.read_text() == out_all.read_text()
+    r = cli("read", "CLI_RD", "--batch-size", "10", "-o", "-", "--end", "25")
+    assert [json.loads(ln)["_seq"] for ln in r.stdout.splitlines()] == list(range(1, 26))
+    assert cli("read", "CLI_RD", "--batch-size", "10").returncode == 2
     line = _one_line_error(cli("read", "CLI_NOSUCH"))
     assert "CLI_NOSUCH" in line
     line = _one_line_error(cli("read", "CLI_RD", "--codec", "nocodec"))
@@ -305,6 +321,9 @@ def test_read_and_tail_an_empty_stream(cli, conn, tmp_path) -> None:
     r = cli("read", "CLI_EMPTY", "-o", str(tmp_path / "e.parquet"))
     assert r.returncode == 0 and "wrote 0 rows" in r.stdout
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 0
+    r = cli("read", "CLI_EMPTY", "--batch-size", "5", "-o", str(tmp_path / "e2.parquet"))
+    assert r.returncode == 0 and "wrote 0 rows" in r.stdout, r.stderr
+    assert len(pd.read_parquet(tmp_path / "e2.parquet")) == 0
     r = cli("tail", "CLI_EMPTY", "--json")
     assert r.returncode == 0 and r.stdout == ""
 

@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-messages", type=int, metavar="N", help="read at most N messages")
     p.add_argument("--on-error", choices=["raise", "skip", "keep"], default="raise",
                    help="what to do with payloads that do not decode (default raise)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="write -o batch by batch, N messages at a time, in bounded memory "
+                   "(Stream.to_batches: the columns come from the first batch)")
     p.add_argument("--max-rows", type=int, default=50, metavar="N",
                    help="rows shown in the table without -o (default 50)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -191,21 +194,26 @@ def read(args: argparse.Namespace) -> int:
     fmt = _format_of(out, args.format, "output") if out else None
     if fmt == "parquet" and out == "-" and sys.stdout.isatty():
         raise UsageError("refusing to write Parquet to a terminal (use -o FILE.parquet)")
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if args.batch_size is not None:
+        if out is None or (fmt == "parquet" and out == "-"):
+            raise UsageError("--batch-size needs -o FILE (or -o - for CSV / JSON lines)")
+        if args.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
+        assert fmt is not None
+        with connection(args) as js:
+            rows, first, last = _export_batches(js, args.stream, opts, args.batch_size,
+                                                fmt, out)
+        _report_export(args, rows, first, last, fmt, out)
+        return 0
     with connection(args) as js:
-        df = jsdata.read_stream(args.stream, js, **{k: v for k, v in opts.items()
-                                                    if v is not None})
+        df = jsdata.read_stream(args.stream, js, **opts)
     rng = df.attrs.get("jetstream", {})
     where = f"{args.stream} seq {rng.get('start_seq')}..{rng.get('end_seq')}"
     if out is not None:
         assert fmt is not None
         _write_frame(df, fmt, out)
-        if out != "-":
-            if args.json:
-                print_json({"stream": args.stream, "rows": len(df), "file": out,
-                            "format": fmt, "start_seq": rng.get("start_seq"),
-                            "end_seq": rng.get("end_seq")})
-            else:
-                print(f"wrote {len(df):,} rows from {where} to {out}")
+        _report_export(args, len(df), rng.get("start_seq"), rng.get("end_seq"), fmt, out)
         return 0
     if args.json:
         _write_frame(df, "jsonl", "-")
@@ -214,6 +222,68 @@ def read(args: argparse.Namespace) -> int:
         print(_jsonable(df).to_string(index=False, max_rows=args.max_rows))
     note(f"{len(df):,} rows from {where}")
     return 0
+
+
+def _report_export(args: argparse.Namespace, rows: int, first: int | None, last: int | None,
+                   fmt: str, out: str) -> None:
+    if out == "-":
+        return
+    if args.json:
+        print_json({"stream": args.stream, "rows": rows, "file": out, "format": fmt,
+                    "start_seq": first, "end_seq": last})
+    else:
+        print(f"wrote {rows:,} rows from {args.stream} seq {first}..{last} to {out}")
+
+
+def _export_batches(js: Any, stream: str, opts: dict[str, Any], batch_size: int, fmt: str,
+                    out: str) -> tuple[int, int | None, int | None]:
+    """Write the read batch by batch (Parquet through Arrow, CSV and JSON lines through
+    the same pandas conversion as ``read_stream``); returns rows and the range covered."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ..reader import table_to_pandas
+    reader = js.stream(stream).to_batches(batch_size=batch_size, **opts)
+    rows, first, last = 0, None, None
+    writer: Any = None
+    text_out: Any = None
+    try:
+        for batch in reader:
+            meta = (batch.schema.metadata or {}).get(b"jetstream")
+            if meta:
+                covered = json.loads(meta)
+                first = covered["start_seq"] if first is None else first
+                last = covered["end_seq"]
+            batch = batch.replace_schema_metadata(None)
+            if fmt == "parquet":
+                if writer is None:
+                    writer = pq.ParquetWriter(out, batch.schema)
+                writer.write_batch(batch)
+            else:
+                df = table_to_pandas(pa.Table.from_batches([batch]), None)
+                if text_out is None:
+                    text_out = sys.stdout if out == "-" else open(out, "w", encoding="utf-8")
+                if fmt == "csv":
+                    _jsonable(df).to_csv(text_out, index=False, header=rows == 0)
+                elif len(df):
+                    text = _jsonable(df).to_json(orient="records", lines=True,
+                                                 date_format="iso", date_unit="ns",
+                                                 force_ascii=False)
+                    text_out.write(text if text.endswith("\n") else text + "\n")
+            rows += batch.num_rows
+        if fmt == "parquet" and writer is None:  # nothing read: an empty file with the schema
+            pq.write_table(reader.schema.empty_table().replace_schema_metadata(None), out)
+        elif fmt != "parquet" and text_out is None and out != "-":
+            Path(out).write_text("", encoding="utf-8")
+    finally:
+        if writer is not None:
+            writer.close()
+        if text_out is not None and text_out is not sys.stdout:
+            text_out.close()
+        reader.close()
+    return rows, first, last
 
 
 def _load_table(path: str, fmt: str) -> Any:
