@@ -13,10 +13,8 @@ import datetime
 import enum
 import json
 import os
-import ssl
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 
@@ -58,65 +56,26 @@ def add_connection_options(p: argparse.ArgumentParser, *, top: bool) -> None:
     g.add_argument("--json", action="store_true", help="JSON output for scripts", **d)
 
 
-def context_file(name: str) -> Path:
-    """Where the nats CLI keeps the context ``name``."""
-    if os.sep in name or name.endswith(".json"):
-        return Path(name).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
-    return Path(base) / "nats" / "context" / f"{name}.json"
-
-
-def load_context(name: str) -> dict[str, Any]:
-    """The settings of a nats CLI context (url, user, password, token, creds, nkey, TLS:
-    ca, cert, key, tls_first; jetstream_domain, jetstream_api_prefix)."""
-    path = context_file(name)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CLIError(f"context {name!r} not found (no {path})") from None
-    except (OSError, ValueError) as e:
-        raise CLIError(f"context {name!r} could not be read from {path}: "
-                       f"{e.__class__.__name__}") from None
-    if not isinstance(data, dict):
-        raise CLIError(f"context {name!r} in {path} is not a JSON object")
-    return data
-
-
-def _tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext | None:
-    """An SSL context trusting ``ca`` (else the system's CAs), with a client certificate."""
-    if not (ca or cert):
-        return None
-    tls = ssl.create_default_context(cafile=os.path.expanduser(ca) if ca else None)
-    if cert:
-        tls.load_cert_chain(os.path.expanduser(cert),
-                            os.path.expanduser(key) if key else None)
-    return tls
-
-
 def connect_kwargs(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
-    """The URL and :func:`jsdata.connect` keywords the options (and a context) ask for."""
-    ctx = load_context(args.context) if getattr(args, "context", None) else {}
-
-    def pick(opt: str, key: str | None = None) -> Any:
-        v = getattr(args, opt, None)
-        return v if v not in (None, "") else (ctx.get(key or opt) or None)
-
-    url = pick("server", "url")
+    """The URL and :func:`jsdata.connect` keywords the options ask for; ``--context`` is
+    passed through (the library reads the nats CLI context, see :mod:`jsdata.contexts`),
+    and the explicit options win over it."""
+    url = getattr(args, "server", None) or None
     kw: dict[str, Any] = {}
+    if getattr(args, "context", None):
+        kw["context"] = args.context
     for opt, kwarg in (("user", "user"), ("password", "password"), ("token", "token"),
                        ("creds", "creds"), ("nkey", "nkeys_seed")):
-        v = pick(opt)
+        v = getattr(args, opt, None)
         if v:
             kw[kwarg] = os.path.expanduser(v) if opt == "creds" else v
-    tls = _tls_context(pick("tlsca", "ca"), pick("tlscert", "cert"), pick("tlskey", "key"))
-    if tls is not None:
+    tls = {k: os.path.expanduser(v) for k, v in (
+        ("ca_file", getattr(args, "tlsca", None)), ("cert_file", getattr(args, "tlscert", None)),
+        ("key_file", getattr(args, "tlskey", None))) if v}
+    if tls:
         kw["tls"] = tls
-    if getattr(args, "tlsfirst", False) or ctx.get("tls_first"):
+    if getattr(args, "tlsfirst", False):
         kw["tls_handshake_first"] = True
-    if ctx.get("jetstream_domain"):
-        kw["domain"] = ctx["jetstream_domain"]
-    if ctx.get("jetstream_api_prefix"):
-        kw["api_prefix"] = ctx["jetstream_api_prefix"]
     if getattr(args, "timeout", None) is not None:
         kw["timeout"] = args.timeout
     return url, kw
