@@ -155,6 +155,7 @@ class ReadOptions:
     columns: list[str] | None = None
     metadata: tuple[str, ...] = ("subject", "seq", "time")
     include_headers: bool = False
+    include_markers: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     max_messages: int | None = None
     on_error: str = "raise"
@@ -544,9 +545,29 @@ def codecs_json() -> Codec:
     return _JSON
 
 
+_MARKER = b"\r\nNats-Marker-Reason:"  # a server-written marker (TTL expiry, purge, ...)
+
+
+def _without_markers(chunk: _Chunk) -> _Chunk:
+    """The chunk minus subject delete markers (nats-server 2.11+ writes them, with empty
+    payloads, when a subject's last message expires or is removed): they are not rows."""
+    hdrs = chunk.hdrs
+    if not hdrs or _MARKER not in b"".join(hdrs):
+        return chunk
+    keep = [i for i, h in enumerate(hdrs) if _MARKER not in h]
+    out = _Chunk(chunk.kind, [hdrs[i] for i in keep], [chunk.datas[i] for i in keep],
+                 None if chunk.subjects is None else [chunk.subjects[i] for i in keep],
+                 None if chunk.replies is None else [chunk.replies[i] for i in keep])
+    out.first_cov, out.last_cov = chunk.first_cov, chunk.last_cov
+    return out
+
+
 def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
-    """Decode one raw chunk into a table with the metadata columns (worker thread)."""
+    """Decode one raw chunk into a table with the metadata columns (worker thread).
+    Subject delete markers are dropped unless ``o.include_markers``."""
     _load()
+    if not o.include_markers:
+        chunk = _without_markers(chunk)
     n = len(chunk)
     want_ct = o.codec == "auto"
     if n == 0:
