@@ -116,6 +116,31 @@ class APITimeoutError(JetStreamTimeoutError):
     """Timed out waiting for a JetStream API response."""
 
 
+class ReadInterruptedError(JetStreamError):
+    """A read lost the server and could not resume in time.
+
+    Raised by the bulk readers (``to_arrow`` / ``to_pandas`` / ``to_batches`` /
+    ``read_stream``, object reads) only when the connection closed, or stayed down longer
+    than the resume window; shorter drops and server restarts are resumed transparently.
+    ``stream`` is the stream read; messages ``first_seq`` .. ``last_seq`` (inclusive) were
+    read before the interruption (``last_seq == first_seq - 1`` when none was), so a read
+    with ``start=resume_seq`` continues exactly after them.
+    """
+
+    def __init__(self, description: str | None = None, *, stream: str = "",
+                 first_seq: int = 0, last_seq: int = 0, code: int | None = None,
+                 err_code: int | None = None) -> None:
+        self.stream = stream
+        self.first_seq = first_seq
+        self.last_seq = last_seq
+        super().__init__(description, code=code, err_code=err_code)
+
+    @property
+    def resume_seq(self) -> int:
+        """The sequence to pass as ``start=`` to read on after what was read."""
+        return self.last_seq + 1
+
+
 class NoStreamResponseError(JetStreamError):
     """No response from stream (no stream captures the subject, or no responders)."""
 

@@ -1,7 +1,8 @@
 """pandas integration: ``read_stream``, ``df.to_jetstream(...)`` and the ``df.jetstream`` accessor.
 
-``import jsdata`` registers ``DataFrame.to_jetstream`` and the accessor with pandas, plainly,
-at import (pandas is a dependency of jsdata; every DataFrame read or write needs it).
+Registered when ``jsdata`` is imported. To keep ``import jsdata`` cheap, pandas is not
+imported here: if pandas is already loaded the registration happens at once, otherwise a
+one-shot import hook registers it right after pandas is first imported.
 
 ``js=None`` means the process-wide default connection (:func:`default_js`): what
 ``jsdata.connect()`` gives with no URL (``JSDATA_URL`` / ``NATS_URL``, else the embedded
@@ -10,13 +11,15 @@ server), created on first use and closed at exit.
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
 import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
-
-import pandas
 
 from . import errors
 from ._default import close_default, default_js
@@ -65,23 +68,25 @@ _registered = False
 _lock = threading.Lock()
 
 
-def register(pd: ModuleType = pandas) -> None:
+def register(pandas: ModuleType | None = None) -> None:
     """Add ``DataFrame.to_jetstream`` and the ``jetstream`` accessor to pandas (idempotent)."""
     global _registered
     with _lock:
         if _registered:
             return
-        frame: Any = pd.DataFrame
+        pd: Any = pandas if pandas is not None else importlib.import_module("pandas")
+        frame = pd.DataFrame
         if not hasattr(frame, "to_jetstream"):
             frame.to_jetstream = to_jetstream
         if "jetstream" not in getattr(frame, "_accessors", set()):
+            import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # re-registration warnings on reloads
                 pd.api.extensions.register_dataframe_accessor("jetstream")(JetStreamAccessor)
         _registered = True
 
 
-async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pandas.DataFrame:
+async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
     if js is None:
         raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
@@ -124,4 +129,49 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     return stream.to_pandas(**read)
 
 
-register()
+class _PandasHook(importlib.abc.MetaPathFinder):
+    """Registers the pandas extensions right after ``import pandas`` finishes (one shot)."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "pandas":
+            return None
+        _unhook()
+        spec = importlib.util.find_spec("pandas")
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            original(module)
+            try:
+                register(module)
+            except Exception:  # noqa: BLE001 - never break importing pandas
+                pass
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+_hook: _PandasHook | None = None
+
+
+def _unhook() -> None:
+    global _hook
+    if _hook is not None and _hook in sys.meta_path:
+        sys.meta_path.remove(_hook)
+    _hook = None
+
+
+def _install() -> None:
+    global _hook
+    if "pandas" in sys.modules and hasattr(sys.modules["pandas"], "DataFrame"):
+        register(sys.modules["pandas"])
+        return
+    if _hook is None:
+        _hook = _PandasHook()
+        sys.meta_path.insert(0, _hook)
+
+
+_install()

@@ -210,3 +210,18 @@ def test_consumer_config_takes_durable_in_its_constructor(js: jsdata.JetStream) 
     assert [n for n in s.consumer_names()] == ["d1"]
     with pytest.raises(errors.InvalidConfigError, match="durable or durable_name"):
         jsdata.ConsumerConfig(durable="a", durable_name="b")
+
+
+def test_fetch_bytes_on_a_pinned_group_counts_like_the_server(js: jsdata.JetStream) -> None:
+    """The server charges max_bytes before it adds Nats-Pin-Id: a budget that fits exactly
+    three messages delivers three, and the pull ends on its own (no timeout)."""
+    s = _stream(js, "PINB", 6)
+    c = s.create_consumer(durable="pb", priority_policy="pinned_client",
+                          priority_groups=["g"], ack_policy="none")
+    first = list(c.fetch(1, max_wait=2, group="g"))  # take the pin
+    assert len(first) == 1
+    m = first[0]
+    cost = len(m.subject) + len(m.reply) + len(m.data)  # no stored headers
+    mb = c.fetch_bytes(3 * cost, max_wait=10, group="g")
+    assert [x.data for x in mb] == [b"2", b"3", b"4"]  # counting the pin would stop at 2
+    assert mb.error is None

@@ -23,7 +23,7 @@ MAX_LINES = 760  # "about 700": a room that grows past this wants splitting
 GROUND = {"errors", "_util", "_repr", "_cparse"}
 FACES = {"jsdata", "aio"}
 # Plugins over the public face may use it (``import jsdata`` in a demo, the default connection).
-PLUGINS = {"pandas_ext", "fs", "widgets", "demo", "__main__", "_default"}
+PLUGINS = {"pandas_ext", "fs", "widgets", "demo", "__main__", "_default", "cli"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "_cparse": set(),
@@ -250,3 +250,19 @@ def test_small_rooms(mod: str) -> None:
     """No module much over 700 lines (split it by concept instead)."""
     n = MODULES[mod].read_text().count("\n")
     assert n <= MAX_LINES, f"{MODULES[mod]} has {n} lines"
+
+
+def test_connecting_imports_no_dataframe_library() -> None:
+    """pandas, pyarrow and numpy load at first use of a DataFrame path, not with the package
+    or its classes (the blocking ones included): a script that only publishes stays small."""
+    import os
+    import subprocess
+    import sys
+    code = ("import sys, jsdata, jsdata.aio; jsdata.JetStream; jsdata.aio.JetStream; "
+            "import jsdata._twins; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=PKG.parent, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(PKG.parent)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"imported at import time: {out.stdout.strip()}"

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import seconds
+from ._budget import msg_cost
 from .message import Msg
+from .priority import pin_extra
 from .pull import DEFAULT_EXPIRES
 from .pull_context import (
     _CLOSED,
@@ -183,8 +185,8 @@ class ConsumeContext(_PullContext):
         # _consumed() + _maybe_refill() written out: two calls cost ~25% of this hot path
         self._pending_msgs -= 1
         if self._count_bytes:
-            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
-                                    + len(msg.data))
+            self._pending_bytes -= msg_cost(msg.subject, msg.reply, msg._hdr, msg.data) - (
+                pin_extra(msg._hdr) if self._pin is not None else 0)
         if self._pending_msgs < self._thr_msgs or (
                 self._count_bytes and self._pending_bytes < self._thr_bytes):
             self._check_pending()

@@ -168,9 +168,11 @@ def header_value(hdr: bytes, name: bytes) -> str:
     """The first value of header ``name`` in a raw header block ("" if absent).
 
     The name is matched at the start of a line only (after the ``NATS/1.0`` status line), so
-    a user header that merely ends with ``name`` - or a value containing it - never matches.
+    a user header that merely ends with ``name`` - or a value containing it - never matches;
+    the last such line wins, as the server appends its own headers (``Nats-Sequence``,
+    ``Nats-Num-Pending``, ...) after the ones a message was stored with.
     """
-    i = hdr.find(b"\r\n" + name + b":")
+    i = hdr.rfind(b"\r\n" + name + b":")
     if i < 0:
         return ""
     start = i + len(name) + 3

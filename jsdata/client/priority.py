@@ -58,3 +58,24 @@ def note_pin(holder: PinHolder | None, hdr: bytes) -> None:
         v = header_value(hdr, PIN_HEADER)
         if v:
             holder.pin_id = v
+
+
+_PIN_LINE = b"\r\n" + PIN_HEADER + b":"
+_BARE_BLOCK = b"NATS/1.0\r\n\r\n"
+
+
+def pin_extra(hdr: bytes) -> int:
+    """Bytes the server's ``Nats-Pin-Id`` header added to a delivered message's header
+    block. nats-server charges a pull's ``max_bytes`` *before* adding it (consumer.go), so
+    a pull's byte count subtracts this; 0 when the message carries no pin."""
+    i = hdr.find(_PIN_LINE)
+    if i < 0:
+        return 0
+    j = hdr.find(b"\r\n", i + 2)
+    if j < 0:
+        return 0
+    line = j - i  # "\r\nNats-Pin-Id: <id>" == the "Nats-Pin-Id: <id>\r\n" it added
+    if hdr[:i + 2] + hdr[j + 2:] == _BARE_BLOCK:
+        return len(hdr)  # the message had no headers: the whole block is the server's
+    return line
+

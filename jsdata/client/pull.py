@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import seconds
+from ._budget import pull_cost
 from ._conn import new_token, status_of
 from .message import Msg
-from .priority import PinHolder, note_pin, priority_fields
+from .priority import PinHolder, note_pin, pin_extra, priority_fields
 
 if TYPE_CHECKING:
     from .context import Context
@@ -160,6 +161,11 @@ class _Fetch:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timers: list[asyncio.TimerHandle] = []
+        self.deadline = loop.time() + expires if expires else None
+        self.subject = ""  # where the pull request went, and the request (to re-send it)
+        self.req: dict[str, Any] = {}
+        self.unlisten: Any = None
+        self.resend = True  # re-send the request after a reconnect (else end the batch)
         if expires:
             self.timers.append(loop.call_later(expires + 1.0, self._expired))
         if heartbeat:
@@ -185,12 +191,60 @@ class _Fetch:
         self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
         self.received += 1
         if self.max_bytes:
-            self.bytes += len(data) + len(hdr) + len(subject) + len(reply)
+            # The server ends a pull whose messages reach max_bytes exactly with no status.
+            self.bytes += pull_cost(subject, reply, hdr, data)
+            if self.pin is not None:  # the server charges before adding the pin header
+                self.bytes -= pin_extra(hdr)
             if self.bytes >= self.max_bytes:
                 self.finish()
                 return
         if self.received >= self.want:
             self.finish()
+
+    def on_conn(self, event: str) -> None:
+        """A pull request can be lost with the connection: re-send it after a reconnect."""
+        if self.mb._done:
+            return
+        if event == "reconnected":
+            if self.resend:
+                self.js._spawn(self._resend())
+            else:  # ordered: what arrived is a gap-free prefix; the next fetch goes on after it
+                self.finish()
+        elif event == "closed":
+            self.finish(errors.ConnectionClosedError("the connection closed during the fetch"))
+
+    async def _resend(self) -> None:
+        """Ask again for what is still missing, to a fresh inbox (whatever the old request
+        still delivers cannot be counted twice)."""
+        if self.mb._done:
+            return
+        req = dict(self.req)
+        req["batch"] = self.want - self.received
+        if self.max_bytes:
+            req["max_bytes"] = self.max_bytes - self.bytes
+        if self.deadline is not None and "expires" in req:
+            left = self.deadline - self.loop.time()
+            if left <= 0.1:
+                return  # about to expire anyway
+            req["expires"] = int(left * 1e9)
+        nc = self.js.nc
+        try:
+            sub = await nc.fast_subscribe(f"_INBOX.{new_token()}", self.on_msg)
+        except Exception:  # noqa: BLE001 - the connection went again: the next event decides
+            return
+        old, self.sub = self.sub, sub
+        if old is not None:
+            nc._fast.pop(old._id, None)
+            self.js._spawn(nc.fast_unsubscribe(old))
+        if self.mb._done:
+            self.finish()
+            return
+        self.last_activity = time.monotonic()
+        try:
+            await nc.publish_raw(self.subject, sub.subject,
+                                 json.dumps(req, separators=(",", ":")).encode())
+        except errors.JetStreamError as e:
+            self.finish(e)
 
     def _expired(self) -> None:
         # The server should have ended the request with a 408 by now; end it ourselves.
@@ -214,6 +268,9 @@ class _Fetch:
         for t in self.timers:
             t.cancel()
         self.timers.clear()
+        if self.unlisten is not None:
+            unlisten, self.unlisten = self.unlisten, None
+            unlisten()
         if self.sub is not None:
             sub, self.sub = self.sub, None
             self.js.nc.drop_fast(sub)
@@ -225,12 +282,15 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
                heartbeat: float | timedelta | None = UNSET, no_wait: bool = False,
                group: str | None = None, min_pending: int | None = None,
                min_ack_pending: int | None = None, priority: int | None = None,
-               pin: PinHolder | None = None) -> MessageBatch:
+               pin: PinHolder | None = None, resend: bool = True) -> MessageBatch:
     """Send one pull request for ``stream``/``consumer`` and return its MessageBatch.
 
     This is the single fetch primitive: durable and ordered consumers both use it.
     ``group``/``min_pending``/``min_ack_pending``/``priority`` are the priority-group options
-    (:mod:`jsdata.client.priority`); ``pin`` keeps a pinned client's id between pulls.
+    (:mod:`jsdata.client.priority`); ``pin`` keeps a pinned client's id between pulls. A request
+    lost with the connection is sent again after the reconnect for what is still missing
+    (``resend``); ordered consumers end the batch instead, since AckNone messages lost on
+    the wire would leave a gap: their next fetch resumes after the last received.
     """
     prio = priority_fields(group, min_pending, min_ack_pending, priority,
                            pin.pin_id if pin is not None else None)
@@ -264,11 +324,14 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     mb = MessageBatch()
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
+    f.resend = resend
     inbox = f"_INBOX.{new_token()}"
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
+    f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
+    f.req = req
+    f.unlisten = js.nc.add_status_listener(f.on_conn)
     try:
-        await js.nc.publish_raw(js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}"), inbox,
-                                json.dumps(req, separators=(",", ":")).encode())
+        await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
     except BaseException:
         f.finish()
         raise

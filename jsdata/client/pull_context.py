@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import seconds
+from ._budget import msg_cost, pull_cost
 from ._conn import new_token, status_of
 from .headers import header_int
 from .message import Msg
-from .priority import PinHolder, note_pin, priority_fields
+from .priority import PinHolder, note_pin, pin_extra, priority_fields
 from .pull import DEFAULT_EXPIRES, ack_seqs
 
 if TYPE_CHECKING:
@@ -219,6 +220,7 @@ class _PullContext:
         self._state = _RUNNING
         self._pending_msgs = 0
         self._pending_bytes = 0
+        self._sized: deque[list[int]] = deque()  # open size-limited pulls: [msgs, bytes] left
         self._fetching = False
         self._count_bytes = bool(opts.max_bytes) and not opts.limit_size
         self._thr_msgs = opts.threshold_messages
@@ -327,11 +329,32 @@ class _PullContext:
             return None
         self._pending_msgs = o.max_messages
         self._pending_bytes = o.max_bytes
+        if o.limit_size:
+            self._sized.append([batch, max_bytes])
         return batch, max_bytes
 
     def _reset_pending(self) -> None:
         self._pending_msgs = self._pending_bytes = 0
+        self._sized.clear()
         self._gen += 1
+
+    def _charge(self, cost: int) -> None:
+        """Size-limited pulls (``max_messages_with_bytes_limit``): charge a delivered
+        message to the oldest open pull, as the server serves them in order. A pull whose
+        ``max_bytes`` is spent exactly ends with no status (jsdata/_budget.py): its
+        missing messages will not come, so they stop counting as pending."""
+        sized = self._sized
+        if not sized:
+            return
+        head = sized[0]
+        head[0] -= 1
+        head[1] -= cost
+        if head[0] <= 0:
+            sized.popleft()
+        elif head[1] <= 0:
+            sized.popleft()
+            self._pending_msgs = max(0, self._pending_msgs - head[0])
+            self._check_pending()
 
     def _check_pending(self) -> None:
         if (self._fetching or self._state != _RUNNING or not self._connected
@@ -390,6 +413,9 @@ class _PullContext:
             note_pin(self._pin, hdr)
         if self._state < _DRAINED:
             self._received(_make_msg(subject, reply, data, hdr, self._js))
+            if self._sized:
+                self._charge(pull_cost(subject, reply, hdr, data)
+                             - (pin_extra(hdr) if self._pin is not None else 0))
 
     def _received(self, msg: Msg) -> None:
         raise NotImplementedError
@@ -398,8 +424,8 @@ class _PullContext:
         """Account for one message handed out: it is no longer pending (nats.go)."""
         self._pending_msgs -= 1
         if self._count_bytes:
-            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
-                                    + len(msg.data))
+            self._pending_bytes -= msg_cost(msg.subject, msg.reply, msg._hdr, msg.data) - (
+                pin_extra(msg._hdr) if self._pin is not None else 0)
 
     def _maybe_refill(self) -> None:
         """Request more once what is pending dropped below a threshold."""
@@ -414,6 +440,8 @@ class _PullContext:
         low = desc.lower()
         if code == 408 or (code == 409 and ("message size exceeds maxbytes" in low
                                             or "batch completed" in low)):
+            if self._sized:
+                self._sized.popleft()  # the oldest open pull: the server ends them in order
             self._pending_msgs = max(0, self._pending_msgs - header_int(
                 hdr, b"Nats-Pending-Messages"))
             if self._count_bytes:

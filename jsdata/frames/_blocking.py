@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-from .reader import RecordBatchStream
+    from .reader import RecordBatchStream
 
 
 class StreamReaderExtras:
@@ -20,6 +21,7 @@ class StreamReaderExtras:
         """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
         options as in :func:`jsdata.read_stream`. Each batch's schema metadata
         ``b"jetstream"`` records the range it covers."""
+        import pyarrow as pa
         lt = self._lt
         rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
         try:

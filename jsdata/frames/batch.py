@@ -209,8 +209,9 @@ class ArrowBatchIterator:
     """
 
     def __init__(self, consumer: Any, opts: ReadOptions, batch_size: int,
-                 max_latency: float) -> None:
+                 max_latency: float, max_bytes: int | None = None) -> None:
         self._consumer = consumer
+        self._max_bytes = max_bytes
         self._o = opts
         self._batch_size = batch_size
         self._max_latency = max_latency
@@ -227,7 +228,12 @@ class ArrowBatchIterator:
                 f"batches={self.batches} messages={self.messages}>")
 
     async def _start(self) -> None:
-        self._ctx = await self._consumer.messages(max_messages=max(2 * self._batch_size, 64))
+        n = max(2 * self._batch_size, 64)
+        if self._max_bytes is None:
+            self._ctx = await self._consumer.messages(max_messages=n)
+        else:
+            self._ctx = await self._consumer.messages(
+                max_messages_with_bytes_limit=(n, self._max_bytes))
 
     async def _collect(self) -> list[Msg] | None:
         ctx = self._ctx
@@ -301,12 +307,20 @@ class ArrowMethods:
 
     stream: str
 
-    async def fetch_arrow(self, batch: int, max_wait: float | timedelta = 30.0,
-                          **decode: Any) -> ArrowBatch:
+    async def fetch_arrow(self, batch: int, max_wait: float | timedelta = 30.0, *,
+                          max_bytes: int | None = None, **decode: Any) -> ArrowBatch:
         """Fetch up to ``batch`` messages (waiting at most ``max_wait`` seconds) and decode
-        them into one :class:`ArrowBatch`; decode options as for the stream readers."""
+        them into one :class:`ArrowBatch`; decode options as for the stream readers.
+        ``max_bytes`` also limits the pull's size, counted as the server counts it."""
         o = _decode_options(decode)
-        mb = await self.fetch(batch, max_wait=max_wait)  # type: ignore[attr-defined]
+        if max_bytes is not None:
+            if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+                raise errors.InvalidArgumentError(
+                    f"max_bytes must be an int >= 1, got {max_bytes!r}")
+            mb = await self._pull(batch=batch, max_bytes=max_bytes,  # type: ignore[attr-defined]
+                                  max_wait=max_wait)
+        else:
+            mb = await self.fetch(batch, max_wait=max_wait)  # type: ignore[attr-defined]
         msgs = await mb.messages()
         if mb.error is not None and not msgs:
             raise mb.error
@@ -314,10 +328,11 @@ class ArrowMethods:
         return ArrowBatch(msgs, rb, _ack_policy(self), self.stream, mb.error)
 
     async def iter_arrow(self, batch_size: int = 1000, max_latency: float | timedelta = 1.0,
-                         **decode: Any) -> ArrowBatchIterator:
+                         *, max_bytes: int | None = None, **decode: Any) -> ArrowBatchIterator:
         """Pull continuously and yield :class:`ArrowBatch` micro-batches: one when
         ``batch_size`` messages are in, or ``max_latency`` seconds after a batch's first
-        message arrived."""
+        message arrived. ``max_bytes`` limits each pull's size as well (counted as the
+        server counts it), for large messages."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise errors.InvalidArgumentError(
                 f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -325,6 +340,9 @@ class ArrowMethods:
         if lat <= 0:
             raise errors.InvalidArgumentError(f"max_latency must be > 0, got {max_latency!r}")
         o = _decode_options(decode)
-        it = ArrowBatchIterator(self, o, batch_size, lat)
+        if max_bytes is not None and (isinstance(max_bytes, bool)
+                                      or not isinstance(max_bytes, int) or max_bytes < 1):
+            raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+        it = ArrowBatchIterator(self, o, batch_size, lat, max_bytes)
         await it._start()
         return it

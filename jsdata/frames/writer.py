@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import in_thread, redescribed
 from ..client import names
+from .templates import _fill, _header_blocks, _header_spec, _HeaderSpec, _Template, _template
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
 
 PIECE_ROWS = 10_000  # rows encoded per slice (memory stays bounded for any input size)
 PIECE_ROWS_ARROW = 65_536  # Arrow: a few IPC messages per slice, so encoding overlaps sending
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-_BAD_VALUE = r"[\s.*>]"
-_HDR_NAME = re.compile(r"^[!-9;-~]+$")
 
 
 @dataclass
@@ -169,160 +167,6 @@ def _reader_slices(reader: pa.RecordBatchReader, piece: int) -> Iterator[pa.Tabl
 
 
 # ---------------------------------------------------------------------------------------------
-# templates (subjects, message ids) and headers
-
-@dataclass
-class _Template:
-    text: str
-    parts: list[str]  # literal, name, literal, name, ..., literal
-
-    @property
-    def fields(self) -> list[str]:
-        return self.parts[1::2]
-
-
-def _template(text: str) -> _Template:
-    parts: list[str] = []
-    pos = 0
-    for m in _PLACEHOLDER.finditer(text):
-        parts.append(text[pos:m.start()])
-        parts.append(m.group(1))
-        pos = m.end()
-    parts.append(text[pos:])
-    return _Template(text, parts)
-
-
-def _column(table: pa.Table, name: str, what: str) -> Any:
-    i = table.schema.get_field_index(name)
-    if i < 0:
-        raise errors.ColumnNotFoundError(
-            f"{what} refers to column {name!r}, which the data does not have "
-            f"(columns: {', '.join(table.column_names)})")
-    return table.column(i)
-
-
-def _as_strings(col: Any, name: str, what: str) -> Any:
-    import pyarrow as pa
-    t = col.type
-    if pa.types.is_dictionary(t):
-        col = col.cast(t.value_type)
-        t = col.type
-    if pa.types.is_string(t):
-        return col
-    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
-        return col.cast(pa.string())
-    try:
-        return col.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise errors.UnsupportedTypeError(
-            f"column {name!r} ({t}) used in {what} cannot be turned into text: {e}") from None
-
-
-def _first_true(mask: Any) -> int:
-    import pyarrow.compute as pc
-    return int(pc.index(mask, True).as_py())
-
-
-def _fill(tpl: _Template, table: pa.Table, offset: int, what: str, *, subject: bool) -> Any:
-    """The template filled for every row (a string array), each value validated."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    args: list[Any] = []
-    for i, part in enumerate(tpl.parts):
-        if i % 2 == 0:
-            args.append(part)
-            continue
-        col = _as_strings(_column(table, part, what), part, what)
-        if col.null_count:
-            r = _first_true(pc.is_null(col))
-            err = errors.InvalidSubjectError if subject else errors.InvalidArgumentError
-            raise err(f"row {offset + r}: column {part!r} is null, so the {what} cannot be "
-                      "filled")
-        if subject:
-            bad = pc.or_(pc.match_substring_regex(col, _BAD_VALUE),
-                         pc.equal(pc.utf8_length(col), 0))
-            if pc.any(bad).as_py():
-                r = _first_true(bad)
-                v = col[r].as_py()
-                raise errors.InvalidSubjectError(
-                    f"row {offset + r}: column {part!r} value {v!r} cannot be used in subject "
-                    f"{tpl.text!r} (values must be non-empty, without spaces, '.', '*' or '>')")
-        else:
-            bad = pc.match_substring_regex(col, r"[\r\n]")
-            if pc.any(bad).as_py():
-                r = _first_true(bad)
-                raise errors.InvalidArgumentError(
-                    f"row {offset + r}: column {part!r} value for the {what} contains a "
-                    "line break")
-        args.append(col)
-    if len(args) == 1:
-        return pa.array([args[0]] * table.num_rows, pa.string())
-    return pc.binary_join_element_wise(*args, "")
-
-
-@dataclass
-class _HeaderSpec:
-    content_type: str | None
-    msg_id: _Template | None
-    columns: list[tuple[str, str]]  # (header name, column)
-    schema_id: str | None = None  # the recorded schema (jsdata.frames.dtypes), on every message
-    schema_text: str | None = None  # its definition, on the first message of the write
-
-
-def _header_spec(codec: Codec, msg_id: str | None,
-                 headers: Sequence[str] | Mapping[str, str] | None) -> _HeaderSpec:
-    cols: list[tuple[str, str]] = []
-    if headers is not None:
-        if isinstance(headers, str):
-            headers = [headers]
-        if isinstance(headers, Mapping):
-            cols = [(str(h), str(c)) for h, c in headers.items()]
-        else:
-            cols = [(str(c), str(c)) for c in headers]
-        for h, _ in cols:
-            if not _HDR_NAME.match(h):
-                raise errors.InvalidArgumentError(
-                    f"invalid header name {h!r} (printable ASCII without ':' or spaces)")
-    tpl = None
-    if msg_id is not None:
-        if not isinstance(msg_id, str) or not msg_id:
-            raise errors.InvalidArgumentError("msg_id must be a column name or a template")
-        tpl = _template(msg_id if "{" in msg_id else "{" + msg_id + "}")
-    return _HeaderSpec(codec.content_type, tpl, cols)
-
-
-def _header_blocks(spec: _HeaderSpec, table: pa.Table, offset: int) -> list[bytes] | bytes:
-    """One header block per row, or a single block when no header varies per row."""
-    import pyarrow.compute as pc
-    const = "NATS/1.0\r\n"
-    if spec.content_type:
-        const += f"Content-Type: {spec.content_type}\r\n"
-    if spec.schema_id:
-        from .dtypes import SCHEMA_HEADER
-        const += f"{SCHEMA_HEADER}: {spec.schema_id}\r\n"
-    if spec.msg_id is None and not spec.columns:
-        return (const + "\r\n").encode() if const != "NATS/1.0\r\n" else b""
-    args: list[Any] = [const]
-    if spec.msg_id is not None:
-        ids = _fill(spec.msg_id, table, offset, "msg_id", subject=False)
-        args += ["Nats-Msg-Id: ", ids, "\r\n"]
-    for h, c in spec.columns:
-        col = _as_strings(_column(table, c, f"header {h!r}"), c, f"header {h!r}")
-        bad = pc.match_substring_regex(col, r"[\r\n]")
-        if pc.any(bad).as_py():
-            r = _first_true(bad)
-            raise errors.InvalidArgumentError(
-                f"row {offset + r}: column {c!r} (header {h!r}) contains a line break")
-        line = pc.binary_join_element_wise(f"{h}: ", col, "\r\n", "")
-        if line.null_count:
-            line = pc.fill_null(line, "")  # a null value: header left out for that row
-        args.append(line)
-    args.append("\r\n")
-    from .codec import binary_to_list
-    return binary_to_list(pc.binary_join_element_wise(*args, ""))
-
-
-# ---------------------------------------------------------------------------------------------
 # encoding one slice (worker thread)
 
 @dataclass
@@ -334,8 +178,32 @@ class _Encoded:
     first_rows: list[int] | None = None  # first row of each message (several rows each)
 
 
+def _fitting_pieces(codec: Codec, part: pa.Table, rows_per_message: int,
+                    limit: int | None) -> list[tuple[int, pa.Table, bytes]]:
+    """(offset, rows, payload) of ``part`` in messages of up to ``rows_per_message`` rows;
+    with ``limit`` (automatic packing), a message whose payload comes out larger is split
+    in halves until it fits, so a few large rows among small ones never overflow
+    max_payload (a single row that does not fit is left for the size check to name)."""
+    out: list[tuple[int, pa.Table, bytes]] = []
+    todo = [(off, min(rows_per_message, part.num_rows - off))
+            for off in range(0, part.num_rows, rows_per_message)]
+    todo.reverse()
+    while todo:
+        off, k = todo.pop()
+        piece = part.slice(off, k)
+        payload = codec.encode(piece, rows_per_message)[0]  # one message: k <= rpm rows
+        if limit is not None and len(payload) > limit and k > 1:
+            half = k // 2
+            todo.append((off + half, k - half))
+            todo.append((off, half))
+            continue
+        out.append((off, piece, payload))
+    return out
+
+
 def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template,
-                  spec: _HeaderSpec, rows_per_message: int) -> _Encoded:
+                  spec: _HeaderSpec, rows_per_message: int,
+                  limit: int | None = None) -> _Encoded:
     import pyarrow as pa
     n = table.num_rows
     templated = bool(subject.fields)
@@ -362,9 +230,8 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
     first_rows: list[int] = []
     for s, idx in groups:
         part = table if idx is None else table.take(idx)
-        for off in range(0, part.num_rows, rows_per_message):
-            piece = part.slice(off, rows_per_message)
-            group_payloads.extend(codec.encode(piece, rows_per_message))
+        for off, piece, payload in _fitting_pieces(codec, part, rows_per_message, limit):
+            group_payloads.append(payload)
             subjects.append(s)
             first = piece.slice(0, 1)
             row = offset + (int(idx[off].as_py()) if idx is not None else off)
@@ -558,8 +425,13 @@ class _Writer:
         return 1
 
     def _encode(self, table: pa.Table, offset: int) -> _Encoded:
+        auto = self.rpm is None and self.codec.name == "arrow"
+        # automatic packing re-splits a message that came out over max_payload (headers
+        # of the message included in the allowance)
+        mp = self.js.nc.max_payload
+        limit = mp - min(8192, mp // 8) if auto else None
         return _encode_slice(self.codec, table, offset, self.subject, self.spec,
-                             self._rpm_for(table))
+                             self._rpm_for(table), limit)
 
     def _row_of(self, index: int) -> int:
         """The (first) row of message ``index``."""

@@ -62,10 +62,20 @@ class BlockingObjectResult(_BlockingObjectFile):
     Reads served from cached chunks stay on the calling thread; fetches run on the
     connection's loop thread. ``info``, ``fetched_chunks`` and ``iter_chunks()`` are those
     of the async :class:`ObjectResult` it wraps.
+
+    Each thread has its own position: engines such as DuckDB share one handle between
+    worker threads and do ``seek(pos)`` then ``read(n)`` from each, so a shared cursor
+    would let one thread's seek move another's read. A thread's first operation starts at
+    the position the previous operation (of any thread) left; the chunk cache is shared.
     """
 
     _core_cls = ObjectResult
     _core: ObjectResult
+
+    def __init__(self, core: ObjectResult, lt: LoopThread) -> None:
+        super().__init__(core, lt)
+        self._cursors = threading.local()  # .pos: this thread's position
+        self._owner: int | None = None  # the thread that used the file last
 
     @classmethod
     def _wrap(cls, core: ObjectResult, lt: LoopThread) -> BlockingObjectResult:
@@ -93,27 +103,65 @@ class BlockingObjectResult(_BlockingObjectFile):
         if self.closed:
             raise ValueError("I/O operation on closed object file")
 
+    def _enter(self) -> threading.local:
+        """Under the lock: make the core's position this thread's (see the class doc).
+
+        Only when another thread used the file since this one did: a thread alone keeps
+        the core's position as it is (``iter_chunks`` moves it too)."""
+        self._check_open()
+        cur = self._cursors
+        me = threading.get_ident()
+        if self._owner != me:
+            pos = getattr(cur, "pos", None)
+            if pos is not None:
+                self._core._pos = pos
+            self._owner = me
+        return cur
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         with self._lock:
-            self._check_open()
-            return self._core.seek(offset, whence)
+            cur = self._enter()
+            cur.pos = self._core.seek(offset, whence)
+            return cur.pos  # type: ignore[no-any-return]
 
     def tell(self) -> int:
         with self._lock:
-            self._check_open()
+            self._enter()
             return self._core.tell()
 
     def read(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            self._check_open()
-            data = self._core._read_cached(n)
-            if data is None:
-                data = self._lt.run(self._core.read(n))
+            cur = self._enter()
+            try:
+                data = self._core._read_cached(n)
+                if data is None:
+                    data = self._lt.run(self._core.read(n))
+            finally:
+                cur.pos = self._core._pos
             return data
 
     def read1(self, size: int | None = -1) -> bytes:
         return self.read(size)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``offset``, not using or moving the position (as
+        ``os.pread``); safe from any number of threads."""
+        with self._lock:
+            self._check_open()
+            core = self._core
+            if offset < 0 or size < 0:
+                raise ValueError(f"read_at needs offset >= 0 and size >= 0, got {offset}, "
+                                 f"{size}")
+            saved = core._pos
+            core._pos = int(offset)
+            try:
+                data = core._read_cached(size)
+            finally:
+                core._pos = saved
+            if data is None:
+                data = self._lt.run(core.read_at(offset, size))
+            return data
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -130,11 +178,14 @@ class BlockingObjectResult(_BlockingObjectFile):
     def readline(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            self._check_open()
-            line, done = self._core._readline_cached(n)
-            if done:
-                return line
-            rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            cur = self._enter()
+            try:
+                line, done = self._core._readline_cached(n)
+                if done:
+                    return line
+                rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            finally:
+                cur.pos = self._core._pos
             return line + rest
 
     def iter_chunks(self) -> Any:

@@ -22,14 +22,19 @@ objects on the connection's loop thread.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import io
+import json
 from collections import OrderedDict
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..client.direct import BatchGetter
+from ..client._budget import direct_batch_budget
+from ..client._conn import new_token, status_of
 from ..client.headers import header_int, header_value
+from ..client.resume import STALLS, ConnWatch
 from .layout import (
     MAX_BATCH_BYTES,
     ObjectInfo,
@@ -56,14 +61,87 @@ async def direct_batch(js: Context, stream: str, request: dict[str, Any],
                        timeout: float) -> tuple[list[tuple[int, int | None, bytes]], int | None]:
     """One batch direct get: ``([(seq, num_pending, data), ...], num_pending_at_end)``.
 
-    ``num_pending_at_end`` comes from the closing 204 EOB status; it is ``None`` when nothing
-    matched (404). ``timeout`` bounds the wait for each reply.
+    ``num_pending_at_end`` comes from the closing 204 EOB status (the server always ends a
+    batch with it, also when ``max_bytes`` ended the batch: see :mod:`jsdata.client._budget`); it
+    is ``None`` when nothing matched (404). ``timeout`` bounds the wait for each reply. A
+    request lost with the connection (or left unanswered) is sent again, to a fresh inbox,
+    for the messages after the last one received;
+    :class:`~jsdata.errors.ReadInterruptedError` when the server does not come back.
     """
-    async with BatchGetter(js, stream, gone=errors.BucketNotFoundError) as getter:
-        hdrs, datas, code, _, end = await getter.get(request, timeout)
-    out = [(header_int(h, b"Nats-Sequence"), _pending(h), d)
-           for h, d in zip(hdrs, datas, strict=True)]
-    return out, header_int(end, b"Nats-Num-Pending") if code == 204 else None
+    loop = asyncio.get_running_loop()
+    out: list[tuple[int, int | None, bytes]] = []
+    first = int(request.get("seq") or 1)
+    want = int(request.get("batch") or 1)
+
+    def interrupted(reason: str) -> errors.ReadInterruptedError:
+        last = out[-1][0] if out else first - 1
+        read = f"sequences {first}..{last} were read" if out else "nothing was read"
+        return errors.ReadInterruptedError(
+            f"direct get from {stream!r} was interrupted: {reason}; {read}; read on from "
+            f"sequence {last + 1}", stream=stream, first_seq=first, last_seq=last)
+
+    nc = js.nc
+    nc.check_open()
+    watch = ConnWatch(js, interrupted)
+    stalls = 0
+    try:
+        while True:
+            done: asyncio.Future[int | None] = loop.create_future()
+
+            def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes,
+                       done: asyncio.Future[int | None] = done) -> None:
+                if done.done():
+                    return
+                if hdr and not data:
+                    st = status_of(hdr)
+                    if st is not None:
+                        code, desc = st
+                        if code == 204:
+                            done.set_result(header_int(hdr, b"Nats-Num-Pending"))
+                        elif code == 404:
+                            done.set_result(None)
+                        elif code == 503:
+                            done.set_exception(errors.BucketNotFoundError(
+                                f"no stream {stream!r} answered the direct get (bucket "
+                                "deleted?)", code=503))
+                        else:
+                            done.set_exception(errors.APIError(
+                                f"direct get from {stream!r} failed: {code} {desc}",
+                                code=code))
+                        return
+                seq = header_int(hdr, b"Nats-Sequence")
+                out.append((seq, _pending(hdr), data))
+
+            req = dict(request)
+            if out:  # the rest of a request that was interrupted
+                req["seq"] = out[-1][0] + 1
+                req["batch"] = want - len(out)
+            inbox = f"_INBOX.{new_token()}"
+            sub = await watch.retry(partial(nc.fast_subscribe, inbox, on_msg), "subscribing")
+            try:
+                body = json.dumps(req, separators=(",", ":")).encode()
+                epoch = watch.epoch
+                await watch.retry(partial(nc.publish_raw, js.api_subject(
+                    f"DIRECT.GET.{stream}"), inbox, body), "sending a direct get")
+                how = await watch.wait(done, epoch, out.__len__)
+            finally:
+                if not done.done():
+                    done.cancel()
+                await nc.fast_unsubscribe(sub)
+            if how == "done":
+                end = done.result()
+                if end is None and out:  # the rest of an interrupted request found nothing
+                    end = 0
+                return out, end
+            if how == "stalled":
+                stalls += 1
+                if stalls >= STALLS:
+                    raise interrupted(f"no reply to {STALLS} requests in a row within "
+                                      f"{timeout:g}s each")
+            if len(out) >= want:
+                return out, out[-1][1]
+    finally:
+        watch.stop()
 
 
 def _pending(hdr: bytes) -> int | None:
@@ -97,6 +175,7 @@ class ObjectResult:
         self._max_batch = max(1, MAX_BATCH_BYTES // self._c)
         self._cap = max(cache_chunks, self._max_batch + 2)
         self._pos = 0
+        self._io: asyncio.Lock | None = None  # one read at a time (reads await fetches)
         self._closed = False
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._seq: dict[int, int] = {}          # chunk index -> stream sequence (known)
@@ -317,8 +396,10 @@ class ObjectResult:
             await self._fetch_api(idx, count)
             return
         c = self._c
+        # the batch count ends the request: chunks (up to c bytes, headers of other
+        # clients' writers up to 64) never spend the byte budget before it
         req = {"seq": start, "next_by_subj": self._subj, "batch": count,
-               "max_bytes": count * (c + len(self._subj) + 64)}
+               "max_bytes": direct_batch_budget(count, self._subj.encode(), 64, c) + c}
         msgs, end_pending = await direct_batch(self._js, self._stream, req, self._js.timeout)
         self.requests += 1
         expect = idx
@@ -353,16 +434,28 @@ class ObjectResult:
         """Fetch chunks one by one with STREAM.MSG.GET (streams without direct get)."""
         assert self._scan_seqs is not None and self._scan_offs is not None
         stream = self._store._stream
-        for i in range(idx, idx + count):
-            try:
-                m = await stream.get_msg(self._scan_seqs[i])
-            except errors.MsgNotFoundError:
-                raise self._fail(f"chunk {i} of {self._n} is missing") from None
-            self.requests += 1
-            self.fetched_chunks += 1
-            if m.subject != self._subj or len(m.data) != self._chunk_len(i):
-                raise self._fail(f"chunk {i} does not match the index")
-            self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+
+        def interrupted(reason: str) -> errors.ReadInterruptedError:
+            return errors.ReadInterruptedError(
+                f"reading object {self.info.bucket}/{self.name} was interrupted: {reason}",
+                stream=self._stream, first_seq=self._scan_seqs[0] if self._scan_seqs else 0,
+                last_seq=self._scan_seqs[idx] - 1 if self._scan_seqs else 0)
+
+        watch = ConnWatch(self._js, interrupted)  # a dropped connection: ask again
+        try:
+            for i in range(idx, idx + count):
+                try:
+                    m = await watch.retry(partial(stream.get_msg, self._scan_seqs[i]),
+                                          f"getting chunk {i}")
+                except errors.MsgNotFoundError:
+                    raise self._fail(f"chunk {i} of {self._n} is missing") from None
+                self.requests += 1
+                self.fetched_chunks += 1
+                if m.subject != self._subj or len(m.data) != self._chunk_len(i):
+                    raise self._fail(f"chunk {i} does not match the index")
+                self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+        finally:
+            watch.stop()
         await self._after_fetch()
 
     async def _ensure(self, end: int) -> None:
@@ -441,8 +534,41 @@ class ObjectResult:
             self._eof_check()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _io_lock(self) -> asyncio.Lock:
+        if self._io is None:
+            self._io = asyncio.Lock()
+        return self._io
+
     async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes from the position (all the rest when ``n`` < 0); b"" at EOF."""
+        """Up to ``n`` bytes from the position (all the rest when ``n`` < 0); b"" at EOF.
+
+        Reads from concurrent tasks run one after the other (each one whole); for reads
+        at offsets of their own use :meth:`read_at`."""
+        if self._io is None or not self._io.locked():  # else another read is moving _pos
+            fast = self._read_cached(n)
+            if fast is not None:
+                return fast
+        async with self._io_lock():
+            return await self._read_io(n)
+
+    async def read_at(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes at ``offset`` (a positioned read, like ``os.pread``): the
+        position is neither used nor moved, so concurrent tasks may each read their own
+        ranges of one file (an engine reading row groups in parallel)."""
+        self._check_open()
+        if offset < 0 or n < 0:
+            raise ValueError(f"read_at needs offset >= 0 and n >= 0, got {offset}, {n}")
+        async with self._io_lock():
+            saved = self._pos
+            self._pos = int(offset)
+            try:
+                data = self._read_cached(n)
+                return data if data is not None else await self._read_io(n)
+            finally:
+                self._pos = saved
+
+    async def _read_io(self, n: int) -> bytes:
+        """:meth:`read` once the cache alone could not serve it (holding the I/O lock)."""
         fast = self._read_cached(n)
         if fast is not None:
             return fast
@@ -519,6 +645,10 @@ class ObjectResult:
 
     async def readline(self, limit: int = -1) -> bytes:
         """The next line including its b"\\n" (b"" at EOF); at most ``limit`` bytes."""
+        async with self._io_lock():
+            return await self._readline_io(limit)
+
+    async def _readline_io(self, limit: int) -> bytes:
         parts = []
         left = -1 if limit is None or limit < 0 else limit
         while True:
