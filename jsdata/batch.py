@@ -15,15 +15,18 @@ its first message arrived.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import errors
+from ._options import given, keyword_options
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from .codec import Codec
     from .message import Msg
     from .reader import ReadOptions
 
@@ -295,10 +298,17 @@ class ArrowMethods:
 
     stream: str
 
+    @keyword_options("decode")
     async def fetch_arrow(self, batch: int, max_wait: float | timedelta = 30.0,
-                          **decode: Any) -> ArrowBatch:
+            *, codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            on_error: Literal["raise", "skip", "keep"] = "raise") -> ArrowBatch:
         """Fetch up to ``batch`` messages (waiting at most ``max_wait`` seconds) and decode
         them into one :class:`ArrowBatch`; decode options as for the stream readers."""
+        decode = given(locals(), skip=("self", "batch", "max_wait"))
         o = _decode_options(decode)
         mb = await self.fetch(batch, max_wait=max_wait)  # type: ignore[attr-defined]
         msgs = await mb.messages()
@@ -307,11 +317,19 @@ class ArrowMethods:
         rb = await _decode(msgs, o, self.stream)
         return ArrowBatch(msgs, rb, _ack_policy(self), self.stream, mb.error)
 
+    @keyword_options("decode")
     async def iter_arrow(self, batch_size: int = 1000, max_latency: float | timedelta = 1.0,
-                         **decode: Any) -> ArrowBatchIterator:
+            *, codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            ) -> ArrowBatchIterator:
         """Pull continuously and yield :class:`ArrowBatch` micro-batches: one when
         ``batch_size`` messages are in, or ``max_latency`` seconds after a batch's first
         message arrived."""
+        decode = given(locals(), skip=("self", "batch_size", "max_latency"))
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise errors.InvalidArgumentError(
                 f"batch_size must be an int >= 1, got {batch_size!r}")

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import _signatures as _sigs
 from . import errors
 from . import message as _msg
 
@@ -448,6 +449,65 @@ def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
     if is_coro:
         method.__doc__ = fn.__doc__
+    method.__jsdata_core__ = fn  # type: ignore[attr-defined]  # for the stub generator
+    method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
+        make=functools.partial(twin_signature, fn))
+    return method
+
+
+def twin_name(cls: type) -> str | None:
+    """The name of the blocking twin of asyncio class ``cls`` (None: it has none)."""
+    if isinstance(cls, type) and issubclass(cls, Twin):
+        return cls.__name__
+    if not isinstance(cls, type) or not cls.__module__.startswith("jsdata."):
+        return None
+    for base in cls.__mro__:
+        if base.__name__ in TWIN_NAMES and base.__module__.startswith("jsdata."):
+            return base.__name__
+    return None
+
+
+def public_names() -> dict[type, tuple[str, str]]:
+    """Classes the faces export -> (face module, name): how signatures should name them."""
+    import jsdata
+    out: dict[type, tuple[str, str]] = {}
+    for name in jsdata.__all__:
+        if name in TWIN_NAMES:
+            continue
+        try:
+            value = getattr(jsdata, name)
+        except AttributeError:
+            continue
+        if isinstance(value, type):
+            out.setdefault(value, ("jsdata", name))
+    return out
+
+
+def twin_signature(fn: Callable[..., Any], here: str = "jsdata") -> inspect.Signature:
+    """What the blocking twin of method ``fn`` takes and returns, as ``inspect`` shows it."""
+    tt = _sigs.TypeText(twin_name, here, public_names())
+    return _sigs.display_signature(_sigs.blocking_signature(fn), tt)
+
+
+def _weak_signature(fn: Any) -> bool:
+    """An extras method typed ``(*args, **kw) -> Any``: show the core method's instead."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    return (any(_sigs.is_bare(p) for p in sig.parameters.values())
+            or sig.return_annotation in ("Any", Any, inspect.Signature.empty))
+
+
+def _shown_as(fn: Callable[..., Any], core_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a blocking extra) with the signature of the core method it stands for."""
+    @functools.wraps(fn)
+    def method(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    method.__jsdata_core__ = core_fn  # type: ignore[attr-defined]
+    method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
+        make=functools.partial(twin_signature, core_fn))
     return method
 
 
@@ -519,6 +579,12 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
             for attr in vars(klass):
                 if attr not in _CLASS_DUNDERS:
                     ns.pop(attr, None)
+    for m in extras:  # an extra typed (*args, **kw) -> Any shows the core method's signature
+        for attr in dir(m):
+            fn = getattr(m, attr)
+            if (not attr.startswith("_") and inspect.isfunction(fn) and attr not in ns
+                    and callable(getattr(core, attr, None)) and _weak_signature(fn)):
+                ns[attr] = _shown_as(fn, getattr(core, attr))
     bases: tuple[type, ...] = (*extras, Twin)
     cls = type(name, bases, ns)
     TWINS[core] = cls
