@@ -72,7 +72,9 @@ def resolve(annotation: Any, fn: Any) -> Any:
     if _FALLBACK is None:
         _FALLBACK = _fallback_namespace()
     glb = dict(_FALLBACK)
-    glb.update(getattr(inspect.unwrap(fn), "__globals__", {}))
+    for k, v in getattr(inspect.unwrap(fn), "__globals__", {}).items():
+        if v is not None or k not in glb:  # a lazily imported module global is None at first
+            glb[k] = v
     try:
         return eval(annotation, glb)  # noqa: S307 - our own annotations
     except Exception:  # noqa: BLE001 - reported by unresolved()
@@ -155,6 +157,8 @@ class TypeText:
         """Source text for annotation ``tp`` (blocking-mapped when ``blocking``)."""
         if tp is _EMPTY:
             return self.typing_name("Any")
+        if isinstance(tp, typing.ForwardRef):  # a quoted name inside an alias (HeadersInput)
+            tp = resolve(tp.__forward_arg__, None)
         if isinstance(tp, str):
             self.unresolved.append(tp)
             return self.typing_name("Any")

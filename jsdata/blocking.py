@@ -24,11 +24,14 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _signatures as _sigs
 from . import errors
 from . import message as _msg
+
+if TYPE_CHECKING:
+    from .info import PubAck
 
 log = logging.getLogger("jsdata")
 
@@ -648,7 +651,7 @@ class _PubAckFutureExtras:
     _core: Any
     _lt: LoopThread | None
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> PubAck:
         """Block until the ack arrives (or its error, or ``timeout`` seconds pass)."""
         if self._core.done():
             return self._core.result()
@@ -656,6 +659,7 @@ class _PubAckFutureExtras:
         return self._lt.run(self._core.wait(timeout))
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The publish's error (None when it was acked), waiting up to ``timeout``."""
         try:
             self.result(timeout)
         except errors.JetStreamTimeoutError:
@@ -666,6 +670,7 @@ class _PubAckFutureExtras:
         return self._core.exception()
 
     def done(self) -> bool:
+        """Whether the ack (or its error) has arrived."""
         return bool(self._core.done())
 
 

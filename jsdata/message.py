@@ -94,12 +94,15 @@ class Msg:
     """
 
     __slots__ = ("subject", "reply", "data", "_hdr", "_headers", "_js", "_acked", "_meta")
+    subject: str
+    reply: str
+    data: bytes
 
     def __init__(self, subject: str = "", data: Data | None = b"", headers: HeadersInput = None,
                  reply: str = "", *, _js: JetStream | None = None, _hdr: bytes = b"") -> None:
         self.subject = subject
         self.reply = reply
-        self.data: bytes = to_bytes(data)
+        self.data = to_bytes(data)
         self._hdr = _hdr
         self._headers: Headers | None = (
             headers if isinstance(headers, Headers) or headers is None else Headers(headers))
