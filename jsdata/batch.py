@@ -5,7 +5,8 @@ one ``pyarrow.RecordBatch`` (same decoding and options as the stream readers: ``
 ``schema``, ``columns``, ``metadata``, ``include_headers``, ``on_error``). It is acknowledged
 as one unit: ``ack()`` acks the last message on an AckAll consumer and every message
 otherwise (sent back to back, without waiting for each); ``nak()`` / ``term()`` act on every
-message. As a context manager it acks on success and naks when the block raises.
+message. As a context manager it acks on success and naks when the block raises (waiting until
+the server processed the naks, so the next fetch is offered the same messages again).
 
 :class:`ArrowBatchIterator` (``c.iter_arrow``) pulls continuously and yields micro-batches:
 a batch is emitted when it holds ``batch_size`` messages, or ``max_latency`` seconds after
@@ -195,7 +196,19 @@ class ArrowBatch:
         if exc_type is None:
             await self.ack()
         else:
-            await self.nak()
+            await self._nak_confirmed()
+
+    async def _nak_confirmed(self) -> None:
+        """Nak every message and wait until the server has processed the naks.
+
+        When the ``with`` block fails, the next fetch must be offered the same messages
+        again; the server queues naks apart from pull requests, so a fire-and-forget nak
+        could lose that race. (Acks on success stay fire-and-forget, as in Go.)
+        """
+        if not self._settle("nacked"):
+            return
+        from .message import NAK
+        await asyncio.gather(*(m._ack_confirmed(NAK) for m in self._msgs))
 
 
 class ArrowBatchIterator:

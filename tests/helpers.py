@@ -24,3 +24,20 @@ async def await_for(cond: Callable[[], bool], timeout: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def wait_stopped(pid: int, timeout: float = 10.0) -> None:
+    """Wait until process ``pid`` is really stopped (after SIGSTOP; Linux ``/proc``).
+
+    ``kill(pid, SIGSTOP)`` returns before every thread of the process has stopped; a test
+    that needs a silent server must wait for the state, not assume it.
+    """
+    def stopped() -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True  # no /proc (not Linux): nothing to wait on
+        return state in ("T", "t")
+
+    wait_for(stopped, timeout, what=f"process {pid} to stop")
