@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -16,7 +13,7 @@ import jsdata
 from jsdata import errors
 from jsdata.batch import ArrowMethods
 from jsdata.server import EmbeddedServer
-from tests.helpers import wait_for
+from tests.helpers import await_info, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +43,6 @@ def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
     """Poll ``check`` (a server-side count that follows fire-and-forget acks) until true."""
     wait_for(check, timeout, what="the server's counts to follow the acks")
 
-
-async def await_for_async(refresh: Callable[[], Any], check: Callable[[], bool],
-                          timeout: float = 20.0, what: str = "condition") -> None:
-    """Like ``await_for``, refreshing the observed state with ``await refresh()`` first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        await refresh()
-        if check():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def test_fetch_arrow_and_ack(mjs: jsdata.JetStream) -> None:
@@ -197,12 +182,7 @@ async def test_asyncio_and_ordered_consumer(ajs: jsdata.aio.JetStream) -> None:
     async with await c.fetch_arrow(120, max_wait=2.0) as ab:
         assert ab.record_batch.num_rows == 120
     # acks are sent without waiting for the server: wait for the count it reports
-    pending = [-1]
-
-    async def poll() -> None:
-        pending[0] = (await c.info()).num_ack_pending
-
-    await await_for_async(poll, lambda: pending[0] == 0, what="the acks to be processed")
+    await await_info(c, lambda i: i.num_ack_pending == 0, what="the acks to be processed")
     it = await c.iter_arrow(batch_size=100, max_latency=0.2)
     total = 0
     async with it:
