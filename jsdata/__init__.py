@@ -49,7 +49,10 @@ def connect(servers: Any = None, **kw: Any) -> Any:
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
-    Takes the same keywords as :func:`jsdata.aio.connect`.
+    Takes the same keywords as :func:`jsdata.aio.connect`, and ``error_cb(error)``: a plain
+    function that receives failures no caller is waiting for (failed fire-and-forget acks,
+    the connection's asynchronous errors); without it they are raised by the next call on
+    the connection or by ``close()``.
     """
     from .blocking import connect as _connect
     return _connect(servers, **kw)  # type: ignore[no-any-return]

@@ -30,11 +30,14 @@ from jsdata.writer import WriteResult as WriteResult
 __version__: str
 
 
-def connect(servers: str | collections.abc.Sequence[str] | None = ..., *, user: str | None = ..., password: str | None = ..., token: str | None = ..., creds: str | None = ..., nkeys_seed: str | None = ..., tls: typing.Any = ..., name: str | None = ..., domain: str | None = ..., api_prefix: str | None = ..., timeout: float | datetime.timedelta = ..., publish_async_max_pending: int = ..., url: str | None = ..., **nats_options: typing.Any) -> JetStream:
-    """Connect and return the asyncio JetStream context.
+def connect(servers: str | collections.abc.Sequence[str] | None = ..., *, user: str | None = ..., password: str | None = ..., token: str | None = ..., creds: str | None = ..., nkeys_seed: str | None = ..., tls: typing.Any = ..., name: str | None = ..., domain: str | None = ..., api_prefix: str | None = ..., timeout: float | datetime.timedelta = ..., publish_async_max_pending: int = ..., url: str | None = ..., error_cb: collections.abc.Callable[[BaseException], object] | None = ..., **nats_options: typing.Any) -> JetStream:
+    """Connect and return the blocking JetStream context.
 
-    With no ``servers``, JSDATA_URL / NATS_URL are used, else the default embedded server
-    (started on first use, shared by every process of the user).
+    With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
+    Takes the same keywords as :func:`jsdata.aio.connect`, and ``error_cb(error)``: a plain
+    function that receives failures no caller is waiting for (failed fire-and-forget acks,
+    the connection's asynchronous errors); without it they are raised by the next call on
+    the connection or by ``close()``.
     """
 
 def local_cluster(size: int = ..., *, store_dir: str | os.PathLike[str] | None = ..., host: str = ...) -> _jsdata_server.LocalCluster:

@@ -238,10 +238,8 @@ def face_stub(face: Any) -> dict[str, str]:
             parent, _, leaf = value.__name__.rpartition(".")
             main.reexport(parent, leaf, name)
         elif name == "connect":
-            core = importlib.import_module(face.__name__ + ".aio").connect
             main.lines.append("")
-            main.function("connect", core)
-            main.lines[-1:] = _with_doc(main.lines[-1:], value)
+            main.function("connect", value, sig=_connect_signature(face, machinery))
         elif inspect.isfunction(value):
             main.lines.append("")
             main.function(name, value, blocking=False)
@@ -276,8 +274,15 @@ def _real_home(cls: type) -> tuple[str, str]:
     raise LookupError(f"cannot find where {cls!r} is defined")
 
 
-def _with_doc(lines: list[str], fn: Any) -> list[str]:
-    return lines  # connect's asyncio docstring already names both surfaces
+def _connect_signature(face: Any, machinery: Any) -> inspect.Signature:
+    """The asyncio ``connect``'s parameters plus the blocking-only keywords (``error_cb``)."""
+    sigs = _sigs()
+    core = sigs.blocking_signature(importlib.import_module(face.__name__ + ".aio").connect)
+    extra = [p for p in sigs.resolved_signature(machinery.connect).parameters.values()
+             if p.kind is p.KEYWORD_ONLY and p.name not in core.parameters]
+    params = list(core.parameters.values())
+    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    return core.replace(parameters=params[:at] + extra + params[at:])
 
 
 def aio_stub(aio: Any) -> str:
