@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from . import aio, errors
 from .config import (
@@ -29,6 +31,9 @@ from .errors import JetStreamError
 from .headers import Headers
 from .server import EmbeddedServer, local_cluster
 
+if TYPE_CHECKING:
+    from .jetstream import JetStream
+
 __version__ = "0.1.0"
 
 _BLOCKING_TWINS = frozenset({
@@ -45,17 +50,28 @@ _SHARED = frozenset({
 _LAZY_FUNCS = {"read_stream": "reader", "widgets": None}
 
 
-def connect(servers: Any = None, **kw: Any) -> Any:
+def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,
+            password: str | None = None, token: str | None = None, creds: str | None = None,
+            nkeys_seed: str | None = None, tls: Any = None, name: str | None = None,
+            domain: str | None = None, api_prefix: str | None = None,
+            timeout: float | timedelta = 5.0, publish_async_max_pending: int = 4000,
+            url: str | None = None, error_cb: Callable[[BaseException], object] | None = None,
+            **nats_options: Any) -> JetStream:
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
-    Takes the same keywords as :func:`jsdata.aio.connect`, and ``error_cb(error)``: a plain
+    Takes the keywords of :func:`jsdata.aio.connect` (the same defaults; other keywords
+    go to nats-py), and ``error_cb(error)``: a plain
     function that receives failures no caller is waiting for (failed fire-and-forget acks,
     the connection's asynchronous errors); without it they are raised by the next call on
     the connection or by ``close()``.
     """
     from .blocking import connect as _connect
-    return _connect(servers, **kw)  # type: ignore[no-any-return]
+    return _connect(  # type: ignore[no-any-return]
+        servers, user=user, password=password, token=token, creds=creds,
+        nkeys_seed=nkeys_seed, tls=tls, name=name, domain=domain, api_prefix=api_prefix,
+        timeout=timeout, publish_async_max_pending=publish_async_max_pending, url=url,
+        error_cb=error_cb, **nats_options)
 
 
 def __getattr__(name: str) -> Any:

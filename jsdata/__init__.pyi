@@ -30,23 +30,24 @@ from jsdata.writer import WriteResult as WriteResult
 __version__: str
 
 
-def connect(servers: str | collections.abc.Sequence[str] | None = ..., *, user: str | None = ..., password: str | None = ..., token: str | None = ..., creds: str | None = ..., nkeys_seed: str | None = ..., tls: typing.Any = ..., name: str | None = ..., domain: str | None = ..., api_prefix: str | None = ..., timeout: float | datetime.timedelta = ..., publish_async_max_pending: int = ..., url: str | None = ..., error_cb: collections.abc.Callable[[BaseException], object] | None = ..., **nats_options: typing.Any) -> JetStream:
+def connect(servers: str | collections.abc.Sequence[str] | None = None, *, user: str | None = None, password: str | None = None, token: str | None = None, creds: str | None = None, nkeys_seed: str | None = None, tls: typing.Any = None, name: str | None = None, domain: str | None = None, api_prefix: str | None = None, timeout: float | datetime.timedelta = 5.0, publish_async_max_pending: int = 4000, url: str | None = None, error_cb: collections.abc.Callable[[BaseException], object] | None = None, **nats_options: typing.Any) -> JetStream:
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
-    Takes the same keywords as :func:`jsdata.aio.connect`, and ``error_cb(error)``: a plain
+    Takes the keywords of :func:`jsdata.aio.connect` (the same defaults; other keywords
+    go to nats-py), and ``error_cb(error)``: a plain
     function that receives failures no caller is waiting for (failed fire-and-forget acks,
     the connection's asynchronous errors); without it they are raised by the next call on
     the connection or by ``close()``.
     """
 
-def local_cluster(size: int = ..., *, store_dir: str | os.PathLike[str] | None = ..., host: str = ...) -> _jsdata_server.LocalCluster:
+def local_cluster(size: int = 3, *, store_dir: str | os.PathLike[str] | None = None, host: str = '127.0.0.1') -> _jsdata_server.LocalCluster:
     """A :class:`LocalCluster` of ``size`` nodes; ``with local_cluster(3) as c:`` starts it.
 
     Outside a ``with`` block call ``.start()`` / ``.stop()`` yourself.
     """
 
-def read_stream(stream: str | typing.Any, js: typing.Any = ..., *, subjects: str | collections.abc.Sequence[str] | None = ..., start: int | datetime.datetime | typing.Literal['first'] | None = ..., end: int | datetime.datetime | None = ..., codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., batch_size: int | None = ..., max_messages: int | None = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ..., progress: bool | typing.Literal['auto'] = ..., dtype_backend: typing.Literal['numpy_nullable', 'pyarrow'] | None = ...) -> typing.Any:
+def read_stream(stream: str | typing.Any, js: typing.Any = None, *, subjects: str | collections.abc.Sequence[str] | None = None, start: int | datetime.datetime | typing.Literal['first'] | None = None, end: int | datetime.datetime | None = None, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, batch_size: int | None = None, max_messages: int | None = None, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise', progress: bool | typing.Literal['auto'] = 'auto', dtype_backend: typing.Literal['numpy_nullable', 'pyarrow'] | None = None) -> typing.Any:
     """Read a stream into a pandas DataFrame.
 
     ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
@@ -86,7 +87,7 @@ class ArrowBatch:
     def msgs(self) -> list[Msg]:
         """The underlying messages (for per-message handling)."""
 
-    def nak(self, delay: float | datetime.timedelta | None = ...) -> None:
+    def nak(self, delay: float | datetime.timedelta | None = None) -> None:
         """Negatively acknowledge every message (redelivery now, or after ``delay``)."""
 
     @property
@@ -101,13 +102,13 @@ class ArrowBatch:
     def sequences(self) -> list[int]:
         """Stream sequences of the messages, in order."""
 
-    def term(self, reason: str | None = ...) -> None:
+    def term(self, reason: str | None = None) -> None:
         """Stop redelivery of every message."""
 
     def to_arrow(self) -> pyarrow.Table:
         """The batch as a one-chunk ``pyarrow.Table``."""
 
-    def to_pandas(self, dtype_backend: str | None = ...) -> pandas.DataFrame:
+    def to_pandas(self, dtype_backend: str | None = None) -> pandas.DataFrame:
         """The batch as a pandas DataFrame."""
 
 
@@ -153,7 +154,7 @@ class ConsumeContext:
     def stop(self) -> None:
         """Stop receiving: unsubscribe and discard what was not handed to the handler yet."""
 
-    def wait_closed(self, timeout: float | None = ...) -> bool:
+    def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the context is closed (True) or ``timeout`` seconds pass (False)."""
 
 
@@ -163,21 +164,21 @@ class Consumer:
     def cached_info(self) -> ConsumerInfo:
         """The info from the last server call, without a network round trip."""
 
-    def consume(self, handler: collections.abc.Callable[[Msg], typing.Any], max_messages: int | None = ..., max_bytes: int | None = ..., expiry: float | datetime.timedelta = ..., threshold_messages: int | None = ..., threshold_bytes: int | None = ..., heartbeat: float | datetime.timedelta | None = ..., error_handler: collections.abc.Callable[[typing.Any, BaseException], typing.Any] | None = ..., max_messages_with_bytes_limit: tuple[int, int] | None = ...) -> ConsumeContext:
+    def consume(self, handler: collections.abc.Callable[[Msg], typing.Any], max_messages: int | None = None, max_bytes: int | None = None, expiry: float | datetime.timedelta = 30.0, threshold_messages: int | None = None, threshold_bytes: int | None = None, heartbeat: float | datetime.timedelta | None = None, error_handler: collections.abc.Callable[[typing.Any, BaseException], typing.Any] | None = None, max_messages_with_bytes_limit: tuple[int, int] | None = None) -> ConsumeContext:
         """Receive messages continuously with ``handler(msg)`` on a worker thread, in order.
 
         Same options as the asyncio API; returns a ConsumeContext (``stop()``, ``drain()``).
         """
 
-    def fetch(self, batch: int, max_wait: float | datetime.timedelta = ..., heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
+    def fetch(self, batch: int, max_wait: float | datetime.timedelta = 30.0, heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
         """Request up to ``batch`` messages, waiting at most ``max_wait`` seconds."""
 
-    def fetch_arrow(self, batch: int, max_wait: float | datetime.timedelta = ..., *, codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ...) -> ArrowBatch:
+    def fetch_arrow(self, batch: int, max_wait: float | datetime.timedelta = 30.0, *, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise') -> ArrowBatch:
         """Fetch up to ``batch`` messages (waiting at most ``max_wait`` seconds) and decode
         them into one :class:`ArrowBatch`; decode options as for the stream readers.
         """
 
-    def fetch_bytes(self, max_bytes: int, max_wait: float | datetime.timedelta = ..., heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
+    def fetch_bytes(self, max_bytes: int, max_wait: float | datetime.timedelta = 30.0, heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
         """Request messages up to ``max_bytes`` in total, waiting at most ``max_wait``."""
 
     def fetch_no_wait(self, batch: int) -> MessageBatch:
@@ -186,20 +187,20 @@ class Consumer:
     def info(self) -> ConsumerInfo:
         """Fresh consumer info from the server."""
 
-    def iter_arrow(self, batch_size: int = ..., max_latency: float | datetime.timedelta = ..., *, codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ...) -> ArrowBatchIterator:
+    def iter_arrow(self, batch_size: int = 1000, max_latency: float | datetime.timedelta = 1.0, *, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise') -> ArrowBatchIterator:
         """Pull continuously and yield :class:`ArrowBatch` micro-batches: one when
         ``batch_size`` messages are in, or ``max_latency`` seconds after a batch's first
         message arrived.
         """
 
-    def messages(self, max_messages: int | None = ..., max_bytes: int | None = ..., expiry: float | datetime.timedelta = ..., threshold_messages: int | None = ..., threshold_bytes: int | None = ..., heartbeat: float | datetime.timedelta | None = ..., max_messages_with_bytes_limit: tuple[int, int] | None = ..., err_on_missing_heartbeat: bool = ...) -> MessagesContext:
+    def messages(self, max_messages: int | None = None, max_bytes: int | None = None, expiry: float | datetime.timedelta = 30.0, threshold_messages: int | None = None, threshold_bytes: int | None = None, heartbeat: float | datetime.timedelta | None = None, max_messages_with_bytes_limit: tuple[int, int] | None = None, err_on_missing_heartbeat: bool = True) -> MessagesContext:
         """An iterator over messages, pre-buffered like :meth:`consume` (``next()``, ``for``).
 
         ``max_messages=1`` gives strict one-at-a-time delivery for work queues. On an ordered
         consumer, missed heartbeats recreate the server-side consumer instead of raising.
         """
 
-    def next(self, max_wait: float | datetime.timedelta = ..., heartbeat: float | datetime.timedelta | None = ...) -> Msg:
+    def next(self, max_wait: float | datetime.timedelta = 30.0, heartbeat: float | datetime.timedelta | None = ...) -> Msg:
         """The next message; JetStreamTimeoutError if none arrives within ``max_wait``."""
 
 
@@ -227,36 +228,36 @@ class JetStream:
     def consumer_names(self, stream: str) -> collections.abc.Iterator[str]:
         """Name of every consumer on ``stream``."""
 
-    def create_consumer(self, stream: str, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> Consumer:
+    def create_consumer(self, stream: str, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> Consumer:
         """Create a pull consumer (ConsumerExistsError if one exists with another config)."""
 
-    def create_key_value(self, config: KeyValueConfig | None = ..., /, *, bucket: str = ..., description: str | None = ..., max_value_size: int | None = ..., history: int = ..., ttl: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., storage: StorageType | str = ..., replicas: int = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = ..., mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = ..., sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = ..., compression: bool = ..., limit_marker_ttl: float | datetime.timedelta | None = ..., metadata: dict[str, str] | None = ...) -> KeyValue:
+    def create_key_value(self, config: KeyValueConfig | None = None, /, *, bucket: str = '', description: str | None = None, max_value_size: int | None = None, history: int = 1, ttl: float | datetime.timedelta | None = None, max_bytes: int | None = None, storage: StorageType | str = ..., replicas: int = 1, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = None, mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = None, sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = None, compression: bool = False, limit_marker_ttl: float | datetime.timedelta | None = None, metadata: dict[str, str] | None = None) -> KeyValue:
         """Create a bucket (identical config: no-op; different: BucketExistsError)."""
 
-    def create_object_store(self, config: ObjectStoreConfig | None = ..., /, *, bucket: str = ..., description: str | None = ..., ttl: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., storage: StorageType | str = ..., replicas: int = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., compression: bool = ..., metadata: dict[str, str] | None = ...) -> ObjectStore:
+    def create_object_store(self, config: ObjectStoreConfig | None = None, /, *, bucket: str = '', description: str | None = None, ttl: float | datetime.timedelta | None = None, max_bytes: int | None = None, storage: StorageType | str = ..., replicas: int = 1, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, compression: bool = False, metadata: dict[str, str] | None = None) -> ObjectStore:
         """Create an object store bucket (same config again: no-op; a different one raises
         BucketExistsError, a StreamNameAlreadyInUseError).
         """
 
-    def create_or_update_consumer(self, stream: str, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> Consumer:
+    def create_or_update_consumer(self, stream: str, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> Consumer:
         """Create the pull consumer or update it to this configuration."""
 
-    def create_or_update_key_value(self, config: KeyValueConfig | None = ..., /, *, bucket: str = ..., description: str | None = ..., max_value_size: int | None = ..., history: int = ..., ttl: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., storage: StorageType | str = ..., replicas: int = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = ..., mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = ..., sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = ..., compression: bool = ..., limit_marker_ttl: float | datetime.timedelta | None = ..., metadata: dict[str, str] | None = ...) -> KeyValue:
+    def create_or_update_key_value(self, config: KeyValueConfig | None = None, /, *, bucket: str = '', description: str | None = None, max_value_size: int | None = None, history: int = 1, ttl: float | datetime.timedelta | None = None, max_bytes: int | None = None, storage: StorageType | str = ..., replicas: int = 1, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = None, mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = None, sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = None, compression: bool = False, limit_marker_ttl: float | datetime.timedelta | None = None, metadata: dict[str, str] | None = None) -> KeyValue:
         """Update the bucket, creating it when it does not exist."""
 
-    def create_or_update_object_store(self, config: ObjectStoreConfig | None = ..., /, *, bucket: str = ..., description: str | None = ..., ttl: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., storage: StorageType | str = ..., replicas: int = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., compression: bool = ..., metadata: dict[str, str] | None = ...) -> ObjectStore:
+    def create_or_update_object_store(self, config: ObjectStoreConfig | None = None, /, *, bucket: str = '', description: str | None = None, ttl: float | datetime.timedelta | None = None, max_bytes: int | None = None, storage: StorageType | str = ..., replicas: int = 1, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, compression: bool = False, metadata: dict[str, str] | None = None) -> ObjectStore:
         """Create the bucket, or update it when it exists."""
 
-    def create_or_update_push_consumer(self, stream: str, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> PushConsumer:
+    def create_or_update_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> PushConsumer:
         """Create the push consumer or update it to this configuration."""
 
-    def create_or_update_stream(self, config: StreamConfig | None = ..., /, *, name: str = ..., description: str | None = ..., subjects: list[str] | None = ..., retention: RetentionPolicy | str = ..., max_consumers: int | None = ..., max_msgs: int | None = ..., max_bytes: int | None = ..., discard: DiscardPolicy | str = ..., discard_new_per_subject: bool = ..., max_age: float | datetime.timedelta | None = ..., max_msgs_per_subject: int | None = ..., max_msg_size: int | None = ..., storage: StorageType | str = ..., num_replicas: int | None = ..., no_ack: bool = ..., duplicate_window: float | datetime.timedelta | None = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = ..., sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = ..., sealed: bool = ..., deny_delete: bool = ..., deny_purge: bool = ..., allow_rollup_hdrs: bool = ..., compression: _jsdata_config.StoreCompression | str = ..., first_seq: int | None = ..., subject_transform: _jsdata_config.SubjectTransformConfig | collections.abc.Mapping[str, typing.Any] | None = ..., republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = ..., allow_direct: bool = ..., mirror_direct: bool = ..., consumer_limits: _jsdata_config.StreamConsumerLimits | collections.abc.Mapping[str, typing.Any] | None = ..., metadata: dict[str, str] | None = ..., template_owner: str | None = ..., allow_msg_ttl: bool = ..., subject_delete_marker_ttl: float | datetime.timedelta | None = ..., allow_msg_counter: bool = ..., allow_atomic: bool = ..., allow_msg_schedules: bool = ..., persist_mode: _jsdata_config.PersistMode | str | None = ..., allow_batched: bool = ...) -> Stream:
+    def create_or_update_stream(self, config: StreamConfig | None = None, /, *, name: str = '', description: str | None = None, subjects: list[str] | None = None, retention: RetentionPolicy | str = ..., max_consumers: int | None = None, max_msgs: int | None = None, max_bytes: int | None = None, discard: DiscardPolicy | str = ..., discard_new_per_subject: bool = False, max_age: float | datetime.timedelta | None = None, max_msgs_per_subject: int | None = None, max_msg_size: int | None = None, storage: StorageType | str = ..., num_replicas: int | None = None, no_ack: bool = False, duplicate_window: float | datetime.timedelta | None = None, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = None, sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = None, sealed: bool = False, deny_delete: bool = False, deny_purge: bool = False, allow_rollup_hdrs: bool = False, compression: _jsdata_config.StoreCompression | str = ..., first_seq: int | None = None, subject_transform: _jsdata_config.SubjectTransformConfig | collections.abc.Mapping[str, typing.Any] | None = None, republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = None, allow_direct: bool = False, mirror_direct: bool = False, consumer_limits: _jsdata_config.StreamConsumerLimits | collections.abc.Mapping[str, typing.Any] | None = None, metadata: dict[str, str] | None = None, template_owner: str | None = None, allow_msg_ttl: bool = False, subject_delete_marker_ttl: float | datetime.timedelta | None = None, allow_msg_counter: bool = False, allow_atomic: bool = False, allow_msg_schedules: bool = False, persist_mode: _jsdata_config.PersistMode | str | None = None, allow_batched: bool = False) -> Stream:
         """Update the stream, creating it when it does not exist."""
 
-    def create_push_consumer(self, stream: str, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> PushConsumer:
+    def create_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> PushConsumer:
         """Create a push consumer (needs ``deliver_subject``)."""
 
-    def create_stream(self, config: StreamConfig | None = ..., /, *, name: str = ..., description: str | None = ..., subjects: list[str] | None = ..., retention: RetentionPolicy | str = ..., max_consumers: int | None = ..., max_msgs: int | None = ..., max_bytes: int | None = ..., discard: DiscardPolicy | str = ..., discard_new_per_subject: bool = ..., max_age: float | datetime.timedelta | None = ..., max_msgs_per_subject: int | None = ..., max_msg_size: int | None = ..., storage: StorageType | str = ..., num_replicas: int | None = ..., no_ack: bool = ..., duplicate_window: float | datetime.timedelta | None = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = ..., sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = ..., sealed: bool = ..., deny_delete: bool = ..., deny_purge: bool = ..., allow_rollup_hdrs: bool = ..., compression: _jsdata_config.StoreCompression | str = ..., first_seq: int | None = ..., subject_transform: _jsdata_config.SubjectTransformConfig | collections.abc.Mapping[str, typing.Any] | None = ..., republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = ..., allow_direct: bool = ..., mirror_direct: bool = ..., consumer_limits: _jsdata_config.StreamConsumerLimits | collections.abc.Mapping[str, typing.Any] | None = ..., metadata: dict[str, str] | None = ..., template_owner: str | None = ..., allow_msg_ttl: bool = ..., subject_delete_marker_ttl: float | datetime.timedelta | None = ..., allow_msg_counter: bool = ..., allow_atomic: bool = ..., allow_msg_schedules: bool = ..., persist_mode: _jsdata_config.PersistMode | str | None = ..., allow_batched: bool = ...) -> Stream:
+    def create_stream(self, config: StreamConfig | None = None, /, *, name: str = '', description: str | None = None, subjects: list[str] | None = None, retention: RetentionPolicy | str = ..., max_consumers: int | None = None, max_msgs: int | None = None, max_bytes: int | None = None, discard: DiscardPolicy | str = ..., discard_new_per_subject: bool = False, max_age: float | datetime.timedelta | None = None, max_msgs_per_subject: int | None = None, max_msg_size: int | None = None, storage: StorageType | str = ..., num_replicas: int | None = None, no_ack: bool = False, duplicate_window: float | datetime.timedelta | None = None, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = None, sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = None, sealed: bool = False, deny_delete: bool = False, deny_purge: bool = False, allow_rollup_hdrs: bool = False, compression: _jsdata_config.StoreCompression | str = ..., first_seq: int | None = None, subject_transform: _jsdata_config.SubjectTransformConfig | collections.abc.Mapping[str, typing.Any] | None = None, republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = None, allow_direct: bool = False, mirror_direct: bool = False, consumer_limits: _jsdata_config.StreamConsumerLimits | collections.abc.Mapping[str, typing.Any] | None = None, metadata: dict[str, str] | None = None, template_owner: str | None = None, allow_msg_ttl: bool = False, subject_delete_marker_ttl: float | datetime.timedelta | None = None, allow_msg_counter: bool = False, allow_atomic: bool = False, allow_msg_schedules: bool = False, persist_mode: _jsdata_config.PersistMode | str | None = None, allow_batched: bool = False) -> Stream:
         """Create a stream; identical config is a no-op, a different one raises
         :class:`~jsdata.errors.StreamNameAlreadyInUseError`.
         """
@@ -285,7 +286,7 @@ class JetStream:
     def list_consumers(self, stream: str) -> collections.abc.Iterator[ConsumerInfo]:
         """Info of every consumer on ``stream``."""
 
-    def list_streams(self, subject: str | None = ...) -> collections.abc.Iterator[StreamInfo]:
+    def list_streams(self, subject: str | None = None) -> collections.abc.Iterator[StreamInfo]:
         """Every stream's info (optionally only streams capturing ``subject``)."""
 
     @property
@@ -301,16 +302,16 @@ class JetStream:
     def object_stores(self) -> collections.abc.Iterator[ObjectStoreStatus]:
         """The status of every object store bucket."""
 
-    def ordered_consumer(self, stream: str, config: OrderedConsumerConfig | None = ..., /, *, filter_subjects: list[str] | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., replay_policy: ReplayPolicy | str = ..., inactive_threshold: float | datetime.timedelta | None = ..., headers_only: bool = ..., max_reset_attempts: int | None = ..., metadata: dict[str, str] | None = ..., name_prefix: str | None = ...) -> OrderedConsumer:
+    def ordered_consumer(self, stream: str, config: OrderedConsumerConfig | None = None, /, *, filter_subjects: list[str] | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, replay_policy: ReplayPolicy | str = ..., inactive_threshold: float | datetime.timedelta | None = None, headers_only: bool = False, max_reset_attempts: int | None = None, metadata: dict[str, str] | None = None, name_prefix: str | None = None) -> OrderedConsumer:
         """An ordered consumer: ephemeral, AckNone, recreated on gaps; in-order delivery."""
 
-    def publish(self, subject: str, data: bytes | bytearray | memoryview | str | None = ..., *, headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None = ..., msg_id: str | None = ..., expect_stream: str | None = ..., expect_last_sequence: int | None = ..., expect_last_sequence_per_subject: int | None = ..., expect_last_msg_id: str | None = ..., ttl: float | datetime.timedelta | str | None = ..., retry_attempts: int = ..., retry_wait: float = ..., timeout: float | None = ...) -> PubAck:
+    def publish(self, subject: str, data: bytes | bytearray | memoryview | str | None = b'', *, headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None = None, msg_id: str | None = None, expect_stream: str | None = None, expect_last_sequence: int | None = None, expect_last_sequence_per_subject: int | None = None, expect_last_msg_id: str | None = None, ttl: float | datetime.timedelta | str | None = None, retry_attempts: int = 2, retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
         """Publish and wait for the stream's ack (retries while no stream responds)."""
 
-    def publish_async(self, subject: str, data: bytes | bytearray | memoryview | str | None = ..., *, headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None = ..., msg_id: str | None = ..., expect_stream: str | None = ..., expect_last_sequence: int | None = ..., expect_last_sequence_per_subject: int | None = ..., expect_last_msg_id: str | None = ..., ttl: float | datetime.timedelta | str | None = ..., retry_attempts: int = ..., retry_wait: float = ..., timeout: float | None = ...) -> PubAckFuture:
+    def publish_async(self, subject: str, data: bytes | bytearray | memoryview | str | None = b'', *, headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None = None, msg_id: str | None = None, expect_stream: str | None = None, expect_last_sequence: int | None = None, expect_last_sequence_per_subject: int | None = None, expect_last_msg_id: str | None = None, ttl: float | datetime.timedelta | str | None = None, retry_attempts: int = 2, retry_wait: float = 0.25, timeout: float | None = None) -> PubAckFuture:
         """Publish without waiting for the ack; returns a PubAckFuture."""
 
-    def publish_async_complete(self, timeout: float | None = ...) -> None:
+    def publish_async_complete(self, timeout: float | None = None) -> None:
         """Wait until every async publish has resolved (JetStreamTimeoutError after
         ``timeout``).
         """
@@ -318,7 +319,7 @@ class JetStream:
     def publish_async_pending(self) -> int:
         """How many async publishes await their ack (those still queued to send included)."""
 
-    def publish_dataframe(self, subject: str, data: typing.Any, codec: str | Codec = ..., msg_id: str | None = ..., headers: collections.abc.Sequence[str] | collections.abc.Mapping[str, str] | None = ..., rows_per_message: int | None = ..., max_pending: int | None = ..., progress: str | bool = ..., batch: bool | str = ...) -> WriteResult:
+    def publish_dataframe(self, subject: str, data: typing.Any, codec: str | Codec = 'json', msg_id: str | None = None, headers: collections.abc.Sequence[str] | collections.abc.Mapping[str, str] | None = None, rows_per_message: int | None = None, max_pending: int | None = None, progress: str | bool = 'auto', batch: bool | str = 'auto') -> WriteResult:
         """Publish the rows of a DataFrame / Arrow table to a stream; returns a WriteResult.
 
         ``subject`` is a subject or a template filled per row from columns
@@ -335,10 +336,10 @@ class JetStream:
         (default) uses it when all that holds; False always acknowledges each message.
         """
 
-    def publish_msg(self, msg: Msg, *, msg_id: str | None = ..., expect_stream: str | None = ..., expect_last_sequence: int | None = ..., expect_last_sequence_per_subject: int | None = ..., expect_last_msg_id: str | None = ..., ttl: float | datetime.timedelta | str | None = ..., retry_attempts: int = ..., retry_wait: float = ..., timeout: float | None = ...) -> PubAck:
+    def publish_msg(self, msg: Msg, *, msg_id: str | None = None, expect_stream: str | None = None, expect_last_sequence: int | None = None, expect_last_sequence_per_subject: int | None = None, expect_last_msg_id: str | None = None, ttl: float | datetime.timedelta | str | None = None, retry_attempts: int = 2, retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
         """Publish a :class:`Msg` (subject, data, headers) and wait for the ack."""
 
-    def publish_msg_async(self, msg: Msg, *, msg_id: str | None = ..., expect_stream: str | None = ..., expect_last_sequence: int | None = ..., expect_last_sequence_per_subject: int | None = ..., expect_last_msg_id: str | None = ..., ttl: float | datetime.timedelta | str | None = ..., retry_attempts: int = ..., retry_wait: float = ..., timeout: float | None = ...) -> PubAckFuture:
+    def publish_msg_async(self, msg: Msg, *, msg_id: str | None = None, expect_stream: str | None = None, expect_last_sequence: int | None = None, expect_last_sequence_per_subject: int | None = None, expect_last_msg_id: str | None = None, ttl: float | datetime.timedelta | str | None = None, retry_attempts: int = 2, retry_wait: float = 0.25, timeout: float | None = None) -> PubAckFuture:
         """Publish a Msg without waiting for the ack."""
 
     def push_consumer(self, stream: str, name: str) -> PushConsumer:
@@ -347,28 +348,28 @@ class JetStream:
     def stream(self, name: str) -> Stream:
         """A handle on an existing stream (raises StreamNotFoundError)."""
 
-    def stream_info(self, name: str, subjects_filter: str | None = ..., deleted_details: bool = ...) -> StreamInfo:
+    def stream_info(self, name: str, subjects_filter: str | None = None, deleted_details: bool = False) -> StreamInfo:
         """The stream's info (with per-subject counts for ``subjects_filter``)."""
 
     def stream_name_by_subject(self, subject: str) -> str:
         """The name of the stream capturing ``subject`` (StreamNotFoundError if none)."""
 
-    def stream_names(self, subject: str | None = ...) -> collections.abc.Iterator[str]:
+    def stream_names(self, subject: str | None = None) -> collections.abc.Iterator[str]:
         """Every stream name (optionally only streams capturing ``subject``)."""
 
-    def update_consumer(self, stream: str, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> Consumer:
+    def update_consumer(self, stream: str, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> Consumer:
         """Update an existing pull consumer (ConsumerDoesNotExistError if missing)."""
 
-    def update_key_value(self, config: KeyValueConfig | None = ..., /, *, bucket: str = ..., description: str | None = ..., max_value_size: int | None = ..., history: int = ..., ttl: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., storage: StorageType | str = ..., replicas: int = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = ..., mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = ..., sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = ..., compression: bool = ..., limit_marker_ttl: float | datetime.timedelta | None = ..., metadata: dict[str, str] | None = ...) -> KeyValue:
+    def update_key_value(self, config: KeyValueConfig | None = None, /, *, bucket: str = '', description: str | None = None, max_value_size: int | None = None, history: int = 1, ttl: float | datetime.timedelta | None = None, max_bytes: int | None = None, storage: StorageType | str = ..., replicas: int = 1, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = None, mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = None, sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = None, compression: bool = False, limit_marker_ttl: float | datetime.timedelta | None = None, metadata: dict[str, str] | None = None) -> KeyValue:
         """Change an existing bucket's configuration (BucketNotFoundError if missing)."""
 
-    def update_object_store(self, config: ObjectStoreConfig | None = ..., /, *, bucket: str = ..., description: str | None = ..., ttl: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., storage: StorageType | str = ..., replicas: int = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., compression: bool = ..., metadata: dict[str, str] | None = ...) -> ObjectStore:
+    def update_object_store(self, config: ObjectStoreConfig | None = None, /, *, bucket: str = '', description: str | None = None, ttl: float | datetime.timedelta | None = None, max_bytes: int | None = None, storage: StorageType | str = ..., replicas: int = 1, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, compression: bool = False, metadata: dict[str, str] | None = None) -> ObjectStore:
         """Change an existing bucket's configuration (BucketNotFoundError if missing)."""
 
-    def update_push_consumer(self, stream: str, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> PushConsumer:
+    def update_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> PushConsumer:
         """Update an existing push consumer."""
 
-    def update_stream(self, config: StreamConfig | None = ..., /, *, name: str = ..., description: str | None = ..., subjects: list[str] | None = ..., retention: RetentionPolicy | str = ..., max_consumers: int | None = ..., max_msgs: int | None = ..., max_bytes: int | None = ..., discard: DiscardPolicy | str = ..., discard_new_per_subject: bool = ..., max_age: float | datetime.timedelta | None = ..., max_msgs_per_subject: int | None = ..., max_msg_size: int | None = ..., storage: StorageType | str = ..., num_replicas: int | None = ..., no_ack: bool = ..., duplicate_window: float | datetime.timedelta | None = ..., placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = ..., mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = ..., sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = ..., sealed: bool = ..., deny_delete: bool = ..., deny_purge: bool = ..., allow_rollup_hdrs: bool = ..., compression: _jsdata_config.StoreCompression | str = ..., first_seq: int | None = ..., subject_transform: _jsdata_config.SubjectTransformConfig | collections.abc.Mapping[str, typing.Any] | None = ..., republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = ..., allow_direct: bool = ..., mirror_direct: bool = ..., consumer_limits: _jsdata_config.StreamConsumerLimits | collections.abc.Mapping[str, typing.Any] | None = ..., metadata: dict[str, str] | None = ..., template_owner: str | None = ..., allow_msg_ttl: bool = ..., subject_delete_marker_ttl: float | datetime.timedelta | None = ..., allow_msg_counter: bool = ..., allow_atomic: bool = ..., allow_msg_schedules: bool = ..., persist_mode: _jsdata_config.PersistMode | str | None = ..., allow_batched: bool = ...) -> Stream:
+    def update_stream(self, config: StreamConfig | None = None, /, *, name: str = '', description: str | None = None, subjects: list[str] | None = None, retention: RetentionPolicy | str = ..., max_consumers: int | None = None, max_msgs: int | None = None, max_bytes: int | None = None, discard: DiscardPolicy | str = ..., discard_new_per_subject: bool = False, max_age: float | datetime.timedelta | None = None, max_msgs_per_subject: int | None = None, max_msg_size: int | None = None, storage: StorageType | str = ..., num_replicas: int | None = None, no_ack: bool = False, duplicate_window: float | datetime.timedelta | None = None, placement: _jsdata_config.Placement | collections.abc.Mapping[str, typing.Any] | None = None, mirror: _jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any] | None = None, sources: list[_jsdata_config.StreamSource | collections.abc.Mapping[str, typing.Any]] | None = None, sealed: bool = False, deny_delete: bool = False, deny_purge: bool = False, allow_rollup_hdrs: bool = False, compression: _jsdata_config.StoreCompression | str = ..., first_seq: int | None = None, subject_transform: _jsdata_config.SubjectTransformConfig | collections.abc.Mapping[str, typing.Any] | None = None, republish: _jsdata_config.RePublish | collections.abc.Mapping[str, typing.Any] | None = None, allow_direct: bool = False, mirror_direct: bool = False, consumer_limits: _jsdata_config.StreamConsumerLimits | collections.abc.Mapping[str, typing.Any] | None = None, metadata: dict[str, str] | None = None, template_owner: str | None = None, allow_msg_ttl: bool = False, subject_delete_marker_ttl: float | datetime.timedelta | None = None, allow_msg_counter: bool = False, allow_atomic: bool = False, allow_msg_schedules: bool = False, persist_mode: _jsdata_config.PersistMode | str | None = None, allow_batched: bool = False) -> Stream:
         """Update an existing stream's configuration."""
 
 
@@ -394,7 +395,7 @@ class KeyValue:
 
     def __setitem__(self, key: str, value: bytes | bytearray | memoryview | str) -> None: ...
 
-    def as_dict(self, codec: typing.Any = ...) -> _jsdata_kv.KeyValueDict:
+    def as_dict(self, codec: typing.Any = 'json') -> _jsdata_kv.KeyValueDict:
         """A MutableMapping view whose values go through ``codec`` (``"bytes"``, ``"str"``,
         ``"json"``, ``"msgpack"``, an object with encode/decode or an (encode, decode) pair).
         """
@@ -403,17 +404,17 @@ class KeyValue:
     def bucket(self) -> str:
         """The bucket name."""
 
-    def create(self, key: str, value: bytes | bytearray | memoryview | str | None, ttl: float | datetime.timedelta | None = ...) -> int:
+    def create(self, key: str, value: bytes | bytearray | memoryview | str | None, ttl: float | datetime.timedelta | None = None) -> int:
         """Store ``value`` only if ``key`` has no value (absent, deleted or purged);
         KeyExistsError otherwise. ``ttl`` (seconds) needs a bucket with limit_marker_ttl.
         """
 
-    def delete(self, key: str, last_revision: int | None = ...) -> None:
+    def delete(self, key: str, last_revision: int | None = None) -> None:
         """Place a delete marker (history is kept); with ``last_revision``, only if that is
         the latest revision (KeyExistsError otherwise).
         """
 
-    def get(self, key: str, revision: int | None = ...) -> KeyValueEntry:
+    def get(self, key: str, revision: int | None = None) -> KeyValueEntry:
         """The latest entry of ``key`` (or the given revision). KeyNotFoundError if absent,
         KeyDeletedError if deleted or purged (both are KeyErrors).
         """
@@ -431,12 +432,12 @@ class KeyValue:
         on the server; an async iterator (``await`` it for a list).
         """
 
-    def purge(self, key: str, ttl: float | datetime.timedelta | None = ..., last_revision: int | None = ...) -> None:
+    def purge(self, key: str, ttl: float | datetime.timedelta | None = None, last_revision: int | None = None) -> None:
         """Place a purge marker and remove every earlier revision of ``key``; ``ttl`` makes
         the marker itself expire (needs limit_marker_ttl).
         """
 
-    def purge_deletes(self, older_than: float | datetime.timedelta | None = ...) -> None:
+    def purge_deletes(self, older_than: float | datetime.timedelta | None = None) -> None:
         """Remove delete/purge markers and the revisions they hide. Markers younger than
         ``older_than`` seconds (None: 30 minutes, as nats.go) are kept, only the data behind
         them is removed; ``older_than <= 0`` removes every marker.
@@ -459,7 +460,7 @@ class KeyValue:
     def stream_name(self) -> str:
         """The name of the backing stream (``KV_<bucket>``)."""
 
-    def to_pandas(self, codec: typing.Any = ..., keys: str | collections.abc.Sequence[str] | None = ...) -> pandas.DataFrame:
+    def to_pandas(self, codec: typing.Any = 'json', keys: str | collections.abc.Sequence[str] | None = None) -> pandas.DataFrame:
         """A DataFrame of the live keys (optionally only those matching ``keys``), index
         ``key``: JSON objects expand to columns, other values go to a ``value`` column; plus
         ``_revision`` and ``_created``.
@@ -475,13 +476,13 @@ class KeyValue:
         returns each key's new revision. Everything is validated before anything is sent.
         """
 
-    def watch(self, keys: str | collections.abc.Sequence[str] = ..., *, include_history: bool = ..., ignore_deletes: bool = ..., meta_only: bool = ..., updates_only: bool = ..., resume_from_revision: int | None = ...) -> KeyWatcher:
+    def watch(self, keys: str | collections.abc.Sequence[str] = '>', *, include_history: bool = False, ignore_deletes: bool = False, meta_only: bool = False, updates_only: bool = False, resume_from_revision: int | None = None) -> KeyWatcher:
         """Watch keys matching ``keys`` (a pattern or a list of them): first the current
         entries (every revision with ``include_history``), then one ``None``, then live
         updates. ``updates_only`` skips the current entries (and the ``None``).
         """
 
-    def watch_all(self, *, include_history: bool = ..., ignore_deletes: bool = ..., meta_only: bool = ..., updates_only: bool = ..., resume_from_revision: int | None = ...) -> KeyWatcher:
+    def watch_all(self, *, include_history: bool = False, ignore_deletes: bool = False, meta_only: bool = False, updates_only: bool = False, resume_from_revision: int | None = None) -> KeyWatcher:
         """Watch every key of the bucket (see :meth:`watch`)."""
 
 
@@ -500,7 +501,7 @@ class KeyWatcher:
 
     def __next__(self) -> KeyValueEntry | None: ...
 
-    def next(self, timeout: float | None = ...) -> KeyValueEntry | None:
+    def next(self, timeout: float | None = None) -> KeyValueEntry | None:
         """The next entry (``None`` once, after the initial values). JetStreamTimeoutError
         after ``timeout`` seconds; MsgIteratorClosedError once stopped.
         """
@@ -557,7 +558,7 @@ class MessagesContext:
     def drain(self) -> None:
         """Stop pulling, but first hand out what is already buffered or in flight."""
 
-    def next(self, timeout: float | datetime.timedelta | None = ...) -> Msg:
+    def next(self, timeout: float | datetime.timedelta | None = None) -> Msg:
         """The next message; waits up to ``timeout`` seconds (None: until one arrives).
 
         Raises JetStreamTimeoutError on timeout, NoHeartbeatError after two missed
@@ -567,7 +568,7 @@ class MessagesContext:
     def stop(self) -> None:
         """Stop receiving: unsubscribe and discard buffered messages."""
 
-    def wait_closed(self, timeout: float | None = ...) -> bool:
+    def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the context is closed (True) or ``timeout`` seconds pass (False)."""
 
 
@@ -578,14 +579,14 @@ class Msg:
     ack / nak / term) raises :class:`~jsdata.errors.MsgAlreadyAckedError`.
     """
 
-    def __init__(self, subject: str = ..., data: bytes | bytearray | memoryview | str | None = ..., headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None = ..., reply: str = ...) -> None: ...
+    def __init__(self, subject: str = '', data: bytes | bytearray | memoryview | str | None = b'', headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None = None, reply: str = '') -> None: ...
 
     def ack(self) -> None:
         """Acknowledge the message."""
 
     data: bytes
 
-    def double_ack(self, timeout: float | None = ...) -> None:
+    def double_ack(self, timeout: float | None = None) -> None:
         """Acknowledge and wait for the server to confirm it received the ack."""
 
     @property
@@ -639,33 +640,33 @@ class ObjectStore:
     def delete(self, name: str) -> None:
         """Delete an object: its chunks are purged, its meta kept with ``deleted`` set."""
 
-    def get(self, name: str, show_deleted: bool = ...) -> ObjectResult:
+    def get(self, name: str, show_deleted: bool = False) -> ObjectResult:
         """The object as a seekable binary file (an io.BufferedIOBase); follows links."""
 
-    def get_bytes(self, name: str, show_deleted: bool = ...) -> bytes:
+    def get_bytes(self, name: str, show_deleted: bool = False) -> bytes:
         """The whole object (digest verified)."""
 
-    def get_file(self, name: str, path: str | os.PathLike[str], show_deleted: bool = ...) -> ObjectInfo:
+    def get_file(self, name: str, path: str | os.PathLike[str], show_deleted: bool = False) -> ObjectInfo:
         """Write the object to a local file (overwritten; removed again if the read fails);
         returns the object's info.
         """
 
-    def get_info(self, name: str, show_deleted: bool = ...) -> ObjectInfo:
+    def get_info(self, name: str, show_deleted: bool = False) -> ObjectInfo:
         """The object's info (ObjectNotFoundError if missing, or deleted unless
         ``show_deleted``).
         """
 
-    def get_string(self, name: str, show_deleted: bool = ...) -> str:
+    def get_string(self, name: str, show_deleted: bool = False) -> str:
         """The whole object decoded as UTF-8."""
 
-    def list(self, show_deleted: bool = ...) -> list[ObjectInfo]:
+    def list(self, show_deleted: bool = False) -> list[ObjectInfo]:
         """The info of every object in the bucket (deleted ones only with ``show_deleted``)."""
 
     @property
     def name(self) -> str:
         """The bucket name."""
 
-    def open(self, name: str | ObjectMeta, mode: str = ..., *, show_deleted: bool = ..., chunk_size: int | None = ..., description: str | None = ..., headers: collections.abc.Mapping[str, typing.Any] | None = ..., metadata: collections.abc.Mapping[str, str] | None = ...) -> ObjectResult | _jsdata_objectfile.BlockingObjectWriter:
+    def open(self, name: str | ObjectMeta, mode: str = 'rb', *, show_deleted: bool = False, chunk_size: int | None = None, description: str | None = None, headers: collections.abc.Mapping[str, typing.Any] | None = None, metadata: collections.abc.Mapping[str, str] | None = None) -> ObjectResult | _jsdata_objectfile.BlockingObjectWriter:
         """``"rb"``: a seekable binary file over the object; ``"wb"``: a streaming writer
         (the object appears when it is closed; an exception in ``with`` aborts it).
 
@@ -673,7 +674,7 @@ class ObjectStore:
         "rb": ``show_deleted``.
         """
 
-    def put(self, meta: ObjectMeta | collections.abc.Mapping[str, typing.Any] | str, data: typing.Any = ..., *, chunk_size: int | None = ...) -> ObjectInfo:
+    def put(self, meta: ObjectMeta | collections.abc.Mapping[str, typing.Any] | str, data: typing.Any = None, *, chunk_size: int | None = None) -> ObjectInfo:
         """Store an object from bytes, str, a binary file (sync or async ``read``), or an
         iterable of bytes; replaces an object of the same name. Returns its ObjectInfo.
 
@@ -684,7 +685,7 @@ class ObjectStore:
     def put_bytes(self, name: str, data: bytes | bytearray | memoryview) -> ObjectInfo:
         """Store ``data`` under ``name``."""
 
-    def put_file(self, path: str | os.PathLike[str], name: str | None = ...) -> ObjectInfo:
+    def put_file(self, path: str | os.PathLike[str], name: str | None = None) -> ObjectInfo:
         """Store a local file; the object name defaults to the path as given."""
 
     def put_string(self, name: str, data: str) -> ObjectInfo:
@@ -707,7 +708,7 @@ class ObjectStore:
         Renaming onto an existing object raises ObjectExistsError.
         """
 
-    def watch(self, include_history: bool = ..., ignore_deletes: bool = ..., updates_only: bool = ...) -> ObjectWatcher:
+    def watch(self, include_history: bool = False, ignore_deletes: bool = False, updates_only: bool = False) -> ObjectWatcher:
         """Watch the bucket's object infos (see :class:`ObjectWatcher`)."""
 
 
@@ -727,7 +728,7 @@ class ObjectWatcher:
 
     def __next__(self) -> ObjectInfo | None: ...
 
-    def next(self, timeout: float | None = ...) -> ObjectInfo | None:
+    def next(self, timeout: float | None = None) -> ObjectInfo | None:
         """The next info (or the end-of-initial-values ``None``)."""
 
     def stop(self) -> None:
@@ -746,21 +747,21 @@ class OrderedConsumer:
     def cached_info(self) -> ConsumerInfo | None:
         """Info of the current underlying consumer from its last server call (None if none)."""
 
-    def consume(self, handler: collections.abc.Callable[[Msg], typing.Any], max_messages: int | None = ..., max_bytes: int | None = ..., expiry: float | datetime.timedelta = ..., threshold_messages: int | None = ..., threshold_bytes: int | None = ..., heartbeat: float | datetime.timedelta | None = ..., error_handler: collections.abc.Callable[[typing.Any, BaseException], typing.Any] | None = ..., max_messages_with_bytes_limit: tuple[int, int] | None = ...) -> ConsumeContext:
+    def consume(self, handler: collections.abc.Callable[[Msg], typing.Any], max_messages: int | None = None, max_bytes: int | None = None, expiry: float | datetime.timedelta = 30.0, threshold_messages: int | None = None, threshold_bytes: int | None = None, heartbeat: float | datetime.timedelta | None = None, error_handler: collections.abc.Callable[[typing.Any, BaseException], typing.Any] | None = None, max_messages_with_bytes_limit: tuple[int, int] | None = None) -> ConsumeContext:
         """Receive messages continuously with ``handler(msg)`` on a worker thread, in order.
 
         Same options as the asyncio API; returns a ConsumeContext (``stop()``, ``drain()``).
         """
 
-    def fetch(self, batch: int, max_wait: float | datetime.timedelta = ..., heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
+    def fetch(self, batch: int, max_wait: float | datetime.timedelta = 30.0, heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
         """Request up to ``batch`` messages, waiting at most ``max_wait`` seconds."""
 
-    def fetch_arrow(self, batch: int, max_wait: float | datetime.timedelta = ..., *, codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ...) -> ArrowBatch:
+    def fetch_arrow(self, batch: int, max_wait: float | datetime.timedelta = 30.0, *, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise') -> ArrowBatch:
         """Fetch up to ``batch`` messages (waiting at most ``max_wait`` seconds) and decode
         them into one :class:`ArrowBatch`; decode options as for the stream readers.
         """
 
-    def fetch_bytes(self, max_bytes: int, max_wait: float | datetime.timedelta = ..., heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
+    def fetch_bytes(self, max_bytes: int, max_wait: float | datetime.timedelta = 30.0, heartbeat: float | datetime.timedelta | None = ...) -> MessageBatch:
         """Request messages up to ``max_bytes`` in total, waiting at most ``max_wait``."""
 
     def fetch_no_wait(self, batch: int) -> MessageBatch:
@@ -769,13 +770,13 @@ class OrderedConsumer:
     def info(self) -> ConsumerInfo:
         """Fresh info of the current underlying consumer (which the library may replace)."""
 
-    def iter_arrow(self, batch_size: int = ..., max_latency: float | datetime.timedelta = ..., *, codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ...) -> ArrowBatchIterator:
+    def iter_arrow(self, batch_size: int = 1000, max_latency: float | datetime.timedelta = 1.0, *, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise') -> ArrowBatchIterator:
         """Pull continuously and yield :class:`ArrowBatch` micro-batches: one when
         ``batch_size`` messages are in, or ``max_latency`` seconds after a batch's first
         message arrived.
         """
 
-    def messages(self, max_messages: int | None = ..., max_bytes: int | None = ..., expiry: float | datetime.timedelta = ..., threshold_messages: int | None = ..., threshold_bytes: int | None = ..., heartbeat: float | datetime.timedelta | None = ..., max_messages_with_bytes_limit: tuple[int, int] | None = ..., err_on_missing_heartbeat: bool = ...) -> MessagesContext:
+    def messages(self, max_messages: int | None = None, max_bytes: int | None = None, expiry: float | datetime.timedelta = 30.0, threshold_messages: int | None = None, threshold_bytes: int | None = None, heartbeat: float | datetime.timedelta | None = None, max_messages_with_bytes_limit: tuple[int, int] | None = None, err_on_missing_heartbeat: bool = True) -> MessagesContext:
         """An iterator over messages, pre-buffered like :meth:`consume` (``next()``, ``for``).
 
         ``max_messages=1`` gives strict one-at-a-time delivery for work queues. On an ordered
@@ -786,7 +787,7 @@ class OrderedConsumer:
     def name(self) -> str | None:
         """Name of the current underlying consumer (None before the first one exists)."""
 
-    def next(self, max_wait: float | datetime.timedelta = ..., heartbeat: float | datetime.timedelta | None = ...) -> Msg:
+    def next(self, max_wait: float | datetime.timedelta = 30.0, heartbeat: float | datetime.timedelta | None = ...) -> Msg:
         """The next message; JetStreamTimeoutError if none arrives within ``max_wait``."""
 
 
@@ -802,7 +803,7 @@ class PubAckFuture:
     def done(self) -> bool:
         """Whether the ack (or its error) has arrived."""
 
-    def exception(self, timeout: float | None = ...) -> BaseException | None:
+    def exception(self, timeout: float | None = None) -> BaseException | None:
         """The publish's error (None when it was acked), waiting up to ``timeout``."""
 
     headers: Headers | collections.abc.Mapping[str, str | list[str] | tuple[str, ...]] | None
@@ -811,12 +812,12 @@ class PubAckFuture:
     def msg(self) -> Msg:
         """The message that was published."""
 
-    def result(self, timeout: float | None = ...) -> PubAck:
+    def result(self, timeout: float | None = None) -> PubAck:
         """Block until the ack arrives (or its error, or ``timeout`` seconds pass)."""
 
     subject: str
 
-    def wait(self, timeout: float | None = ...) -> PubAck:
+    def wait(self, timeout: float | None = None) -> PubAck:
         """Wait for the ack at most ``timeout`` seconds (the blocking ``result`` uses this)."""
 
 
@@ -826,7 +827,7 @@ class PushConsumer:
     def cached_info(self) -> ConsumerInfo:
         """The info from the last server call, without a network round trip."""
 
-    def consume(self, handler: collections.abc.Callable[[Msg], typing.Any], error_handler: collections.abc.Callable[[typing.Any, BaseException], typing.Any] | None = ...) -> ConsumeContext:
+    def consume(self, handler: collections.abc.Callable[[Msg], typing.Any], error_handler: collections.abc.Callable[[typing.Any, BaseException], typing.Any] | None = None) -> ConsumeContext:
         """Receive messages continuously with ``handler(msg)`` on a worker thread, in order.
 
         Same options as the asyncio API; returns a ConsumeContext (``stop()``, ``drain()``).
@@ -848,16 +849,16 @@ class Stream:
     def consumer_names(self) -> collections.abc.Iterator[str]:
         """Name of every consumer on ``stream``."""
 
-    def create_consumer(self, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> Consumer:
+    def create_consumer(self, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> Consumer:
         """Create a pull consumer (ConsumerExistsError if one exists with another config)."""
 
-    def create_or_update_consumer(self, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> Consumer:
+    def create_or_update_consumer(self, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> Consumer:
         """Create the pull consumer or update it to this configuration."""
 
-    def create_or_update_push_consumer(self, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> PushConsumer:
+    def create_or_update_push_consumer(self, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> PushConsumer:
         """Create the push consumer or update it to this configuration."""
 
-    def create_push_consumer(self, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> PushConsumer:
+    def create_push_consumer(self, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> PushConsumer:
         """Create a push consumer (needs ``deliver_subject``)."""
 
     def delete_consumer(self, name: str) -> None:
@@ -872,16 +873,16 @@ class Stream:
     def get_msg(self, seq: int) -> RawStreamMsg:
         """The message stored at stream sequence ``seq`` (MsgNotFoundError if none)."""
 
-    def info(self, subjects_filter: str | None = ..., deleted_details: bool = ...) -> StreamInfo:
+    def info(self, subjects_filter: str | None = None, deleted_details: bool = False) -> StreamInfo:
         """Fresh stream info; ``subjects_filter`` fills ``state.subjects`` (all pages)."""
 
     def list_consumers(self) -> collections.abc.Iterator[ConsumerInfo]:
         """Info of every consumer on ``stream``."""
 
-    def ordered_consumer(self, config: OrderedConsumerConfig | None = ..., /, *, filter_subjects: list[str] | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., replay_policy: ReplayPolicy | str = ..., inactive_threshold: float | datetime.timedelta | None = ..., headers_only: bool = ..., max_reset_attempts: int | None = ..., metadata: dict[str, str] | None = ..., name_prefix: str | None = ...) -> OrderedConsumer:
+    def ordered_consumer(self, config: OrderedConsumerConfig | None = None, /, *, filter_subjects: list[str] | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, replay_policy: ReplayPolicy | str = ..., inactive_threshold: float | datetime.timedelta | None = None, headers_only: bool = False, max_reset_attempts: int | None = None, metadata: dict[str, str] | None = None, name_prefix: str | None = None) -> OrderedConsumer:
         """An ordered consumer: ephemeral, AckNone, recreated on gaps; in-order delivery."""
 
-    def purge(self, subject: str | None = ..., sequence: int | None = ..., keep: int | None = ...) -> int:
+    def purge(self, subject: str | None = None, sequence: int | None = None, keep: int | None = None) -> int:
         """Remove messages (all, by subject, below ``sequence`` or all but ``keep``);
         returns how many were purged.
         """
@@ -896,24 +897,24 @@ class Stream:
     def stream_name(self) -> str:
         ...
 
-    def to_arrow(self, *, subjects: str | collections.abc.Sequence[str] | None = ..., start: int | datetime.datetime | typing.Literal['first'] | None = ..., end: int | datetime.datetime | None = ..., codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., batch_size: int | None = ..., max_messages: int | None = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ..., progress: bool | typing.Literal['auto'] = ...) -> pyarrow.Table:
+    def to_arrow(self, *, subjects: str | collections.abc.Sequence[str] | None = None, start: int | datetime.datetime | typing.Literal['first'] | None = None, end: int | datetime.datetime | None = None, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, batch_size: int | None = None, max_messages: int | None = None, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise', progress: bool | typing.Literal['auto'] = 'auto') -> pyarrow.Table:
         """Read the stream (or a range of it) into one ``pyarrow.Table`` (options as in
         :func:`jsdata.read_stream`).
         """
 
-    def to_batches(self, *, subjects: str | collections.abc.Sequence[str] | None = ..., start: int | datetime.datetime | typing.Literal['first'] | None = ..., end: int | datetime.datetime | None = ..., codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., batch_size: int | None = ..., max_messages: int | None = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ..., progress: bool | typing.Literal['auto'] = ...) -> pyarrow.RecordBatchReader:
+    def to_batches(self, *, subjects: str | collections.abc.Sequence[str] | None = None, start: int | datetime.datetime | typing.Literal['first'] | None = None, end: int | datetime.datetime | None = None, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, batch_size: int | None = None, max_messages: int | None = None, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise', progress: bool | typing.Literal['auto'] = 'auto') -> pyarrow.RecordBatchReader:
         """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
         options as in :func:`jsdata.read_stream`. Each batch's schema metadata
         ``b"jetstream"`` records the range it covers.
         """
 
-    def to_pandas(self, *, subjects: str | collections.abc.Sequence[str] | None = ..., start: int | datetime.datetime | typing.Literal['first'] | None = ..., end: int | datetime.datetime | None = ..., codec: str | Codec = ..., schema: pyarrow.Schema | None = ..., columns: str | collections.abc.Sequence[str] | None = ..., metadata: str | collections.abc.Sequence[str] | None = ..., include_headers: bool = ..., batch_size: int | None = ..., max_messages: int | None = ..., on_error: typing.Literal['raise', 'skip', 'keep'] = ..., progress: bool | typing.Literal['auto'] = ..., dtype_backend: typing.Literal['numpy_nullable', 'pyarrow'] | None = ...) -> pandas.DataFrame:
+    def to_pandas(self, *, subjects: str | collections.abc.Sequence[str] | None = None, start: int | datetime.datetime | typing.Literal['first'] | None = None, end: int | datetime.datetime | None = None, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, batch_size: int | None = None, max_messages: int | None = None, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise', progress: bool | typing.Literal['auto'] = 'auto', dtype_backend: typing.Literal['numpy_nullable', 'pyarrow'] | None = None) -> pandas.DataFrame:
         """Read the stream (or a range of it) into a ``pandas.DataFrame``; the covered range
         is in ``df.attrs["jetstream"]``. Also takes ``dtype_backend``.
         """
 
-    def update_consumer(self, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> Consumer:
+    def update_consumer(self, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> Consumer:
         """Update an existing pull consumer (ConsumerDoesNotExistError if missing)."""
 
-    def update_push_consumer(self, config: ConsumerConfig | None = ..., /, *, name: str | None = ..., durable_name: str | None = ..., description: str | None = ..., deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = ..., opt_start_time: datetime.datetime | None = ..., ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = ..., max_deliver: int | None = ..., backoff: list[float | datetime.timedelta] | None = ..., filter_subject: str | None = ..., replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = ..., sample_freq: str | None = ..., max_waiting: int | None = ..., max_ack_pending: int | None = ..., headers_only: bool = ..., max_batch: int | None = ..., max_expires: float | datetime.timedelta | None = ..., max_bytes: int | None = ..., inactive_threshold: float | datetime.timedelta | None = ..., num_replicas: int | None = ..., mem_storage: bool = ..., filter_subjects: list[str] | None = ..., metadata: dict[str, str] | None = ..., pause_until: datetime.datetime | None = ..., priority_policy: _jsdata_config.PriorityPolicy | str | None = ..., priority_timeout: float | datetime.timedelta | None = ..., priority_groups: list[str] | None = ..., deliver_subject: str | None = ..., deliver_group: str | None = ..., flow_control: bool = ..., idle_heartbeat: float | datetime.timedelta | None = ...) -> PushConsumer:
+    def update_push_consumer(self, config: ConsumerConfig | None = None, /, *, name: str | None = None, durable_name: str | None = None, description: str | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, ack_policy: AckPolicy | str = ..., ack_wait: float | datetime.timedelta | None = None, max_deliver: int | None = None, backoff: list[float | datetime.timedelta] | None = None, filter_subject: str | None = None, replay_policy: ReplayPolicy | str = ..., rate_limit_bps: int | None = None, sample_freq: str | None = None, max_waiting: int | None = None, max_ack_pending: int | None = None, headers_only: bool = False, max_batch: int | None = None, max_expires: float | datetime.timedelta | None = None, max_bytes: int | None = None, inactive_threshold: float | datetime.timedelta | None = None, num_replicas: int | None = None, mem_storage: bool = False, filter_subjects: list[str] | None = None, metadata: dict[str, str] | None = None, pause_until: datetime.datetime | None = None, priority_policy: _jsdata_config.PriorityPolicy | str | None = None, priority_timeout: float | datetime.timedelta | None = None, priority_groups: list[str] | None = None, deliver_subject: str | None = None, deliver_group: str | None = None, flow_control: bool = False, idle_heartbeat: float | datetime.timedelta | None = None) -> PushConsumer:
         """Update an existing push consumer."""

@@ -322,7 +322,11 @@ def blocking_signature(fn: Any, *, is_async: bool | None = None) -> inspect.Sign
 
 def render_signature(sig: inspect.Signature, tt: TypeText, *, defaults: bool = True,
                      blocking: bool = True) -> str:
-    """``(a: int, /, b: str = ..., *, c: bool = ...) -> T`` as source text."""
+    """``(a: int, /, b: str = 'x', *, c: bool = ...) -> T`` as source text.
+
+    ``defaults`` is kept for callers; every default is written as a simple literal when it
+    is one (``None``, numbers, strings, bytes, tuples of those) and as ``...`` otherwise.
+    """
     parts: list[str] = []
     star_done = False
     last_kind = None
@@ -338,8 +342,8 @@ def render_signature(sig: inspect.Signature, tt: TypeText, *, defaults: bool = T
         text = prefix + p.name
         if p.name not in ("self", "cls"):
             text += ": " + tt.render(p.annotation, blocking)
-        if p.default is not _EMPTY:
-            text += " = " + (_default_text(p.default) if defaults else "...")
+        if p.default is not _EMPTY:  # simple literals as they are, others as ``...``
+            text += " = " + _default_text(p.default)
         parts.append(text)
         last_kind = p.kind
     if last_kind is inspect.Parameter.POSITIONAL_ONLY:
@@ -348,10 +352,14 @@ def render_signature(sig: inspect.Signature, tt: TypeText, *, defaults: bool = T
     return f"({', '.join(parts)}) -> {ret}"
 
 
+_LITERALS = (bool, int, float, str, bytes)
+
+
 def _default_text(v: Any) -> str:
-    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+    """A default as source text: plain literals as they are (not str-enums), else ``...``."""
+    if v is None or type(v) in _LITERALS:
         return repr(v)
-    if isinstance(v, tuple) and all(isinstance(x, (str, int)) for x in v):
+    if type(v) is tuple and all(type(x) in _LITERALS for x in v):
         return repr(v)
     return "..."
 

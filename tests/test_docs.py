@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md and README.md runs against a real server.
+"""Every ```python block in docs/**/*.md and README.md runs against a real server.
 
 A block fenced as ```python skip is shown but not run (e.g. it needs a browser).
 """
@@ -21,7 +21,7 @@ BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```", re.S | re.M)
 
 def _blocks() -> list[tuple[str, int, str]]:
     out = []
-    for md in sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")]):
+    for md in sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]):
         text = md.read_text()
         for i, m in enumerate(BLOCK.finditer(text)):
             out.append((f"{md.relative_to(ROOT)}#{i + 1}", i, m.group(1)))

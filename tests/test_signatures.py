@@ -8,6 +8,7 @@ script type-checks under ``mypy --strict --disallow-any-expr`` with no ``Any`` f
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import os
@@ -101,6 +102,15 @@ def test_options_are_keyword_only_parameters() -> None:
     assert "str" in str(cs["storage"].annotation)  # enum members or their strings
 
 
+def test_connect_takes_what_the_asyncio_connect_takes() -> None:
+    blocking = inspect.signature(jsdata.connect).parameters
+    core = inspect.signature(jsdata.aio.connect).parameters
+    assert list(core) == [p for p in blocking if p != "error_cb"]
+    for name, p in core.items():
+        assert (blocking[name].kind, blocking[name].default) == (p.kind, p.default), name
+    assert blocking["error_cb"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
 def test_help_shows_parameters_and_docs() -> None:
     text = pydoc.render_doc(jsdata.JetStream.create_stream, renderer=pydoc.plaintext)
     # annotations show as text, the way Python shows PEP 563 annotations
@@ -144,6 +154,8 @@ def _gen_stubs() -> Any:
 def test_committed_stubs_are_current() -> None:
     stubs = _gen_stubs().render_all()
     assert {"jsdata/__init__.pyi", "jsdata/aio.pyi"} <= set(stubs)
+    for rel, text in stubs.items():
+        ast.parse(text, rel)  # valid Python (mypy, griffe and IDEs read it)
     stale = [rel for rel, text in stubs.items()
              if not (ROOT / rel).exists() or (ROOT / rel).read_text() != text]
     assert not stale, f"run `python scripts/gen_stubs.py`: out of date: {stale}"
