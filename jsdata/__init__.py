@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import aio, errors
 from .config import (
@@ -30,9 +30,6 @@ from .config import (
 from .errors import JetStreamError
 from .headers import Headers
 from .server import EmbeddedServer, local_cluster
-
-if TYPE_CHECKING:
-    from .jetstream import JetStream
 
 __version__ = "0.1.0"
 
@@ -56,7 +53,7 @@ def connect(servers: str | Sequence[str] | None = None, *, user: str | None = No
             domain: str | None = None, api_prefix: str | None = None,
             timeout: float | timedelta = 5.0, publish_async_max_pending: int = 4000,
             url: str | None = None, error_cb: Callable[[BaseException], object] | None = None,
-            **nats_options: Any) -> JetStream:
+            **nats_options: Any) -> Any:  # a jsdata.JetStream (typed in __init__.pyi)
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
