@@ -47,14 +47,17 @@ def _fallback_namespace() -> dict[str, Any]:
             ns[alias] = __import__(mod)
         except ImportError:  # pragma: no cover - both are dependencies
             pass
-    # every class of the public faces (JetStream, Stream, Msg, ...) by its plain name
-    for face in ("jsdata.aio", "jsdata.config"):
+    # every public name by its plain name (the faces only: modules may move); the asyncio
+    # face last, so that "Stream" in a core annotation is the asyncio class
+    for face in ("jsdata", "jsdata.aio"):
         m = sys.modules.get(face) or __import__(face, fromlist=["_"])
         for name in getattr(m, "__all__", ()):
+            if not name[:1].isupper():  # classes only (a lazy module would be imported)
+                continue
             try:
                 ns[name] = getattr(m, name)
             except AttributeError:  # an optional part that is not installed
-                pass
+                continue
     return ns
 
 
@@ -320,12 +323,11 @@ def blocking_signature(fn: Any, *, is_async: bool | None = None) -> inspect.Sign
     return sig.replace(parameters=out, return_annotation=ret)
 
 
-def render_signature(sig: inspect.Signature, tt: TypeText, *, defaults: bool = True,
-                     blocking: bool = True) -> str:
+def render_signature(sig: inspect.Signature, tt: TypeText, *, blocking: bool = True) -> str:
     """``(a: int, /, b: str = 'x', *, c: bool = ...) -> T`` as source text.
 
-    ``defaults`` is kept for callers; every default is written as a simple literal when it
-    is one (``None``, numbers, strings, bytes, tuples of those) and as ``...`` otherwise.
+    A default is written as itself when it is a plain literal (``None``, numbers, strings,
+    bytes, tuples of those) and as ``...`` otherwise.
     """
     parts: list[str] = []
     star_done = False

@@ -542,12 +542,13 @@ def twin_name(cls: type) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
 def public_names() -> dict[type, tuple[str, str]]:
     """Classes the faces export -> (face module, name): how signatures should name them."""
     import jsdata
     out: dict[type, tuple[str, str]] = {}
     for name in jsdata.__all__:
-        if name in TWIN_NAMES:
+        if name in TWIN_NAMES or not name[:1].isupper():  # classes only: no lazy modules
             continue
         try:
             value = getattr(jsdata, name)

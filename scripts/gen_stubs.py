@@ -72,7 +72,7 @@ class StubWriter:
         self.reexports.setdefault(module, []).append((name, as_name))
 
     def signature(self, sig: inspect.Signature, blocking: bool = True) -> str:
-        return str(_sigs().render_signature(sig, self.tt, defaults=False, blocking=blocking))
+        return str(_sigs().render_signature(sig, self.tt, blocking=blocking))
 
     def function(self, name: str, fn: Any, *, blocking: bool = True, indent: str = "",
                  sig: inspect.Signature | None = None, decorator: str | None = None) -> None:
@@ -256,6 +256,9 @@ def face_stub(face: Any) -> dict[str, str]:
     for name, tw in sorted(twins.items()):
         writer(tw.__module__).twin_class(name, tw)
     out = {}
+    unresolved = sorted({a for w in writers.values() for a in w.tt.unresolved})
+    if unresolved:  # an annotation no namespace could evaluate would become Any: say so
+        raise RuntimeError(f"cannot resolve the annotations {unresolved}")
     for module, w in writers.items():
         doc = sys.modules[module].__doc__ if module == face.__name__ else None
         out[_stub_path(module)] = w.text(doc)
