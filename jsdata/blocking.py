@@ -169,23 +169,15 @@ class LoopThread:
 
         fut.add_done_callback(done)
 
-    async def _after_nowait(self, upto: int, coro: Any) -> Any:
+    async def _after_nowait(self, upto: int, coro: Any, report: bool) -> Any:
         prog = self._nowait_progress
         assert prog is not None
         while self._nowait_done < upto:
             prog.clear()
             await prog.wait()
-        if self._failed:  # work queued before this call failed: that is this call's answer
+        if report and self._failed:  # work queued before this call failed: this call says so
             coro.close()
             self.raise_failed()
-        return await coro
-
-    async def _after_nowait_quiet(self, upto: int, coro: Any) -> Any:
-        prog = self._nowait_progress
-        assert prog is not None
-        while self._nowait_done < upto:
-            prog.clear()
-            await prog.wait()
         return await coro
 
     def run(self, coro: Any, timeout: float | None = None, *, report: bool = True) -> Any:
@@ -206,8 +198,7 @@ class LoopThread:
                                "use the asyncio API (jsdata.aio) there")
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
-            coro = self._after_nowait(upto, coro) if report else self._after_nowait_quiet(
-                upto, coro)
+            coro = self._after_nowait(upto, coro, report)
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
