@@ -29,6 +29,8 @@ EXPORTS: dict[str, str] = {
     "ArrowBatch": "batch", "ArrowBatchIterator": "batch",
     "WriteResult": "writer",
     "Codec": "codec",
+    "BatchPublisher": "atomic", "FastPublisher": "fast", "Counter": "counters",
+    "ConsumerPauseResponse": "info", "ConsumerResetResponse": "info",
 }
 
 __all__ = sorted(EXPORTS)

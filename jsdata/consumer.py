@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -276,6 +277,12 @@ class ConsumerManager:
                                 f"stream {stream!r}")
 
 
+def _without_stream(fn: Any) -> inspect.Signature:
+    """The signature of ``JetStream`` method ``fn`` without its ``stream`` parameter."""
+    sig = inspect.signature(fn)
+    return sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "stream"])
+
+
 def _stream_scoped(name: str) -> Any:
     async def method(self: StreamConsumerMethods, *args: Any, **kw: Any) -> Any:
         return await getattr(self._js, name)(self.name, *args, **kw)
@@ -283,6 +290,7 @@ def _stream_scoped(name: str) -> Any:
     method.__name__ = name
     method.__qualname__ = f"Stream.{name}"
     method.__doc__ = getattr(ConsumerManager, name).__doc__
+    method.__signature__ = _without_stream(getattr(ConsumerManager, name))  # type: ignore[attr-defined]
     return method
 
 
@@ -293,6 +301,7 @@ def _stream_scoped_iter(name: str) -> Any:
     method.__name__ = name
     method.__qualname__ = f"Stream.{name}"
     method.__doc__ = getattr(ConsumerManager, name).__doc__
+    method.__signature__ = _without_stream(getattr(ConsumerManager, name))  # type: ignore[attr-defined]
     return method
 
 

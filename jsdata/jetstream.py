@@ -221,9 +221,13 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         resp = await self._api(f"STREAM.INFO.{name}")
         return Stream(self, StreamInfo.from_json(resp))
 
-    async def stream_info(self, name: str, **opts: Any) -> StreamInfo:
+    async def stream_info(self, name: str, subjects_filter: str | None = None,
+                          deleted_details: bool = False) -> StreamInfo:
+        """The stream's info (with per-subject counts for ``subjects_filter``)."""
         s = await self.stream(name)
-        return await s.info(**opts) if opts else s.cached_info()
+        if subjects_filter is None and not deleted_details:
+            return s.cached_info()
+        return await s.info(subjects_filter, deleted_details)
 
     async def delete_stream(self, name: str) -> None:
         """Delete a stream and all its messages and consumers."""

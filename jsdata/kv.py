@@ -53,6 +53,8 @@ from .stream import Stream
 from .watch import OrderedFeed
 
 if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+
     from .jetstream import JetStream
 
 __all__ = [
@@ -914,7 +916,7 @@ class KeyValue:
         return AsyncKeyValueDict(self, codec)
 
     async def to_pandas(self, codec: CodecSpec = "json",
-                        keys: str | Sequence[str] | None = None) -> Any:
+                        keys: str | Sequence[str] | None = None) -> pd.DataFrame:
         """A DataFrame of the live keys (optionally only those matching ``keys``), index
         ``key``: JSON objects expand to columns, other values go to a ``value`` column; plus
         ``_revision`` and ``_created``."""

@@ -27,10 +27,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import errors, names
 from ._conn import status_of
+from ._options import given, keyword_options
 from .fetch import (  # noqa: F401 - the fetching half of a read, re-exported for its users
     MAX_REQUEST_BYTES,
     _Chunk,
@@ -1092,30 +1093,93 @@ class StreamReader:
         await rs._start()
         return rs, o
 
-    async def to_batches(self, **read: Any) -> RecordBatchStream:
+    @keyword_options("read")
+    async def to_batches(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> RecordBatchStream:
         """Stream the messages as record batches with bounded memory (``read`` options as in
         :func:`jsdata.read_stream`); the blocking API returns a ``pyarrow.RecordBatchReader``."""
+        read = given(locals())
         rs, _ = await self._open_reader(read, strict=True)
         return rs
 
-    async def to_arrow(self, **read: Any) -> pa.Table:
-        """Read the stream (or a range of it) into one ``pyarrow.Table``."""
+    @keyword_options("read")
+    async def to_arrow(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> pa.Table:
+        """Read the stream (or a range of it) into one ``pyarrow.Table`` (options as in
+        :func:`jsdata.read_stream`)."""
+        read = given(locals())
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
             return await rs.read_all()
 
-    async def to_pandas(self, **read: Any) -> pd.DataFrame:
+    @keyword_options("read")
+    async def to_pandas(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto",
+            dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+            ) -> pd.DataFrame:
         """Read the stream (or a range of it) into a ``pandas.DataFrame``; the covered range
         is in ``df.attrs["jetstream"]``. Also takes ``dtype_backend``."""
+        read = given(locals())
         backend = read.pop("dtype_backend", None)
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
             table = await rs.read_all()
         return await in_thread(table_to_pandas, table, backend)
 
-    async def to_polars(self, **read: Any) -> Any:
+    @keyword_options("read")
+    async def to_polars(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> Any:
         """Read the stream (or a range of it) into a ``polars.DataFrame``; the same read
         options as :meth:`to_arrow` (polars is imported on first use)."""
+        read = given(locals())
         from .polars_ext import stream_to_polars
         return await stream_to_polars(self, read)
 
@@ -1126,10 +1190,25 @@ class _BlockingStreamReader:
     _core: Any
     _lt: Any
 
-    def to_batches(self, **read: Any) -> pa.RecordBatchReader:
+    @keyword_options("read")
+    def to_batches(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> pa.RecordBatchReader:
         """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
         options as in :func:`jsdata.read_stream`. Each batch's schema metadata
         ``b"jetstream"`` records the range it covers."""
+        read = given(locals())
         lt = self._lt
         rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
         try:
@@ -1157,8 +1236,26 @@ class _BlockingStreamReader:
 StreamReader.__blocking_mixin__ = _BlockingStreamReader  # type: ignore[attr-defined]
 
 
-async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pd.DataFrame:
+@keyword_options("read")
+async def aread_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas",
+        ) -> pd.DataFrame:
     """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
+    read = given(locals(), skip=("stream", "js"))
     if js is None:
         raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
     from .polars_ext import check_engine
@@ -1169,7 +1266,23 @@ async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pd.Dat
     return await s.to_pandas(**read)  # type: ignore[no-any-return]
 
 
-def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
+@keyword_options("read")
+def read_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas") -> Any:
     """Read a stream into a pandas DataFrame.
 
     ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
@@ -1180,11 +1293,13 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     "first"), ``end`` (sequence or datetime; default: the stream's last sequence when the
     read starts; both inclusive), ``codec`` ("auto", "json", "msgpack", "arrow", "raw" or a
     :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
-    "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
+    "subject", "seq", "time"), ``include_headers``, ``include_markers`` (keep subject
+    delete markers as rows), ``batch_size``, ``max_messages``,
     ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
     ``dtype_backend`` (None, "numpy_nullable", "pyarrow"). ``engine="polars"`` returns a
     ``polars.DataFrame`` instead (the same options but ``dtype_backend``).
     """
+    read = given(locals(), skip=("stream", "js"))
     from .jetstream import JetStream as CoreJetStream
     if js is None:
         from ._default import default_js
