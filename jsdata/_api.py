@@ -3,8 +3,8 @@
 nats.go composes its ``JetStream`` interface from small ones (``StreamConsumerManager``,
 ``Publisher``, ``KeyValueManager``, ``ObjectStoreManager``); in Python each part is a module,
 so the composition happens here, at the top, and the core (``jsdata.client``) never imports
-the data layer. The core creates handles through class attributes (``stream_class``,
-``consumer_class``, ``ordered_consumer_class``) that the assembled ``JetStream`` points at
+the data layer. The core creates handles through class attributes (``_stream_class``,
+``_consumer_class``, ``_ordered_consumer_class``) that the assembled ``JetStream`` points at
 the assembled handles, so ``await js.stream("ORDERS")`` has ``to_pandas`` and a consumer has
 ``fetch_arrow``.
 
@@ -53,9 +53,9 @@ class JetStream(_jetstream.JetStream, KeyValueManager, ObjectStoreManager, DataF
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.
     """
 
-    stream_class = Stream
-    consumer_class = Consumer
-    ordered_consumer_class = OrderedConsumer
+    _stream_class = Stream
+    _consumer_class = Consumer
+    _ordered_consumer_class = OrderedConsumer
 
 
 async def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,

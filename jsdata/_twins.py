@@ -9,9 +9,11 @@ them. :func:`connect` is the blocking connect: the asyncio core on a new loop th
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
-from . import _api
+from . import _api, errors
 from .blocking.loop import LoopThread
 from .blocking.twin import Twin, add_extras, declare, set_twin, twin_of, wrap
 from .client import _blocking as client_extras
@@ -59,9 +61,29 @@ _result.__module__ = "jsdata"
 set_twin(ObjectResult, _result)
 
 
-def connect(*args: Any, **kw: Any) -> Twin:
-    """Blocking connect: the asyncio core runs on a new background event-loop thread."""
+def connect(*args: Any, error_cb: Callable[[BaseException], object] | None = None,
+            **kw: Any) -> Twin:
+    """Blocking connect: the asyncio core runs on a new background event-loop thread.
+
+    ``error_cb(error)`` (a plain function, run on the handler thread) receives what fails
+    without a caller to tell: the connection's asynchronous errors and failed
+    fire-and-forget calls (:class:`~jsdata.errors.AsyncCallError`). Without it those
+    failures are raised by the next call on the connection, or by ``close()``.
+    """
     lt = LoopThread()
+    if error_cb is not None:
+        if inspect.iscoroutinefunction(error_cb) or not callable(error_cb):
+            lt.stop()
+            raise errors.InvalidArgumentError(
+                "error_cb must be a plain function on the blocking API (jsdata.aio.connect "
+                "takes a coroutine function)")
+        lt.error_cb = error_cb
+        cb = error_cb
+
+        async def nats_error(e: Exception) -> None:  # nats-py's async errors, same callback
+            lt.handlers.submit(cb, (e,))
+
+        kw["error_cb"] = nats_error
     try:
         core = lt.run(_api.connect(*args, **kw))
     except BaseException:

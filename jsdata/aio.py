@@ -30,6 +30,8 @@ EXPORTS: dict[str, str] = {
     "ArrowBatch": "frames.batch", "ArrowBatchIterator": "frames.batch",
     "WriteResult": "frames.writer",
     "Codec": "frames.codec",
+    "BatchPublisher": "client.atomic", "FastPublisher": "client.fast", "Counter": "client.counters",
+    "ConsumerPauseResponse": "client.info", "ConsumerResetResponse": "client.info",
 }
 
 __all__ = sorted(EXPORTS)

@@ -596,3 +596,20 @@ class ContextNotFoundError(NotFoundError):
 
 class MissingDependencyError(JetStreamError, ImportError):
     """An optional package a feature needs is not installed (the message says which)."""
+
+
+class AsyncCallError(JetStreamError):
+    """A fire-and-forget call (``msg.ack()``, a background abort) failed after it returned.
+
+    The blocking API raises it from the next call made through the same connection (or
+    from ``close()``), unless ``jsdata.connect(error_cb=...)`` takes such errors; as in Go,
+    nothing is only logged or dropped. ``call`` names what failed, ``error`` is the failure.
+    """
+
+    def __init__(self, description: str | None = None, *, call: str = "",
+                 error: BaseException | None = None, **kw: Any) -> None:
+        if description is None and call:
+            description = f"{call} failed: {error}"
+        super().__init__(description, **kw)
+        self.call = call
+        self.error = error

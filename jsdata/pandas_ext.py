@@ -18,12 +18,19 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import errors
 from ._default import close_default, default_js
 from .client import names
+from .frames.options import given, keyword_options
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .frames.codec import Codec
 
 __all__ = ["JetStreamAccessor", "default_js", "close_default", "to_jetstream", "register",
            "read_stream", "aread_stream"]
@@ -86,8 +93,26 @@ def register(pandas: ModuleType | None = None) -> None:
         _registered = True
 
 
-async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
+@keyword_options("read")
+async def aread_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas",
+        ) -> Any:
     """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
+    read = given(locals(), skip=("stream", "js"))
     if js is None:
         raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
     from .frames.polars_ext import check_engine
@@ -98,7 +123,23 @@ async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     return await s.to_pandas(**read)  # type: ignore[no-any-return]
 
 
-def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
+@keyword_options("read")
+def read_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas") -> Any:
     """Read a stream into a pandas DataFrame.
 
     ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
@@ -109,11 +150,13 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     "first"), ``end`` (sequence or datetime; default: the stream's last sequence when the
     read starts; both inclusive), ``codec`` ("auto", "json", "msgpack", "arrow", "raw" or a
     :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
-    "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
+    "subject", "seq", "time"), ``include_headers``, ``include_markers`` (keep subject
+    delete markers as rows), ``batch_size``, ``max_messages``,
     ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
     ``dtype_backend`` (None, "numpy_nullable", "pyarrow"). ``engine="polars"`` returns a
     ``polars.DataFrame`` instead (the same options but ``dtype_backend``).
     """
+    read = given(locals(), skip=("stream", "js"))
     if js is None:
         js = default_js()
     from ._api import JetStream as AsyncJetStream

@@ -67,10 +67,9 @@ if __name__ == "__main__":
 
 
 def _nav_pages() -> list[str]:
-    """The docs pages in the order of mkdocs.yml's nav (without the API reference)."""
+    """The docs pages in the order of mkdocs.yml's nav (the API reference included)."""
     text = (ROOT / "mkdocs.yml").read_text()
-    return [m for m in re.findall(r":\s*([\w./-]+\.md)\s*$", text, re.M)
-            if not m.startswith("api/")]
+    return re.findall(r"(?::|-)\s*([\w./-]+\.md)\s*$", text, re.M)
 
 
 def _pages() -> list[Path]:
@@ -80,7 +79,7 @@ def _pages() -> list[Path]:
         p = docs / rel
         if p.exists() and p not in ordered:
             ordered.append(p)
-    rest = sorted(p for p in docs.glob("*.md") if p not in ordered)
+    rest = sorted(p for p in docs.rglob("*.md") if p not in ordered)
     return ordered + rest
 
 

@@ -19,6 +19,7 @@ import jsdata
 from jsdata.client import _parser
 from jsdata.client._conn import READ_SIZE, BulkSink, Connection
 from jsdata.server import EmbeddedServer
+from tests.helpers import await_for, wait_for
 
 
 @pytest.fixture(params=["native", "python"], autouse=True)
@@ -327,10 +328,7 @@ async def test_read_loop_large_and_bulk_messages(ajs: Any) -> None:
         await nc.publish_raw("bulk.x", f"r.{i}", b"%d" % i, b"NATS/1.0\r\nK: v\r\n\r\n")
     await nc.flush()
     await asyncio.wait_for(done, 10)
-    for _ in range(200):
-        if len(sink.datas) >= 5000:
-            break
-        await asyncio.sleep(0.05)
+    await await_for(lambda: len(sink.datas) >= 5000, timeout=30, what="every bulk message")
     assert got == payloads
     assert sink.datas == [b"%d" % i for i in range(5000)]
     assert sink.replies[-1] == b"r.4999" and sink.subjects[0] == b"bulk.x"
@@ -347,11 +345,14 @@ def test_read_after_reconnect(server: EmbeddedServer, js: jsdata.JetStream) -> N
     js.publish_async_complete()
     assert list(s.to_pandas(progress=False)["i"]) == list(range(3000))
     server.restart()
+    wait_for(lambda: js.nc.is_connected, timeout=30, what="the reconnect")
     df = None
-    for _ in range(100):  # until the connection is back
+    deadline = time.monotonic() + 30
+    while df is None:  # the stream may still be recovering right after the reconnect
         try:
             df = s.to_pandas(progress=False)
-            break
         except jsdata.errors.JetStreamError:
+            if time.monotonic() > deadline:
+                raise
             time.sleep(0.1)
-    assert df is not None and list(df["i"]) == list(range(3000))
+    assert list(df["i"]) == list(range(3000))

@@ -14,6 +14,7 @@ import pytest
 import jsdata
 from jsdata import errors
 from jsdata.server import EmbeddedServer
+from tests.helpers import wait_for
 
 pl = pytest.importorskip("polars")
 
@@ -121,7 +122,8 @@ def test_arrow_batch_to_polars(mjs: jsdata.JetStream) -> None:
         got = ab.to_polars()
     assert isinstance(got, pl.DataFrame) and got.height == 50
     assert got["id"].to_list() == list(range(50))
-    assert c.info().num_ack_pending == 0
+    # the block acks on exit, fire-and-forget: wait for the server to count them
+    wait_for(lambda: c.info().num_ack_pending == 0, what="the batch's acks")
 
 
 async def test_asyncio_surface(server: EmbeddedServer) -> None:

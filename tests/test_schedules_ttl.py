@@ -85,3 +85,27 @@ async def test_schedule_on_the_asyncio_surface(ajs: jsdata.aio.JetStream) -> Non
         assert time.monotonic() < deadline, "the schedule never fired"
         await asyncio.sleep(0.05)
     assert (await s.get_last_msg_for_subject("SCHA.out")).data == b"a"
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "consumer"])
+def test_readers_skip_subject_delete_markers(js: jsdata.JetStream, direct: bool) -> None:
+    """When a subject's last message expires, nats-server (2.11+, subject_delete_marker_ttl)
+    writes a delete marker: no payload, a Nats-Marker-Reason header. Reads skip markers
+    unless include_markers=True. (A real marker lives only subject_delete_marker_ttl, which
+    the server also imposes as the expiring message's minimum TTL, so this test stores one
+    of the same shape itself, to stay deterministic.)"""
+    name = f"MARK{int(direct)}"
+    s = js.create_stream(name=name, subjects=[f"{name}.>"], allow_direct=direct)
+    js.publish(f"{name}.kept", b'{"v": 2}')
+    js.publish(f"{name}.gone", b"", headers={"Nats-Marker-Reason": "MaxAge"})
+    js.publish(f"{name}.kept", b'{"v": 3}')
+    assert s.get_msg(2).headers.get("Nats-Marker-Reason") == "MaxAge"
+    df = s.to_pandas()
+    assert df["v"].tolist() == [2, 3] and df["_seq"].tolist() == [1, 3]
+    assert str(df["v"].dtype) == "int64"  # no all-null marker row turning ints into floats
+    assert s.to_pandas(include_markers=True)["_seq"].tolist() == [1, 2, 3]
+    assert s.to_arrow().num_rows == 2
+    assert sum(b.num_rows for b in s.to_batches(batch_size=1)) == 2
+    c = s.create_consumer(durable="mk")
+    with c.fetch_arrow(10, max_wait=2) as ab:
+        assert ab.record_batch.column("v").to_pylist() == [2, 3]

@@ -2,7 +2,10 @@
 
 ``LoopThread.run`` submits a coroutine and blocks for its result (Ctrl-C cancels it);
 ``submit_nowait`` queues fire-and-forget work (acks, async publishes) that runs in order
-and that later ``run`` calls wait for. Callbacks given to the blocking API run in order on
+and that later ``run`` calls wait for. A failure known at once (a closed connection)
+raises at once, as Go's ``Ack`` does; one that happens on the loop becomes an
+:class:`~jsdata.errors.AsyncCallError`, raised by the next call through the loop or by
+``close()``, or given to ``error_cb``. Callbacks given to the blocking API run in order on
 the ``_HandlerThread``, with back-pressure on the core when they fall behind, so a slow
 handler never stalls the loop's I/O. Nothing here names a JetStream class.
 """
@@ -43,7 +46,10 @@ class LoopThread:
         self._nowait_done = 0
         self._nowait_event: asyncio.Event | None = None
         self._nowait_progress: asyncio.Event | None = None
-        self.nowait_errors: collections.deque[BaseException] = collections.deque(maxlen=100)
+        # failures of fire-and-forget work: raised by the next call (or close()), or given to
+        # error_cb when the user set one (connect(error_cb=...)); never only kept here
+        self._failed: collections.deque[errors.AsyncCallError] = collections.deque()
+        self.error_cb: Callable[[BaseException], Any] | None = None
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
@@ -57,14 +63,19 @@ class LoopThread:
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
 
-    def submit_nowait(self, coro: Any) -> None:
+    def submit_nowait(self, coro: Any, call: str = "a fire-and-forget call") -> None:
         """Queue ``coro`` to run on the loop in submission order, without waiting for it.
 
         Used for fire-and-forget work (acks, async publishes): one thread hop per burst
-        instead of one round trip per call. Later ``run`` calls see it done first.
+        instead of one round trip per call. Later ``run`` calls see it done first. If it
+        fails, the failure (an :class:`~jsdata.errors.AsyncCallError` naming ``call``) is
+        raised by the next call through this loop, or given to ``error_cb``.
         """
+        if self._failed:
+            coro.close()
+            self.raise_failed()
         with self._nowait_lock:
-            self._nowait.append(coro)
+            self._nowait.append((coro, call))
             self._nowait_submitted += 1
             wake = self._nowait_idle
             self._nowait_idle = False
@@ -92,36 +103,82 @@ class LoopThread:
                     batch = list(self._nowait)
                     self._nowait.clear()
                     self._nowait_room.set()
-                for c in batch:
+                for c, call in batch:
                     try:
                         await c
                     except asyncio.CancelledError:
                         raise
-                    except BaseException as e:  # noqa: BLE001 - kept for inspection
-                        self.nowait_errors.append(e)
+                    except BaseException as e:  # noqa: BLE001 - surfaced, see failed()
+                        self.failed(call, e)
                     self._nowait_done += 1
                 self._nowait_progress.set()
 
-    async def _after_nowait(self, upto: int, coro: Any) -> Any:
+    def failed(self, call: str, error: BaseException) -> None:
+        """Report that fire-and-forget ``call`` failed (from any thread).
+
+        With an ``error_cb`` the error goes to it (on the handler thread); otherwise the
+        next call through this loop raises it, or ``close()`` does.
+        """
+        if isinstance(error, errors.AsyncCallError):
+            err = error
+        else:
+            err = errors.AsyncCallError(call=call, error=error)
+            err.__cause__ = error
+        cb = self.error_cb
+        if cb is not None and not self.closed:
+            try:
+                self.handlers.submit(cb, (err,))
+                return
+            except Exception:  # noqa: BLE001 - fall back to raising it from the next call
+                pass
+        self._failed.append(err)
+
+    def raise_failed(self) -> None:
+        """Raise the oldest unreported fire-and-forget failure, if there is one."""
+        try:
+            err = self._failed.popleft()
+        except IndexError:
+            return
+        raise err
+
+    def watch(self, fut: concurrent.futures.Future[Any], call: str) -> None:
+        """Report ``fut``'s exception (work started without waiting) through ``failed``."""
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is not None:
+                self.failed(call, f.exception())  # type: ignore[arg-type]
+
+        fut.add_done_callback(done)
+
+    async def _after_nowait(self, upto: int, coro: Any, report: bool) -> Any:
         prog = self._nowait_progress
         assert prog is not None
         while self._nowait_done < upto:
             prog.clear()
             await prog.wait()
+        if report and self._failed:  # work queued before this call failed: this call says so
+            coro.close()
+            self.raise_failed()
         return await coro
 
-    def run(self, coro: Any, timeout: float | None = None) -> Any:
-        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it)."""
+    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True) -> Any:
+        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it).
+
+        A fire-and-forget call that failed before this one is raised here instead (not
+        with ``report=False``: ``close()`` closes first and raises afterwards).
+        """
         if self.closed:
             coro.close()
             raise errors.ConnectionClosedError("the connection is closed")
+        if report and self._failed:
+            coro.close()
+            self.raise_failed()
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
                                "use the asyncio API (jsdata.aio) there")
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
-            coro = self._after_nowait(upto, coro)
+            coro = self._after_nowait(upto, coro, report)
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
@@ -135,10 +192,14 @@ class LoopThread:
                 fut.cancel()
             raise
 
-    def start(self, coro: Any) -> concurrent.futures.Future[Any]:
+    def start(self, coro: Any, call: str = "a call started without waiting"
+              ) -> concurrent.futures.Future[Any]:
         """Start ``coro`` on the loop without waiting (not ordered with ``submit_nowait``
-        work); a concurrent future for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        work); a concurrent future for its result. A failure nobody waits for is reported
+        through :meth:`failed` (raised by the next call or given to ``error_cb``)."""
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        self.watch(fut, call)
+        return fut
 
     @property
     def handlers(self) -> _HandlerThread:

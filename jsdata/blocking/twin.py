@@ -10,17 +10,23 @@ The registry starts empty: ``jsdata._twins`` declares which core classes have tw
 (:func:`declare`), which blocking-only extras a twin inherits (:func:`add_extras`: the
 ``KeyValue`` mapping protocol, for example) and which hand-written classes serve as twins
 (:func:`set_twin`). Extras registered for a base class serve its subclasses too.
+
+The signatures of the generated methods come from the asyncio ones (``signatures.py``), so
+``help()`` and ``inspect.signature`` show what they take; ``scripts/gen_stubs.py`` writes
+the same into ``.pyi`` stubs for type checkers.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from .. import errors
+from . import signatures as _sigs
 from .loop import LoopThread
 
 CALLBACK_PARAMS = frozenset({"handler", "error_handler", "cb", "callback"})
@@ -263,6 +269,74 @@ def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
     if is_coro:
         method.__doc__ = fn.__doc__
+    method.__jsdata_core__ = fn  # type: ignore[attr-defined]  # for the stub generator
+    method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
+        make=functools.partial(twin_signature, fn))
+    return method
+
+
+def twin_name(cls: type) -> str | None:
+    """The name of the blocking twin of asyncio class ``cls`` (None: it has none)."""
+    if isinstance(cls, type) and issubclass(cls, Twin):
+        return cls.__name__
+    if not isinstance(cls, type) or not cls.__module__.startswith("jsdata."):
+        return None
+    for base in cls.__mro__:
+        if base in DECLARED:
+            return base.__name__
+    for d in DECLARED:  # a core class the front door assembles (client.Stream -> Stream)
+        if d.__name__ == cls.__name__ and issubclass(d, cls):
+            return d.__name__
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def public_names() -> dict[type, tuple[str, str]]:
+    """Classes the faces export -> (face module, name): how signatures should name them.
+
+    Read from the loaded face (``jsdata`` is always imported before any of its modules),
+    not imported: the blocking engine names no part of the package above it.
+    """
+    face = sys.modules["jsdata"]
+    out: dict[type, tuple[str, str]] = {}
+    twins = getattr(face, "_BLOCKING_TWINS", frozenset())
+    for name in face.__all__:
+        if name in twins or not name[:1].isupper():  # classes only: no twins, no modules
+            continue
+        try:
+            value = getattr(face, name)
+        except AttributeError:
+            continue
+        if isinstance(value, type) and not issubclass(value, Twin):
+            out.setdefault(value, ("jsdata", name))
+    return out
+
+
+def twin_signature(fn: Callable[..., Any], here: str = "jsdata") -> inspect.Signature:
+    """What the blocking twin of method ``fn`` takes and returns, as ``inspect`` shows it."""
+    tt = _sigs.TypeText(twin_name, here, public_names())
+    return _sigs.display_signature(_sigs.blocking_signature(fn), tt)
+
+
+def _weak_signature(fn: Any) -> bool:
+    """An extras method typed ``(*args, **kw) -> Any``: show the core method's instead."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    return (any(_sigs.is_bare(p) for p in sig.parameters.values())
+            or sig.return_annotation in ("Any", Any, inspect.Signature.empty))
+
+
+def _shown_as(fn: Callable[..., Any], core_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a blocking extra) with the signature of the core method it stands for."""
+    @functools.wraps(fn)
+    def method(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    method.__jsdata_core__ = core_fn  # type: ignore[attr-defined]
+    method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
+        make=functools.partial(twin_signature, core_fn))
     return method
 
 
@@ -334,6 +408,12 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
             for attr in vars(klass):
                 if attr not in _CLASS_DUNDERS:
                     ns.pop(attr, None)
+    for m in extras:  # an extra typed (*args, **kw) -> Any shows the core method's signature
+        for attr in dir(m):
+            fn = getattr(m, attr)
+            if (not attr.startswith("_") and inspect.isfunction(fn) and attr not in ns
+                    and callable(getattr(core, attr, None)) and _weak_signature(fn)):
+                ns[attr] = _shown_as(fn, getattr(core, attr))
     bases: tuple[type, ...] = (*extras, Twin)
     cls = type(name, bases, ns)
     TWINS[core] = cls

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..blocking.loop import LoopThread
@@ -19,6 +19,9 @@ from ..blocking.twin import _callback, unwrap, wrap
 from . import message as _msg
 from .consume import ConsumeContext
 from .message import Msg
+
+if TYPE_CHECKING:
+    from .info import PubAck
 from .pull_context import _CLOSED, _check_handler
 
 
@@ -34,9 +37,10 @@ class _JetStreamClose:
         if lt is None or lt.closed:
             return
         try:
-            lt.run(self._core.close())
+            lt.run(self._core.close(), report=False)
         finally:
             lt.stop()
+        lt.raise_failed()  # a fire-and-forget call failed and nothing reported it yet
 
     def __enter__(self) -> Any:
         return self
@@ -56,7 +60,7 @@ class PubAckFutureExtras:
     _core: Any
     _lt: LoopThread | None
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> PubAck:
         """Block until the ack arrives (or its error, or ``timeout`` seconds pass)."""
         if self._core.done():
             return self._core.result()
@@ -64,6 +68,7 @@ class PubAckFutureExtras:
         return self._lt.run(self._core.wait(timeout))
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The publish's error (None when it was acked), waiting up to ``timeout``."""
         try:
             self.result(timeout)
         except errors.JetStreamTimeoutError:
@@ -74,6 +79,7 @@ class PubAckFutureExtras:
         return self._core.exception()
 
     def done(self) -> bool:
+        """Whether the ack (or its error) has arrived."""
         return bool(self._core.done())
 
 
@@ -97,7 +103,7 @@ class _AsyncPublish:
         if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
             # one round trip per half window, not per message; raises TooManyStalledMsgsError
             lt.run(core._wait_for_room(max(1, core._pa_max // 2)))
-        lt.submit_nowait(_submit_or_fail(core, paf))
+        lt.submit_nowait(_submit_or_fail(core, paf), f"publish_async to {subject!r}")
         return wrap(paf, lt)
 
     def publish_msg_async(self, msg: Any, **opts: Any) -> Any:
@@ -134,11 +140,18 @@ class MsgExtras:
     _lt: LoopThread | None
 
     def _send(self, body: bytes, final: bool = True) -> None:
+        lt = self._lt
+        if lt is not None and (lt.closed or self._core._js is not None
+                               and self._core._js.nc.is_closed):
+            raise errors.ConnectionClosedError(  # as Go's Ack returns ErrConnectionClosed
+                f"cannot send {body[:5].decode()} for {self._core.subject!r}: "
+                "the connection is closed")
         coro = self._core._ack_now(body, final)
-        if self._lt is None:
+        if lt is None:
             coro.close()
             raise errors.NotConnectedError("message is not bound to a connection")
-        self._lt.submit_nowait(coro)
+        lt.submit_nowait(coro, f"{body[:5].decode().strip()} of {self._core.subject!r} "
+                               f"(reply {self._core.reply})")
 
     def ack(self) -> None:
         """Acknowledge the message."""

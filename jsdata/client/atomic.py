@@ -123,10 +123,12 @@ class BatchPublisher:
             js._mux.forget(tok)
             raise
 
-    async def add_msg(self, msg: Msg, **opts: Any) -> None:
+    async def add_msg(self, msg: Msg, *, msg_id: str | None = None,
+                      ttl: float | timedelta | str | None = None) -> None:
         """Stage a :class:`Msg` (subject, data, headers)."""
         await self.add(msg.subject, msg.data,
-                       headers=msg._headers or (msg.headers if msg._hdr else None), **opts)
+                       headers=msg._headers or (msg.headers if msg._hdr else None),
+                       msg_id=msg_id, ttl=ttl)
 
     async def commit(self, subject: str | None = None, data: Data | None = b"", *,
                      headers: HeadersInput = None, msg_id: str | None = None,

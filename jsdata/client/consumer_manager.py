@@ -2,13 +2,14 @@
 
 ``ConsumerManager`` is mixed into ``JetStream`` (methods take the stream name);
 ``StreamConsumerMethods`` gives ``Stream`` the same methods without it. Handles are made
-through ``consumer_class`` / ``ordered_consumer_class`` / ``push_consumer_class``, which the
+through ``_consumer_class`` / ``_ordered_consumer_class`` / ``_push_consumer_class``, which the
 assembled ``jsdata.aio.JetStream`` points at the classes carrying the data-layer methods.
 """
 
 from __future__ import annotations
 
 import datetime
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -27,9 +28,9 @@ from .times import format_time
 class ConsumerManager(Context):
     """Consumer CRUD on ``JetStream``; every method takes the stream name first."""
 
-    consumer_class: ClassVar[type[Consumer]] = Consumer
-    ordered_consumer_class: ClassVar[type[OrderedConsumer]] = OrderedConsumer
-    push_consumer_class: ClassVar[type[PushConsumer]] = PushConsumer
+    _consumer_class: ClassVar[type[Consumer]] = Consumer
+    _ordered_consumer_class: ClassVar[type[OrderedConsumer]] = OrderedConsumer
+    _push_consumer_class: ClassVar[type[PushConsumer]] = PushConsumer
 
     async def _consumer_info(self, stream: str, name: str) -> ConsumerInfo:
         names.stream_name(stream)
@@ -42,14 +43,14 @@ class ConsumerManager(Context):
         """Create a pull consumer (ConsumerExistsError if one exists with another config)."""
         cfg = make_config(ConsumerConfig, config, **fields)
         info = await upsert_consumer(self, stream, cfg, "create", False)
-        return self.consumer_class(self, info)
+        return self._consumer_class(self, info)
 
     async def update_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
                               **fields: Any) -> Consumer:
         """Update an existing pull consumer (ConsumerDoesNotExistError if missing)."""
         cfg = make_config(ConsumerConfig, config, **fields)
         info = await upsert_consumer(self, stream, cfg, "update", False)
-        return self.consumer_class(self, info)
+        return self._consumer_class(self, info)
 
     async def create_or_update_consumer(self, stream: str,
                                         config: ConsumerConfig | None = None, /,
@@ -57,13 +58,13 @@ class ConsumerManager(Context):
         """Create the pull consumer or update it to this configuration."""
         cfg = make_config(ConsumerConfig, config, **fields)
         info = await upsert_consumer(self, stream, cfg, "", False)
-        return self.consumer_class(self, info)
+        return self._consumer_class(self, info)
 
     async def consumer(self, stream: str, name: str) -> Consumer:
         """A handle on an existing pull consumer (ConsumerNotFoundError if missing)."""
         info = await self._consumer_info(stream, name)
         check_kind(info, False)
-        return self.consumer_class(self, info)
+        return self._consumer_class(self, info)
 
     async def delete_consumer(self, stream: str, name: str) -> None:
         """Delete a consumer (pull or push)."""
@@ -89,7 +90,7 @@ class ConsumerManager(Context):
         """An ordered consumer: ephemeral, AckNone, recreated on gaps; in-order delivery."""
         names.stream_name(stream)
         cfg = make_config(OrderedConsumerConfig, config, **fields)
-        return self.ordered_consumer_class(self, stream, cfg)
+        return self._ordered_consumer_class(self, stream, cfg)
 
     # -- push ----------------------------------------------------------------------------------
     async def create_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
@@ -97,14 +98,14 @@ class ConsumerManager(Context):
         """Create a push consumer (needs ``deliver_subject``)."""
         cfg = make_config(ConsumerConfig, config, **fields)
         info = await upsert_consumer(self, stream, cfg, "create", True)
-        return self.push_consumer_class(self, info)
+        return self._push_consumer_class(self, info)
 
     async def update_push_consumer(self, stream: str, config: ConsumerConfig | None = None, /,
                                    **fields: Any) -> PushConsumer:
         """Update an existing push consumer."""
         cfg = make_config(ConsumerConfig, config, **fields)
         info = await upsert_consumer(self, stream, cfg, "update", True)
-        return self.push_consumer_class(self, info)
+        return self._push_consumer_class(self, info)
 
     async def create_or_update_push_consumer(self, stream: str,
                                              config: ConsumerConfig | None = None, /,
@@ -112,13 +113,13 @@ class ConsumerManager(Context):
         """Create the push consumer or update it to this configuration."""
         cfg = make_config(ConsumerConfig, config, **fields)
         info = await upsert_consumer(self, stream, cfg, "", True)
-        return self.push_consumer_class(self, info)
+        return self._push_consumer_class(self, info)
 
     async def push_consumer(self, stream: str, name: str) -> PushConsumer:
         """A handle on an existing push consumer (NotPushConsumerError for a pull one)."""
         info = await self._consumer_info(stream, name)
         check_kind(info, True)
-        return self.push_consumer_class(self, info)
+        return self._push_consumer_class(self, info)
 
     # -- control (nats-server 2.11+ / 2.14+) ---------------------------------------------------
     async def pause_consumer(self, stream: str, name: str,
@@ -182,6 +183,12 @@ class ConsumerManager(Context):
                                 f"stream {stream!r}")
 
 
+def _without_stream(fn: Any) -> inspect.Signature:
+    """The signature of ``JetStream`` method ``fn`` without its ``stream`` parameter."""
+    sig = inspect.signature(fn)
+    return sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "stream"])
+
+
 def _stream_scoped(name: str) -> Any:
     async def method(self: StreamConsumerMethods, *args: Any, **kw: Any) -> Any:
         return await getattr(self._js, name)(self.name, *args, **kw)
@@ -189,6 +196,7 @@ def _stream_scoped(name: str) -> Any:
     method.__name__ = name
     method.__qualname__ = f"Stream.{name}"
     method.__doc__ = getattr(ConsumerManager, name).__doc__
+    method.__signature__ = _without_stream(getattr(ConsumerManager, name))  # type: ignore[attr-defined]
     return method
 
 
@@ -199,6 +207,7 @@ def _stream_scoped_iter(name: str) -> Any:
     method.__name__ = name
     method.__qualname__ = f"Stream.{name}"
     method.__doc__ = getattr(ConsumerManager, name).__doc__
+    method.__signature__ = _without_stream(getattr(ConsumerManager, name))  # type: ignore[attr-defined]
     return method
 
 

@@ -3,7 +3,7 @@
 ``JetStream`` is the core's composition (as nats.go's ``JetStream`` interface): the
 ``Context`` plumbing, consumer management and publishing. The user-facing
 ``jsdata.aio.JetStream`` adds key-value, object stores and DataFrames on top
-(``jsdata._api``); handles are made through ``stream_class`` and the consumer manager's
+(``jsdata._api``); handles are made through ``_stream_class`` and the consumer manager's
 class attributes, which the assembled class points at its own handle classes.
 """
 
@@ -40,7 +40,7 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
     Create it with :func:`jsdata.aio.connect`; use ``async with`` or :meth:`close`.
     """
 
-    stream_class: ClassVar[type[Stream]] = Stream
+    _stream_class: ClassVar[type[Stream]] = Stream
 
     def __init__(self, nc: Connection, *, domain: str | None = None,
                  api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
@@ -82,7 +82,7 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         if self._owns_connection and not self.nc.is_closed:
             await self.nc.close_quietly()
 
-    async def __aenter__(self: J) -> J:
+    async def __aenter__(self) -> JetStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -104,7 +104,7 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         except errors.APIError as e:
             await self._name_overlaps(e, body)
             raise
-        return self.stream_class(self, StreamInfo.from_json(resp))
+        return self._stream_class(self, StreamInfo.from_json(resp))
 
     async def _name_differences(self, e: errors.JetStreamError, wanted: dict[str, Any]) -> None:
         """Add the fields that differ from the existing stream to ``e``'s message."""
@@ -148,7 +148,7 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         except errors.APIError as e:
             await self._name_overlaps(e, body)
             raise
-        return self.stream_class(self, StreamInfo.from_json(resp))
+        return self._stream_class(self, StreamInfo.from_json(resp))
 
     async def create_or_update_stream(self, config: StreamConfig | None = None, /,
                                       **fields: Any) -> Stream:
@@ -163,11 +163,15 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         """A handle on an existing stream (raises StreamNotFoundError)."""
         names.stream_name(name)
         resp = await self._api(f"STREAM.INFO.{name}")
-        return self.stream_class(self, StreamInfo.from_json(resp))
+        return self._stream_class(self, StreamInfo.from_json(resp))
 
-    async def stream_info(self, name: str, **opts: Any) -> StreamInfo:
+    async def stream_info(self, name: str, subjects_filter: str | None = None,
+                          deleted_details: bool = False) -> StreamInfo:
+        """The stream's info (with per-subject counts for ``subjects_filter``)."""
         s = await self.stream(name)
-        return await s.info(**opts) if opts else s.cached_info()
+        if subjects_filter is None and not deleted_details:
+            return s.cached_info()
+        return await s.info(subjects_filter, deleted_details)
 
     async def delete_stream(self, name: str) -> None:
         """Delete a stream and all its messages and consumers."""

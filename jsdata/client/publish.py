@@ -38,6 +38,9 @@ class PubAckFuture:
 
     __slots__ = ("subject", "data", "headers", "_hdr", "_deadline", "_retries", "_retry_wait",
                  "_id", "_result", "_exc", "_fut", "_loop", "_done")
+    subject: str
+    data: bytes
+    headers: HeadersInput
 
     def __init__(self, subject: str, data: bytes, headers: HeadersInput, hdr: bytes,
                  deadline: float, retries: int, retry_wait: float,
@@ -194,11 +197,21 @@ class Publisher(Context):
             return parse_ack(rdata)
         raise AssertionError("unreachable")
 
-    async def publish_msg(self, msg: Msg, **opts: Any) -> PubAck:
+    async def publish_msg(self, msg: Msg, *, msg_id: str | None = None,
+                          expect_stream: str | None = None,
+                          expect_last_sequence: int | None = None,
+                          expect_last_sequence_per_subject: int | None = None,
+                          expect_last_msg_id: str | None = None,
+                          ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
+                          retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
         """Publish a :class:`Msg` (subject, data, headers) and wait for the ack."""
-        return await self.publish(msg.subject, msg.data,  # type: ignore[attr-defined,misc]
-                                  headers=msg._headers or (msg.headers if msg._hdr else None),
-                                  **opts)
+        return await self.publish(  # type: ignore[attr-defined,misc]
+            msg.subject, msg.data, headers=msg._headers or (msg.headers if msg._hdr else None),
+            msg_id=msg_id, expect_stream=expect_stream,
+            expect_last_sequence=expect_last_sequence,
+            expect_last_sequence_per_subject=expect_last_sequence_per_subject,
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
+            retry_wait=retry_wait, timeout=timeout)
 
     # -- async publish -------------------------------------------------------------------------
     async def publish_async(self, subject: str,
@@ -233,11 +246,22 @@ class Publisher(Context):
             schedule_target=schedule_target, schedule_ttl=schedule_ttl,
             schedule_time_zone=schedule_time_zone))
 
-    async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
+    async def publish_msg_async(self, msg: Msg, *, msg_id: str | None = None,
+                                expect_stream: str | None = None,
+                                expect_last_sequence: int | None = None,
+                                expect_last_sequence_per_subject: int | None = None,
+                                expect_last_msg_id: str | None = None,
+                                ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
+                                retry_wait: float = 0.25, timeout: float | None = None
+                                ) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
-        return await self.publish_async(msg.subject, msg.data,  # type: ignore[attr-defined,misc]
-                                        headers=msg._headers or (
-                                            msg.headers if msg._hdr else None), **opts)
+        return await self.publish_async(  # type: ignore[attr-defined,misc]
+            msg.subject, msg.data, headers=msg._headers or (msg.headers if msg._hdr else None),
+            msg_id=msg_id, expect_stream=expect_stream,
+            expect_last_sequence=expect_last_sequence,
+            expect_last_sequence_per_subject=expect_last_sequence_per_subject,
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
+            retry_wait=retry_wait, timeout=timeout)
 
     async def _publish_async_raw(self, subject: str,
                                  payload: bytes, hdr: bytes, headers: HeadersInput = None,

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from .options import given, keyword_options
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from .codec import Codec
     from .reader import RecordBatchStream
 
 
@@ -17,11 +22,26 @@ class StreamReaderExtras:
     _core: Any
     _lt: Any
 
-    def to_batches(self, **read: Any) -> pa.RecordBatchReader:
+    @keyword_options("read")
+    def to_batches(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> pa.RecordBatchReader:
         """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
         options as in :func:`jsdata.read_stream`. Each batch's schema metadata
         ``b"jetstream"`` records the range it covers."""
         import pyarrow as pa
+        read = given(locals())
         lt = self._lt
         rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
         try:

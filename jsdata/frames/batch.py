@@ -5,7 +5,8 @@ one ``pyarrow.RecordBatch`` (same decoding and options as the stream readers: ``
 ``schema``, ``columns``, ``metadata``, ``include_headers``, ``on_error``). It is acknowledged
 as one unit: ``ack()`` acks the last message on an AckAll consumer and every message
 otherwise (sent back to back, without waiting for each); ``nak()`` / ``term()`` act on every
-message. As a context manager it acks on success and naks when the block raises.
+message. As a context manager it acks on success and naks when the block raises (waiting until
+the server processed the naks, so the next fetch is offered the same messages again).
 
 :class:`ArrowBatchIterator` (``c.iter_arrow``) pulls continuously and yields micro-batches:
 a batch is emitted when it holds ``batch_size`` messages, or ``max_latency`` seconds after
@@ -15,20 +16,24 @@ its first message arrived.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import errors
 from .._util import in_thread, seconds
+from .options import given, keyword_options
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
     from ..client.message import Msg
+    from .codec import Codec
     from .reader import ReadOptions
 
-_DECODE_KEYS = ("codec", "schema", "columns", "metadata", "include_headers", "on_error")
+_DECODE_KEYS = ("codec", "schema", "columns", "metadata", "include_headers", "include_markers",
+               "on_error")
 
 
 def _decode_options(decode: dict[str, Any]) -> ReadOptions:
@@ -198,7 +203,19 @@ class ArrowBatch:
         if exc_type is None:
             await self.ack()
         else:
-            await self.nak()
+            await self._nak_confirmed()
+
+    async def _nak_confirmed(self) -> None:
+        """Nak every message and wait until the server has processed the naks.
+
+        When the ``with`` block fails, the next fetch must be offered the same messages
+        again; the server queues naks apart from pull requests, so a fire-and-forget nak
+        could lose that race. (Acks on success stay fire-and-forget, as in Go.)
+        """
+        if not self._settle("nacked"):
+            return
+        from ..client.message import NAK
+        await asyncio.gather(*(m._ack_confirmed(NAK) for m in self._msgs))
 
 
 class ArrowBatchIterator:
@@ -307,11 +324,18 @@ class ArrowMethods:
 
     stream: str
 
-    async def fetch_arrow(self, batch: int, max_wait: float | timedelta = 30.0, *,
-                          max_bytes: int | None = None, **decode: Any) -> ArrowBatch:
+    @keyword_options("decode")
+    async def fetch_arrow(self, batch: int, max_wait: float | timedelta = 30.0,
+            *, max_bytes: int | None = None, codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False, include_markers: bool = False,
+            on_error: Literal["raise", "skip", "keep"] = "raise") -> ArrowBatch:
         """Fetch up to ``batch`` messages (waiting at most ``max_wait`` seconds) and decode
         them into one :class:`ArrowBatch`; decode options as for the stream readers.
         ``max_bytes`` also limits the pull's size, counted as the server counts it."""
+        decode = given(locals(), skip=("self", "batch", "max_wait", "max_bytes"))
         o = _decode_options(decode)
         if max_bytes is not None:
             if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
@@ -327,12 +351,20 @@ class ArrowMethods:
         rb = await _decode(msgs, o, self.stream)
         return ArrowBatch(msgs, rb, _ack_policy(self), self.stream, mb.error)
 
+    @keyword_options("decode")
     async def iter_arrow(self, batch_size: int = 1000, max_latency: float | timedelta = 1.0,
-                         *, max_bytes: int | None = None, **decode: Any) -> ArrowBatchIterator:
+            *, max_bytes: int | None = None, codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False, include_markers: bool = False,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            ) -> ArrowBatchIterator:
         """Pull continuously and yield :class:`ArrowBatch` micro-batches: one when
         ``batch_size`` messages are in, or ``max_latency`` seconds after a batch's first
         message arrived. ``max_bytes`` limits each pull's size as well (counted as the
         server counts it), for large messages."""
+        decode = given(locals(), skip=("self", "batch_size", "max_latency", "max_bytes"))
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise errors.InvalidArgumentError(
                 f"batch_size must be an int >= 1, got {batch_size!r}")

@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import errors
 from .._util import in_thread
@@ -41,6 +41,7 @@ from .fetch import (  # noqa: F401 - the fetching half of a read, re-exported fo
     _Fetcher,
     _Plan,
 )
+from .options import given, keyword_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -1051,29 +1052,92 @@ class StreamReader:
         await rs._start()
         return rs, o
 
-    async def to_batches(self, **read: Any) -> RecordBatchStream:
+    @keyword_options("read")
+    async def to_batches(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> RecordBatchStream:
         """Stream the messages as record batches with bounded memory (``read`` options as in
         :func:`jsdata.read_stream`); the blocking API returns a ``pyarrow.RecordBatchReader``."""
+        read = given(locals())
         rs, _ = await self._open_reader(read, strict=True)
         return rs
 
-    async def to_arrow(self, **read: Any) -> pa.Table:
-        """Read the stream (or a range of it) into one ``pyarrow.Table``."""
+    @keyword_options("read")
+    async def to_arrow(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> pa.Table:
+        """Read the stream (or a range of it) into one ``pyarrow.Table`` (options as in
+        :func:`jsdata.read_stream`)."""
+        read = given(locals())
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
             return await rs.read_all()
 
-    async def to_pandas(self, **read: Any) -> pd.DataFrame:
+    @keyword_options("read")
+    async def to_pandas(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto",
+            dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+            ) -> pd.DataFrame:
         """Read the stream (or a range of it) into a ``pandas.DataFrame``; the covered range
         is in ``df.attrs["jetstream"]``. Also takes ``dtype_backend``."""
+        read = given(locals())
         backend = read.pop("dtype_backend", None)
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
             table = await rs.read_all()
         return await in_thread(table_to_pandas, table, backend)
 
-    async def to_polars(self, **read: Any) -> Any:
+    @keyword_options("read")
+    async def to_polars(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> Any:
         """Read the stream (or a range of it) into a ``polars.DataFrame``; the same read
         options as :meth:`to_arrow` (polars is imported on first use)."""
+        read = given(locals())
         from .polars_ext import stream_to_polars
         return await stream_to_polars(self, read)

@@ -54,6 +54,8 @@ from .entry import (
 from .views import AsyncKeyValueDict
 
 if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+
     from ..client.jetstream import JetStream
 
 __all__ = ["KeyLister", "KeyValue", "KeyWatcher"]
@@ -524,7 +526,7 @@ class KeyValue:
         return AsyncKeyValueDict(self, codec)
 
     async def to_pandas(self, codec: CodecSpec = "json",
-                        keys: str | Sequence[str] | None = None) -> Any:
+                        keys: str | Sequence[str] | None = None) -> pd.DataFrame:
         """A DataFrame of the live keys (optionally only those matching ``keys``), index
         ``key``: JSON objects expand to columns, other values go to a ``value`` column; plus
         ``_revision`` and ``_created``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from ..blocking.loop import LoopThread
@@ -17,7 +17,7 @@ from ..blocking.twin import SyncIterator
 from ..client.config import ObjectMeta
 from .files import ObjectResult
 from .layout import ObjectInfo, object_name
-from .store import ObjectStore, _mode
+from .store import ObjectStore, _mode, _open_options
 from .writer import ObjectWriter
 
 
@@ -311,7 +311,9 @@ class ObjectStoreExtras:
         core = self._lt.run(self._core.get(name, show_deleted=show_deleted))
         return BlockingObjectResult(core, self._lt)
 
-    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any
+    def open(self, name: str | ObjectMeta, mode: str = "rb", *, show_deleted: bool = False,
+             chunk_size: int | None = None, description: str | None = None,
+             headers: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None
              ) -> BlockingObjectResult | BlockingObjectWriter:
         """``"rb"``: a seekable binary file over the object; ``"wb"``: a streaming writer
         (the object appears when it is closed; an exception in ``with`` aborts it).
@@ -319,6 +321,7 @@ class ObjectStoreExtras:
         Keywords for "wb": ``chunk_size``, ``description``, ``headers``, ``metadata``; for
         "rb": ``show_deleted``.
         """
+        kw = _open_options(mode, show_deleted, chunk_size, description, headers, metadata)
         if _mode(mode) == "r":
             if not isinstance(name, str):
                 name = object_name(name.name)

@@ -168,6 +168,24 @@ def _meta_from(meta: ObjectMeta | Mapping[str, Any] | str) -> ObjectMeta:
     return m
 
 
+def _open_options(mode: str, show_deleted: bool, chunk_size: int | None,
+                  description: str | None, headers: Mapping[str, Any] | None,
+                  metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    """The keywords of ``open`` that apply to ``mode``; one for the other mode is an error."""
+    write = {"chunk_size": chunk_size, "description": description, "headers": headers,
+             "metadata": metadata}
+    if _mode(mode) == "r":
+        wrong = [k for k, v in write.items() if v is not None]
+        if wrong:
+            raise errors.InvalidArgumentError(
+                f"{', '.join(wrong)} only apply when writing (mode 'wb'), not mode {mode!r}")
+        return {"show_deleted": show_deleted} if show_deleted else {}
+    if show_deleted:
+        raise errors.InvalidArgumentError(
+            f"show_deleted only applies when reading (mode 'rb'), not mode {mode!r}")
+    return {k: v for k, v in write.items() if v is not None}
+
+
 def _mode(mode: str) -> str:
     """"r" or "w" for the binary modes objects support ("r"/"w" alone mean binary too)."""
     if mode in ("rb", "br", "r"):
@@ -339,7 +357,10 @@ class ObjectStore:
             existing = None
         return ObjectWriter(self, m, existing)
 
-    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any) -> _Opener:
+    def open(self, name: str | ObjectMeta, mode: str = "rb", *, show_deleted: bool = False,
+             chunk_size: int | None = None, description: str | None = None,
+             headers: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None
+             ) -> _Opener:
         """Open an object as a file: ``"rb"`` gives the seekable :class:`ObjectResult`,
         ``"wb"`` an :class:`~jsdata.objects.files.ObjectWriter` (``await f.write(b)``; the object
         appears on close, an exception inside ``async with`` aborts it).
@@ -348,6 +369,7 @@ class ObjectStore:
         ``chunk_size``, ``description``, ``headers``, ``metadata``; for "rb":
         ``show_deleted``.
         """
+        kw = _open_options(mode, show_deleted, chunk_size, description, headers, metadata)
         if _mode(mode) == "r":
             nm = name if isinstance(name, str) else object_name(name.name)
             return _Opener(lambda: self.get(nm, **kw))
