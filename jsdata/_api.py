@@ -26,7 +26,7 @@ from .client import stream as _stream
 from .client._conn import env_url
 from .client.context import DEFAULT_TIMEOUT
 from .frames.batch import ArrowMethods
-from .frames.reader import StreamReader
+from .frames.methods import StreamReader
 from .frames.writer import DataFrameWriter
 from .kv.manager import KeyValueManager
 from .objects.manager import ObjectStoreManager

@@ -28,7 +28,7 @@ from .client.pull import MessageBatch
 from .client.push import PushConsumer
 from .frames import _blocking as frames_extras
 from .frames.batch import ArrowBatch, ArrowBatchIterator
-from .frames.reader import StreamReader
+from .frames.methods import StreamReader
 from .kv import _blocking as kv_extras
 from .kv.bucket import KeyValue, KeyWatcher
 from .objects import _blocking as objects_extras

@@ -40,8 +40,8 @@ class StreamReaderExtras:
         """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
         options as in :func:`jsdata.read_stream`. Each batch's schema metadata
         ``b"jetstream"`` records the range it covers."""
-        import pyarrow as pa
         read = given(locals())
+        import pyarrow as pa
         lt = self._lt
         rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
         try:

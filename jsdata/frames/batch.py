@@ -30,14 +30,14 @@ if TYPE_CHECKING:
 
     from ..client.message import Msg
     from .codec import Codec
-    from .reader import ReadOptions
+    from .options import ReadOptions
 
 _DECODE_KEYS = ("codec", "schema", "columns", "metadata", "include_headers", "include_markers",
                "on_error")
 
 
 def _decode_options(decode: dict[str, Any]) -> ReadOptions:
-    from .reader import ReadOptions
+    from .options import ReadOptions
     unknown = sorted(set(decode) - set(_DECODE_KEYS))
     if unknown:
         raise errors.InvalidArgumentError(
@@ -59,16 +59,18 @@ def _ack_policy(consumer: Any) -> str:
 
 async def _decode(msgs: list[Msg], o: ReadOptions, stream: str) -> pa.RecordBatch:
     """Decode messages (in a worker thread) into one record batch."""
-    from . import reader
-    reader._load()
-    pa = reader.pa
+    import pyarrow as pa
+
+    from .decode import _explicit_schema, decode_chunk
+    from .fetch import _Chunk
+    from .fields import ERROR_FIELDS
     if not msgs:
-        schema = reader._explicit_schema(o) or pa.schema(
-            o.meta_fields() + (reader.ERROR_FIELDS if o.on_error == "keep" else []))
+        schema = _explicit_schema(o) or pa.schema(
+            o.meta_fields() + (ERROR_FIELDS if o.on_error == "keep" else []))
         return pa.RecordBatch.from_pylist([], schema=schema)
-    chunk = reader._Chunk("consumer", [m._hdr for m in msgs], [m.data for m in msgs],
-                          [m.subject for m in msgs], [m.reply for m in msgs])
-    table = await in_thread(reader.decode_chunk, o, chunk, stream)
+    chunk = _Chunk("consumer", [m._hdr for m in msgs], [m.data for m in msgs],
+                   [m.subject for m in msgs], [m.reply for m in msgs])
+    table = await in_thread(decode_chunk, o, chunk, stream)
     table = table.combine_chunks()
     batches = table.to_batches()
     if len(batches) == 1:
@@ -132,7 +134,7 @@ class ArrowBatch:
         """The batch as a pandas DataFrame."""
         import pyarrow as pa
 
-        from .reader import table_to_pandas
+        from .decode import table_to_pandas
         return table_to_pandas(pa.Table.from_batches([self.record_batch]), dtype_backend)
 
     def to_arrow(self) -> pa.Table:

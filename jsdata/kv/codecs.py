@@ -136,7 +136,7 @@ async def bulk_frame(codec: CodecSpec, values: list[bytes], index: Any) -> Any:
         return None
     import pyarrow as pa
 
-    from ..frames.reader import table_to_pandas
+    from ..frames.decode import table_to_pandas
     try:
         table = await in_thread(fc.decode, values)
     except Exception:  # noqa: BLE001 - the value-by-value path names the key that fails
