@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# name -> module (inside jsdata) that defines it; imported on first use.
+# name -> module (inside jsdata) that defines it, or "module:attribute" when the attribute
+# is named differently there; imported on first use.
 EXPORTS: dict[str, str] = {
     "connect": "jetstream", "JetStream": "jetstream",
     "Stream": "stream",
@@ -29,14 +30,15 @@ EXPORTS: dict[str, str] = {
     "ArrowBatch": "batch", "ArrowBatchIterator": "batch",
     "WriteResult": "writer",
     "Codec": "codec",
+    "StreamPartition": "partitions", "read_partition": "partitions:aread_partition",
 }
 
 __all__ = sorted(EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    mod = EXPORTS.get(name)
-    if mod is None:
+    mod, _, attr = (EXPORTS.get(name) or "").partition(":")
+    if not mod:
         raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r}")
     try:
         module = importlib.import_module(f"jsdata.{mod}")
@@ -45,7 +47,7 @@ def __getattr__(name: str) -> Any:
             raise
         raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r} "
                              f"(jsdata.{mod} is not available)") from e
-    value = getattr(module, name)
+    value = getattr(module, attr or name)
     globals()[name] = value
     return value
 
