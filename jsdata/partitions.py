@@ -177,3 +177,55 @@ def read_partition(part: StreamPartition, servers: Any = None, *,
         return lt.run(aread_partition(part, servers, connect_options=connect_options, **read))
     finally:
         lt.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers for the engine adapters (they plan on the driver, read on the workers)
+
+def split_read(read: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``read`` options as (planning: subjects/start/end, reading: the rest)."""
+    planned = {k: v for k, v in read.items() if k in PLANNED}
+    return planned, {k: v for k, v in read.items() if k not in PLANNED}
+
+
+def plan(stream: Any, servers: Any = None, *, n: int | None = None,
+         target_rows: int | None = None, connect_options: Mapping[str, Any] | None = None,
+         at_least_one: bool = False, **planned: Any) -> list[StreamPartition]:
+    """Plan ``stream`` (a name, or a blocking ``Stream``) from the driver, with a connection
+    of its own when given a name. ``at_least_one``: an empty range gives one empty partition
+    (``end_seq < start_seq``) instead of none, for engines that need a partition."""
+    from . import names
+    if isinstance(stream, str):
+        names.stream_name(stream)
+        import jsdata
+        js = jsdata.connect(servers, **dict(connect_options or {}))
+        try:
+            parts = js.stream(stream).partitions(n=n, target_rows=target_rows, **planned)
+        finally:
+            js.close()
+        name = stream
+    elif hasattr(stream, "partitions") and hasattr(stream, "name"):
+        parts = stream.partitions(n=n, target_rows=target_rows, **planned)
+        name = stream.name
+    else:
+        raise errors.InvalidArgumentError(
+            f"stream must be a stream name or a Stream, not {type(stream).__name__}")
+    if not parts and at_least_one:
+        subj = planned.get("subjects")
+        subj = (subj,) if isinstance(subj, str) else (tuple(subj) if subj else None)
+        parts = [StreamPartition(name, subj, 1, 0, 0)]
+    return parts
+
+
+def sample(parts: list[StreamPartition], servers: Any = None, rows: int = 100, *,
+           connect_options: Mapping[str, Any] | None = None, **read: Any) -> pa.Table:
+    """The first ``rows`` messages of the plan, read as the workers will read them: the
+    schema (and dtypes) for engines that need one before any task runs."""
+    for p in parts:
+        if p.end_seq >= p.start_seq:
+            mm = read.get("max_messages")
+            t = read_partition(p, servers, connect_options=connect_options,
+                               **{**read, "max_messages": rows if mm is None else min(mm, rows)})
+            if t.num_rows or p is parts[-1]:
+                return t
+    return read_partition(parts[0], servers, connect_options=connect_options, **read)
