@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TARGET_ROWS = 500_000  # rows per partition when neither n nor target_rows is given
 PLANNED = ("subjects", "start", "end")  # read options fixed by the plan, not by the reader
+META_STRIP = (b"jetstream",)  # per-partition schema metadata engines drop to share one schema
 
 
 @dataclass(frozen=True)
