@@ -58,4 +58,4 @@ def sum_results(results: Iterable[Any], elapsed: float) -> Any:
         bytes=sum(r.bytes for r in rs), first_seq=min(firsts) if firsts else None,
         last_seq=max(lasts) if lasts else None, duplicates=sum(r.duplicates for r in rs),
         elapsed=elapsed, stream=streams.pop() if len(streams) == 1 else None,
-        batched=bool(rs) and all(r.batched for r in rs if r.messages))
+        batched=any(r.messages for r in rs) and all(r.batched for r in rs if r.messages))

@@ -30,7 +30,7 @@ Needs ``pip install jsdata[spark]`` (and Java 17+); ``import jsdata`` never impo
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -85,13 +85,13 @@ def _int(opts: Mapping[str, str], key: str) -> int | None:
 class _Options:
     """Spark's string options as jsdata arguments."""
 
-    servers: str | None
     stream: str
-    connect: dict[str, Any]
     planned: dict[str, Any]  # subjects / start / end
     read: dict[str, Any]  # the other read options
     n: int | None
     target_rows: int | None
+    servers: str | None = field(default=None, repr=False)  # URLs may carry user:password
+    connect: dict[str, Any] = field(default_factory=dict, repr=False)  # credentials
 
     @classmethod
     def parse(cls, options: Mapping[str, str], *, need_stream: bool = True) -> _Options:

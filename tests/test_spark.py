@@ -151,6 +151,10 @@ def test_stream_reader_offsets_are_sequences(url):
 
 
 def test_bad_options(url):
+    secret = jspark._Options.parse({"stream": "X", "servers": "nats://u:hunter2@h:4222",
+                                    "password": "hunter2", "token": "t0ken"})
+    assert "hunter2" not in repr(secret) and "t0ken" not in repr(secret)
+    assert secret.connect == {"password": "hunter2", "token": "t0ken"}
     with pytest.raises(errors.InvalidArgumentError, match="stream"):
         jspark.JetStreamDataSource({"servers": url}).reader(None)
     with pytest.raises(errors.InvalidArgumentError, match="ISO-8601"):
