@@ -13,7 +13,8 @@ ensure_venv() {
     "$PY" -m venv "$VENV"
   fi
   local stamp="$VENV/.jsdata-installed-$1"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
+     || [ jsdata/_cparse.c -nt "$stamp" ]; then  # the C extension is rebuilt with the install
     "$VENV/bin/python" -m pip install -q --upgrade pip
     if [ "$1" = dev ]; then
       "$VENV/bin/python" -m pip install -q -e ".[dev]"

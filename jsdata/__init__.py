@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from . import aio, errors
@@ -35,25 +37,42 @@ _BLOCKING_TWINS = frozenset({
     "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
     "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
     "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
-    "ArrowBatchIterator",
+    "ArrowBatchIterator", "BatchPublisher", "FastPublisher", "Counter",
 })
 _SHARED = frozenset({
     "PubAck", "StreamInfo", "ConsumerInfo", "AccountInfo", "RawStreamMsg", "MsgMetadata",
     "KeyValueEntry", "KeyValueOp", "KeyValueStatus", "ObjectInfo", "ObjectStoreStatus",
-    "WriteResult", "Codec",
+    "WriteResult", "Codec", "ConsumerPauseResponse", "ConsumerResetResponse",
 })
 _LAZY_FUNCS = {"read_stream": "reader", "widgets": None, "read_partition": "partitions",
                "StreamPartition": "partitions"}
 
 
-def connect(servers: Any = None, **kw: Any) -> Any:
+def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,
+            password: str | None = None, token: str | None = None, creds: Any = None,
+            nkeys_seed: Any = None, tls: Any = None, tls_handshake_first: bool = False,
+            name: str | None = None,
+            domain: str | None = None, api_prefix: str | None = None,
+            timeout: float | timedelta = 5.0, publish_async_max_pending: int = 4000,
+            url: str | None = None, context: str | None = None,
+            error_cb: Callable[[BaseException], object] | None = None,
+            **nats_options: Any) -> Any:  # a jsdata.JetStream (typed in __init__.pyi)
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.
-    Takes the same keywords as :func:`jsdata.aio.connect`.
+    Takes the keywords of :func:`jsdata.aio.connect` (the same defaults; other keywords
+    go to nats-py), and ``error_cb(error)``: a plain
+    function that receives failures no caller is waiting for (failed fire-and-forget acks,
+    the connection's asynchronous errors); without it they are raised by the next call on
+    the connection or by ``close()``.
     """
     from .blocking import connect as _connect
-    return _connect(servers, **kw)  # type: ignore[no-any-return]
+    return _connect(  # type: ignore[no-any-return]
+        servers, user=user, password=password, token=token, creds=creds,
+        nkeys_seed=nkeys_seed, tls=tls, tls_handshake_first=tls_handshake_first, name=name,
+        domain=domain, api_prefix=api_prefix, timeout=timeout,
+        publish_async_max_pending=publish_async_max_pending, url=url, context=context,
+        error_cb=error_cb, **nats_options)
 
 
 def __getattr__(name: str) -> Any:

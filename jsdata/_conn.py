@@ -11,9 +11,11 @@ nats-py internals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -30,11 +32,21 @@ FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
 
 _CRLF = b"\r\n"
 
+# nats-server's -ERR for a denied publish or subscription, e.g.
+# 'Permissions Violation for Publish to "$JS.API.STREAM.CREATE.X"' or
+# 'Permissions Violation for Subscription to "a.b" using queue "q"'
+_PERMISSION_RE = re.compile(
+    r"permissions violation for (publish|subscription) to \"?([^\"\s]*)\"?", re.IGNORECASE)
+
+# a callback failed with the PermissionDeniedError of a denied subject
+DenialHandler = Callable[[errors.PermissionDeniedError], None]
+
 # Bytes asked of the transport per read (nats-py asks 32 KiB). Bigger reads mean fewer
 # loop wake-ups and parser passes per message; the stream reader's limit is raised to match
 # so that the socket is not paused every 64 KiB.
 READ_SIZE = 1 << 20
 _logger = logging.getLogger("nats.aio.client")  # where nats-py's read loop logs
+_jsdata_log = logging.getLogger("jsdata")
 
 
 def new_token(n: int = 12) -> str:
@@ -50,6 +62,71 @@ class Connection(Client):
         self._fast: SidMap = SidMap()
         self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
         self._ps = FastParser(self)
+        # (operation, subject) -> callbacks of requests waiting on it, failed by a denial
+        self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
+        self._denial_listeners: list[DenialHandler] = []  # told of every denial
+
+    def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
+        """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
+        publishes to the denied subject); returns the function that removes it."""
+        self._denial_listeners.append(cb)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._denial_listeners.remove(cb)
+
+        return remove
+
+    def watch_denial(self, operation: str, subject: str, cb: DenialHandler) -> Callable[[], None]:
+        """Call ``cb(error)`` if the server denies ``operation`` ("publish" or "subscribe")
+        on ``subject`` (its ``-ERR Permissions Violation``); returns the un-watch function.
+
+        nats-py only hands that ``-ERR`` to the error callback, so a request would wait for
+        its whole timeout; watching lets it fail the moment the server says no.
+        """
+        key = (operation, subject)
+        cbs = self._denials.setdefault(key, [])
+        cbs.append(cb)
+
+        def unwatch() -> None:
+            lst = self._denials.get(key)
+            if lst is not None:
+                with contextlib.suppress(ValueError):
+                    lst.remove(cb)
+                if not lst:
+                    del self._denials[key]
+
+        return unwatch
+
+    async def _process_err(self, err_msg: str) -> None:  # type: ignore[override]
+        """A permissions violation fails the requests waiting on its subject and goes to the
+        error callback as a :class:`~jsdata.errors.PermissionDeniedError` (the server keeps
+        the connection open); anything else is nats-py's (which expects lower case)."""
+        m = _PERMISSION_RE.search(err_msg)
+        if m is None:
+            await super()._process_err(err_msg.lower())
+            return
+        operation = "publish" if m.group(1).lower() == "publish" else "subscribe"
+        subject = m.group(2)
+        err = errors.PermissionDeniedError(
+            f"permission denied: this connection may not {operation} "
+            f"{'to' if operation == 'publish' else 'on'} {subject!r} "
+            f"(the server's permissions for this user do not allow it)",
+            subject=subject, operation=operation)
+        waiting = self._denials.get((operation, subject), ())
+        if not waiting:  # nobody's request fails with it (e.g. a pull request): say it once
+            _jsdata_log.warning("%s", err.description)
+        for cb in [*waiting, *self._denial_listeners]:
+            try:
+                cb(err)
+            except Exception:  # noqa: BLE001 - a waiter must not break the read loop
+                _logger.debug("jsdata: a permission-denial callback failed", exc_info=True)
+        await self._error_cb(err)
+
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The INFO the connected server sent (version, api_lvl, max_payload, ...)."""
+        return dict(self._server_info or {})
 
     async def _process_msg(  # type: ignore[override]
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
@@ -290,7 +367,13 @@ class ReplyMux:
             if not fut.done():
                 fut.set_result((d, h))
 
+        def denied(err: errors.PermissionDeniedError) -> None:
+            if not fut.done():
+                fut.set_exception(err)
+
         reply, tok = self.register(done)
+        unwatch = self.conn.watch_denial("publish", subject, denied)
+        unwatch_sub = self.conn.watch_denial("subscribe", self.prefix + "*", denied)
         try:
             await self.conn.publish_raw(subject, reply, data, hdr)
             return await asyncio.wait_for(fut, timeout)
@@ -299,6 +382,8 @@ class ReplyMux:
                 f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
         finally:
             self._waiters.pop(tok, None)
+            unwatch()
+            unwatch_sub()
 
     async def close(self) -> None:
         if self._sub is not None:
@@ -334,16 +419,3 @@ def redact(url: str) -> str:
         scheme, rest = "", url
     host = rest.rsplit("@", 1)[1]
     return f"{scheme}://***@{host}" if sep else f"***@{host}"
-
-
-def connect_options(**kw: Any) -> dict[str, Any]:
-    """Translate jsdata's connect keywords into nats-py's."""
-    opts: dict[str, Any] = {}
-    mapping = {"user": "user", "password": "password", "token": "token",
-               "creds": "user_credentials", "nkeys_seed": "nkeys_seed", "tls": "tls",
-               "name": "name"}
-    for k, v in kw.items():
-        if v is None:
-            continue
-        opts[mapping.get(k, k)] = v
-    return opts

@@ -26,6 +26,7 @@ import dataclasses
 import datetime as _dt
 import difflib
 import enum
+import functools
 import inspect
 import json as _json
 import numbers
@@ -749,3 +750,31 @@ def _resolve(cls: type[Model], accepted: dict[str, str],
         out[target] = value
         seen[target] = key
     return out
+
+
+def with_aliases(cls: type[M]) -> type[M]:
+    """Let the constructor take ``cls._aliases`` spellings (``ConsumerConfig(durable=...)``)
+    and expose each alias as a property of its field (``cfg.durable``); apply after
+    ``@dataclass``."""
+    init = cls.__init__
+    aliases = dict(cls._aliases)
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kw: Any) -> None:
+        for alias, real in aliases.items():
+            if alias in kw:
+                if real in kw:
+                    raise InvalidConfigError(
+                        f"{cls.__name__}: give {alias} or {real}, not both")
+                kw[real] = kw.pop(alias)
+        init(self, *args, **kw)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    for alias, real in aliases.items():
+        if alias not in cls.__dict__:
+            setattr(cls, alias, property(
+                lambda self, r=real: getattr(self, r),
+                lambda self, v, r=real: setattr(self, r, v),
+                doc=f"Alias of :attr:`{real}`."))
+    return cls
+

@@ -20,6 +20,13 @@ from nats.protocol.parser import Parser
 _CRLF = b"\r\n"
 MAX_CONTROL_LINE = 4096
 
+try:  # the C hot path for bulk subscriptions (jsdata/_cparse.c); optional
+    from ._cparse import scan as _cscan
+except ImportError:  # not built (no compiler at install time, PyPy): pure Python
+    _cscan = None
+
+NATIVE = _cscan is not None  # whether the C hot path is in use
+
 
 class SidMap(dict):  # type: ignore[type-arg]
     """``sid -> handler`` that mirrors itself in ``by_bytes``, keyed by the sid as the server
@@ -100,6 +107,7 @@ class FastParser(Parser):
     """
 
     _need = 0  # bytes the frame at the front of ``buf`` needs in total before it is parsed
+    native = NATIVE  # use the C scan for runs of bulk-subscription frames (tests switch it)
 
     def reset(self) -> None:
         super().reset()
@@ -133,8 +141,23 @@ class FastParser(Parser):
         add_s = add_r = add_h = add_d = None
         hlen_b0 = b""
         hlen0 = 0
+        cscan = _cscan if self.native and bulk else None
         try:
             while pos < n:
+                if cscan is not None and (b[pos] == 77 or b[pos] == 72):
+                    # a run of bulk-subscription frames, in C; the rest falls through
+                    p2, k, nb, need = cscan(b, pos, bulk)
+                    if k:
+                        nmsgs += k
+                        nbytes += nb
+                        hit = True
+                    if need:
+                        pos = p2
+                        self._need = need
+                        break
+                    if p2 != pos:
+                        pos = p2
+                        continue
                 end = find(10, pos) - 1  # memchr for LF is twice as fast as finding CRLF
                 if end < pos or b[end] != 13:  # no LF yet, or a bare LF: look for CRLF
                     end = find(_CRLF, pos)
@@ -176,6 +199,8 @@ class FastParser(Parser):
                             raise ProtocolError(f"nats: unknown protocol op {op[:16]!r}")
                     except ValueError:
                         raise ProtocolError("nats: malformed MSG") from None
+                    if hlen < 0 or total < hlen:
+                        raise ProtocolError("nats: malformed MSG (sizes)")
                     start = end + 2
                     stop = start + total
                     if stop + 2 > n:
@@ -232,7 +257,8 @@ class FastParser(Parser):
                     msg = line[4:].strip()
                     if msg.startswith(b"'") and msg.endswith(b"'"):
                         msg = msg[1:-1]
-                    await nc._process_err(msg.decode("utf-8", "replace").lower())
+                    # original case: a permissions violation names a case-sensitive subject
+                    await nc._process_err(msg.decode("utf-8", "replace"))
                 elif up[:3] == b"MSG" or up == b"HMSG":  # lower-case ops: the careful path
                     nxt = await self._slow_msg(b, end - len(line), end)
                     if nxt < 0:
@@ -271,6 +297,8 @@ class FastParser(Parser):
                 raise ProtocolError("nats: malformed MSG")
         except ValueError:
             raise ProtocolError("nats: malformed MSG") from None
+        if hlen < 0 or total < hlen:
+            raise ProtocolError("nats: malformed MSG (sizes)")
         start = end + 2
         stop = start + total
         if stop + 2 > len(b):

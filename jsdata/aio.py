@@ -30,6 +30,8 @@ EXPORTS: dict[str, str] = {
     "ArrowBatch": "batch", "ArrowBatchIterator": "batch",
     "WriteResult": "writer",
     "Codec": "codec",
+    "BatchPublisher": "atomic", "FastPublisher": "fast", "Counter": "counters",
+    "ConsumerPauseResponse": "info", "ConsumerResetResponse": "info",
     "StreamPartition": "partitions", "read_partition": "partitions:aread_partition",
 }
 

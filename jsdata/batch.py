@@ -5,7 +5,8 @@ one ``pyarrow.RecordBatch`` (same decoding and options as the stream readers: ``
 ``schema``, ``columns``, ``metadata``, ``include_headers``, ``on_error``). It is acknowledged
 as one unit: ``ack()`` acks the last message on an AckAll consumer and every message
 otherwise (sent back to back, without waiting for each); ``nak()`` / ``term()`` act on every
-message. As a context manager it acks on success and naks when the block raises.
+message. As a context manager it acks on success and naks when the block raises (waiting until
+the server processed the naks, so the next fetch is offered the same messages again).
 
 :class:`ArrowBatchIterator` (``c.iter_arrow``) pulls continuously and yields micro-batches:
 a batch is emitted when it holds ``batch_size`` messages, or ``max_latency`` seconds after
@@ -15,19 +16,23 @@ its first message arrived.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import errors
+from ._options import given, keyword_options
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from .codec import Codec
     from .message import Msg
     from .reader import ReadOptions
 
-_DECODE_KEYS = ("codec", "schema", "columns", "metadata", "include_headers", "on_error")
+_DECODE_KEYS = ("codec", "schema", "columns", "metadata", "include_headers", "include_markers",
+               "on_error")
 
 
 def _decode_options(decode: dict[str, Any]) -> ReadOptions:
@@ -134,6 +139,11 @@ class ArrowBatch:
         import pyarrow as pa
         return pa.Table.from_batches([self.record_batch])
 
+    def to_polars(self) -> Any:
+        """The batch as a ``polars.DataFrame`` (polars is imported on first use)."""
+        from .polars_ext import table_to_polars
+        return table_to_polars(self.to_arrow())
+
     def _settle(self, what: str) -> bool:
         if self._settled is not None:
             raise errors.MsgAlreadyAckedError(
@@ -192,7 +202,19 @@ class ArrowBatch:
         if exc_type is None:
             await self.ack()
         else:
-            await self.nak()
+            await self._nak_confirmed()
+
+    async def _nak_confirmed(self) -> None:
+        """Nak every message and wait until the server has processed the naks.
+
+        When the ``with`` block fails, the next fetch must be offered the same messages
+        again; the server queues naks apart from pull requests, so a fire-and-forget nak
+        could lose that race. (Acks on success stay fire-and-forget, as in Go.)
+        """
+        if not self._settle("nacked"):
+            return
+        from .message import NAK
+        await asyncio.gather(*(m._ack_confirmed(NAK) for m in self._msgs))
 
 
 class ArrowBatchIterator:
@@ -203,8 +225,9 @@ class ArrowBatchIterator:
     """
 
     def __init__(self, consumer: Any, opts: ReadOptions, batch_size: int,
-                 max_latency: float) -> None:
+                 max_latency: float, max_bytes: int | None = None) -> None:
         self._consumer = consumer
+        self._max_bytes = max_bytes
         self._o = opts
         self._batch_size = batch_size
         self._max_latency = max_latency
@@ -221,7 +244,12 @@ class ArrowBatchIterator:
                 f"batches={self.batches} messages={self.messages}>")
 
     async def _start(self) -> None:
-        self._ctx = await self._consumer.messages(max_messages=max(2 * self._batch_size, 64))
+        n = max(2 * self._batch_size, 64)
+        if self._max_bytes is None:
+            self._ctx = await self._consumer.messages(max_messages=n)
+        else:
+            self._ctx = await self._consumer.messages(
+                max_messages_with_bytes_limit=(n, self._max_bytes))
 
     async def _collect(self) -> list[Msg] | None:
         ctx = self._ctx
@@ -295,23 +323,47 @@ class ArrowMethods:
 
     stream: str
 
+    @keyword_options("decode")
     async def fetch_arrow(self, batch: int, max_wait: float | timedelta = 30.0,
-                          **decode: Any) -> ArrowBatch:
+            *, max_bytes: int | None = None, codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False, include_markers: bool = False,
+            on_error: Literal["raise", "skip", "keep"] = "raise") -> ArrowBatch:
         """Fetch up to ``batch`` messages (waiting at most ``max_wait`` seconds) and decode
-        them into one :class:`ArrowBatch`; decode options as for the stream readers."""
+        them into one :class:`ArrowBatch`; decode options as for the stream readers.
+        ``max_bytes`` also limits the pull's size, counted as the server counts it."""
+        decode = given(locals(), skip=("self", "batch", "max_wait", "max_bytes"))
         o = _decode_options(decode)
-        mb = await self.fetch(batch, max_wait=max_wait)  # type: ignore[attr-defined]
+        if max_bytes is not None:
+            if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+                raise errors.InvalidArgumentError(
+                    f"max_bytes must be an int >= 1, got {max_bytes!r}")
+            mb = await self._pull(batch=batch, max_bytes=max_bytes,  # type: ignore[attr-defined]
+                                  max_wait=max_wait)
+        else:
+            mb = await self.fetch(batch, max_wait=max_wait)  # type: ignore[attr-defined]
         msgs = await mb.messages()
         if mb.error is not None and not msgs:
             raise mb.error
         rb = await _decode(msgs, o, self.stream)
         return ArrowBatch(msgs, rb, _ack_policy(self), self.stream, mb.error)
 
+    @keyword_options("decode")
     async def iter_arrow(self, batch_size: int = 1000, max_latency: float | timedelta = 1.0,
-                         **decode: Any) -> ArrowBatchIterator:
+            *, max_bytes: int | None = None, codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False, include_markers: bool = False,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            ) -> ArrowBatchIterator:
         """Pull continuously and yield :class:`ArrowBatch` micro-batches: one when
         ``batch_size`` messages are in, or ``max_latency`` seconds after a batch's first
-        message arrived."""
+        message arrived. ``max_bytes`` limits each pull's size as well (counted as the
+        server counts it), for large messages."""
+        decode = given(locals(), skip=("self", "batch_size", "max_latency", "max_bytes"))
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise errors.InvalidArgumentError(
                 f"batch_size must be an int >= 1, got {batch_size!r}")
@@ -320,6 +372,9 @@ class ArrowMethods:
         if lat <= 0:
             raise errors.InvalidArgumentError(f"max_latency must be > 0, got {max_latency!r}")
         o = _decode_options(decode)
-        it = ArrowBatchIterator(self, o, batch_size, lat)
+        if max_bytes is not None and (isinstance(max_bytes, bool)
+                                      or not isinstance(max_bytes, int) or max_bytes < 1):
+            raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+        it = ArrowBatchIterator(self, o, batch_size, lat, max_bytes)
         await it._start()
         return it

@@ -11,6 +11,15 @@ A core class may carry ``__blocking_mixin__``: a class of blocking-only extras (
 
 Callbacks given to the blocking API (``handler``, ``error_handler``, ...) run on one
 handler thread per connection, in order, so a slow handler never stalls the loop's I/O.
+
+Fire-and-forget work (``msg.ack()`` and friends) returns before it is sent. A failure
+known at once (a closed connection) raises at once, as Go's ``Ack`` does; one that happens
+on the loop becomes an :class:`~jsdata.errors.AsyncCallError`, raised by the next call
+through the connection or by ``close()``, or given to ``connect(error_cb=...)``.
+
+The signatures of the generated methods come from the asyncio ones (``_signatures``), so
+``help()`` and ``inspect.signature`` show what they take; ``scripts/gen_stubs.py`` writes
+the same into ``.pyi`` stubs for type checkers.
 """
 
 from __future__ import annotations
@@ -24,10 +33,14 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import _signatures as _sigs
 from . import errors
 from . import message as _msg
+
+if TYPE_CHECKING:
+    from .info import PubAck
 
 log = logging.getLogger("jsdata")
 
@@ -53,7 +66,10 @@ class LoopThread:
         self._nowait_done = 0
         self._nowait_event: asyncio.Event | None = None
         self._nowait_progress: asyncio.Event | None = None
-        self.nowait_errors: collections.deque[BaseException] = collections.deque(maxlen=100)
+        # failures of fire-and-forget work: raised by the next call (or close()), or given to
+        # error_cb when the user set one (connect(error_cb=...)); never only kept here
+        self._failed: collections.deque[errors.AsyncCallError] = collections.deque()
+        self.error_cb: Callable[[BaseException], Any] | None = None
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.thread.start()
@@ -67,14 +83,19 @@ class LoopThread:
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
 
-    def submit_nowait(self, coro: Any) -> None:
+    def submit_nowait(self, coro: Any, call: str = "a fire-and-forget call") -> None:
         """Queue ``coro`` to run on the loop in submission order, without waiting for it.
 
         Used for fire-and-forget work (acks, async publishes): one thread hop per burst
-        instead of one round trip per call. Later ``run`` calls see it done first.
+        instead of one round trip per call. Later ``run`` calls see it done first. If it
+        fails, the failure (an :class:`~jsdata.errors.AsyncCallError` naming ``call``) is
+        raised by the next call through this loop, or given to ``error_cb``.
         """
+        if self._failed:
+            coro.close()
+            self.raise_failed()
         with self._nowait_lock:
-            self._nowait.append(coro)
+            self._nowait.append((coro, call))
             self._nowait_submitted += 1
             wake = self._nowait_idle
             self._nowait_idle = False
@@ -102,36 +123,82 @@ class LoopThread:
                     batch = list(self._nowait)
                     self._nowait.clear()
                     self._nowait_room.set()
-                for c in batch:
+                for c, call in batch:
                     try:
                         await c
                     except asyncio.CancelledError:
                         raise
-                    except BaseException as e:  # noqa: BLE001 - kept for inspection
-                        self.nowait_errors.append(e)
+                    except BaseException as e:  # noqa: BLE001 - surfaced, see failed()
+                        self.failed(call, e)
                     self._nowait_done += 1
                 self._nowait_progress.set()
 
-    async def _after_nowait(self, upto: int, coro: Any) -> Any:
+    def failed(self, call: str, error: BaseException) -> None:
+        """Report that fire-and-forget ``call`` failed (from any thread).
+
+        With an ``error_cb`` the error goes to it (on the handler thread); otherwise the
+        next call through this loop raises it, or ``close()`` does.
+        """
+        if isinstance(error, errors.AsyncCallError):
+            err = error
+        else:
+            err = errors.AsyncCallError(call=call, error=error)
+            err.__cause__ = error
+        cb = self.error_cb
+        if cb is not None and not self.closed:
+            try:
+                self.handlers.submit(cb, (err,))
+                return
+            except Exception:  # noqa: BLE001 - fall back to raising it from the next call
+                pass
+        self._failed.append(err)
+
+    def raise_failed(self) -> None:
+        """Raise the oldest unreported fire-and-forget failure, if there is one."""
+        try:
+            err = self._failed.popleft()
+        except IndexError:
+            return
+        raise err
+
+    def watch(self, fut: concurrent.futures.Future[Any], call: str) -> None:
+        """Report ``fut``'s exception (work started without waiting) through ``failed``."""
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is not None:
+                self.failed(call, f.exception())  # type: ignore[arg-type]
+
+        fut.add_done_callback(done)
+
+    async def _after_nowait(self, upto: int, coro: Any, report: bool) -> Any:
         prog = self._nowait_progress
         assert prog is not None
         while self._nowait_done < upto:
             prog.clear()
             await prog.wait()
+        if report and self._failed:  # work queued before this call failed: this call says so
+            coro.close()
+            self.raise_failed()
         return await coro
 
-    def run(self, coro: Any, timeout: float | None = None) -> Any:
-        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it)."""
+    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True) -> Any:
+        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it).
+
+        A fire-and-forget call that failed before this one is raised here instead (not
+        with ``report=False``: ``close()`` closes first and raises afterwards).
+        """
         if self.closed:
             coro.close()
             raise errors.ConnectionClosedError("the connection is closed")
+        if report and self._failed:
+            coro.close()
+            self.raise_failed()
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
                                "use the asyncio API (jsdata.aio) there")
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
-            coro = self._after_nowait(upto, coro)
+            coro = self._after_nowait(upto, coro, report)
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
@@ -334,6 +401,10 @@ class SyncIterator(Iterator[Any]):
 
     def _next_locked(self) -> Any:
         if self._buf:
+            stopped = getattr(self._ait, "_iter_stopped", None)
+            if stopped is not None and stopped():  # stop() ends the iteration at once (Go)
+                self._buf.clear()
+                raise StopIteration
             return self._buf.pop()
         if self._many is not None:
             items = self._lt.run(self._many())
@@ -448,6 +519,66 @@ def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
     if is_coro:
         method.__doc__ = fn.__doc__
+    method.__jsdata_core__ = fn  # type: ignore[attr-defined]  # for the stub generator
+    method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
+        make=functools.partial(twin_signature, fn))
+    return method
+
+
+def twin_name(cls: type) -> str | None:
+    """The name of the blocking twin of asyncio class ``cls`` (None: it has none)."""
+    if isinstance(cls, type) and issubclass(cls, Twin):
+        return cls.__name__
+    if not isinstance(cls, type) or not cls.__module__.startswith("jsdata."):
+        return None
+    for base in cls.__mro__:
+        if base.__name__ in TWIN_NAMES and base.__module__.startswith("jsdata."):
+            return base.__name__
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def public_names() -> dict[type, tuple[str, str]]:
+    """Classes the faces export -> (face module, name): how signatures should name them."""
+    import jsdata
+    out: dict[type, tuple[str, str]] = {}
+    for name in jsdata.__all__:
+        if name in TWIN_NAMES or not name[:1].isupper():  # classes only: no lazy modules
+            continue
+        try:
+            value = getattr(jsdata, name)
+        except AttributeError:
+            continue
+        if isinstance(value, type):
+            out.setdefault(value, ("jsdata", name))
+    return out
+
+
+def twin_signature(fn: Callable[..., Any], here: str = "jsdata") -> inspect.Signature:
+    """What the blocking twin of method ``fn`` takes and returns, as ``inspect`` shows it."""
+    tt = _sigs.TypeText(twin_name, here, public_names())
+    return _sigs.display_signature(_sigs.blocking_signature(fn), tt)
+
+
+def _weak_signature(fn: Any) -> bool:
+    """An extras method typed ``(*args, **kw) -> Any``: show the core method's instead."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    return (any(_sigs.is_bare(p) for p in sig.parameters.values())
+            or sig.return_annotation in ("Any", Any, inspect.Signature.empty))
+
+
+def _shown_as(fn: Callable[..., Any], core_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a blocking extra) with the signature of the core method it stands for."""
+    @functools.wraps(fn)
+    def method(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    method.__jsdata_core__ = core_fn  # type: ignore[attr-defined]
+    method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
+        make=functools.partial(twin_signature, core_fn))
     return method
 
 
@@ -519,6 +650,12 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
             for attr in vars(klass):
                 if attr not in _CLASS_DUNDERS:
                     ns.pop(attr, None)
+    for m in extras:  # an extra typed (*args, **kw) -> Any shows the core method's signature
+        for attr in dir(m):
+            fn = getattr(m, attr)
+            if (not attr.startswith("_") and inspect.isfunction(fn) and attr not in ns
+                    and callable(getattr(core, attr, None)) and _weak_signature(fn)):
+                ns[attr] = _shown_as(fn, getattr(core, attr))
     bases: tuple[type, ...] = (*extras, Twin)
     cls = type(name, bases, ns)
     TWINS[core] = cls
@@ -533,8 +670,14 @@ def loop_thread_of(twin: Twin) -> LoopThread:
 
 def submit_nowait(lt: LoopThread, coro_fn: Callable[..., Any], *args: Any
                   ) -> concurrent.futures.Future[Any]:
-    """Start ``coro_fn(*args)`` on the loop without waiting; a concurrent future for it."""
-    return asyncio.run_coroutine_threadsafe(coro_fn(*args), lt.loop)
+    """Start ``coro_fn(*args)`` on the loop without waiting; a concurrent future for it.
+
+    A failure nobody waits for is reported through ``lt.failed`` (raised by the next call
+    or given to ``error_cb``), not left on the future.
+    """
+    fut = asyncio.run_coroutine_threadsafe(coro_fn(*args), lt.loop)
+    lt.watch(fut, getattr(coro_fn, "__qualname__", repr(coro_fn)))
+    return fut
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,7 +687,7 @@ TWIN_NAMES = frozenset({
     "JetStream", "Stream", "Consumer", "OrderedConsumer", "PushConsumer", "Msg",
     "MessageBatch", "ConsumeContext", "MessagesContext", "PubAckFuture", "KeyValue",
     "KeyWatcher", "ObjectStore", "ObjectResult", "ObjectWatcher", "ArrowBatch",
-    "ArrowBatchIterator",
+    "ArrowBatchIterator", "BatchPublisher", "Counter", "FastPublisher",
 })
 
 
@@ -560,9 +703,10 @@ class _JetStreamExtras:
         if lt is None or lt.closed:
             return
         try:
-            lt.run(self._core.close())
+            lt.run(self._core.close(), report=False)
         finally:
             lt.stop()
+        lt.raise_failed()  # a fire-and-forget call failed and nothing reported it yet
 
     def __enter__(self) -> Any:
         return self
@@ -582,7 +726,7 @@ class _PubAckFutureExtras:
     _core: Any
     _lt: LoopThread | None
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> PubAck:
         """Block until the ack arrives (or its error, or ``timeout`` seconds pass)."""
         if self._core.done():
             return self._core.result()
@@ -590,6 +734,7 @@ class _PubAckFutureExtras:
         return self._lt.run(self._core.wait(timeout))
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The publish's error (None when it was acked), waiting up to ``timeout``."""
         try:
             self.result(timeout)
         except errors.JetStreamTimeoutError:
@@ -600,6 +745,7 @@ class _PubAckFutureExtras:
         return self._core.exception()
 
     def done(self) -> bool:
+        """Whether the ack (or its error) has arrived."""
         return bool(self._core.done())
 
 
@@ -623,7 +769,7 @@ class _AsyncPublishExtras:
         if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
             # one round trip per half window, not per message; raises TooManyStalledMsgsError
             lt.run(core._wait_for_room(max(1, core._pa_max // 2)))
-        lt.submit_nowait(_submit_or_fail(core, paf))
+        lt.submit_nowait(_submit_or_fail(core, paf), f"publish_async to {subject!r}")
         return wrap(paf, lt)
 
     def publish_msg_async(self, msg: Any, **opts: Any) -> Any:
@@ -660,11 +806,18 @@ class _MsgExtras:
     _lt: LoopThread | None
 
     def _send(self, body: bytes, final: bool = True) -> None:
+        lt = self._lt
+        if lt is not None and (lt.closed or self._core._js is not None
+                               and self._core._js.nc.is_closed):
+            raise errors.ConnectionClosedError(  # as Go's Ack returns ErrConnectionClosed
+                f"cannot send {body[:5].decode()} for {self._core.subject!r}: "
+                "the connection is closed")
         coro = self._core._ack_now(body, final)
-        if self._lt is None:
+        if lt is None:
             coro.close()
             raise errors.NotConnectedError("message is not bound to a connection")
-        self._lt.submit_nowait(coro)
+        lt.submit_nowait(coro, f"{body[:5].decode().strip()} of {self._core.subject!r} "
+                               f"(reply {self._core.reply})")
 
     def ack(self) -> None:
         """Acknowledge the message."""
@@ -706,10 +859,30 @@ def twin_of(core: type) -> type[Twin]:
         return tw
 
 
-def connect(*args: Any, **kw: Any) -> Any:
-    """Blocking connect: the asyncio core runs on a new background event-loop thread."""
+def connect(*args: Any, error_cb: Callable[[BaseException], object] | None = None,
+            **kw: Any) -> Any:
+    """Blocking connect: the asyncio core runs on a new background event-loop thread.
+
+    ``error_cb(error)`` (a plain function, run on the handler thread) receives what fails
+    without a caller to tell: the connection's asynchronous errors and failed
+    fire-and-forget calls (:class:`~jsdata.errors.AsyncCallError`). Without it those
+    failures are raised by the next call on the connection, or by ``close()``.
+    """
     from .jetstream import connect as aconnect
     lt = LoopThread()
+    if error_cb is not None:
+        if inspect.iscoroutinefunction(error_cb) or not callable(error_cb):
+            lt.stop()
+            raise errors.InvalidArgumentError(
+                "error_cb must be a plain function on the blocking API (jsdata.aio.connect "
+                "takes a coroutine function)")
+        lt.error_cb = error_cb
+        cb = error_cb
+
+        async def nats_error(e: Exception) -> None:  # nats-py's async errors, same callback
+            lt.handlers.submit(cb, (e,))
+
+        kw["error_cb"] = nats_error
     try:
         core = lt.run(aconnect(*args, **kw))
     except BaseException:

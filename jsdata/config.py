@@ -13,7 +13,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._model import Model, WireEnum, make_config, wire
+from ._model import Model, WireEnum, make_config, wire, with_aliases
 from .errors import InvalidConfigError
 
 __all__ = [
@@ -230,6 +230,7 @@ class StreamConsumerLimits(Model):
 # Streams
 
 
+@with_aliases
 @dataclass
 class StreamConfig(Model):
     """Configuration of a JetStream stream (all server fields, server JSON names).
@@ -292,11 +293,13 @@ class StreamConfig(Model):
 # Consumers
 
 
+@with_aliases
 @dataclass
 class ConsumerConfig(Model):
     """Configuration of a JetStream consumer (pull or push; all server fields).
 
-    ``durable=`` is accepted for ``durable_name`` by :func:`make_config`.
+    ``durable=`` is accepted for ``durable_name`` (by the constructor and
+    :func:`make_config`) and ``.durable`` reads it, as nats.go's ``Durable``.
     """
 
     name: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import math
 import threading
@@ -20,8 +21,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._budget import msg_cost, pull_cost
 from ._conn import new_token, status_of
 from .message import Msg
+from .priority import PinHolder, note_pin, pin_extra, priority_fields
 from .pull import DEFAULT_EXPIRES, ack_seqs, seconds
 
 if TYPE_CHECKING:
@@ -48,6 +51,10 @@ class PullOptions:
     threshold_messages: int
     threshold_bytes: int
     report_missing_heartbeat: bool = True
+    group: str | None = None  # priority-group options (jsdata.priority)
+    min_pending: int | None = None
+    min_ack_pending: int | None = None
+    priority: int | None = None
 
 
 def _opt_int(name: str, v: Any, minimum: int) -> int:
@@ -72,7 +79,10 @@ def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
                  threshold_messages: int | None = None, threshold_bytes: int | None = None,
                  heartbeat: float | timedelta | None = None,
                  max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
-                 ordered: bool = False, report_missing_heartbeat: bool = True) -> PullOptions:
+                 ordered: bool = False, report_missing_heartbeat: bool = True,
+                 group: str | None = None, min_pending: int | None = None,
+                 min_ack_pending: int | None = None, priority: int | None = None
+                 ) -> PullOptions:
     """Validate consume / messages options and fill in nats.go's defaults.
 
     Raises :class:`~jsdata.errors.InvalidArgumentError` naming the bad option.
@@ -126,8 +136,10 @@ def pull_options(max_messages: int | None = None, max_bytes: int | None = None,
         thr_m = math.ceil(n_msgs / 2)
     if not thr_b:
         thr_b = math.ceil(n_bytes / 2)
+    priority_fields(group, min_pending, min_ack_pending, priority, None)  # validate
     return PullOptions(n_msgs, n_bytes, limit_size, expires, hb, thr_m, thr_b,
-                       bool(report_missing_heartbeat))
+                       bool(report_missing_heartbeat), group, min_pending, min_ack_pending,
+                       priority)
 
 
 def _check_handler(handler: Any) -> None:
@@ -136,12 +148,15 @@ def _check_handler(handler: Any) -> None:
                                           f"{handler!r}")
 
 
-def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float) -> bytes:
+def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float,
+               prio: dict[str, Any] | None = None) -> bytes:
     body = f'{{"batch":{batch},"expires":{int(expires * 1e9)}'
     if max_bytes:
         body += f',"max_bytes":{max_bytes}'
     if heartbeat:
         body += f',"idle_heartbeat":{int(heartbeat * 1e9)}'
+    if prio:
+        body += "," + json.dumps(prio, separators=(",", ":"))[1:-1]
     return (body + "}").encode()
 
 
@@ -211,6 +226,8 @@ class ConsumeMethods:
         """Called with each new context before it starts (OrderedConsumer keeps it)."""
 
     async def _start_context(self, ctx: Any) -> Any:
+        if ctx._opts.group is not None:
+            ctx._pin = self  # the consumer keeps the pin id (PullMethods.pin_id)
         self._context_created(ctx)
         await ctx._start()
         return ctx
@@ -221,7 +238,9 @@ class ConsumeMethods:
                       threshold_messages: int | None = None, threshold_bytes: int | None = None,
                       heartbeat: float | timedelta | None = None,
                       error_handler: Callable[[Any, BaseException], Any] | None = None,
-                      max_messages_with_bytes_limit: tuple[int, int] | None = None
+                      max_messages_with_bytes_limit: tuple[int, int] | None = None, *,
+                      group: str | None = None, min_pending: int | None = None,
+                      min_ack_pending: int | None = None, priority: int | None = None
                       ) -> ConsumeContext:
         """Receive messages continuously: ``handler(msg)`` runs for each, in order.
 
@@ -230,11 +249,15 @@ class ConsumeMethods:
         hears about missed heartbeats and other non-fatal problems. On an ordered consumer,
         gaps, missed heartbeats, deletion and reconnects recreate the server-side consumer
         transparently (the error handler hears about them, except plain sequence gaps).
+        ``group``/``min_pending``/``min_ack_pending``/``priority``: priority-group options
+        (:mod:`jsdata.priority`); a pinned client's id is kept, and a 423 clears it and
+        re-pulls, as in nats.go.
         """
         ordered = self if isinstance(self, _OrderedHooks) else None
         opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
                             threshold_bytes, heartbeat, max_messages_with_bytes_limit,
-                            ordered=ordered is not None)
+                            ordered=ordered is not None, group=group, min_pending=min_pending,
+                            min_ack_pending=min_ack_pending, priority=priority)
         _check_handler(handler)
         name = await self._context_consumer()
         return await self._start_context(ConsumeContext(
@@ -246,7 +269,9 @@ class ConsumeMethods:
                        threshold_bytes: int | None = None,
                        heartbeat: float | timedelta | None = None,
                        max_messages_with_bytes_limit: tuple[int, int] | None = None,
-                       err_on_missing_heartbeat: bool = True) -> MessagesContext:
+                       err_on_missing_heartbeat: bool = True, *, group: str | None = None,
+                       min_pending: int | None = None, min_ack_pending: int | None = None,
+                       priority: int | None = None) -> MessagesContext:
         """An iterator over messages, pre-buffered like :meth:`consume` (``next()``, ``for``).
 
         ``max_messages=1`` gives strict one-at-a-time delivery for work queues. On an ordered
@@ -256,7 +281,9 @@ class ConsumeMethods:
         opts = pull_options(max_messages, max_bytes, expiry, threshold_messages,
                             threshold_bytes, heartbeat, max_messages_with_bytes_limit,
                             ordered=ordered is not None,
-                            report_missing_heartbeat=err_on_missing_heartbeat)
+                            report_missing_heartbeat=err_on_missing_heartbeat, group=group,
+                            min_pending=min_pending, min_ack_pending=min_ack_pending,
+                            priority=priority)
         name = await self._context_consumer()
         return await self._start_context(MessagesContext(
             self._js, self.stream, name, opts, ordered=ordered))
@@ -277,6 +304,7 @@ class _PullContext:
         self._consumer = consumer
         self._opts = opts
         self._ordered = ordered
+        self._pin: PinHolder | None = None
         self._loop = asyncio.get_running_loop()
         self._next_subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
         self._inbox = ""
@@ -285,6 +313,7 @@ class _PullContext:
         self._state = _RUNNING
         self._pending_msgs = 0
         self._pending_bytes = 0
+        self._sized: deque[list[int]] = deque()  # open size-limited pulls: [msgs, bytes] left
         self._fetching = False
         self._count_bytes = bool(opts.max_bytes) and not opts.limit_size
         self._thr_msgs = opts.threshold_messages
@@ -393,11 +422,32 @@ class _PullContext:
             return None
         self._pending_msgs = o.max_messages
         self._pending_bytes = o.max_bytes
+        if o.limit_size:
+            self._sized.append([batch, max_bytes])
         return batch, max_bytes
 
     def _reset_pending(self) -> None:
         self._pending_msgs = self._pending_bytes = 0
+        self._sized.clear()
         self._gen += 1
+
+    def _charge(self, cost: int) -> None:
+        """Size-limited pulls (``max_messages_with_bytes_limit``): charge a delivered
+        message to the oldest open pull, as the server serves them in order. A pull whose
+        ``max_bytes`` is spent exactly ends with no status (jsdata/_budget.py): its
+        missing messages will not come, so they stop counting as pending."""
+        sized = self._sized
+        if not sized:
+            return
+        head = sized[0]
+        head[0] -= 1
+        head[1] -= cost
+        if head[0] <= 0:
+            sized.popleft()
+        elif head[1] <= 0:
+            sized.popleft()
+            self._pending_msgs = max(0, self._pending_msgs - head[0])
+            self._check_pending()
 
     def _check_pending(self) -> None:
         if (self._fetching or self._state != _RUNNING or not self._connected
@@ -406,7 +456,7 @@ class _PullContext:
         nxt = self._next_pull()
         if nxt is not None:
             o = self._opts
-            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat)
+            body = _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat, self._prio())
             # Straight to the socket when possible: a refill must not wait for the flusher.
             if not self._js.nc.publish_now(self._next_subject, self._inbox, body):
                 self._fetching = True
@@ -420,9 +470,17 @@ class _PullContext:
             self._fetching = True
             try:
                 await self._js.nc.publish_raw(self._next_subject, self._inbox,
-                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat))
+                                              _pull_body(nxt[0], nxt[1], o.expires, o.heartbeat,
+                                                         self._prio()))
             finally:
                 self._fetching = False
+
+    def _prio(self) -> dict[str, Any] | None:
+        o = self._opts
+        if o.group is None:
+            return None
+        return priority_fields(o.group, o.min_pending, o.min_ack_pending, o.priority,
+                               self._pin.pin_id if self._pin is not None else None)
 
     async def _send_pull(self, body: bytes, gen: int) -> None:
         try:
@@ -444,8 +502,13 @@ class _PullContext:
             if st is not None:
                 self._on_status(st[0], st[1], reply, hdr)
                 return
+        if self._pin is not None:
+            note_pin(self._pin, hdr)
         if self._state < _DRAINED:
             self._received(_make_msg(subject, reply, data, hdr, self._js))
+            if self._sized:
+                self._charge(pull_cost(subject, reply, hdr, data)
+                             - (pin_extra(hdr) if self._pin is not None else 0))
 
     def _received(self, msg: Msg) -> None:
         raise NotImplementedError
@@ -454,8 +517,8 @@ class _PullContext:
         """Account for one message handed out: it is no longer pending (nats.go)."""
         self._pending_msgs -= 1
         if self._count_bytes:
-            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
-                                    + len(msg.data))
+            self._pending_bytes -= msg_cost(msg.subject, msg.reply, msg._hdr, msg.data) - (
+                pin_extra(msg._hdr) if self._pin is not None else 0)
 
     def _maybe_refill(self) -> None:
         """Request more once what is pending dropped below a threshold."""
@@ -470,6 +533,8 @@ class _PullContext:
         low = desc.lower()
         if code == 408 or (code == 409 and ("message size exceeds maxbytes" in low
                                             or "batch completed" in low)):
+            if self._sized:
+                self._sized.popleft()  # the oldest open pull: the server ends them in order
             self._pending_msgs = max(0, self._pending_msgs - _header_int(
                 hdr, b"Nats-Pending-Messages"))
             if self._count_bytes:
@@ -488,6 +553,12 @@ class _PullContext:
             return
         if code == 400:
             self._fail(errors.InvalidArgumentError(f"bad pull request: {desc}", code=code))
+            return
+        if code == 423:  # a stale pin id: forget it and compete for the pin again (nats.go)
+            if self._pin is not None:
+                self._pin.pin_id = None
+            self._reset_pending()
+            self._check_pending()
             return
         if code == 409 and "leadership change" in low:
             self._reset_pending()
@@ -750,8 +821,8 @@ class ConsumeContext(_PullContext):
         # _consumed() + _maybe_refill() written out: two calls cost ~25% of this hot path
         self._pending_msgs -= 1
         if self._count_bytes:
-            self._pending_bytes -= (len(msg.subject) + len(msg.reply) + len(msg._hdr)
-                                    + len(msg.data))
+            self._pending_bytes -= msg_cost(msg.subject, msg.reply, msg._hdr, msg.data) - (
+                pin_extra(msg._hdr) if self._pin is not None else 0)
         if self._pending_msgs < self._thr_msgs or (
                 self._count_bytes and self._pending_bytes < self._thr_bytes):
             self._check_pending()
@@ -1189,6 +1260,11 @@ class MessagesContext(_PullContext):
 
     def __aiter__(self) -> MessagesContext:
         return self
+
+    def _iter_stopped(self) -> bool:
+        """Stopped (not drained): messages the blocking iterator holds are not handed out."""
+        return self._state == _CLOSED
+
 
     async def __anext__(self) -> Msg:
         if self._buf and self._ordered is None:  # fast path: a buffered message

@@ -6,16 +6,18 @@
 
 from __future__ import annotations
 
+import datetime
+import inspect
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from . import _diff, errors, names
 from ._conn import new_token
-from ._model import make_config
+from ._model import format_time, make_config
 from .batch import ArrowMethods
 from .config import ConsumerConfig, OrderedConsumerConfig
 from .consume import ConsumeMethods
-from .info import ConsumerInfo
+from .info import ConsumerInfo, ConsumerPauseResponse, ConsumerResetResponse
 from .pull import PullMethods
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ class ConsumerManager:
     """Consumer CRUD on ``JetStream``; every method takes the stream name first."""
 
     _api: Any
+    _require: Any
 
     async def _upsert_consumer(self, stream: str, cfg: ConsumerConfig, action: str,
                                push: bool) -> ConsumerInfo:
@@ -102,8 +105,19 @@ class ConsumerManager:
             resp = await self._api(subj, payload)
         except errors.APIError as e:
             if e.err_code == 10148 or (action == "create" and e.err_code == 10013):
-                raise errors.ConsumerExistsError(str(e.description), code=e.code,
-                                                 err_code=e.err_code) from None
+                err = errors.ConsumerExistsError(
+                    f"consumer {name!r} already exists on stream {stream!r} with a different "
+                    f"configuration", code=e.code, err_code=e.err_code)
+                err.stream, err.consumer = stream, name
+                try:
+                    have = await self._api(f"CONSUMER.INFO.{stream}.{name}")
+                except errors.JetStreamError:
+                    raise err from None
+                diff = _diff.differing_fields(body, have.get("config") or {})
+                err.description += _diff.describe(diff)
+                err.args = (err.description,)
+                err.differences = diff  # type: ignore[attr-defined]
+                raise err from None
             raise
         info = ConsumerInfo.from_json(resp)
         if cfg.filter_subjects and not info.config.filter_subjects:  # a pre-2.10 server
@@ -201,6 +215,74 @@ class ConsumerManager:
         return PushConsumer(self, info)  # type: ignore[arg-type]
 
 
+    # -- control (nats-server 2.11+ / 2.14+) ---------------------------------------------------
+    async def pause_consumer(self, stream: str, name: str,
+                             until: datetime.datetime | datetime.timedelta | float
+                             ) -> ConsumerPauseResponse:
+        """Pause delivery of a consumer until ``until`` (a datetime, naive = UTC; or a
+        timedelta / seconds from now); pull requests wait, nothing is delivered meanwhile."""
+        self._require("consumer pause")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        if isinstance(until, datetime.datetime):
+            at = until if until.tzinfo else until.replace(tzinfo=datetime.timezone.utc)
+        elif isinstance(until, datetime.timedelta) or (
+                isinstance(until, (int, float)) and not isinstance(until, bool)):
+            secs = until.total_seconds() if isinstance(until, datetime.timedelta) else until
+            at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=secs)
+        else:
+            raise errors.InvalidArgumentError(
+                f"pause_consumer: until must be a datetime, timedelta or seconds, got "
+                f"{type(until).__name__}")
+        resp = await self._api(f"CONSUMER.PAUSE.{stream}.{name}",
+                               {"pause_until": format_time(at)},
+                               context=f"pausing consumer {name!r} of stream {stream!r}")
+        return ConsumerPauseResponse.from_json(resp)
+
+    async def resume_consumer(self, stream: str, name: str) -> ConsumerPauseResponse:
+        """Resume a paused consumer at once."""
+        self._require("consumer pause")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        resp = await self._api(f"CONSUMER.PAUSE.{stream}.{name}", {},
+                               context=f"resuming consumer {name!r} of stream {stream!r}")
+        return ConsumerPauseResponse.from_json(resp)
+
+    async def reset_consumer(self, stream: str, name: str, seq: int | None = None
+                             ) -> ConsumerResetResponse:
+        """Move a consumer's delivery position (nats-server 2.14+): with ``seq=None`` back to
+        its ack floor + 1 (redelivering what is unacknowledged), else to stream sequence
+        ``seq``. Pending acks are forgotten."""
+        self._require("consumer reset")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 1):
+            raise errors.InvalidArgumentError(f"reset_consumer: seq must be an int >= 1, "
+                                              f"got {seq!r}")
+        resp = await self._api(f"CONSUMER.RESET.{stream}.{name}",
+                               {"seq": seq} if seq is not None else None,
+                               context=f"resetting consumer {name!r} of stream {stream!r}")
+        return ConsumerResetResponse.from_json(resp)
+
+    async def unpin_consumer(self, stream: str, name: str, group: str) -> None:
+        """Release the pinned client of priority group ``group`` (pinned_client policy):
+        the next pull of any client in the group gets the pin."""
+        self._require("priority groups")
+        names.stream_name(stream)
+        names.consumer_name(name)
+        if not group or not isinstance(group, str):
+            raise errors.InvalidArgumentError("unpin_consumer: give the priority group name")
+        await self._api(f"CONSUMER.UNPIN.{stream}.{name}", {"group": group},
+                        context=f"unpinning group {group!r} of consumer {name!r} on "
+                                f"stream {stream!r}")
+
+
+def _without_stream(fn: Any) -> inspect.Signature:
+    """The signature of ``JetStream`` method ``fn`` without its ``stream`` parameter."""
+    sig = inspect.signature(fn)
+    return sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "stream"])
+
+
 def _stream_scoped(name: str) -> Any:
     async def method(self: StreamConsumerMethods, *args: Any, **kw: Any) -> Any:
         return await getattr(self._js, name)(self.name, *args, **kw)
@@ -208,6 +290,7 @@ def _stream_scoped(name: str) -> Any:
     method.__name__ = name
     method.__qualname__ = f"Stream.{name}"
     method.__doc__ = getattr(ConsumerManager, name).__doc__
+    method.__signature__ = _without_stream(getattr(ConsumerManager, name))  # type: ignore[attr-defined]
     return method
 
 
@@ -218,6 +301,7 @@ def _stream_scoped_iter(name: str) -> Any:
     method.__name__ = name
     method.__qualname__ = f"Stream.{name}"
     method.__doc__ = getattr(ConsumerManager, name).__doc__
+    method.__signature__ = _without_stream(getattr(ConsumerManager, name))  # type: ignore[attr-defined]
     return method
 
 
@@ -237,5 +321,9 @@ class StreamConsumerMethods:
     update_push_consumer = _stream_scoped("update_push_consumer")
     create_or_update_push_consumer = _stream_scoped("create_or_update_push_consumer")
     push_consumer = _stream_scoped("push_consumer")
+    pause_consumer = _stream_scoped("pause_consumer")
+    resume_consumer = _stream_scoped("resume_consumer")
+    reset_consumer = _stream_scoped("reset_consumer")
+    unpin_consumer = _stream_scoped("unpin_consumer")
     list_consumers = _stream_scoped_iter("list_consumers")
     consumer_names = _stream_scoped_iter("consumer_names")

@@ -33,6 +33,10 @@ class JetStreamError(Exception):
         self.err_code = err_code
         super().__init__(self.description)
 
+    #: the stream / consumer an API error is about, when known
+    stream: str | None = None
+    consumer: str | None = None
+
     def __str__(self) -> str:
         parts = [self.description or self.__class__.__name__]
         if self.err_code:
@@ -112,6 +116,31 @@ class APITimeoutError(JetStreamTimeoutError):
     """Timed out waiting for a JetStream API response."""
 
 
+class ReadInterruptedError(JetStreamError):
+    """A read lost the server and could not resume in time.
+
+    Raised by the bulk readers (``to_arrow`` / ``to_pandas`` / ``to_batches`` /
+    ``read_stream``, object reads) only when the connection closed, or stayed down longer
+    than the resume window; shorter drops and server restarts are resumed transparently.
+    ``stream`` is the stream read; messages ``first_seq`` .. ``last_seq`` (inclusive) were
+    read before the interruption (``last_seq == first_seq - 1`` when none was), so a read
+    with ``start=resume_seq`` continues exactly after them.
+    """
+
+    def __init__(self, description: str | None = None, *, stream: str = "",
+                 first_seq: int = 0, last_seq: int = 0, code: int | None = None,
+                 err_code: int | None = None) -> None:
+        self.stream = stream
+        self.first_seq = first_seq
+        self.last_seq = last_seq
+        super().__init__(description, code=code, err_code=err_code)
+
+    @property
+    def resume_seq(self) -> int:
+        """The sequence to pass as ``start=`` to read on after what was read."""
+        return self.last_seq + 1
+
+
 class NoStreamResponseError(JetStreamError):
     """No response from stream (no stream captures the subject, or no responders)."""
 
@@ -160,7 +189,14 @@ class NoKeysFoundError(NotFoundError):
 
 
 class StreamNameAlreadyInUseError(APIError):
-    """Stream name already in use with a different configuration."""
+    """Stream name already in use with a different configuration (``differences`` lists the
+    fields that differ, as named in the message)."""
+
+    differences: list[str] | tuple[str, ...] = ()
+
+
+class StreamSubjectsOverlapError(APIError):
+    """The stream's subjects overlap with another stream's (the message names both)."""
 
 
 class StreamSubjectTransformNotSupportedError(APIError):
@@ -172,7 +208,9 @@ class StreamSourceNotSupportedError(APIError):
 
 
 class ConsumerExistsError(APIError):
-    """Consumer already exists."""
+    """Consumer already exists (with another configuration: ``differences`` names fields)."""
+
+    differences: list[str] | tuple[str, ...] = ()
 
 
 class ConsumerDoesNotExistError(ConsumerNotFoundError):
@@ -251,6 +289,50 @@ class JetStreamConnectionError(JetStreamError, ConnectionError):
     """Connection failed."""
 
 
+class InvalidURLError(JetStreamConnectionError, ValueError):
+    """A server URL is malformed or has an unsupported scheme."""
+
+
+class ConnectTimeoutError(JetStreamConnectionError, JetStreamTimeoutError):
+    """Connecting (TCP, TLS, auth and the JetStream check) did not finish within ``timeout``."""
+
+
+class TLSError(JetStreamConnectionError):
+    """The TLS handshake failed (e.g. the server wants a client certificate, or no TLS)."""
+
+
+class TLSVerificationError(TLSError):
+    """The server's TLS certificate is not trusted by the client's context."""
+
+
+class AuthenticationError(JetStreamConnectionError):
+    """The server rejected the credentials (authorization violation)."""
+
+
+class NoJetStreamError(JetStreamConnectionError, JetStreamNotEnabledError):
+    """Connected, but JetStream is not available (disabled, or not for this account/domain)."""
+
+
+class PermissionDeniedError(JetStreamError, PermissionError):
+    """The server denied a publish or subscription (permissions violation); ``subject``
+    names it and ``operation`` is "publish" or "subscribe". The connection stays usable."""
+
+    def __init__(self, description: str | None = None, *, subject: str | None = None,
+                 operation: str | None = None, **kw: Any) -> None:
+        self.subject = subject
+        self.operation = operation
+        super().__init__(description, **kw)
+
+
+RETRY_HINT = ("the message may still be stored: retrying is safe only with msg_id "
+              "(the stream drops a duplicate msg_id within its duplicate window); "
+              "without msg_id a retry may store it twice")
+
+
+class PublishTimeoutError(APITimeoutError):
+    """No ack for a publish in time; the message may be stored anyway (retry with msg_id)."""
+
+
 class EmbeddedServerError(JetStreamError):
     """The embedded nats-server could not be started or stopped."""
 
@@ -325,6 +407,7 @@ ERR_CODES: dict[int, type[JetStreamError]] = {
     10076: JetStreamNotEnabledError,
     10059: StreamNotFoundError,
     10058: StreamNameAlreadyInUseError,
+    10065: StreamSubjectsOverlapError,
     10014: ConsumerNotFoundError,
     10148: ConsumerExistsError,       # consumer already exists (create with different config)
     10013: ConsumerNameAlreadyInUseError,
@@ -340,17 +423,75 @@ ERR_CODES: dict[int, type[JetStreamError]] = {
 }
 
 
-def from_api_error(err: dict[str, Any], context: str | None = None) -> JetStreamError:
-    """Build the typed error for a JetStream API ``error`` object."""
+def _api_target(suffix: str) -> dict[str, str]:
+    """The stream and consumer an API subject suffix is about, e.g.
+    ``CONSUMER.INFO.ORDERS.C1`` -> ``{"stream": "ORDERS", "consumer": "C1"}``."""
+    t = suffix.split(".")
+    if t[:2] == ["CONSUMER", "DURABLE"] and len(t) >= 5:  # CONSUMER.DURABLE.CREATE.S.C
+        return {"stream": t[3], "consumer": t[4]}
+    if t[0] == "CONSUMER" and len(t) >= 4 and t[1] in ("MSG", "LEADER"):
+        # CONSUMER.MSG.NEXT.S.C, CONSUMER.LEADER.STEPDOWN.S.C
+        return {"stream": t[3], "consumer": t[4]} if len(t) >= 5 else {"stream": t[3]}
+    if t[0] == "CONSUMER" and len(t) >= 3:
+        # CONSUMER.CREATE.S[.C[.filter]], INFO/DELETE/PAUSE/UNPIN.S.C, NAMES/LIST.S
+        return {"stream": t[2], "consumer": t[3]} if len(t) >= 4 else {"stream": t[2]}
+    if t[0] == "STREAM" and len(t) >= 4 and t[1] in ("MSG", "LEADER", "PEER"):
+        return {"stream": t[3]}  # STREAM.MSG.GET.S, STREAM.LEADER.STEPDOWN.S
+    if t[0] == "STREAM" and len(t) >= 3 and t[1] not in ("NAMES", "LIST", "TEMPLATE"):
+        return {"stream": t[2]}  # STREAM.CREATE/UPDATE/INFO/DELETE/PURGE/SNAPSHOT.S
+    if t[0] == "DIRECT" and len(t) >= 3:
+        return {"stream": t[2]}
+    return {}
+
+
+def _message_about(payload: dict[str, Any] | None) -> str:
+    """Which message a STREAM.MSG.GET / DELETE payload asked for."""
+    if not payload:
+        return ""
+    if payload.get("last_by_subj"):
+        return f" (last message for subject {payload['last_by_subj']!r})"
+    if payload.get("next_by_subj"):
+        return f" (next message for subject {payload['next_by_subj']!r})"
+    if payload.get("seq") is not None:
+        return f" (sequence {payload['seq']})"
+    return ""
+
+
+def from_api_error(err: dict[str, Any], context: str | None = None, *,
+                   suffix: str | None = None,
+                   payload: dict[str, Any] | None = None) -> JetStreamError:
+    """Build the typed error for a JetStream API ``error`` object.
+
+    ``context`` prefixes the server's description; without it, the stream and consumer
+    named by the API ``suffix`` are put in the message (the server's "stream not found"
+    does not say which) and set as the error's ``stream`` / ``consumer`` attributes.
+    """
     code = err.get("code")
     err_code = err.get("err_code")
     desc = err.get("description") or "JetStream API error"
-    if context:
-        desc = f"{context}: {desc}"
     cls: type[JetStreamError] = ERR_CODES.get(err_code or 0, APIError)
     if cls is APIError and code == 503:
         cls = JetStreamNotEnabledError if "not enabled" in desc else APIError
-    return cls(desc, code=code, err_code=err_code)
+    target = _api_target(suffix) if suffix else {}
+    stream, consumer = target.get("stream"), target.get("consumer")
+    if context:
+        desc = f"{context}: {desc}"
+    elif stream:
+        on = f"consumer {consumer!r} on stream {stream!r}" if consumer else f"stream {stream!r}"
+        if issubclass(cls, ConsumerNotFoundError) and consumer:
+            desc = f"consumer {consumer!r} not found on stream {stream!r}"
+        elif issubclass(cls, StreamNotFoundError):
+            desc = f"stream {stream!r} not found"
+        elif issubclass(cls, MsgNotFoundError):
+            desc = f"message not found in stream {stream!r}{_message_about(payload)}"
+        elif cls is StreamNameAlreadyInUseError:
+            desc = f"stream name {stream!r} already in use with a different configuration"
+        else:
+            desc = f"{on}: {desc}"
+    e = cls(desc, code=code, err_code=err_code)
+    e.stream = stream  # type: ignore[attr-defined]
+    e.consumer = consumer  # type: ignore[attr-defined]
+    return e
 
 
 class BucketExistsError(StreamNameAlreadyInUseError):
@@ -422,3 +563,53 @@ class ColumnTypeError(DataFrameError, UnsupportedTypeError):
 
 class PayloadTooLargeError(DataFrameError, MaxPayloadExceededError):
     """A row (or a message of several rows) is larger than the server's max_payload."""
+
+
+class FeatureNotSupportedError(JetStreamError):
+    """The connected server's JetStream API level is too low for a feature.
+
+    ``feature`` names it, ``required_level`` is the API level it needs (1: nats-server
+    2.11, 2: 2.12, 4: 2.14) and ``server_level`` / ``server_version`` what the server has.
+    Raised before anything is sent."""
+
+    def __init__(self, description: str | None = None, *, feature: str = "",
+                 required_level: int = 0, server_level: int = 0, server_version: str = "",
+                 **kw: Any) -> None:
+        self.feature = feature
+        self.required_level = required_level
+        self.server_level = server_level
+        self.server_version = server_version
+        super().__init__(description, **kw)
+
+
+class BatchPublishError(APIError):
+    """An atomic batch publish was refused: nothing of the batch was stored."""
+
+
+class PinIdMismatchError(JetStreamError):
+    """A pinned-client pull was refused (423): another client holds the pin."""
+
+
+class ContextNotFoundError(NotFoundError):
+    """A nats CLI context named for connecting does not exist."""
+
+
+class MissingDependencyError(JetStreamError, ImportError):
+    """An optional package a feature needs is not installed (the message says which)."""
+
+
+class AsyncCallError(JetStreamError):
+    """A fire-and-forget call (``msg.ack()``, a background abort) failed after it returned.
+
+    The blocking API raises it from the next call made through the same connection (or
+    from ``close()``), unless ``jsdata.connect(error_cb=...)`` takes such errors; as in Go,
+    nothing is only logged or dropped. ``call`` names what failed, ``error`` is the failure.
+    """
+
+    def __init__(self, description: str | None = None, *, call: str = "",
+                 error: BaseException | None = None, **kw: Any) -> None:
+        if description is None and call:
+            description = f"{call} failed: {error}"
+        super().__init__(description, **kw)
+        self.call = call
+        self.error = error

@@ -156,3 +156,15 @@ def decode_headers(raw: bytes) -> Headers:
         h._items.append((name.strip().decode("ascii", "replace"),
                          value.strip().decode("utf-8", "replace")))
     return h
+
+
+def header_value(raw: bytes, name: bytes) -> bytes | None:
+    """The value of header ``name`` in a raw block, matched at the start of a line (a user
+    header whose *value* contains ``name`` never matches); None when absent."""
+    key = b"\r\n" + name + b":"
+    i = raw.find(key)
+    if i < 0:
+        return None
+    i += len(key)
+    j = raw.find(b"\r\n", i)
+    return raw[i:j if j >= 0 else len(raw)].strip()

@@ -280,6 +280,23 @@ class AccountInfo(Model):
 
 
 @dataclass
+class ConsumerPauseResponse(Model):
+    """The answer to pausing or resuming a consumer (nats-server 2.11+)."""
+
+    paused: bool = wire(False, omitempty=False)
+    pause_until: datetime.datetime | None = None
+    pause_remaining: float | None = wire(None, kind="duration")
+
+
+@dataclass
+class ConsumerResetResponse(ConsumerInfo):
+    """A consumer's info after a reset (nats-server 2.14+); ``reset_seq`` is the stream
+    sequence the consumer delivers next."""
+
+    reset_seq: int = wire(0, omitempty=False)
+
+
+@dataclass
 class PubAck(Model):
     """The server's acknowledgement of a published message.
 

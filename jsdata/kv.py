@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from . import _diff, errors, names
 from ._conn import status_of
 from ._model import WireEnum, make_config, parse_time, to_duration
 from .config import (
@@ -53,6 +53,8 @@ from .stream import Stream
 from .watch import OrderedFeed
 
 if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+
     from .jetstream import JetStream
 
 __all__ = [
@@ -287,9 +289,14 @@ class KeyValueManager:
             except errors.StreamNotFoundError:
                 raise e from None
             if not _same_but_discard(have.cached_info().config, scfg):
-                raise errors.BucketExistsError(
-                    f"bucket {cfg.bucket!r} already exists with a different configuration",
-                    code=e.code, err_code=e.err_code) from None
+                diff = _diff.differing_fields(scfg.to_json(),
+                                              have.cached_info().config.to_json(),
+                                              keys=_COMPARED, rename=_diff.KV_NAMES)
+                err = errors.BucketExistsError(
+                    f"bucket {cfg.bucket!r} already exists with a different configuration"
+                    + _diff.describe(diff), code=e.code, err_code=e.err_code)
+                err.differences = diff
+                raise err from None
             stream = await self.update_stream(scfg)
         return KeyValue(self, stream)
 
@@ -623,12 +630,17 @@ class KeyValue:
                          expect=int(last_revision) if last_revision else None, ttl=ttl,
                          what="purge")
 
-    async def update_many(self, mapping: Mapping[str, Data] | Iterable[tuple[str, Data]]
-                          ) -> dict[str, int]:
+    async def update_many(self, mapping: Mapping[str, Data] | Iterable[tuple[str, Data]],
+                          *, atomic: bool = False) -> dict[str, int]:
         """Put many keys at once, pipelined (async publishes, then wait for every ack);
-        returns each key's new revision. Everything is validated before anything is sent."""
+        returns each key's new revision. Everything is validated before anything is sent.
+
+        ``atomic=True`` writes them as one atomic batch (nats-server 2.12+, the bucket's
+        stream with ``allow_atomic``; at most 1000 keys): all keys change, or none."""
         pairs = mapping.items() if isinstance(mapping, Mapping) else mapping
         prepared = [self._prepare(k, v) for k, v in pairs]
+        if atomic:
+            return await self._update_atomic(prepared)
         js = self._js
         window = max(1, min(_BULK_WINDOW, js._pa_max // 2))
         inflight: deque[tuple[str, Any]] = deque()
@@ -656,6 +668,35 @@ class KeyValue:
             err = self._map_write_error(e, k, "put")
             err.description = f"{len(failed)} of {len(prepared)} puts failed; first: {err}"
             raise err
+        return revs
+
+    async def _update_atomic(self, prepared: list[tuple[str, bytes]]) -> dict[str, int]:
+        from .atomic import MAX_ATOMIC_BATCH
+        if not prepared:
+            return {}
+        if len(prepared) > MAX_ATOMIC_BATCH:
+            raise errors.InvalidArgumentError(
+                f"an atomic update_many holds at most {MAX_ATOMIC_BATCH} keys, got "
+                f"{len(prepared)}")
+        if not self._stream.cached_info().config.allow_atomic:
+            await self._stream.info()
+            if not self._stream.cached_info().config.allow_atomic:
+                raise errors.InvalidConfigError(
+                    f"bucket {self._name!r}: atomic update_many needs allow_atomic on its "
+                    f"stream {self._stream_name!r} (js.update_stream with allow_atomic=True)")
+        b = await self._js.batch_publisher()
+        pre = self._put_pre
+        try:
+            for key, payload in prepared[:-1]:
+                await b.add(pre + key, payload)
+            last_key, last_payload = prepared[-1]
+            ack = await b.commit(pre + last_key, last_payload)
+        except errors.JetStreamError as e:
+            raise self._map_write_error(e, prepared[0][0], "put") from None
+        first = ack.sequence - len(prepared) + 1  # an atomic batch is stored contiguously
+        revs: dict[str, int] = {}
+        for i, (key, _) in enumerate(prepared):
+            revs[key] = first + i
         return revs
 
     # -- reading -------------------------------------------------------------------------------
@@ -875,7 +916,7 @@ class KeyValue:
         return AsyncKeyValueDict(self, codec)
 
     async def to_pandas(self, codec: CodecSpec = "json",
-                        keys: str | Sequence[str] | None = None) -> Any:
+                        keys: str | Sequence[str] | None = None) -> pd.DataFrame:
         """A DataFrame of the live keys (optionally only those matching ``keys``), index
         ``key``: JSON objects expand to columns, other values go to a ``value`` column; plus
         ``_revision`` and ``_created``."""

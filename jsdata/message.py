@@ -94,12 +94,15 @@ class Msg:
     """
 
     __slots__ = ("subject", "reply", "data", "_hdr", "_headers", "_js", "_acked", "_meta")
+    subject: str
+    reply: str
+    data: bytes
 
     def __init__(self, subject: str = "", data: Data | None = b"", headers: HeadersInput = None,
                  reply: str = "", *, _js: JetStream | None = None, _hdr: bytes = b"") -> None:
         self.subject = subject
         self.reply = reply
-        self.data: bytes = to_bytes(data)
+        self.data = to_bytes(data)
         self._hdr = _hdr
         self._headers: Headers | None = (
             headers if isinstance(headers, Headers) or headers is None else Headers(headers))
@@ -155,8 +158,16 @@ class Msg:
 
     async def double_ack(self, timeout: float | None = None) -> None:
         """Acknowledge and wait for the server to confirm it received the ack."""
+        await self._ack_confirmed(ACK, timeout)
+
+    async def _ack_confirmed(self, body: bytes, timeout: float | None = None) -> None:
+        """Send ack ``body`` with a reply subject and wait for the server's reply.
+
+        The server queues acks apart from pull requests, so a fire-and-forget nak may be
+        processed after a later fetch; its reply comes once the ack was processed.
+        """
         js, reply = self._ack_target()
-        await js._mux.request(reply, ACK, timeout or js.timeout)
+        await js._mux.request(reply, body, timeout or js.timeout)
         self._acked = True
 
     async def nak(self) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import errors, names
+from . import _diff, errors, names
 from ._model import make_config
 from ._repr import field_table, fmt_duration, fmt_mapping, fmt_time, human_bytes
 from .config import (
@@ -303,7 +303,9 @@ class _ObjectStoreBlocking:
         core = self._lt.run(self._core.get(name, show_deleted=show_deleted))
         return BlockingObjectResult(core, self._lt)
 
-    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any
+    def open(self, name: str | ObjectMeta, mode: str = "rb", *, show_deleted: bool = False,
+             chunk_size: int | None = None, description: str | None = None,
+             headers: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None
              ) -> BlockingObjectResult | BlockingObjectWriter:
         """``"rb"``: a seekable binary file over the object; ``"wb"``: a streaming writer
         (the object appears when it is closed; an exception in ``with`` aborts it).
@@ -311,12 +313,31 @@ class _ObjectStoreBlocking:
         Keywords for "wb": ``chunk_size``, ``description``, ``headers``, ``metadata``; for
         "rb": ``show_deleted``.
         """
+        kw = _open_options(mode, show_deleted, chunk_size, description, headers, metadata)
         if _mode(mode) == "r":
             if not isinstance(name, str):
                 name = _object_name(name.name)
             return self.get(name, **kw)
         core = self._lt.run(self._core._writer(name, **kw))
         return BlockingObjectWriter(core, self._lt)
+
+
+def _open_options(mode: str, show_deleted: bool, chunk_size: int | None,
+                  description: str | None, headers: Mapping[str, Any] | None,
+                  metadata: Mapping[str, str] | None) -> dict[str, Any]:
+    """The keywords of ``open`` that apply to ``mode``; one for the other mode is an error."""
+    write = {"chunk_size": chunk_size, "description": description, "headers": headers,
+             "metadata": metadata}
+    if _mode(mode) == "r":
+        wrong = [k for k, v in write.items() if v is not None]
+        if wrong:
+            raise errors.InvalidArgumentError(
+                f"{', '.join(wrong)} only apply when writing (mode 'wb'), not mode {mode!r}")
+        return {"show_deleted": show_deleted} if show_deleted else {}
+    if show_deleted:
+        raise errors.InvalidArgumentError(
+            f"show_deleted only applies when reading (mode 'rb'), not mode {mode!r}")
+    return {k: v for k, v in write.items() if v is not None}
 
 
 def _mode(mode: str) -> str:
@@ -382,14 +403,14 @@ class ObjectStore:
             fut = await js._publish_async_raw(subj, info.to_json_bytes(), _ROLLUP_HDR)
             await fut
         except errors.JetStreamError as e:
-            raise map_publish_error(e) from None
+            raise map_publish_error(e, self.bucket) from None
         info.mtime = datetime.now(timezone.utc)
 
     async def _purge_subject(self, subject: str) -> None:
         try:
             await self._stream.purge(subject=subject)
         except errors.JetStreamError as e:
-            raise map_publish_error(e) from None
+            raise map_publish_error(e, self.bucket) from None
 
     # -- infos -------------------------------------------------------------------------------
     async def get_info(self, name: str, show_deleted: bool = False) -> ObjectInfo:
@@ -492,7 +513,10 @@ class ObjectStore:
             existing = None
         return ObjectWriter(self, m, existing)
 
-    def open(self, name: str | ObjectMeta, mode: str = "rb", **kw: Any) -> _Opener:
+    def open(self, name: str | ObjectMeta, mode: str = "rb", *, show_deleted: bool = False,
+             chunk_size: int | None = None, description: str | None = None,
+             headers: Mapping[str, Any] | None = None, metadata: Mapping[str, str] | None = None
+             ) -> _Opener:
         """Open an object as a file: ``"rb"`` gives the seekable :class:`ObjectResult`,
         ``"wb"`` an :class:`~jsdata.objectfile.ObjectWriter` (``await f.write(b)``; the object
         appears on close, an exception inside ``async with`` aborts it).
@@ -501,6 +525,7 @@ class ObjectStore:
         ``chunk_size``, ``description``, ``headers``, ``metadata``; for "rb":
         ``show_deleted``.
         """
+        kw = _open_options(mode, show_deleted, chunk_size, description, headers, metadata)
         if _mode(mode) == "r":
             nm = name if isinstance(name, str) else _object_name(name.name)
             return _Opener(lambda: self.get(nm, **kw))
@@ -776,9 +801,12 @@ class ObjectStoreManager:
         try:
             s = await self.create_stream(scfg)
         except errors.StreamNameAlreadyInUseError as e:
-            raise errors.BucketExistsError(
-                f"object store {cfg.bucket!r} already exists with a different configuration",
-                code=e.code, err_code=e.err_code) from None
+            diff = _diff.renamed(e.differences, _diff.OBJECT_NAMES)
+            err = errors.BucketExistsError(
+                f"object store {cfg.bucket!r} already exists with a different configuration"
+                + _diff.describe(diff), code=e.code, err_code=e.err_code)
+            err.differences = diff
+            raise err from None
         return ObjectStore(self, str(cfg.bucket), s)
 
     async def update_object_store(self: JetStream, config: ObjectStoreConfig | None = None,  # type: ignore[misc]

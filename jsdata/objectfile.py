@@ -33,9 +33,11 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from . import blocking, errors
+from ._budget import direct_batch_budget
 from ._conn import new_token, status_of
 from .config import ObjectMeta, ObjectMetaOptions
 
@@ -109,10 +111,12 @@ def decode_digest(digest: str) -> bytes:
         raise errors.ObjectStoreError(f"invalid object digest {digest!r}") from None
 
 
-def map_publish_error(e: BaseException) -> BaseException:
-    """Sealed-stream rejections become BucketSealedError; everything else is kept."""
+def map_publish_error(e: BaseException, bucket: str | None = None) -> BaseException:
+    """Sealed-stream rejections become BucketSealedError (naming ``bucket``); everything
+    else is kept."""
     if isinstance(e, errors.JetStreamError) and e.err_code == _ERR_SEALED:
-        return errors.BucketSealedError("the object store bucket is sealed",
+        which = f" {bucket!r}" if bucket else ""
+        return errors.BucketSealedError(f"the object store bucket{which} is sealed",
                                         code=e.code, err_code=e.err_code)
     return e
 
@@ -211,55 +215,88 @@ async def direct_batch(js: JetStream, stream: str, request: dict[str, Any],
                        timeout: float) -> tuple[list[tuple[int, int | None, bytes]], int | None]:
     """One batch direct get: ``([(seq, num_pending, data), ...], num_pending_at_end)``.
 
-    ``num_pending_at_end`` comes from the closing 204 EOB status; it is ``None`` when nothing
-    matched (404). ``timeout`` bounds the wait for each reply.
+    ``num_pending_at_end`` comes from the closing 204 EOB status (the server always ends a
+    batch with it, also when ``max_bytes`` ended the batch: see :mod:`jsdata._budget`); it
+    is ``None`` when nothing matched (404). ``timeout`` bounds the wait for each reply. A
+    request lost with the connection (or left unanswered) is sent again, to a fresh inbox,
+    for the messages after the last one received;
+    :class:`~jsdata.errors.ReadInterruptedError` when the server does not come back.
     """
+    from .fetch import STALLS, ConnWatch
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[int | None] = loop.create_future()
     out: list[tuple[int, int | None, bytes]] = []
+    first = int(request.get("seq") or 1)
+    want = int(request.get("batch") or 1)
 
-    def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if done.done():
-            return
-        if hdr and not data:
-            st = status_of(hdr)
-            if st is not None:
-                code, desc = st
-                if code == 204:
-                    done.set_result(_hdr_int(hdr, b"Nats-Num-Pending:") or 0)
-                elif code == 404:
-                    done.set_result(None)
-                elif code == 503:
-                    done.set_exception(errors.BucketNotFoundError(
-                        f"no stream {stream!r} answered the direct get (bucket deleted?)",
-                        code=503))
-                else:
-                    done.set_exception(errors.APIError(
-                        f"direct get from {stream!r} failed: {code} {desc}", code=code))
-                return
-        seq = _hdr_int(hdr, b"Nats-Sequence:") or 0
-        out.append((seq, _hdr_int(hdr, b"Nats-Num-Pending:"), data))
+    def interrupted(reason: str) -> errors.ReadInterruptedError:
+        last = out[-1][0] if out else first - 1
+        read = f"sequences {first}..{last} were read" if out else "nothing was read"
+        return errors.ReadInterruptedError(
+            f"direct get from {stream!r} was interrupted: {reason}; {read}; read on from "
+            f"sequence {last + 1}", stream=stream, first_seq=first, last_seq=last)
 
     nc = js.nc
     nc.check_open()
-    inbox = f"_INBOX.{new_token()}"
-    sub = await nc.fast_subscribe(inbox, on_msg)
+    watch = ConnWatch(js, interrupted)
+    stalls = 0
     try:
-        body = json.dumps(request, separators=(",", ":")).encode()
-        await nc.publish_raw(js.api_subject(f"DIRECT.GET.{stream}"), inbox, body)
         while True:
-            seen = len(out)
+            done: asyncio.Future[int | None] = loop.create_future()
+
+            def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes,
+                       done: asyncio.Future[int | None] = done) -> None:
+                if done.done():
+                    return
+                if hdr and not data:
+                    st = status_of(hdr)
+                    if st is not None:
+                        code, desc = st
+                        if code == 204:
+                            done.set_result(_hdr_int(hdr, b"Nats-Num-Pending:") or 0)
+                        elif code == 404:
+                            done.set_result(None)
+                        elif code == 503:
+                            done.set_exception(errors.BucketNotFoundError(
+                                f"no stream {stream!r} answered the direct get (bucket "
+                                "deleted?)", code=503))
+                        else:
+                            done.set_exception(errors.APIError(
+                                f"direct get from {stream!r} failed: {code} {desc}",
+                                code=code))
+                        return
+                seq = _hdr_int(hdr, b"Nats-Sequence:") or 0
+                out.append((seq, _hdr_int(hdr, b"Nats-Num-Pending:"), data))
+
+            req = dict(request)
+            if out:  # the rest of a request that was interrupted
+                req["seq"] = out[-1][0] + 1
+                req["batch"] = want - len(out)
+            inbox = f"_INBOX.{new_token()}"
+            sub = await watch.retry(partial(nc.fast_subscribe, inbox, on_msg), "subscribing")
             try:
-                return out, await asyncio.wait_for(asyncio.shield(done), timeout)
-            except asyncio.TimeoutError:
-                if len(out) == seen:
-                    raise errors.APITimeoutError(
-                        f"timed out after {timeout:g}s waiting for chunks from {stream!r}"
-                    ) from None
+                body = json.dumps(req, separators=(",", ":")).encode()
+                epoch = watch.epoch
+                await watch.retry(partial(nc.publish_raw, js.api_subject(
+                    f"DIRECT.GET.{stream}"), inbox, body), "sending a direct get")
+                how = await watch.wait(done, epoch, out.__len__)
+            finally:
+                if not done.done():
+                    done.cancel()
+                await nc.fast_unsubscribe(sub)
+            if how == "done":
+                end = done.result()
+                if end is None and out:  # the rest of an interrupted request found nothing
+                    end = 0
+                return out, end
+            if how == "stalled":
+                stalls += 1
+                if stalls >= STALLS:
+                    raise interrupted(f"no reply to {STALLS} requests in a row within "
+                                      f"{timeout:g}s each")
+            if len(out) >= want:
+                return out, out[-1][1]
     finally:
-        if not done.done():
-            done.cancel()
-        await nc.fast_unsubscribe(sub)
+        watch.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +403,7 @@ class ObjectWriter:
             try:
                 await fut
             except BaseException as e:
-                raise map_publish_error(e) from None
+                raise map_publish_error(e, self._store.bucket) from None
             self._inflight.popleft()
 
     async def close(self) -> ObjectInfo:
@@ -459,6 +496,7 @@ class ObjectResult:
         self._max_batch = max(1, MAX_BATCH_BYTES // self._c)
         self._cap = max(cache_chunks, self._max_batch + 2)
         self._pos = 0
+        self._io: asyncio.Lock | None = None  # one read at a time (reads await fetches)
         self._closed = False
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._seq: dict[int, int] = {}          # chunk index -> stream sequence (known)
@@ -679,8 +717,10 @@ class ObjectResult:
             await self._fetch_api(idx, count)
             return
         c = self._c
+        # the batch count ends the request: chunks (up to c bytes, headers of other
+        # clients' writers up to 64) never spend the byte budget before it
         req = {"seq": start, "next_by_subj": self._subj, "batch": count,
-               "max_bytes": count * (c + len(self._subj) + 64)}
+               "max_bytes": direct_batch_budget(count, self._subj.encode(), 64, c) + c}
         msgs, end_pending = await direct_batch(self._js, self._stream, req, self._js.timeout)
         self.requests += 1
         expect = idx
@@ -714,17 +754,30 @@ class ObjectResult:
     async def _fetch_api(self, idx: int, count: int) -> None:
         """Fetch chunks one by one with STREAM.MSG.GET (streams without direct get)."""
         assert self._scan_seqs is not None and self._scan_offs is not None
+        from .fetch import ConnWatch
         stream = self._store._stream
-        for i in range(idx, idx + count):
-            try:
-                m = await stream.get_msg(self._scan_seqs[i])
-            except errors.MsgNotFoundError:
-                raise self._fail(f"chunk {i} of {self._n} is missing") from None
-            self.requests += 1
-            self.fetched_chunks += 1
-            if m.subject != self._subj or len(m.data) != self._chunk_len(i):
-                raise self._fail(f"chunk {i} does not match the index")
-            self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+
+        def interrupted(reason: str) -> errors.ReadInterruptedError:
+            return errors.ReadInterruptedError(
+                f"reading object {self.info.bucket}/{self.name} was interrupted: {reason}",
+                stream=self._stream, first_seq=self._scan_seqs[0] if self._scan_seqs else 0,
+                last_seq=self._scan_seqs[idx] - 1 if self._scan_seqs else 0)
+
+        watch = ConnWatch(self._js, interrupted)  # a dropped connection: ask again
+        try:
+            for i in range(idx, idx + count):
+                try:
+                    m = await watch.retry(partial(stream.get_msg, self._scan_seqs[i]),
+                                          f"getting chunk {i}")
+                except errors.MsgNotFoundError:
+                    raise self._fail(f"chunk {i} of {self._n} is missing") from None
+                self.requests += 1
+                self.fetched_chunks += 1
+                if m.subject != self._subj or len(m.data) != self._chunk_len(i):
+                    raise self._fail(f"chunk {i} does not match the index")
+                self._store_chunk(i, m.sequence, self._scan_offs[i], m.data)
+        finally:
+            watch.stop()
         await self._after_fetch()
 
     async def _ensure(self, end: int) -> None:
@@ -803,8 +856,41 @@ class ObjectResult:
             self._eof_check()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def _io_lock(self) -> asyncio.Lock:
+        if self._io is None:
+            self._io = asyncio.Lock()
+        return self._io
+
     async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes from the position (all the rest when ``n`` < 0); b"" at EOF."""
+        """Up to ``n`` bytes from the position (all the rest when ``n`` < 0); b"" at EOF.
+
+        Reads from concurrent tasks run one after the other (each one whole); for reads
+        at offsets of their own use :meth:`read_at`."""
+        if self._io is None or not self._io.locked():  # else another read is moving _pos
+            fast = self._read_cached(n)
+            if fast is not None:
+                return fast
+        async with self._io_lock():
+            return await self._read_io(n)
+
+    async def read_at(self, offset: int, n: int) -> bytes:
+        """Up to ``n`` bytes at ``offset`` (a positioned read, like ``os.pread``): the
+        position is neither used nor moved, so concurrent tasks may each read their own
+        ranges of one file (an engine reading row groups in parallel)."""
+        self._check_open()
+        if offset < 0 or n < 0:
+            raise ValueError(f"read_at needs offset >= 0 and n >= 0, got {offset}, {n}")
+        async with self._io_lock():
+            saved = self._pos
+            self._pos = int(offset)
+            try:
+                data = self._read_cached(n)
+                return data if data is not None else await self._read_io(n)
+            finally:
+                self._pos = saved
+
+    async def _read_io(self, n: int) -> bytes:
+        """:meth:`read` once the cache alone could not serve it (holding the I/O lock)."""
         fast = self._read_cached(n)
         if fast is not None:
             return fast
@@ -881,6 +967,10 @@ class ObjectResult:
 
     async def readline(self, limit: int = -1) -> bytes:
         """The next line including its b"\\n" (b"" at EOF); at most ``limit`` bytes."""
+        async with self._io_lock():
+            return await self._readline_io(limit)
+
+    async def _readline_io(self, limit: int) -> bytes:
         parts = []
         left = -1 if limit is None or limit < 0 else limit
         while True:
@@ -1019,10 +1109,20 @@ class BlockingObjectResult(_BlockingObjectFile):
     Reads served from cached chunks stay on the calling thread; fetches run on the
     connection's loop thread. ``info``, ``fetched_chunks`` and ``iter_chunks()`` are those
     of the async :class:`ObjectResult` it wraps.
+
+    Each thread has its own position: engines such as DuckDB share one handle between
+    worker threads and do ``seek(pos)`` then ``read(n)`` from each, so a shared cursor
+    would let one thread's seek move another's read. A thread's first operation starts at
+    the position the previous operation (of any thread) left; the chunk cache is shared.
     """
 
     _core_cls = ObjectResult
     _core: ObjectResult
+
+    def __init__(self, core: ObjectResult, lt: blocking.LoopThread) -> None:
+        super().__init__(core, lt)
+        self._cursors = threading.local()  # .pos: this thread's position
+        self._owner: int | None = None  # the thread that used the file last
 
     @classmethod
     def _wrap(cls, core: ObjectResult, lt: blocking.LoopThread) -> BlockingObjectResult:
@@ -1050,27 +1150,65 @@ class BlockingObjectResult(_BlockingObjectFile):
         if self.closed:
             raise ValueError("I/O operation on closed object file")
 
+    def _enter(self) -> threading.local:
+        """Under the lock: make the core's position this thread's (see the class doc).
+
+        Only when another thread used the file since this one did: a thread alone keeps
+        the core's position as it is (``iter_chunks`` moves it too)."""
+        self._check_open()
+        cur = self._cursors
+        me = threading.get_ident()
+        if self._owner != me:
+            pos = getattr(cur, "pos", None)
+            if pos is not None:
+                self._core._pos = pos
+            self._owner = me
+        return cur
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         with self._lock:
-            self._check_open()
-            return self._core.seek(offset, whence)
+            cur = self._enter()
+            cur.pos = self._core.seek(offset, whence)
+            return cur.pos  # type: ignore[no-any-return]
 
     def tell(self) -> int:
         with self._lock:
-            self._check_open()
+            self._enter()
             return self._core.tell()
 
     def read(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            self._check_open()
-            data = self._core._read_cached(n)
-            if data is None:
-                data = self._lt.run(self._core.read(n))
+            cur = self._enter()
+            try:
+                data = self._core._read_cached(n)
+                if data is None:
+                    data = self._lt.run(self._core.read(n))
+            finally:
+                cur.pos = self._core._pos
             return data
 
     def read1(self, size: int | None = -1) -> bytes:
         return self.read(size)
+
+    def read_at(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes at ``offset``, not using or moving the position (as
+        ``os.pread``); safe from any number of threads."""
+        with self._lock:
+            self._check_open()
+            core = self._core
+            if offset < 0 or size < 0:
+                raise ValueError(f"read_at needs offset >= 0 and size >= 0, got {offset}, "
+                                 f"{size}")
+            saved = core._pos
+            core._pos = int(offset)
+            try:
+                data = core._read_cached(size)
+            finally:
+                core._pos = saved
+            if data is None:
+                data = self._lt.run(core.read_at(offset, size))
+            return data
 
     def readall(self) -> bytes:
         return self.read(-1)
@@ -1087,11 +1225,14 @@ class BlockingObjectResult(_BlockingObjectFile):
     def readline(self, size: int | None = -1) -> bytes:
         n = -1 if size is None else size
         with self._lock:
-            self._check_open()
-            line, done = self._core._readline_cached(n)
-            if done:
-                return line
-            rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            cur = self._enter()
+            try:
+                line, done = self._core._readline_cached(n)
+                if done:
+                    return line
+                rest = self._lt.run(self._core.readline(n - len(line) if n >= 0 else -1))
+            finally:
+                cur.pos = self._core._pos
             return line + rest
 
     def iter_chunks(self) -> Any:

@@ -228,6 +228,6 @@ class OrderedConsumer(PullMethods, ConsumeMethods, ArrowMethods, _OrderedHooks):
             await self._recreate()
             assert self._current is not None
             name = self._current.name
-        mb = await pull(self._js, self.stream, name, **request)
+        mb = await pull(self._js, self.stream, name, resend=False, **request)
         self._fetch = mb
         return mb

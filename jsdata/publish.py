@@ -14,8 +14,8 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Awaitable, Generator, Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors, names
@@ -23,6 +23,7 @@ from ._conn import new_token, status_of
 from .headers import Headers, HeadersInput, encode_headers
 from .info import PubAck
 from .message import Data, Msg, to_bytes
+from .schedules import feature_of, with_schedule
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
@@ -97,6 +98,9 @@ class PubAckFuture:
 
     __slots__ = ("subject", "data", "headers", "_hdr", "_deadline", "_retries", "_retry_wait",
                  "_id", "_result", "_exc", "_fut", "_loop", "_done")
+    subject: str
+    data: bytes
+    headers: HeadersInput
 
     def __init__(self, subject: str, data: bytes, headers: HeadersInput, hdr: bytes,
                  deadline: float, retries: int, retry_wait: float,
@@ -174,9 +178,12 @@ class PubAckFuture:
         """Wait for the ack at most ``timeout`` seconds (the blocking ``result`` uses this)."""
         if self._done:
             return self.result()
+        fut = self._future()
         try:
-            return await asyncio.wait_for(asyncio.shield(self._future()), timeout)
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError:
+            if fut.done():  # the publish's own (ack) timeout error, a TimeoutError too
+                raise
             raise errors.JetStreamTimeoutError("timed out waiting for the publish ack") from None
 
     def __repr__(self) -> str:
@@ -194,6 +201,7 @@ class Publisher:
         self._pa: dict[int, PubAckFuture] = {}
         self._pa_ids = itertools.count(1)
         self._pa_sub: Any = None
+        self._pa_unwatch: Callable[[], None] | None = None  # stops _on_async_denied
         self._pa_starting: asyncio.Future[None] | None = None
         self._pa_prefix = ""
         self._pa_plen = 0
@@ -218,16 +226,35 @@ class Publisher:
                       expect_last_sequence_per_subject: int | None = None,
                       expect_last_msg_id: str | None = None,
                       ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                      retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
-        """Publish and wait for the stream's ack (retries while no stream responds)."""
+                      retry_wait: float = 0.25, timeout: float | None = None,
+                      schedule: str | datetime | None = None,
+                      schedule_target: str | None = None,
+                      schedule_ttl: float | timedelta | str | None = None,
+                      schedule_time_zone: str | None = None) -> PubAck:
+        """Publish and wait for the stream's ack (retries while no stream responds).
+
+        ``ttl``: this message's TTL (streams with ``allow_msg_ttl``). ``schedule``: publish
+        a schedule instead (streams with ``allow_msg_schedules``; see
+        :mod:`jsdata.schedules`) that publishes ``data`` to ``schedule_target`` when it
+        fires, its messages with ``schedule_ttl``.
+        """
         subject, payload, hdr, *_ = self._prepare_publish(
             subject, data, headers=headers, msg_id=msg_id, expect_stream=expect_stream,
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
-            expect_last_msg_id=expect_last_msg_id, ttl=ttl)
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone)
         self.nc.check_open()
         for attempt in range(max(0, retry_attempts) + 1):
-            rdata, rhdr = await self._mux.request(subject, payload, timeout or self.timeout, hdr)
+            wait = timeout or self.timeout
+            try:
+                rdata, rhdr = await self._mux.request(subject, payload, wait, hdr)
+            except errors.APITimeoutError:
+                raise errors.PublishTimeoutError(
+                    f"no ack within {wait:g}s for the publish to {subject!r}"
+                    f"{' (msg_id ' + repr(msg_id) + ')' if msg_id else ''}: "
+                    f"{errors.RETRY_HINT}") from None
             st = status_of(rhdr) if rhdr and not rdata else None
             if st is not None and st[0] == 503:
                 if attempt < retry_attempts:
@@ -238,11 +265,21 @@ class Publisher:
             return parse_ack(rdata)
         raise AssertionError("unreachable")
 
-    async def publish_msg(self, msg: Msg, **opts: Any) -> PubAck:
+    async def publish_msg(self, msg: Msg, *, msg_id: str | None = None,
+                          expect_stream: str | None = None,
+                          expect_last_sequence: int | None = None,
+                          expect_last_sequence_per_subject: int | None = None,
+                          expect_last_msg_id: str | None = None,
+                          ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
+                          retry_wait: float = 0.25, timeout: float | None = None) -> PubAck:
         """Publish a :class:`Msg` (subject, data, headers) and wait for the ack."""
-        return await self.publish(msg.subject, msg.data,  # type: ignore[attr-defined,misc]
-                                  headers=msg._headers or (msg.headers if msg._hdr else None),
-                                  **opts)
+        return await self.publish(  # type: ignore[attr-defined,misc]
+            msg.subject, msg.data, headers=msg._headers or (msg.headers if msg._hdr else None),
+            msg_id=msg_id, expect_stream=expect_stream,
+            expect_last_sequence=expect_last_sequence,
+            expect_last_sequence_per_subject=expect_last_sequence_per_subject,
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
+            retry_wait=retry_wait, timeout=timeout)
 
     # -- async publish -------------------------------------------------------------------------
     async def publish_async(self: JetStream, subject: str,  # type: ignore[misc]
@@ -253,12 +290,17 @@ class Publisher:
                             expect_last_sequence_per_subject: int | None = None,
                             expect_last_msg_id: str | None = None,
                             ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                            retry_wait: float = 0.25, timeout: float | None = None
-                            ) -> PubAckFuture:
-        """Publish without waiting for the ack; returns a PubAckFuture."""
+                            retry_wait: float = 0.25, timeout: float | None = None,
+                            schedule: str | datetime | None = None,
+                            schedule_target: str | None = None,
+                            schedule_ttl: float | timedelta | str | None = None,
+                            schedule_time_zone: str | None = None) -> PubAckFuture:
+        """Publish without waiting for the ack; returns a PubAckFuture (options as
+        :meth:`publish`)."""
         if (headers is None and msg_id is None and expect_stream is None and ttl is None
                 and expect_last_sequence is None and expect_last_sequence_per_subject is None
-                and expect_last_msg_id is None):  # the common case, with fewer calls
+                and expect_last_msg_id is None and schedule is None
+                ):  # the common case, with fewer calls
             paf = self._new_paf(names.publish_subject(subject), to_bytes(data), b"", None,
                                 retry_attempts, retry_wait, timeout, asyncio.get_running_loop())
             await self._submit_paf(paf)
@@ -268,13 +310,26 @@ class Publisher:
             expect_last_sequence=expect_last_sequence,
             expect_last_sequence_per_subject=expect_last_sequence_per_subject,
             expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
-            retry_wait=retry_wait, timeout=timeout))
+            retry_wait=retry_wait, timeout=timeout, schedule=schedule,
+            schedule_target=schedule_target, schedule_ttl=schedule_ttl,
+            schedule_time_zone=schedule_time_zone))
 
-    async def publish_msg_async(self, msg: Msg, **opts: Any) -> PubAckFuture:
+    async def publish_msg_async(self, msg: Msg, *, msg_id: str | None = None,
+                                expect_stream: str | None = None,
+                                expect_last_sequence: int | None = None,
+                                expect_last_sequence_per_subject: int | None = None,
+                                expect_last_msg_id: str | None = None,
+                                ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
+                                retry_wait: float = 0.25, timeout: float | None = None
+                                ) -> PubAckFuture:
         """Publish a :class:`Msg` without waiting for the ack."""
-        return await self.publish_async(msg.subject, msg.data,  # type: ignore[attr-defined,misc]
-                                        headers=msg._headers or (
-                                            msg.headers if msg._hdr else None), **opts)
+        return await self.publish_async(  # type: ignore[attr-defined,misc]
+            msg.subject, msg.data, headers=msg._headers or (msg.headers if msg._hdr else None),
+            msg_id=msg_id, expect_stream=expect_stream,
+            expect_last_sequence=expect_last_sequence,
+            expect_last_sequence_per_subject=expect_last_sequence_per_subject,
+            expect_last_msg_id=expect_last_msg_id, ttl=ttl, retry_attempts=retry_attempts,
+            retry_wait=retry_wait, timeout=timeout)
 
     async def _publish_async_raw(self: JetStream, subject: str,  # type: ignore[misc]
                                  payload: bytes, hdr: bytes, headers: HeadersInput = None,
@@ -318,6 +373,21 @@ class Publisher:
             raise
         self._pa_prefix = prefix
         self._pa_plen = len(prefix)
+        self._pa_unwatch = self.nc.add_denial_listener(self._on_async_denied)
+
+    def _on_async_denied(self: JetStream, err: errors.PermissionDeniedError  # type: ignore[misc]
+                         ) -> None:
+        """The server denied a publish: fail the pending async publishes to that subject
+        at once (they would only time out)."""
+        if err.operation != "publish":
+            return
+        denied = [p for p in self._pa.values() if p.subject == err.subject]
+        for p in denied:
+            self._pa.pop(p._id, None)
+            p._set_exception(errors.PermissionDeniedError(
+                err.description, subject=err.subject, operation=err.operation))
+        if denied:
+            self._pa_changed()
 
     def _prepare_publish(self, subject: str, data: Data | None = b"", *,
                          headers: HeadersInput = None, msg_id: str | None = None,
@@ -326,10 +396,21 @@ class Publisher:
                          expect_last_sequence_per_subject: int | None = None,
                          expect_last_msg_id: str | None = None,
                          ttl: float | timedelta | str | None = None, retry_attempts: int = 2,
-                         retry_wait: float = 0.25, timeout: float | None = None
+                         retry_wait: float = 0.25, timeout: float | None = None,
+                         schedule: str | datetime | None = None,
+                         schedule_target: str | None = None,
+                         schedule_ttl: float | timedelta | str | None = None,
+                         schedule_time_zone: str | None = None
                          ) -> tuple[str, bytes, bytes, HeadersInput, int, float, float | None]:
         """Validate a publish and build its wire parts (no I/O; any thread)."""
         names.publish_subject(subject)
+        if schedule is not None:
+            headers, pattern = with_schedule(headers, schedule, schedule_target, schedule_ttl,
+                                             schedule_time_zone)
+            self._require(feature_of(pattern))  # type: ignore[attr-defined]
+        elif schedule_target is not None or schedule_ttl is not None:
+            raise errors.InvalidArgumentError(
+                "schedule_target / schedule_ttl need schedule= (a schedule pattern)")
         hdr = build_headers(headers, msg_id, expect_stream, expect_last_sequence,
                             expect_last_sequence_per_subject, expect_last_msg_id, ttl)
         return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
@@ -414,8 +495,8 @@ class Publisher:
         expired = [p for p in self._pa.values() if p._deadline <= now]
         for p in expired:
             self._pa.pop(p._id, None)
-            p._set_exception(errors.JetStreamTimeoutError(
-                f"no ack for the async publish to {p.subject!r} in time"))
+            p._set_exception(errors.PublishTimeoutError(
+                f"no ack for the async publish to {p.subject!r} in time: {errors.RETRY_HINT}"))
         if expired:
             self._pa_changed()
         if self._pa:
@@ -439,8 +520,8 @@ class Publisher:
     async def _fast_batch_publisher(self: JetStream,  # type: ignore[misc]
                                     window: int | None = None, timeout: float | None = None,
                                     retry_attempts: int = 2, retry_wait: float = 0.25,
-                                    flow: int = 500, outstanding_acks: int = 2
-                                    ) -> FastBatchPublisher:
+                                    flow: int = 500, outstanding_acks: int = 2,
+                                    gap_ok: bool = False) -> FastBatchPublisher:
         """A started :class:`FastBatchPublisher` (ADR-50 fast ingest; the stream must have
         ``allow_batched``)."""
         if self._closed:
@@ -448,7 +529,7 @@ class Publisher:
         self.nc.check_open()
         bp = FastBatchPublisher(self, min(window or self._pa_max, self._pa_max),
                                 timeout or self.timeout, retry_attempts, retry_wait, flow,
-                                outstanding_acks)
+                                outstanding_acks, gap_ok)
         await bp._start()
         return bp
 
@@ -492,6 +573,9 @@ class Publisher:
         if self._pa_sweeper is not None:
             self._pa_sweeper.cancel()
             self._pa_sweeper = None
+        if self._pa_unwatch is not None:
+            self._pa_unwatch()
+            self._pa_unwatch = None
         if self._pa_sub is not None:
             await self.nc.fast_unsubscribe(self._pa_sub)
             self._pa_sub = None
@@ -515,6 +599,11 @@ class Publisher:
 # ---------------------------------------------------------------------------------------------
 # bulk publishing: many messages, lean bookkeeping
 
+
+try:  # the C batch formatter (jsdata/_cparse.c); optional
+    from ._cparse import pubs as _cpubs
+except ImportError:
+    _cpubs = None
 
 _PUB = b"PUB %s %s%d %d\r\n%s\r\n"
 _HPUB = b"HPUB %s %s%d %d %d\r\n%s%s\r\n"
@@ -553,6 +642,8 @@ class BulkPublisher:
     responders) is retried ``retry_attempts`` times ``retry_wait`` apart. With
     ``stop_on_error`` nothing more is sent after the first failure.
     """
+
+    native = True  # format batches with the C extension when it is built (tests switch it)
 
     def __init__(self, js: JetStream, window: int, timeout: float, retry_attempts: int,
                  retry_wait: float, stop_on_error: bool) -> None:
@@ -701,6 +792,12 @@ class BulkPublisher:
         nbytes = sum(map(len, ps))
         if nbytes > _BIG * (b - a):
             self._write_parts(subjects, payloads, hdrs, a, b, nbytes)
+            return
+        if _cpubs is not None and self.native:  # one C call formats the whole batch
+            nc.queue_raw(_cpubs(subjects if isinstance(subjects, str) else subjects[a:b],
+                                prefix, start, ps,
+                                hdrs if isinstance(hdrs, bytes) else hdrs[a:b]))
+            self._sent_span(subjects, payloads, hdrs, a, b, nbytes)
             return
         if isinstance(subjects, str):
             s = subjects.encode()
@@ -947,8 +1044,11 @@ class FastBatchPublisher(BulkPublisher):
     """
 
     def __init__(self, js: JetStream, window: int, timeout: float, retry_attempts: int = 2,
-                 retry_wait: float = 0.25, flow: int = 500, outstanding_acks: int = 2) -> None:
+                 retry_wait: float = 0.25, flow: int = 500, outstanding_acks: int = 2,
+                 gap_ok: bool = False) -> None:
         super().__init__(js, window, timeout, retry_attempts, retry_wait, True)
+        self.gap_ok = gap_ok  # "ok" gap mode: a lost message does not stop the batch
+        self.lost: list[int] = []  # batch sequences the server reported lost (gap_ok)
         self.flow = max(1, min(flow, 65535))
         self.outstanding_acks = max(1, outstanding_acks)
         self.count: int | None = None  # messages of the batch the server stored (final ack)
@@ -966,7 +1066,7 @@ class FastBatchPublisher(BulkPublisher):
         self._id = new_token(16)
         root = f"_INBOX.{self._id}"
         self._sub = await self._nc.fast_subscribe(root + ".>", self._on_ack)
-        self._prefix = f"{root}.{self.flow}.fail.".encode()
+        self._prefix = f"{root}.{self.flow}.{'ok' if self.gap_ok else 'fail'}.".encode()
         self._js._bulks.add(self)
         self._progress = time.monotonic()
         self._sweeper = asyncio.get_running_loop().call_later(_TICK, self._sweep)
@@ -1132,6 +1232,9 @@ class FastBatchPublisher(BulkPublisher):
             seq = int(d.get("seq") or 0)
             self._msgs = max(1, int(d.get("msgs") or self._msgs))
             self._confirm(seq)
+            return
+        if kind == "gap" and self.gap_ok:  # continue on gap: note the loss, keep going
+            self.lost.append(int(d.get("last_seq") or i))
             return
         if kind == "gap":
             lost = int(d.get("last_seq") or i)

@@ -18,8 +18,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._budget import pull_cost
 from ._conn import new_token, status_of
 from .message import Msg
+from .priority import PinHolder, note_pin, pin_extra, priority_fields
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
@@ -55,6 +57,9 @@ def status_error(code: int, desc: str) -> errors.JetStreamError | None:
             "no responders: the consumer or stream does not exist", code=code)
     if code == 400:
         return errors.InvalidArgumentError(f"bad pull request: {desc}", code=code)
+    if code == 423:
+        return errors.PinIdMismatchError(
+            f"another client holds the pin of this priority group ({code} {desc})", code=code)
     return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
 
 
@@ -148,8 +153,9 @@ class _Fetch:
     """One pull request's reception state: a temporary inbox feeding a MessageBatch."""
 
     def __init__(self, js: JetStream, batch: MessageBatch, want: int, max_bytes: int,
-                 expires: float | None, heartbeat: float) -> None:
+                 expires: float | None, heartbeat: float, pin: PinHolder | None = None) -> None:
         self.js = js
+        self.pin = pin
         self.mb = batch
         self.want = want
         self.max_bytes = max_bytes
@@ -161,6 +167,11 @@ class _Fetch:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timers: list[asyncio.TimerHandle] = []
+        self.deadline = loop.time() + expires if expires else None
+        self.subject = ""  # where the pull request went, and the request (to re-send it)
+        self.req: dict[str, Any] = {}
+        self.unlisten: Any = None
+        self.resend = True  # re-send the request after a reconnect (else end the batch)
         if expires:
             self.timers.append(loop.call_later(expires + 1.0, self._expired))
         if heartbeat:
@@ -177,17 +188,69 @@ class _Fetch:
                 code, desc = st
                 if code == 100:
                     return
+                if code == 423 and self.pin is not None:
+                    self.pin.pin_id = None  # compete for the pin again on the next pull
                 self.finish(status_error(code, desc))
                 return
+        if self.pin is not None:
+            note_pin(self.pin, hdr)
         self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
         self.received += 1
         if self.max_bytes:
-            self.bytes += len(data) + len(hdr) + len(subject) + len(reply)
+            # The server ends a pull whose messages reach max_bytes exactly with no status.
+            self.bytes += pull_cost(subject, reply, hdr, data)
+            if self.pin is not None:  # the server charges before adding the pin header
+                self.bytes -= pin_extra(hdr)
             if self.bytes >= self.max_bytes:
                 self.finish()
                 return
         if self.received >= self.want:
             self.finish()
+
+    def on_conn(self, event: str) -> None:
+        """A pull request can be lost with the connection: re-send it after a reconnect."""
+        if self.mb._done:
+            return
+        if event == "reconnected":
+            if self.resend:
+                self.js._spawn(self._resend())
+            else:  # ordered: what arrived is a gap-free prefix; the next fetch goes on after it
+                self.finish()
+        elif event == "closed":
+            self.finish(errors.ConnectionClosedError("the connection closed during the fetch"))
+
+    async def _resend(self) -> None:
+        """Ask again for what is still missing, to a fresh inbox (whatever the old request
+        still delivers cannot be counted twice)."""
+        if self.mb._done:
+            return
+        req = dict(self.req)
+        req["batch"] = self.want - self.received
+        if self.max_bytes:
+            req["max_bytes"] = self.max_bytes - self.bytes
+        if self.deadline is not None and "expires" in req:
+            left = self.deadline - self.loop.time()
+            if left <= 0.1:
+                return  # about to expire anyway
+            req["expires"] = int(left * 1e9)
+        nc = self.js.nc
+        try:
+            sub = await nc.fast_subscribe(f"_INBOX.{new_token()}", self.on_msg)
+        except Exception:  # noqa: BLE001 - the connection went again: the next event decides
+            return
+        old, self.sub = self.sub, sub
+        if old is not None:
+            nc._fast.pop(old._id, None)
+            self.js._spawn(nc.fast_unsubscribe(old))
+        if self.mb._done:
+            self.finish()
+            return
+        self.last_activity = time.monotonic()
+        try:
+            await nc.publish_raw(self.subject, sub.subject,
+                                 json.dumps(req, separators=(",", ":")).encode())
+        except errors.JetStreamError as e:
+            self.finish(e)
 
     def _expired(self) -> None:
         # The server should have ended the request with a 408 by now; end it ourselves.
@@ -211,6 +274,9 @@ class _Fetch:
         for t in self.timers:
             t.cancel()
         self.timers.clear()
+        if self.unlisten is not None:
+            unlisten, self.unlisten = self.unlisten, None
+            unlisten()
         if self.sub is not None:
             sub, self.sub = self.sub, None
             self.js.nc._fast.pop(sub._id, None)
@@ -219,12 +285,21 @@ class _Fetch:
 
 async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
                max_wait: float | timedelta | None = DEFAULT_EXPIRES,
-               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False
-               ) -> MessageBatch:
+               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False,
+               group: str | None = None, min_pending: int | None = None,
+               min_ack_pending: int | None = None, priority: int | None = None,
+               pin: PinHolder | None = None, resend: bool = True) -> MessageBatch:
     """Send one pull request for ``stream``/``consumer`` and return its MessageBatch.
 
     This is the single fetch primitive: durable and ordered consumers both use it.
+    ``group``/``min_pending``/``min_ack_pending``/``priority`` are the priority-group options
+    (:mod:`jsdata.priority`); ``pin`` keeps a pinned client's id between pulls. A request
+    lost with the connection is sent again after the reconnect for what is still missing
+    (``resend``); ordered consumers end the batch instead, since AckNone messages lost on
+    the wire would leave a gap: their next fetch resumes after the last received.
     """
+    prio = priority_fields(group, min_pending, min_ack_pending, priority,
+                           pin.pin_id if pin is not None else None)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise errors.InvalidArgumentError(f"fetch batch must be an int >= 1, got {batch!r}")
     if max_bytes < 0:
@@ -251,14 +326,18 @@ async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_byt
         req["no_wait"] = True
     if hb:
         req["idle_heartbeat"] = int(hb * 1e9)
+    req.update(prio)
     mb = MessageBatch()
-    f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb)
+    f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
+    f.resend = resend
     inbox = f"_INBOX.{new_token()}"
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
+    f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
+    f.req = req
+    f.unlisten = js.nc.add_status_listener(f.on_conn)
     try:
-        await js.nc.publish_raw(js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}"), inbox,
-                                json.dumps(req, separators=(",", ":")).encode())
+        await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
     except BaseException:
         f.finish()
         raise
@@ -266,37 +345,61 @@ async def pull(js: JetStream, stream: str, consumer: str, *, batch: int, max_byt
 
 
 class PullMethods:
-    """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer (durable or ordered)."""
+    """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer (durable or ordered).
+
+    ``group``, ``min_pending``, ``min_ack_pending`` and ``priority`` are the priority-group
+    options of a consumer with a ``priority_policy`` (see :mod:`jsdata.priority`); ``group``
+    is required on such a consumer. A pinned client's id is kept on the consumer.
+    """
 
     _js: JetStream
     stream: str
     name: str
+    pin_id: str | None = None
 
     async def _pull(self, **request: Any) -> MessageBatch:
         """Send one pull request (:func:`pull` keywords); OrderedConsumer recreates first."""
+        if request.get("group") is not None:
+            request["pin"] = self
         return await pull(self._js, self.stream, self.name, **request)
 
     async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                    heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+                    heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
+                    min_pending: int | None = None, min_ack_pending: int | None = None,
+                    priority: int | None = None) -> MessageBatch:
         """Request up to ``batch`` messages, waiting at most ``max_wait`` seconds."""
-        return await self._pull(batch=batch, max_wait=max_wait, heartbeat=heartbeat)
+        return await self._pull(batch=batch, max_wait=max_wait, heartbeat=heartbeat,
+                                group=group, min_pending=min_pending,
+                                min_ack_pending=min_ack_pending, priority=priority)
 
     async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                          heartbeat: float | timedelta | None = UNSET) -> MessageBatch:
+                          heartbeat: float | timedelta | None = UNSET, *,
+                          group: str | None = None, min_pending: int | None = None,
+                          min_ack_pending: int | None = None, priority: int | None = None
+                          ) -> MessageBatch:
         """Request messages up to ``max_bytes`` in total, waiting at most ``max_wait``."""
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
             raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
         return await self._pull(batch=1_000_000, max_bytes=max_bytes, max_wait=max_wait,
-                                heartbeat=heartbeat)
+                                heartbeat=heartbeat, group=group, min_pending=min_pending,
+                                min_ack_pending=min_ack_pending, priority=priority)
 
-    async def fetch_no_wait(self, batch: int) -> MessageBatch:
+    async def fetch_no_wait(self, batch: int, *, group: str | None = None,
+                            min_pending: int | None = None, min_ack_pending: int | None = None,
+                            priority: int | None = None) -> MessageBatch:
         """Return at most ``batch`` messages that are available now, without waiting."""
-        return await self._pull(batch=batch, no_wait=True, heartbeat=None)
+        return await self._pull(batch=batch, no_wait=True, heartbeat=None, group=group,
+                                min_pending=min_pending, min_ack_pending=min_ack_pending,
+                                priority=priority)
 
     async def next(self, max_wait: float | timedelta = DEFAULT_EXPIRES,
-                   heartbeat: float | timedelta | None = UNSET) -> Msg:
+                   heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
+                   min_pending: int | None = None, min_ack_pending: int | None = None,
+                   priority: int | None = None) -> Msg:
         """The next message; JetStreamTimeoutError if none arrives within ``max_wait``."""
-        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat)
+        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat, group=group,
+                              min_pending=min_pending, min_ack_pending=min_ack_pending,
+                              priority=priority)
         async for msg in mb:
             return msg
         if mb.error is not None:

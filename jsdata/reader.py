@@ -13,6 +13,10 @@ Every read is bounded: ``end`` defaults to the stream's last sequence when the r
 so a read finishes while producers keep writing. The covered range is recorded as
 ``{"stream", "start_seq", "end_seq"}`` in ``df.attrs["jetstream"]`` and in the Arrow schema
 metadata key ``b"jetstream"`` (per batch too), so ``start=end_seq + 1`` resumes.
+
+Fetching lives in :mod:`jsdata.fetch`: it counts each pull's bytes as the server does (a pull
+whose messages reach ``max_bytes`` exactly ends without a status) and resumes a read whose
+connection dropped or whose server restarted, from the last sequence received + 1.
 """
 
 from __future__ import annotations
@@ -23,10 +27,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import errors, names
-from ._conn import BulkSink, new_token, status_of
+from ._conn import status_of
+from ._options import given, keyword_options
+from .fetch import (  # noqa: F401 - the fetching half of a read, re-exported for its users
+    MAX_REQUEST_BYTES,
+    _Chunk,
+    _ConsumerFetcher,
+    _direct_seq,
+    _DirectFetcher,
+    _Fetcher,
+    _Plan,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +49,6 @@ if TYPE_CHECKING:
     from .stream import Stream
 
 DEFAULT_BATCH_SIZE = 10_000
-MAX_REQUEST_BYTES = 8 << 20  # per direct-get request / pull: bounds memory and slow-consumer risk
 PREFETCH = 2  # raw batches fetched ahead of the decoder
 # Messages per pull of a whole-table read (to_arrow / to_pandas) left at the default
 # batch_size: its batches are never seen, and fewer, larger pulls (still capped at
@@ -143,6 +156,7 @@ class ReadOptions:
     columns: list[str] | None = None
     metadata: tuple[str, ...] = ("subject", "seq", "time")
     include_headers: bool = False
+    include_markers: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     max_messages: int | None = None
     on_error: str = "raise"
@@ -238,66 +252,7 @@ def _check_pos(what: str, v: Any, *, allow_first: bool) -> int | datetime | None
 
 
 # ---------------------------------------------------------------------------------------------
-# raw batches as fetched from the server
-
-class _Chunk:
-    """The messages of one request: raw payloads and header blocks, plus the covered range."""
-
-    __slots__ = ("kind", "hdrs", "datas", "subjects", "replies", "first_cov", "last_cov")
-
-    def __init__(self, kind: str, hdrs: list[bytes], datas: list[bytes],
-                 subjects: list[Any] | None = None, replies: list[Any] | None = None) -> None:
-        self.kind = kind  # "direct": metadata in the header block; "consumer": in the reply
-        self.hdrs = hdrs
-        self.datas = datas
-        self.subjects = subjects
-        self.replies = replies
-        self.first_cov = 0
-        self.last_cov = 0
-
-    def __len__(self) -> int:
-        return len(self.datas)
-
-
-def _direct_seq(hdr: bytes) -> int:
-    i = hdr.rfind(b"\r\nNats-Sequence: ")
-    j = hdr.find(b"\r\n", i + 17)
-    return int(hdr[i + 17:j])
-
-
-def _reply_fields(reply: str | bytes) -> tuple[int, int, int, int]:
-    """(stream seq, consumer seq, timestamp ns, pending) of a ``$JS.ACK`` reply subject."""
-    t = reply.split("." if isinstance(reply, str) else b".")  # type: ignore[arg-type]
-    if len(t) == 9:
-        return int(t[5]), int(t[6]), int(t[7]), int(t[8])
-    return int(t[7]), int(t[8]), int(t[9]), int(t[10])
-
-
-def _hdr_value(hdr: bytes, name: bytes) -> int:
-    i = hdr.find(name)
-    if i < 0:
-        return 0
-    j = hdr.find(b"\r\n", i)
-    try:
-        return int(hdr[i + len(name):j].strip(b": "))
-    except ValueError:
-        return 0
-
-
-# ---------------------------------------------------------------------------------------------
-# the read plan and the fetchers
-
-@dataclass
-class _Plan:
-    stream: str
-    start_seq: int
-    end_seq: int  # inclusive bound
-    filters: list[str] | None
-    direct: bool
-    batch_size: int  # messages per request
-    max_messages: int | None
-    first_size: int = 0  # messages in the first request, if not batch_size
-
+# the read plan (the fetchers are in jsdata/fetch.py)
 
 def _server_version(js: JetStream) -> tuple[int, int, int]:
     info = getattr(js.nc, "_server_info", None) or {}
@@ -360,370 +315,6 @@ async def _make_plan(stream: Stream, o: ReadOptions, bulk: bool = False) -> _Pla
     size = o.batch_size if direct or not bulk else max(o.batch_size, BULK_PULL_SIZE)
     # the first pull stays small: the decoder starts sooner
     return _Plan(stream.name, start, end, filters, direct, size, o.max_messages, o.batch_size)
-
-
-class _Fetcher:
-    """Produces the raw chunks of a plan, in order; ``None`` at the end."""
-
-    def __init__(self, js: JetStream, plan: _Plan) -> None:
-        self.js = js
-        self.plan = plan
-        self.next = plan.start_seq
-        self.done = plan.start_seq > plan.end_seq or plan.max_messages == 0
-        self.read = 0  # messages delivered so far
-        self.total: int | None = None  # messages expected, once known (for progress)
-        self.last_cov = plan.start_seq - 1
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def next_chunk(self) -> _Chunk | None:
-        raise NotImplementedError
-
-    def _want(self) -> int:
-        n = self.plan.batch_size
-        if not self.read and self.plan.first_size:
-            n = self.plan.first_size
-        if self.plan.max_messages is not None:
-            n = min(n, self.plan.max_messages - self.read)
-        if not self.plan.filters:
-            n = min(n, self.plan.end_seq - self.next + 1)
-        return n
-
-    def _finish_chunk(self, chunk: _Chunk, last_seq: int, pending: int) -> _Chunk:
-        """Account for a chunk whose last message is ``last_seq`` (after trimming)."""
-        p = self.plan
-        self.read += len(chunk)
-        chunk.first_cov = self.last_cov + 1
-        if p.max_messages is not None and self.read >= p.max_messages:
-            self.done = True
-            chunk.last_cov = last_seq
-        elif last_seq >= p.end_seq or pending == 0:
-            self.done = True
-            chunk.last_cov = p.end_seq
-        else:
-            chunk.last_cov = last_seq
-        self.last_cov = chunk.last_cov
-        self.next = last_seq + 1
-        return chunk
-
-
-class _DirectFetcher(_Fetcher):
-    """Batched direct get: ``{"seq": s, "batch": n, "max_bytes": m}``, replies end with 204."""
-
-    def __init__(self, js: JetStream, plan: _Plan) -> None:
-        super().__init__(js, plan)
-        self.inbox = f"_INBOX.{new_token()}"
-        self.sub: Any = None
-        self.hdrs: list[bytes] = []
-        self.datas: list[bytes] = []
-        self.fut: asyncio.Future[tuple[int, str, bytes]] | None = None
-
-    async def start(self) -> None:
-        self.sub = await self.js.nc.fast_subscribe(self.inbox, self._on_msg)
-
-    async def close(self) -> None:
-        if self.sub is not None:
-            sub, self.sub = self.sub, None
-            await self.js.nc.fast_unsubscribe(sub)
-
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if not data and hdr:
-            st = status_of(hdr)
-            if st is not None:
-                f = self.fut
-                if f is not None and not f.done():
-                    f.set_result((st[0], st[1], hdr))
-                return
-        self.hdrs.append(hdr)
-        self.datas.append(data)
-
-    async def next_chunk(self) -> _Chunk | None:
-        if self.done:
-            return None
-        n = self._want()
-        if n <= 0:
-            self.done = True
-            return None
-        p = self.plan
-        req: dict[str, Any] = {"seq": self.next, "batch": n, "max_bytes": MAX_REQUEST_BYTES}
-        if p.filters:
-            req["next_by_subj"] = p.filters[0]
-        self.hdrs, self.datas = [], []
-        loop = asyncio.get_running_loop()
-        self.fut = loop.create_future()
-        js = self.js
-        await js.nc.publish_raw(js.api_subject(f"DIRECT.GET.{p.stream}"), self.inbox,
-                                json.dumps(req, separators=(",", ":")).encode())
-        code, desc, hdr = await self._wait()
-        hdrs, datas = self.hdrs, self.datas
-        self.hdrs, self.datas = [], []
-        if code == 404:
-            self.done = True
-            if not datas:
-                return _empty_end(self)
-        elif code != 204:
-            raise errors.APIError(f"direct get from {p.stream!r} failed: {code} {desc}",
-                                  code=code)
-        pending = _hdr_value(hdr, b"Nats-Num-Pending") if code == 204 else 0
-        if self.total is None:
-            self.total = len(datas) + pending
-            if not p.filters:
-                self.total = min(self.total, p.end_seq - self.next + 1)
-            if p.max_messages is not None:
-                self.total = min(self.total, p.max_messages)
-        chunk = _Chunk("direct", hdrs, datas)
-        if not datas:
-            self.done = True
-            return _empty_end(self)
-        last = _direct_seq(hdrs[-1])
-        if last > p.end_seq:  # past the bound (filtered reads, deleted messages): trim
-            k = _bisect_seq(hdrs, p.end_seq, _direct_seq)
-            del hdrs[k:], datas[k:]
-            self.done = True
-            if not datas:
-                return _empty_end(self)
-            last = _direct_seq(hdrs[-1])
-            pending = 0
-        return self._finish_chunk(chunk, last, pending)
-
-    async def _wait(self) -> tuple[int, str, bytes]:
-        """Wait for the end-of-batch status; time out only when nothing arrives for a while."""
-        assert self.fut is not None
-        timeout = self.js.timeout
-        seen = -1
-        while True:
-            try:
-                return await asyncio.wait_for(asyncio.shield(self.fut), timeout)
-            except asyncio.TimeoutError:
-                if len(self.datas) == seen:
-                    raise errors.JetStreamTimeoutError(
-                        f"direct get from {self.plan.stream!r}: no reply within {timeout:g}s"
-                    ) from None
-                seen = len(self.datas)
-
-
-def _empty_end(f: _Fetcher) -> _Chunk:
-    c = _Chunk("direct", [], [])
-    c.first_cov = f.last_cov + 1
-    c.last_cov = max(f.plan.end_seq, f.last_cov)
-    f.last_cov = c.last_cov
-    f.done = True
-    return c
-
-
-def _bisect_seq(items: list[Any], bound: int, seq_of: Any) -> int:
-    """The number of leading items whose sequence is <= bound (sequences ascend)."""
-    lo, hi = 0, len(items)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if seq_of(items[mid]) <= bound:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-class _ConsumerFetcher(_Fetcher):
-    """An ephemeral ordered pull consumer (AckNone, memory storage) and large no-wait pulls.
-
-    Pull replies go to one inbox on the connection's fast path and are kept as raw bytes
-    (no message objects); consumer sequences are checked for gaps, as an ordered consumer
-    does, and the consumer is recreated after the last good message if one shows up.
-    """
-
-    INACTIVE = 60.0
-
-    def __init__(self, js: JetStream, plan: _Plan) -> None:
-        super().__init__(js, plan)
-        self.name: str | None = None
-        self.dseq = 0
-        self.resets = 0
-        self._need_reset = False
-        self.inbox = f"_INBOX.{new_token()}"
-        self.sub: Any = None
-        # Pulled messages are appended to the sink's lists by the protocol parser itself:
-        # no per-message callback on the event loop.
-        self.sink = BulkSink(self._on_control, self._on_batch)
-        self.want = 0
-        # Each pull replies to its own subject under the inbox, so that a status the server
-        # sends after a pull completed (e.g. 409 Batch Completed) cannot end the next one.
-        self.pulls = 0
-        self.pull_inbox = b""
-        self.fut: asyncio.Future[tuple[int, str]] | None = None
-
-    async def _create(self, start: int) -> None:
-        p = self.plan
-        name = f"jsdata_read_{new_token(8)}"
-        cfg: dict[str, Any] = {
-            "name": name, "ack_policy": "none", "deliver_policy": "by_start_sequence",
-            "opt_start_seq": start, "replay_policy": "instant", "mem_storage": True,
-            "num_replicas": 1, "inactive_threshold": self.INACTIVE, "max_deliver": 1,
-        }
-        if p.filters:
-            if len(p.filters) == 1:
-                cfg["filter_subject"] = p.filters[0]
-            else:
-                cfg["filter_subjects"] = list(p.filters)
-        c = await self.js.create_consumer(p.stream, **cfg)
-        self.name = c.name
-        self.dseq = 0
-        pending = int(c.cached_info().num_pending)
-        if self.total is None:
-            total = pending
-            if not p.filters:
-                total = min(total, p.end_seq - start + 1)
-            if p.max_messages is not None:
-                total = min(total, p.max_messages)
-            self.total = max(total, 0)
-
-    async def start(self) -> None:
-        if not self.done:
-            self.sub = await self.js.nc.fast_subscribe_bulk(f"{self.inbox}.*", self.sink)
-            await self._create(self.next)
-
-    async def _delete(self) -> None:
-        if self.name is not None:
-            name, self.name = self.name, None
-            try:
-                await self.js._api(f"CONSUMER.DELETE.{self.plan.stream}.{name}")
-            except (errors.JetStreamError, asyncio.TimeoutError):
-                pass  # it goes away by itself after inactive_threshold
-
-    async def close(self) -> None:
-        if self.sub is not None:
-            sub, self.sub = self.sub, None
-            await self.js.nc.fast_unsubscribe(sub)
-        await self._delete()
-
-    def _on_control(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
-        """A header-only message: a pull status, or a stored message with an empty payload."""
-        st = status_of(hdr)
-        if st is not None:
-            if st[0] == 100 or subject != self.pull_inbox:  # heartbeat, or an earlier pull's
-                return
-            self._on_batch()  # the messages before it may already complete the pull
-            f = self.fut
-            if f is not None and not f.done():
-                f.set_result(st)
-            return
-        sink = self.sink
-        sink.subjects.append(subject)
-        sink.replies.append(reply)
-        sink.hdrs.append(hdr)
-        sink.datas.append(b"")
-        self._on_batch()
-
-    def _on_batch(self) -> None:
-        if len(self.sink.datas) >= self.want:
-            f = self.fut
-            if f is not None and not f.done():
-                f.set_result((0, ""))
-
-    def _take(self) -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]]:
-        """The messages received so far (subjects, replies, hdrs, datas); starts new lists."""
-        sink = self.sink
-        out = sink.subjects, sink.replies, sink.hdrs, sink.datas
-        sink.subjects, sink.replies, sink.hdrs, sink.datas = [], [], [], []
-        return out
-
-    async def _pull(self, n: int) -> tuple[int, str]:
-        js = self.js
-        p = self.plan
-        # max_bytes above max_payload: a pull never ends empty on one large message
-        limit = max(MAX_REQUEST_BYTES, 2 * int(js.nc.max_payload))
-        self._take()
-        self.want = n
-        self.fut = asyncio.get_running_loop().create_future()
-        req = {"batch": n, "max_bytes": limit, "no_wait": True}
-        self.pulls += 1
-        reply = f"{self.inbox}.{self.pulls}"
-        self.pull_inbox = reply.encode()
-        await js.nc.publish_raw(js.api_subject(f"CONSUMER.MSG.NEXT.{p.stream}.{self.name}"),
-                                reply, json.dumps(req, separators=(",", ":")).encode())
-        timeout = js.timeout
-        seen = -1
-        while True:
-            try:
-                return await asyncio.wait_for(asyncio.shield(self.fut), timeout)
-            except asyncio.TimeoutError:
-                if len(self.sink.datas) == seen:
-                    raise errors.JetStreamTimeoutError(
-                        f"reading {p.stream!r}: no reply to a pull within {timeout:g}s"
-                    ) from None
-                seen = len(self.sink.datas)
-
-    async def next_chunk(self) -> _Chunk | None:
-        if self.done:
-            return None
-        n = self._want()
-        if n <= 0:
-            self.done = True
-            return None
-        p = self.plan
-        if self._need_reset:
-            self._need_reset = False
-            await self._delete()
-            await self._create(self.next)
-        code, desc = await self._pull(n)
-        subjects, replies, hdrs, datas = self._take()
-        if code in (409, 503) and ("message size exceeds maxbytes" not in desc.lower()):
-            low = desc.lower()
-            if self.resets < 3 and (code == 503 or "consumer deleted" in low
-                                    or "leadership" in low):
-                self.resets += 1
-                self._need_reset = True
-                if not datas:
-                    return await self.next_chunk()
-            else:
-                raise errors.JetStreamError(
-                    f"reading {p.stream!r}: pull failed: {code} {desc}", code=code)
-        elif code not in (0, 404, 408, 409):
-            raise errors.JetStreamError(f"reading {p.stream!r}: pull failed: {code} {desc}",
-                                        code=code)
-        if not datas:
-            return _empty_end(self)
-        return self._accept(subjects, replies, hdrs, datas)
-
-    def _accept(self, subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
-                datas: list[bytes]) -> _Chunk:
-        p = self.plan
-        first = _reply_fields(replies[0])
-        sseq, dseq, _, pending = _reply_fields(replies[-1])
-        if first[1] != self.dseq + 1 or dseq != self.dseq + len(datas):
-            # A gap in consumer sequences: keep what is in order, then recreate the consumer.
-            k = 0
-            expect = self.dseq + 1
-            for r in replies:
-                if _reply_fields(r)[1] != expect:
-                    break
-                k += 1
-                expect += 1
-            del subjects[k:], replies[k:], hdrs[k:], datas[k:]
-            self._need_reset = True
-            if not datas:
-                return self._gap_only()
-            sseq, dseq, _, pending = _reply_fields(replies[-1])
-            pending = max(pending, 1)
-        self.dseq = dseq
-        if sseq > p.end_seq:
-            k = _bisect_seq(replies, p.end_seq, lambda r: _reply_fields(r)[0])
-            del subjects[k:], replies[k:], hdrs[k:], datas[k:]
-            self.done = True
-            pending = 0
-            if not datas:
-                return _empty_end(self)
-            sseq = _reply_fields(replies[-1])[0]
-        chunk = _Chunk("consumer", hdrs, datas, subjects, replies)
-        return self._finish_chunk(chunk, sseq, pending)
-
-    def _gap_only(self) -> _Chunk:
-        """An empty chunk after a gap at the very first message: retry after the reset."""
-        c = _Chunk("consumer", [], [])
-        c.first_cov = self.last_cov + 1
-        c.last_cov = self.last_cov
-        return c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -955,9 +546,29 @@ def codecs_json() -> Codec:
     return _JSON
 
 
+_MARKER = b"\r\nNats-Marker-Reason:"  # a server-written marker (TTL expiry, purge, ...)
+
+
+def _without_markers(chunk: _Chunk) -> _Chunk:
+    """The chunk minus subject delete markers (nats-server 2.11+ writes them, with empty
+    payloads, when a subject's last message expires or is removed): they are not rows."""
+    hdrs = chunk.hdrs
+    if not hdrs or _MARKER not in b"".join(hdrs):
+        return chunk
+    keep = [i for i, h in enumerate(hdrs) if _MARKER not in h]
+    out = _Chunk(chunk.kind, [hdrs[i] for i in keep], [chunk.datas[i] for i in keep],
+                 None if chunk.subjects is None else [chunk.subjects[i] for i in keep],
+                 None if chunk.replies is None else [chunk.replies[i] for i in keep])
+    out.first_cov, out.last_cov = chunk.first_cov, chunk.last_cov
+    return out
+
+
 def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
-    """Decode one raw chunk into a table with the metadata columns (worker thread)."""
+    """Decode one raw chunk into a table with the metadata columns (worker thread).
+    Subject delete markers are dropped unless ``o.include_markers``."""
     _load()
+    if not o.include_markers:
+        chunk = _without_markers(chunk)
     n = len(chunk)
     want_ct = o.codec == "auto"
     if n == 0:
@@ -1482,26 +1093,95 @@ class StreamReader:
         await rs._start()
         return rs, o
 
-    async def to_batches(self, **read: Any) -> RecordBatchStream:
+    @keyword_options("read")
+    async def to_batches(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> RecordBatchStream:
         """Stream the messages as record batches with bounded memory (``read`` options as in
         :func:`jsdata.read_stream`); the blocking API returns a ``pyarrow.RecordBatchReader``."""
+        read = given(locals())
         rs, _ = await self._open_reader(read, strict=True)
         return rs
 
-    async def to_arrow(self, **read: Any) -> pa.Table:
-        """Read the stream (or a range of it) into one ``pyarrow.Table``."""
+    @keyword_options("read")
+    async def to_arrow(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> pa.Table:
+        """Read the stream (or a range of it) into one ``pyarrow.Table`` (options as in
+        :func:`jsdata.read_stream`)."""
+        read = given(locals())
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
             return await rs.read_all()
 
-    async def to_pandas(self, **read: Any) -> pd.DataFrame:
+    @keyword_options("read")
+    async def to_pandas(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto",
+            dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+            ) -> pd.DataFrame:
         """Read the stream (or a range of it) into a ``pandas.DataFrame``; the covered range
         is in ``df.attrs["jetstream"]``. Also takes ``dtype_backend``."""
+        read = given(locals())
         backend = read.pop("dtype_backend", None)
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
             table = await rs.read_all()
         return await in_thread(table_to_pandas, table, backend)
+
+    @keyword_options("read")
+    async def to_polars(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> Any:
+        """Read the stream (or a range of it) into a ``polars.DataFrame``; the same read
+        options as :meth:`to_arrow` (polars is imported on first use)."""
+        read = given(locals())
+        from .polars_ext import stream_to_polars
+        return await stream_to_polars(self, read)
 
 
 class _BlockingStreamReader:
@@ -1510,10 +1190,25 @@ class _BlockingStreamReader:
     _core: Any
     _lt: Any
 
-    def to_batches(self, **read: Any) -> pa.RecordBatchReader:
+    @keyword_options("read")
+    def to_batches(self, *,
+            subjects: str | Sequence[str] | None = None,
+            start: int | datetime | Literal["first"] | None = None,
+            end: int | datetime | None = None,
+            codec: str | Codec = "auto",
+            schema: pa.Schema | None = None,
+            columns: str | Sequence[str] | None = None,
+            metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+            include_headers: bool = False,
+            include_markers: bool = False,
+            batch_size: int | None = None,
+            max_messages: int | None = None,
+            on_error: Literal["raise", "skip", "keep"] = "raise",
+            progress: bool | Literal["auto"] = "auto") -> pa.RecordBatchReader:
         """Stream the messages as a ``pyarrow.RecordBatchReader`` (bounded memory); read
         options as in :func:`jsdata.read_stream`. Each batch's schema metadata
         ``b"jetstream"`` records the range it covers."""
+        read = given(locals())
         lt = self._lt
         rs: RecordBatchStream = lt.run(self._core.to_batches(**read))
         try:
@@ -1541,15 +1236,53 @@ class _BlockingStreamReader:
 StreamReader.__blocking_mixin__ = _BlockingStreamReader  # type: ignore[attr-defined]
 
 
-async def aread_stream(stream: str | Any, js: Any = None, **read: Any) -> pd.DataFrame:
+@keyword_options("read")
+async def aread_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas",
+        ) -> pd.DataFrame:
     """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
+    read = given(locals(), skip=("stream", "js"))
     if js is None:
         raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
+    from .polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
     s = stream if not isinstance(stream, str) else await js.stream(stream)
+    if engine == "polars":
+        return await s.to_polars(**read)  # type: ignore[no-any-return]
     return await s.to_pandas(**read)  # type: ignore[no-any-return]
 
 
-def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
+@keyword_options("read")
+def read_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas") -> Any:
     """Read a stream into a pandas DataFrame.
 
     ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
@@ -1560,17 +1293,24 @@ def read_stream(stream: str | Any, js: Any = None, **read: Any) -> Any:
     "first"), ``end`` (sequence or datetime; default: the stream's last sequence when the
     read starts; both inclusive), ``codec`` ("auto", "json", "msgpack", "arrow", "raw" or a
     :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
-    "subject", "seq", "time"), ``include_headers``, ``batch_size``, ``max_messages``,
+    "subject", "seq", "time"), ``include_headers``, ``include_markers`` (keep subject
+    delete markers as rows), ``batch_size``, ``max_messages``,
     ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
-    ``dtype_backend`` (None, "numpy_nullable", "pyarrow").
+    ``dtype_backend`` (None, "numpy_nullable", "pyarrow"). ``engine="polars"`` returns a
+    ``polars.DataFrame`` instead (the same options but ``dtype_backend``).
     """
+    read = given(locals(), skip=("stream", "js"))
     from .jetstream import JetStream as CoreJetStream
     if js is None:
         from ._default import default_js
         js = default_js()
     if isinstance(js, CoreJetStream):
         return aread_stream(stream, js, **read)
+    from .polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
     if isinstance(stream, str):
         names.stream_name(stream)
         stream = js.stream(stream)
+    if engine == "polars":
+        return stream.to_polars(**read)
     return stream.to_pandas(**read)

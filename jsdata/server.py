@@ -14,6 +14,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -314,7 +315,10 @@ class EmbeddedServer:
     ``store_dir=None`` uses a temporary directory that :meth:`stop` removes; ``port=0`` (and
     ``monitor_port=0``) pick free ports. ``name``/``cluster_name``/``routes``/``cluster_port``
     make it a cluster node, ``domain`` sets the JetStream domain and ``args`` are extra
-    nats-server command-line arguments. The server's output goes to ``log_file`` (default
+    nats-server command-line arguments. ``config`` is extra nats-server configuration text
+    (its config-file syntax: ``tls { ... }``, ``authorization { ... }``, ``accounts``,
+    ``operator`` / ``resolver``), so tests and notebooks can run TLS, auth and operator-mode
+    servers. The server's output goes to ``log_file`` (default
     ``<store_dir>/nats-server.log``). Use it as a context manager, or ``start()``/``stop()``.
     """
 
@@ -333,6 +337,7 @@ class EmbeddedServer:
         log_file: str | os.PathLike[str] | None = None,
         domain: str | None = None,
         binary: str | os.PathLike[str] | None = None,
+        config: str | None = None,
     ) -> None:
         if port < 0 or monitor_port < 0 or (cluster_port is not None and cluster_port < 0):
             raise ValueError("ports must be >= 0 (0 picks a free port)")
@@ -354,6 +359,7 @@ class EmbeddedServer:
         self._log_offset = 0
         self._domain = domain
         self._binary = os.fspath(binary) if binary is not None else None
+        self._config = config
         self._proc: subprocess.Popen[bytes] | None = None
         self._finalizer: weakref.finalize | None = None
         self._started_once = False
@@ -506,9 +512,16 @@ class EmbeddedServer:
             "-m", str(self._monitor_port),
             "-sd", str(store),
         ]  # fmt: skip
+        conf_text = ""
         if self._domain:
+            conf_text += f"jetstream {{\n  domain: {json.dumps(self._domain)}\n}}\n"
+        if self._config:
+            conf_text += self._config.rstrip() + "\n"
+        if conf_text:
             conf = store / "nats-server.conf"
-            conf.write_text(f"jetstream {{\n  domain: {json.dumps(self._domain)}\n}}\n")
+            conf.write_text(conf_text)
+            if os.name != "nt":
+                conf.chmod(0o600)  # it may hold passwords or tokens
             cmd[1:1] = ["-c", str(conf)]
         if self._name:
             cmd += ["-n", self._name]
@@ -612,7 +625,14 @@ class EmbeddedServer:
                 # healthz answers before the client listener is up (or while another server
                 # holds our client port): require the client port's INFO to be this server's.
                 varz = _http_json(f"{base}/varz")
-                info = _read_info(host, self._port)
+                if self._handshake_first():
+                    # TLS-first: the server sends INFO only after a TLS handshake; the
+                    # monitor's own view of its client port has to do.
+                    info = {"server_id": (varz or {}).get("server_id")} if (
+                        varz and varz.get("port") == self._port
+                        and not _port_free(self._host, self._port)) else None
+                else:
+                    info = _read_info(host, self._port)
                 if varz and info and info.get("server_id") == varz.get("server_id"):
                     if proc.poll() is None:
                         return
@@ -621,6 +641,11 @@ class EmbeddedServer:
                 self._stop(keep_store=True)
                 raise err
             time.sleep(_POLL)
+
+    def _handshake_first(self) -> bool:
+        """Whether ``config`` makes clients start with the TLS handshake (no plain INFO)."""
+        return bool(self._config) and re.search(
+            r"handshake_first\s*[:=]?\s*(true|\"?[0-9])", self._config or "") is not None
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the server (SIGTERM, SIGKILL after ``timeout``); removes a temporary store.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors, names
 from ._conn import status_of
 from .consumer import StreamConsumerMethods
+from .direct import DirectMethods
 from .info import StreamInfo
 from .message import RawStreamMsg, raw_from_api, raw_from_direct
 from .reader import StreamReader
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from .partitions import StreamPartition
 
 
-class Stream(StreamConsumerMethods, StreamReader):
+class Stream(StreamConsumerMethods, DirectMethods, StreamReader):
     """A handle on one stream. Obtain it from ``js.stream(name)`` or ``js.create_stream``."""
 
     def __init__(self, js: JetStream, info: StreamInfo) -> None:
@@ -108,7 +109,12 @@ class Stream(StreamConsumerMethods, StreamReader):
         st = status_of(hdr) if hdr else None
         if st is not None:
             if st[0] == 404:
-                raise errors.MsgNotFoundError("message not found", code=404)
+                what = errors._message_about(payload) or (
+                    f" (last message for subject {subject!r})" if subject else "")
+                e = errors.MsgNotFoundError(
+                    f"message not found in stream {self.name!r}{what}", code=404)
+                e.stream = self.name
+                raise e
             if st[0] == 503:  # nobody serves direct gets for this name: the stream is gone
                 raise errors.StreamNotFoundError(
                     f"stream {self.name!r} not found (no responders for direct get)", code=503)

@@ -332,8 +332,32 @@ class _Encoded:
     first_rows: list[int] | None = None  # first row of each message (several rows each)
 
 
+def _fitting_pieces(codec: Codec, part: pa.Table, rows_per_message: int,
+                    limit: int | None) -> list[tuple[int, pa.Table, bytes]]:
+    """(offset, rows, payload) of ``part`` in messages of up to ``rows_per_message`` rows;
+    with ``limit`` (automatic packing), a message whose payload comes out larger is split
+    in halves until it fits, so a few large rows among small ones never overflow
+    max_payload (a single row that does not fit is left for the size check to name)."""
+    out: list[tuple[int, pa.Table, bytes]] = []
+    todo = [(off, min(rows_per_message, part.num_rows - off))
+            for off in range(0, part.num_rows, rows_per_message)]
+    todo.reverse()
+    while todo:
+        off, k = todo.pop()
+        piece = part.slice(off, k)
+        payload = codec.encode(piece, rows_per_message)[0]  # one message: k <= rpm rows
+        if limit is not None and len(payload) > limit and k > 1:
+            half = k // 2
+            todo.append((off + half, k - half))
+            todo.append((off, half))
+            continue
+        out.append((off, piece, payload))
+    return out
+
+
 def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template,
-                  spec: _HeaderSpec, rows_per_message: int) -> _Encoded:
+                  spec: _HeaderSpec, rows_per_message: int,
+                  limit: int | None = None) -> _Encoded:
     import pyarrow as pa
     n = table.num_rows
     templated = bool(subject.fields)
@@ -360,9 +384,8 @@ def _encode_slice(codec: Codec, table: pa.Table, offset: int, subject: _Template
     first_rows: list[int] = []
     for s, idx in groups:
         part = table if idx is None else table.take(idx)
-        for off in range(0, part.num_rows, rows_per_message):
-            piece = part.slice(off, rows_per_message)
-            group_payloads.extend(codec.encode(piece, rows_per_message))
+        for off, piece, payload in _fitting_pieces(codec, part, rows_per_message, limit):
+            group_payloads.append(payload)
             subjects.append(s)
             first = piece.slice(0, 1)
             row = offset + (int(idx[off].as_py()) if idx is not None else off)
@@ -556,8 +579,13 @@ class _Writer:
         return 1
 
     def _encode(self, table: pa.Table, offset: int) -> _Encoded:
+        auto = self.rpm is None and self.codec.name == "arrow"
+        # automatic packing re-splits a message that came out over max_payload (headers
+        # of the message included in the allowance)
+        mp = self.js.nc.max_payload
+        limit = mp - min(8192, mp // 8) if auto else None
         return _encode_slice(self.codec, table, offset, self.subject, self.spec,
-                             self._rpm_for(table))
+                             self._rpm_for(table), limit)
 
     def _row_of(self, index: int) -> int:
         """The (first) row of message ``index``."""

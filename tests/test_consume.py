@@ -20,7 +20,7 @@ import pytest
 import jsdata
 from jsdata import errors
 from jsdata.consume import pull_options
-from tests.helpers import await_for, wait_for  # noqa: F401
+from tests.helpers import await_for, await_info, wait_for, wait_stopped  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -72,20 +72,13 @@ def spy(server) -> Any:
 
 async def wait_delivered(c: Any, n: int) -> None:
     """Wait until the server delivered ``n`` messages of consumer ``c``."""
-    for _ in range(250):
-        if (await c.info()).delivered.consumer_seq >= n:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the server never delivered {n} messages")
+    await await_info(c, lambda i: i.delivered.consumer_seq >= n,
+                     what=f"the server to deliver {n} messages")
 
 
 async def wait_waiting(c: Any, n: int = 1) -> None:
     """Wait until the server holds ``n`` pull requests for consumer ``c``."""
-    for _ in range(250):
-        if (await c.info()).num_waiting >= n:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the pull request never reached the server")
+    await await_info(c, lambda i: i.num_waiting >= n, what="the pull request")
 
 
 def fill(js: Any, stream: str, n: int, start: int = 0) -> None:
@@ -118,6 +111,7 @@ class Stalled:
 
     def __enter__(self) -> Stalled:
         os.kill(self.pid, signal.SIGSTOP)
+        wait_stopped(self.pid)
         return self
 
     def __exit__(self, *exc: object) -> None:

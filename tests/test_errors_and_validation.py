@@ -133,23 +133,32 @@ def test_api_timeout_is_a_timeout_error(server) -> None:
     silent = jsdata.connect(server.url)
     got: list[bytes] = []
     try:
-        silent._lt.run(silent.nc.subscribe("SILENT.API.>", cb=_collect(got)))
+        # answers connect's JetStream check (INFO), then never again
+        silent._lt.run(silent.nc.subscribe("SILENT.API.>", cb=_collect(got, answer_info=True)))
+        silent._lt.run(silent.nc.subscribe("MUTE.API.>", cb=_collect(got)))
         silent._lt.run(silent.nc.flush())
         with jsdata.connect(server.url, api_prefix="SILENT.API", timeout=0.3) as js:
             with pytest.raises(errors.APITimeoutError) as ei:
-                js.account_info()
+                js.stream_info("S")
             assert isinstance(ei.value, TimeoutError)
             assert isinstance(ei.value, errors.JetStreamTimeoutError)
             with pytest.raises(TimeoutError):
                 js.stream("S")
         assert got  # the requests did reach the (silent) responder
+        # connect itself checks JetStream within its deadline
+        with pytest.raises(errors.ConnectTimeoutError) as ce:
+            jsdata.connect(server.url, api_prefix="MUTE.API", timeout=0.3)
+        assert isinstance(ce.value, TimeoutError)
+        assert "checking JetStream" in str(ce.value)
     finally:
         silent.close()
 
 
-def _collect(into: list[bytes]):
+def _collect(into: list[bytes], answer_info: bool = False):
     async def cb(msg) -> None:
         into.append(msg.data)
+        if answer_info and msg.subject.endswith(".INFO"):
+            await msg.respond(b'{"memory":0,"storage":0,"streams":0,"consumers":0}')
     return cb
 
 

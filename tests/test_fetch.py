@@ -12,6 +12,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
+from tests.helpers import wait_for, wait_stopped
 
 
 def _setup(js: jsdata.JetStream, n: int = 5, size: int = 10, **consumer) -> jsdata.Consumer:
@@ -239,9 +240,7 @@ def test_consumer_deleted_during_fetch(js) -> None:
 
 
 def _wait_waiting(c: jsdata.Consumer, n: int = 1) -> None:
-    deadline = time.monotonic() + 5
-    while c.info().num_waiting < n and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: c.info().num_waiting >= n, timeout=20, what="the pull request")
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
@@ -251,6 +250,7 @@ def test_no_heartbeat_when_server_freezes(server, js) -> None:
     b = c.fetch(1, max_wait=20, heartbeat=0.25)
     _wait_waiting(c)
     os.kill(server.pid, signal.SIGSTOP)
+    wait_stopped(server.pid)
     try:
         t0 = time.monotonic()
         assert list(b) == []
@@ -297,10 +297,7 @@ def test_fetch_after_server_restart(server, js) -> None:
     c = s.create_consumer(durable="C")
     js.publish("s.1", b"before")
     server.restart()
-    deadline = time.monotonic() + 10
-    while not js.nc.is_connected and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert js.nc.is_connected
+    wait_for(lambda: js.nc.is_connected, timeout=30, what="the reconnect")
     m = c.next(max_wait=5)
     assert m.data == b"before"
 

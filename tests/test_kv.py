@@ -15,6 +15,18 @@ import jsdata
 from jsdata import aio, errors
 from jsdata.config import KeyValueConfig, Placement, StreamSource, SubjectTransformConfig
 from jsdata.kv import KeyValueEntry, KeyValueOp, KeyValueStatus, _stream_config
+from tests.helpers import await_for, await_refreshed, wait_for
+
+
+async def await_status(kv: aio.KeyValue, cond: collections.abc.Callable[[KeyValueStatus], bool],
+                       what: str) -> None:
+    """Poll the bucket's status until ``cond`` holds (mirrors and sources are async)."""
+    box: list[KeyValueStatus] = []
+
+    async def refresh() -> None:
+        box[:] = [await kv.status()]
+
+    await await_refreshed(refresh, lambda: cond(box[0]), what=what)
 
 
 async def _drain_initial(w: aio.KeyWatcher, timeout: float = 10.0) -> list[KeyValueEntry]:
@@ -171,10 +183,8 @@ async def test_mirror_bucket(ajs) -> None:
     mirror = await ajs.create_key_value(bucket="copy", mirror=StreamSource(name="origin"))
     c = mirror.stream.cached_info().config
     assert c.mirror.name == "KV_origin" and c.mirror_direct and not c.subjects
-    for _ in range(100):  # the mirror catches up asynchronously
-        if (await mirror.status()).values >= 2:
-            break
-        await asyncio.sleep(0.05)
+    # the mirror catches up asynchronously
+    await await_status(mirror, lambda st: st.values >= 2, what="the mirror to catch up")
     assert (await mirror.get("a")).value == b"1"
     assert sorted(await mirror.list_keys()) == ["a", "b"]
     rev = await mirror.put("c", b"3")  # writes go to the origin bucket
@@ -188,10 +198,7 @@ async def test_sources_translate_subjects(ajs) -> None:
     await s2.put("y", b"from2")
     agg = await ajs.create_key_value(bucket="agg", sources=[StreamSource(name="s1"),
                                                             StreamSource(name="s2")])
-    for _ in range(100):
-        if (await agg.status()).values >= 2:
-            break
-        await asyncio.sleep(0.05)
+    await await_status(agg, lambda st: st.values >= 2, what="the sources to arrive")
     assert (await agg.get("x")).value == b"from1"
     assert (await agg.get("y")).value == b"from2"
 
@@ -206,10 +213,7 @@ async def test_republish(ajs) -> None:
     kv = await ajs.create_key_value(
         bucket="rp", republish=jsdata.config.RePublish(src="$KV.rp.>", dest="repub.>"))
     await kv.put("k1", b"v1")
-    for _ in range(100):
-        if got:
-            break
-        await asyncio.sleep(0.02)
+    await await_for(lambda: bool(got), timeout=20, what="the republished message")
     await sub.unsubscribe()
     assert got == [("repub.k1", b"v1")]
 
@@ -404,14 +408,15 @@ async def test_purge_with_ttl_marker_expires(ajs) -> None:
     await kv.put("k", b"v")
     await kv.purge("k", ttl=1)
     assert [e.operation for e in await kv.history("k")] == ["PURGE"]
-    for _ in range(60):
+    deadline = time.monotonic() + 30  # the marker's ttl is 1 s; the server sweeps later
+    while True:
         try:
             await kv.history("k")
         except errors.KeyNotFoundError:
             break
+        if time.monotonic() > deadline:
+            pytest.fail("the purge marker did not expire")
         await asyncio.sleep(0.1)
-    else:
-        pytest.fail("the purge marker did not expire")
 
 
 # -- watchers (asyncio) -----------------------------------------------------------------------
@@ -515,10 +520,7 @@ async def test_watch_iteration_and_stop(ajs) -> None:
                 await kv.put("b", b"2")
 
     task = asyncio.create_task(consume())
-    for _ in range(100):
-        if len(got) >= 3:
-            break
-        await asyncio.sleep(0.02)
+    await await_for(lambda: len(got) >= 3, timeout=20, what="a, None, b")
     await w.stop()
     await asyncio.wait_for(task, 5)  # iteration ended
     assert [e.key if e else None for e in got] == ["a", None, "b"]
@@ -789,9 +791,7 @@ def test_blocking_watch(js) -> None:
     t.start()
     for i in range(20):
         kv.put(f"k{i}", str(i))
-    deadline = time.monotonic() + 10
-    while len(got) < 23 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: len(got) >= 23, timeout=20, what="every update")
     w.stop()  # ends the iteration in the other thread
     t.join(5)
     assert not t.is_alive()

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SKIP = "skip-execution"  # nbclient's default skip_cells_with_tag: "Run All" leaves it out
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -41,7 +42,12 @@ def test_notebook_runs(path: Path, shared_server, tmp_path: Path,
     errors = [o for cell in nb.cells if cell.cell_type == "code"
               for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
-    ran = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    # a cleanup cell tagged skip-execution (run by hand) may only be the last code cell
+    skipped = [i for i, c in enumerate(code) if SKIP in c.get("metadata", {}).get("tags", [])]
+    assert skipped in ([], [len(code) - 1]), f"only the last code cell may be {SKIP}"
+    ran = [c for i, c in enumerate(code) if i not in skipped]
     assert ran and all(c.get("execution_count") for c in ran)
+    assert not any(c.get("execution_count") for i, c in enumerate(code) if i in skipped)
     # it used the test server: no default server was started (or left running)
     assert not (home / "server.json").exists()

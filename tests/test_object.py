@@ -384,8 +384,9 @@ def test_seal(js, server) -> None:
                      lambda: obs.open("w", "wb"),
                      lambda: stale.put_bytes("b", os.urandom(200_000)),
                      lambda: stale.delete("a")):
-            with pytest.raises(errors.BucketSealedError):
+            with pytest.raises(errors.BucketSealedError) as ei:
                 call()
+            assert "'seal'" in str(ei.value)  # names the bucket
         assert obs.get_bytes("a") == b"kept" and stale.get_bytes("a") == b"kept"
         assert [i.name for i in obs.list()] == ["a"]
         assert "sealed" in repr(obs)

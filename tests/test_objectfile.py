@@ -18,13 +18,13 @@ import random
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 import jsdata
 from jsdata import aio, errors
 from jsdata.config import ObjectMeta, ObjectMetaOptions
+from tests.helpers import wait_for
 
 
 def _chunk_counts(js, bucket: str) -> dict[str, int]:
@@ -342,11 +342,9 @@ def test_dropped_writer_publishes_nothing(js) -> None:
     gc.collect()
     with pytest.raises(errors.ObjectNotFoundError):
         obs.get_info("y")
-    for _ in range(100):  # the abort runs on the loop without anyone waiting for it
-        if not _chunk_counts(js, "gc"):
-            break
-        time.sleep(0.05)
-    assert not _chunk_counts(js, "gc") and obs.list() == []
+    # the abort runs on the loop without anyone waiting for it
+    wait_for(lambda: not _chunk_counts(js, "gc"), timeout=20, what="the chunks to be purged")
+    assert obs.list() == []
 
 
 async def test_async_writer_abort(ajs) -> None:

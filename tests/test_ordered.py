@@ -12,7 +12,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from tests.helpers import await_for, wait_for  # noqa: F401
+from tests.helpers import await_for, await_info, await_refreshed, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -157,11 +157,8 @@ async def test_sequence_gap_resets(ajs, server) -> None:
 
     cc = await oc.consume(handler, max_messages=10)
     await await_for(lambda: len(got) == 5)
-    for _ in range(100):  # all 10 requested were delivered; no pull of ours is waiting
-        info = await oc.info()
-        if info.delivered.consumer_seq == 10 and info.num_waiting == 0:
-            break
-        await asyncio.sleep(0.02)
+    # all 10 requested were delivered; no pull of ours is waiting
+    await await_info(oc, lambda i: i.delivered.consumer_seq == 10 and i.num_waiting == 0)
     nc = await nats.connect(server.url)
     sub = await nc.subscribe("thief")
     await nc.publish("$JS.API.CONSUMER.MSG.NEXT.OG.gap_1", b'{"batch":1,"no_wait":true}',
@@ -204,10 +201,7 @@ async def test_max_reset_attempts_gives_up(ajs) -> None:
     oc = await ajs.ordered_consumer("OM", max_reset_attempts=2)
     errs: list[BaseException] = []
     cc = await oc.consume(lambda m: None, error_handler=lambda ctx, e: errs.append(e))
-    for _ in range(100):  # the pull request is registered
-        if (await oc.info()).num_waiting:
-            break
-        await asyncio.sleep(0.02)
+    await await_info(oc, lambda i: i.num_waiting > 0)  # the pull request is registered
     await ajs.delete_stream("OM")  # the consumer goes too; recreating it fails
     assert await cc.wait_closed(15)
     assert any(isinstance(e, errors.ConsumerDeletedError) for e in errs)
@@ -262,10 +256,13 @@ async def test_fetch_variants_continue_in_order(ajs) -> None:
     rest = [int(m.data) for m in await b4.messages()]
     assert rest and rest == list(range(26, 26 + len(rest)))
     assert oc.name == "f_5"
-    names = [n async for n in (await ajs.stream("OF")).consumer_names()]
-    await asyncio.sleep(0.2)
-    names = [n async for n in (await ajs.stream("OF")).consumer_names()]
-    assert names == ["f_5"]  # the previous consumers were deleted
+    names: list[str] = []
+
+    async def refresh() -> None:
+        names[:] = [n async for n in (await ajs.stream("OF")).consumer_names()]
+
+    # the previous consumers are deleted without waiting for the server's answer
+    await await_refreshed(refresh, lambda: names == ["f_5"], what="only f_5 left")
 
 
 def test_fetch_blocking_and_concurrency(js) -> None:

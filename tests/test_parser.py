@@ -16,8 +16,29 @@ import pytest
 from nats.errors import ProtocolError
 
 import jsdata
+from jsdata import _parser
 from jsdata._conn import READ_SIZE, BulkSink, Connection
 from jsdata.server import EmbeddedServer
+from tests.helpers import await_for, wait_for
+
+
+@pytest.fixture(params=["native", "python"], autouse=True)
+def parser_impl(request: pytest.FixtureRequest) -> Any:
+    """Every test runs on the C hot path (jsdata/_cparse.c) and on the pure-Python one."""
+    if request.param == "native" and not _parser.NATIVE:
+        pytest.skip("the C extension jsdata._cparse is not built")
+    saved = _parser.FastParser.native
+    _parser.FastParser.native = request.param == "native"
+    yield request.param
+    _parser.FastParser.native = saved
+
+
+def test_native_extension_is_built() -> None:
+    """pip install builds the C hot path with gcc; a failed build must not go unnoticed
+    (set JSDATA_PURE_PYTHON_OK=1 where no compiler is expected, e.g. PyPy)."""
+    if os.environ.get("JSDATA_PURE_PYTHON_OK") == "1":
+        pytest.skip("pure Python accepted here")
+    assert _parser.NATIVE, "jsdata._cparse did not build: pip install -e . needs gcc"
 
 
 class Recording(Connection):
@@ -77,7 +98,7 @@ def frames() -> tuple[bytes, list[tuple[Any, ...]]]:
         ("MSG", 1, b"big", b"", big, None),
         ("MSG", 1, b"crlf", b"", b"a\r\nb\r\n", None),
         ("PONG",),
-        ("ERR", "permissions violation"),
+        ("ERR", "Permissions Violation"),  # case kept: the subject in it is case-sensitive
         ("MSG", 1, b"low", b"", b"hi", None),
     ]
     return b"".join(parts), want
@@ -157,6 +178,79 @@ async def test_bulk_sink_lists_control_and_batches() -> None:
     assert sink.datas == [b"z", b"y"]
 
 
+def bulk_frames(seed: int) -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes]],
+                                  list[tuple[Any, ...]], list[bytes]]:
+    """Random runs of bulk frames (MSG/HMSG, with and without reply, empty payloads, CRLF in
+    payloads, tabs and repeated spaces between tokens) mixed with other lines: the stream,
+    the sink's messages, the other events and the controls it should produce."""
+    import random
+    rnd = random.Random(seed)
+    parts: list[bytes] = []
+    msgs: list[tuple[bytes, bytes, bytes, bytes]] = []
+    events: list[tuple[Any, ...]] = []
+    controls: list[bytes] = []
+    for i in range(400):
+        r = rnd.random()
+        subj = b"s.%d" % i
+        reply = rnd.choice([b"", b"$JS.ACK.S.c.1.%d.%d.1700000000000000000.0" % (i, i)])
+        sp = rnd.choice([b" ", b"  ", b"\t"])
+        payload = rnd.choice([b"", b"x", b"a\r\nb", os.urandom(rnd.randrange(0, 3000))])
+        if r < 0.45:
+            mid = sp + reply if reply else b""
+            parts.append(b"MSG " + subj + sp + b"9" + mid + sp + b"%d\r\n" % len(payload)
+                         + payload + b"\r\n")
+            msgs.append((subj, reply, b"", payload))
+        elif r < 0.85:
+            hdr = b"NATS/1.0\r\nK: %d\r\n\r\n" % i
+            mid = b" " + reply if reply else b""
+            parts.append(b"HMSG %s 9%s %d %d\r\n%s%s\r\n"
+                         % (subj, mid, len(hdr), len(hdr) + len(payload), hdr, payload))
+            if payload:
+                msgs.append((subj, reply, hdr, payload))
+            else:  # headers and no payload: the sink's on_control decides (status or not)
+                controls.append(hdr)
+        elif r < 0.9:
+            st = b"NATS/1.0 100 Idle Heartbeat\r\n\r\n"
+            parts.append(b"HMSG %s 9 %d %d\r\n%s\r\n" % (subj, len(st), len(st), st))
+            controls.append(st)
+        elif r < 0.95:
+            parts.append(b"MSG other 4 %d\r\n%s\r\n" % (len(payload), payload))
+            events.append(("MSG", 4, b"other", b"", payload, None))
+        else:
+            parts.append(b"PING\r\n")
+            events.append(("PING",))
+    return b"".join(parts), msgs, events, controls
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("sizes", [[1 << 30], [1], [7, 1, 13], [4096], [1500, 65536]],
+                         ids=["whole", "bytewise", "ragged", "4k", "mtu"])
+async def test_bulk_runs_split_at_every_boundary(seed: int, sizes: list[int]) -> None:
+    data, msgs, events, controls = bulk_frames(seed)
+    conn = Recording()
+    got_controls: list[bytes] = []
+    sink = BulkSink(lambda s, r, h: got_controls.append(h), lambda: None)
+    conn._fast[9] = sink.append
+    conn._bulk[b"9"] = sink
+    await feed(conn, data, sizes)
+    assert list(zip(sink.subjects, sink.replies, sink.hdrs, sink.datas, strict=True)) == msgs
+    assert conn.events == events
+    assert got_controls == controls
+    assert conn.stats["in_msgs"] == len(msgs) + len(controls)
+    assert not conn._ps.buf
+
+
+@pytest.mark.parametrize("bad", [b"MSG a 9 x\r\nabc\r\n", b"MSG a 9 1 2 3 4\r\nab\r\n",
+                                 b"HMSG a 9 5 3\r\nabc\r\n", b"HMSG a 9 -1 3\r\nabc\r\n"])
+async def test_malformed_bulk_frames_raise(bad: bytes) -> None:
+    conn = Recording()
+    sink = BulkSink(lambda s, r, h: None, lambda: None)
+    conn._bulk[b"9"] = sink
+    with pytest.raises(ProtocolError):
+        await conn._ps.parse(bad)
+    assert sink.datas == []
+
+
 async def test_large_frame_in_small_pieces_is_not_rescanned() -> None:
     conn = Recording()
     payload = os.urandom(5 << 20)
@@ -234,10 +328,7 @@ async def test_read_loop_large_and_bulk_messages(ajs: Any) -> None:
         await nc.publish_raw("bulk.x", f"r.{i}", b"%d" % i, b"NATS/1.0\r\nK: v\r\n\r\n")
     await nc.flush()
     await asyncio.wait_for(done, 10)
-    for _ in range(200):
-        if len(sink.datas) >= 5000:
-            break
-        await asyncio.sleep(0.05)
+    await await_for(lambda: len(sink.datas) >= 5000, timeout=30, what="every bulk message")
     assert got == payloads
     assert sink.datas == [b"%d" % i for i in range(5000)]
     assert sink.replies[-1] == b"r.4999" and sink.subjects[0] == b"bulk.x"
@@ -254,11 +345,14 @@ def test_read_after_reconnect(server: EmbeddedServer, js: jsdata.JetStream) -> N
     js.publish_async_complete()
     assert list(s.to_pandas(progress=False)["i"]) == list(range(3000))
     server.restart()
+    wait_for(lambda: js.nc.is_connected, timeout=30, what="the reconnect")
     df = None
-    for _ in range(100):  # until the connection is back
+    deadline = time.monotonic() + 30
+    while df is None:  # the stream may still be recovering right after the reconnect
         try:
             df = s.to_pandas(progress=False)
-            break
         except jsdata.errors.JetStreamError:
+            if time.monotonic() > deadline:
+                raise
             time.sleep(0.1)
-    assert df is not None and list(df["i"]) == list(range(3000))
+    assert list(df["i"]) == list(range(3000))

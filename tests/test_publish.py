@@ -16,6 +16,7 @@ import pytest
 import jsdata
 from jsdata import errors
 from jsdata.server import EmbeddedServer
+from tests.helpers import wait_stopped
 
 
 def _stream(js: jsdata.JetStream, **kw) -> jsdata.Stream:
@@ -254,18 +255,19 @@ def test_stream_created_during_retry_window(js) -> None:
                                                       storage="memory"))
     t.start()
     try:
-        ack = js.publish("late.x", b"x", retry_attempts=10, retry_wait=0.2)
+        ack = js.publish("late.x", b"x", retry_attempts=100, retry_wait=0.2)
     finally:
         t.join()
     assert ack.stream == "LATE" and ack.sequence == 1
 
 
 def test_stream_created_during_async_retry_window(js) -> None:
-    f = js.publish_async("late.x", b"x", retry_attempts=10, retry_wait=0.2, timeout=10)
+    # a 20 s retry window: the stream is created well inside it even on a loaded machine
+    f = js.publish_async("late.x", b"x", retry_attempts=100, retry_wait=0.2, timeout=30)
     time.sleep(0.5)
     assert not f.done()
     js.create_stream(name="LATE", subjects=["late.>"], storage="memory")
-    assert f.result(timeout=10).stream == "LATE"
+    assert f.result(timeout=30).stream == "LATE"
 
 
 async def test_stream_created_during_retry_window_aio(ajs) -> None:
@@ -274,7 +276,7 @@ async def test_stream_created_during_retry_window_aio(ajs) -> None:
         await ajs.create_stream(name="LATE", subjects=["late.>"], storage="memory")
 
     task = asyncio.ensure_future(later())
-    ack = await ajs.publish("late.x", b"x", retry_attempts=10, retry_wait=0.2)
+    ack = await ajs.publish("late.x", b"x", retry_attempts=100, retry_wait=0.2)
     await task
     assert ack.stream == "LATE"
 
@@ -347,6 +349,7 @@ def test_publish_async_pending_and_complete_timeout(server, js) -> None:
 def test_publish_timeout_on_a_frozen_server(server, js) -> None:
     _stream(js)
     os.kill(server.pid, signal.SIGSTOP)
+    wait_stopped(server.pid)  # kill() returns before every server thread has stopped
     try:
         with pytest.raises(errors.JetStreamTimeoutError) as ei:
             js.publish("s.x", b"x", timeout=0.3)

@@ -89,7 +89,7 @@ async def test_no_responders_are_retried(ajs: jsdata.aio.JetStream) -> None:
 
     task = asyncio.ensure_future(create_soon())
     payloads = [b"x" * 5000] * 20 + _payloads(20)  # both ways of writing messages
-    bp = await ajs._publish_batch(f"{name}.x", payloads, retry_attempts=20, retry_wait=0.1)
+    bp = await ajs._publish_batch(f"{name}.x", payloads, retry_attempts=200, retry_wait=0.1)
     await task
     assert (bp.acked, bp.errors) == (40, {})
     assert (await (await ajs.stream(name)).info()).state.messages == 40

@@ -14,7 +14,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from tests.helpers import await_for, wait_for  # noqa: F401
+from tests.helpers import await_for, wait_for, wait_stopped  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -159,6 +159,7 @@ async def test_push_missed_heartbeats(ajs, server) -> None:
     assert errs == []  # heartbeats arrive while the server is healthy
     os.kill(server.pid, signal.SIGSTOP)
     try:
+        wait_stopped(server.pid)
         await asyncio.sleep(3.0)
     finally:
         os.kill(server.pid, signal.SIGCONT)

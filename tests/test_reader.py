@@ -17,6 +17,7 @@ import pytest
 import jsdata
 from jsdata import errors
 from jsdata.server import EmbeddedServer
+from tests.helpers import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -424,10 +425,8 @@ def test_to_batches_stop_early_cleans_up(mjs: jsdata.JetStream) -> None:
     first = reader.read_next_batch()
     assert first.num_rows == 100
     del reader  # released when exhausted or garbage-collected
-    deadline = time.monotonic() + 5
-    while list(s.consumer_names()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert list(s.consumer_names()) == []
+    wait_for(lambda: list(s.consumer_names()) == [], timeout=20,
+             what="the reader's consumer to be deleted")
 
 
 def test_bounded_read_while_producing(mjs: jsdata.JetStream) -> None:

@@ -243,6 +243,28 @@ def test_domain() -> None:
             assert json.load(resp)["config"]["domain"] == "hub"
 
 
+def test_config_text_is_applied_with_the_domain(tmp_path: Path) -> None:
+    """``config=`` is nats-server configuration; it combines with ``domain`` in one file
+    readable only by its owner (it may hold passwords)."""
+    cfg = 'authorization { token: "cfg-T0ken" }\nmax_payload: 65536'
+    with EmbeddedServer(store_dir=str(tmp_path / "s"), domain="edge", config=cfg) as srv:
+        with NO_PROXY.open(f"{srv.monitor_url}/varz", timeout=2) as resp:
+            varz = json.load(resp)
+        assert varz["max_payload"] == 65536 and varz["auth_required"] is True
+        with NO_PROXY.open(f"{srv.monitor_url}/jsz", timeout=2) as resp:
+            assert json.load(resp)["config"]["domain"] == "edge"
+        conf = tmp_path / "s" / "nats-server.conf"
+        if os.name != "nt":
+            assert conf.stat().st_mode & 0o077 == 0
+        assert "cfg-T0ken" not in repr(srv)
+
+
+def test_bad_config_text_fails_with_the_server_log(tmp_path: Path) -> None:
+    srv = EmbeddedServer(store_dir=str(tmp_path / "bad"), config="tls { cert_file: nowhere.pem }")
+    with pytest.raises(EmbeddedServerError, match="key_file"):
+        srv.start(timeout=10)
+
+
 # ---------------------------------------------------------------------------------------------
 # Finding the binary
 

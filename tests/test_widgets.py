@@ -4,6 +4,7 @@ renders are coalesced; stop() / close() leave no tasks, threads or server-side c
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 
 import pytest
@@ -20,8 +21,8 @@ def _widget_tasks(js: jsdata.JetStream) -> list[str]:
     async def tasks() -> list[str]:
         me = asyncio.current_task()
         return [repr(t) for t in asyncio.all_tasks() if t is not me and not t.done()
-                and "widgets.py" in getattr(getattr(t.get_coro(), "cr_code", None),
-                                            "co_filename", "")]
+                and f"jsdata{os.sep}widgets{os.sep}" in getattr(
+                    getattr(t.get_coro(), "cr_code", None), "co_filename", "")]
     return js._lt.run(tasks())  # type: ignore[attr-defined, no-any-return]
 
 
