@@ -180,3 +180,16 @@ def test_import_jsdata_never_imports_engines():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_large_partitions_read_through_a_bounded_consumer(js, server):
+    # partitions larger than a direct-get batch are read with an ephemeral consumer that
+    # starts mid-stream and stops at the partition's end
+    _fill(js, "PLARGE", 30_000)
+    s = js.stream("PLARGE")
+    parts = s.partitions(n=2)
+    assert [(p.start_seq, p.end_seq) for p in parts] == [(1, 15_000), (15_001, 30_000)]
+    tables = [jsdata.read_partition(p, servers=server.url, metadata=["seq"]) for p in parts]
+    assert [t.num_rows for t in tables] == [15_000, 15_000]
+    assert tables[1].column("_seq").to_pylist() == list(range(15_001, 30_001))
+    assert list(s.consumer_names()) == []
