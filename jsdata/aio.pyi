@@ -19,6 +19,7 @@ from jsdata.message import Msg as Msg, MsgMetadata as MsgMetadata, RawStreamMsg 
 from jsdata.object import ObjectInfo as ObjectInfo, ObjectStore as ObjectStore, ObjectStoreStatus as ObjectStoreStatus, ObjectWatcher as ObjectWatcher
 from jsdata.objectfile import ObjectResult as ObjectResult
 from jsdata.ordered import OrderedConsumer as OrderedConsumer
+from jsdata.partitions import StreamPartition as StreamPartition, aread_partition as read_partition
 from jsdata.publish import PubAckFuture as PubAckFuture
 from jsdata.pull import MessageBatch as MessageBatch
 from jsdata.push import PushConsumer as PushConsumer

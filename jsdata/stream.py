@@ -14,6 +14,7 @@ from .reader import StreamReader
 
 if TYPE_CHECKING:
     from .jetstream import JetStream
+    from .partitions import StreamPartition
 
 
 class Stream(StreamConsumerMethods, DirectMethods, StreamReader):
@@ -65,6 +66,19 @@ class Stream(StreamConsumerMethods, DirectMethods, StreamReader):
             info.state.subjects = subjects
         self._info = info
         return info
+
+    async def partitions(self, n: int | None = None, target_rows: int | None = None,
+                         subjects: str | list[str] | None = None, start: Any = None,
+                         end: Any = None) -> list[StreamPartition]:
+        """Plan a partitioned read: contiguous sequence ranges covering ``start`` … ``end``
+        (sequences or datetimes; ``end`` defaults to the last sequence now, so the plan is a
+        snapshot) of the messages matching ``subjects``, each range exactly once.
+
+        ``n`` partitions, or as many as give ``target_rows`` rows each (default 500,000);
+        an empty range gives ``[]``. Read each with :func:`jsdata.read_partition`.
+        """
+        from .partitions import plan_partitions
+        return await plan_partitions(self, n, target_rows, subjects, start, end)
 
     async def purge(self, subject: str | None = None, sequence: int | None = None,
                     keep: int | None = None) -> int:
