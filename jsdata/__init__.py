@@ -44,7 +44,8 @@ _SHARED = frozenset({
     "KeyValueEntry", "KeyValueOp", "KeyValueStatus", "ObjectInfo", "ObjectStoreStatus",
     "WriteResult", "Codec", "ConsumerPauseResponse", "ConsumerResetResponse",
 })
-_LAZY_FUNCS = {"read_stream": "pandas_ext", "widgets": None}
+_LAZY_FUNCS = {"read_stream": "pandas_ext", "widgets": None, "read_partition": "partitions",
+               "StreamPartition": "partitions"}
 
 
 def connect(servers: str | Sequence[str] | None = None, *, user: str | None = None,
@@ -92,6 +93,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "connect", "aio", "errors", "widgets", "EmbeddedServer", "local_cluster", "read_stream",
+    "read_partition", "StreamPartition",
     "JetStreamError", "StreamConfig", "ConsumerConfig", "OrderedConsumerConfig",
     "KeyValueConfig", "ObjectStoreConfig", "ObjectMeta", "AckPolicy", "DeliverPolicy",
     "ReplayPolicy", "RetentionPolicy", "StorageType", "DiscardPolicy", "Headers", "ObjectLink",

@@ -21,6 +21,7 @@ from jsdata.client.info import AccountInfo as AccountInfo, ConsumerInfo as Consu
 from jsdata.client.message import MsgMetadata as MsgMetadata, RawStreamMsg as RawStreamMsg
 from jsdata.errors import JetStreamError as JetStreamError
 from jsdata.frames.codec import Codec as Codec
+from jsdata.frames.partitions import StreamPartition as StreamPartition
 from jsdata.frames.writer import WriteResult as WriteResult
 from jsdata.kv.entry import KeyValueEntry as KeyValueEntry, KeyValueOp as KeyValueOp, KeyValueStatus as KeyValueStatus
 from jsdata.objects._blocking import BlockingObjectResult as ObjectResult
@@ -45,6 +46,17 @@ def local_cluster(size: int = 3, *, store_dir: str | os.PathLike[str] | None = N
     """A :class:`LocalCluster` of ``size`` nodes; ``with local_cluster(3) as c:`` starts it.
 
     Outside a ``with`` block call ``.start()`` / ``.stop()`` yourself.
+    """
+
+def read_partition(part: StreamPartition, servers: typing.Any = None, *, connect_options: collections.abc.Mapping[str, typing.Any] | None = None, **read: typing.Any) -> pyarrow.Table:
+    """Read one partition into a ``pyarrow.Table`` with its own connection.
+
+    ``servers`` is the NATS URL (None: ``JSDATA_URL`` / ``NATS_URL``, else the embedded
+    server); ``connect_options`` more keywords for :func:`jsdata.connect` (credentials,
+    TLS). ``read`` takes the read options of :func:`jsdata.read_stream` except ``subjects``,
+    ``start`` and ``end``, which the partition fixes. No durable state is created and nothing
+    is acknowledged, so the same partition read twice gives the same table; its schema
+    metadata ``b"jetstream"`` records the range.
     """
 
 def read_stream(stream: str | typing.Any, js: typing.Any = None, *, subjects: str | collections.abc.Sequence[str] | None = None, start: int | datetime.datetime | typing.Literal['first'] | None = None, end: int | datetime.datetime | None = None, codec: str | Codec = 'auto', schema: pyarrow.Schema | None = None, columns: str | collections.abc.Sequence[str] | None = None, metadata: str | collections.abc.Sequence[str] | None = ('subject', 'seq', 'time'), include_headers: bool = False, include_markers: bool = False, batch_size: int | None = None, max_messages: int | None = None, on_error: typing.Literal['raise', 'skip', 'keep'] = 'raise', progress: bool | typing.Literal['auto'] = 'auto', dtype_backend: typing.Literal['numpy_nullable', 'pyarrow'] | None = None, engine: typing.Literal['pandas', 'polars'] = 'pandas') -> typing.Any:
@@ -1027,6 +1039,15 @@ class Stream:
 
     def ordered_consumer(self, config: OrderedConsumerConfig | None = None, /, *, filter_subjects: list[str] | None = None, deliver_policy: DeliverPolicy | str = ..., opt_start_seq: int | None = None, opt_start_time: datetime.datetime | None = None, replay_policy: ReplayPolicy | str = ..., inactive_threshold: float | datetime.timedelta | None = None, headers_only: bool = False, max_reset_attempts: int | None = None, metadata: dict[str, str] | None = None, name_prefix: str | None = None) -> OrderedConsumer:
         """An ordered consumer: ephemeral, AckNone, recreated on gaps; in-order delivery."""
+
+    def partitions(self, n: int | None = None, target_rows: int | None = None, subjects: str | list[str] | None = None, start: typing.Any = None, end: typing.Any = None) -> list[StreamPartition]:
+        """Plan a partitioned read: contiguous sequence ranges covering ``start`` … ``end``
+        (sequences or datetimes; ``end`` defaults to the last sequence now, so the plan is a
+        snapshot) of the messages matching ``subjects``, each range exactly once.
+
+        ``n`` partitions, or as many as give ``target_rows`` rows each (default 500,000);
+        an empty range gives ``[]``. Read each with :func:`jsdata.read_partition`.
+        """
 
     def pause_consumer(self, name: str, until: datetime.datetime | datetime.timedelta | float) -> ConsumerPauseResponse:
         """Pause delivery of a consumer until ``until`` (a datetime, naive = UTC; or a

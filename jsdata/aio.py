@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# name -> module (inside jsdata) that defines it; imported on first use.
+# name -> module (inside jsdata) that defines it, or "module:attribute" when the attribute
+# is named differently there; imported on first use.
 EXPORTS: dict[str, str] = {
     "connect": "_api", "JetStream": "_api", "Stream": "_api", "Consumer": "_api",
     "OrderedConsumer": "_api",
@@ -32,14 +33,15 @@ EXPORTS: dict[str, str] = {
     "Codec": "frames.codec",
     "BatchPublisher": "client.atomic", "FastPublisher": "client.fast", "Counter": "client.counters",
     "ConsumerPauseResponse": "client.info", "ConsumerResetResponse": "client.info",
+    "StreamPartition": "partitions", "read_partition": "partitions:aread_partition",
 }
 
 __all__ = sorted(EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    mod = EXPORTS.get(name)
-    if mod is None:
+    mod, _, attr = (EXPORTS.get(name) or "").partition(":")
+    if not mod:
         raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r}")
     try:
         module = importlib.import_module(f"jsdata.{mod}")
@@ -48,7 +50,7 @@ def __getattr__(name: str) -> Any:
             raise
         raise AttributeError(f"module 'jsdata.aio' has no attribute {name!r} "
                              f"(jsdata.{mod} is not available)") from e
-    value = getattr(module, name)
+    value = getattr(module, attr or name)
     globals()[name] = value
     return value
 

@@ -17,11 +17,13 @@ from jsdata.client.pull import MessageBatch as MessageBatch
 from jsdata.client.push import PushConsumer as PushConsumer
 from jsdata.frames.batch import ArrowBatch as ArrowBatch, ArrowBatchIterator as ArrowBatchIterator
 from jsdata.frames.codec import Codec as Codec
+from jsdata.frames.partitions import StreamPartition as StreamPartition
 from jsdata.frames.writer import WriteResult as WriteResult
 from jsdata.kv.bucket import KeyValue as KeyValue, KeyWatcher as KeyWatcher
 from jsdata.kv.entry import KeyValueEntry as KeyValueEntry, KeyValueOp as KeyValueOp, KeyValueStatus as KeyValueStatus
 from jsdata.objects.files import ObjectResult as ObjectResult
 from jsdata.objects.layout import ObjectInfo as ObjectInfo, ObjectStoreStatus as ObjectStoreStatus
 from jsdata.objects.store import ObjectStore as ObjectStore, ObjectWatcher as ObjectWatcher
+from jsdata.partitions import aread_partition as read_partition
 
 

@@ -23,7 +23,8 @@ MAX_LINES = 760  # "about 700": a room that grows past this wants splitting
 GROUND = {"errors", "_util", "_repr", "_cparse"}
 FACES = {"jsdata", "aio"}
 # Plugins over the public face may use it (``import jsdata`` in a demo, the default connection).
-PLUGINS = {"pandas_ext", "fs", "widgets", "demo", "__main__", "_default", "cli"}
+PLUGINS = {"pandas_ext", "fs", "widgets", "demo", "__main__", "_default", "cli", "partitions",
+           "partwrite", "dask", "ray", "spark"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "_cparse": set(),

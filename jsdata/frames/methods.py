@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..client.context import Context
     from .codec import Codec
+    from .partitions import StreamPartition
     from .reader import RecordBatchStream
 
 class StreamReader:
@@ -131,3 +132,16 @@ class StreamReader:
         read = given(locals())
         from .polars_ext import stream_to_polars
         return await stream_to_polars(self, read)
+
+    async def partitions(self, n: int | None = None, target_rows: int | None = None,
+                         subjects: str | list[str] | None = None, start: Any = None,
+                         end: Any = None) -> list[StreamPartition]:
+        """Plan a partitioned read: contiguous sequence ranges covering ``start`` … ``end``
+        (sequences or datetimes; ``end`` defaults to the last sequence now, so the plan is a
+        snapshot) of the messages matching ``subjects``, each range exactly once.
+
+        ``n`` partitions, or as many as give ``target_rows`` rows each (default 500,000);
+        an empty range gives ``[]``. Read each with :func:`jsdata.read_partition`.
+        """
+        from .partitions import plan_partitions
+        return await plan_partitions(self, n, target_rows, subjects, start, end)
