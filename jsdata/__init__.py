@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import aio, errors
-from .config import (
+from .client.config import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
@@ -27,8 +27,8 @@ from .config import (
     StorageType,
     StreamConfig,
 )
+from .client.headers import Headers
 from .errors import JetStreamError
-from .headers import Headers
 from .server import EmbeddedServer, local_cluster
 
 __version__ = "0.1.0"
@@ -44,7 +44,7 @@ _SHARED = frozenset({
     "KeyValueEntry", "KeyValueOp", "KeyValueStatus", "ObjectInfo", "ObjectStoreStatus",
     "WriteResult", "Codec", "ConsumerPauseResponse", "ConsumerResetResponse",
 })
-_LAZY_FUNCS = {"read_stream": "reader", "widgets": None, "read_partition": "partitions",
+_LAZY_FUNCS = {"read_stream": "pandas_ext", "widgets": None, "read_partition": "partitions",
                "StreamPartition": "partitions"}
 
 
@@ -66,7 +66,7 @@ def connect(servers: str | Sequence[str] | None = None, *, user: str | None = No
     the connection's asynchronous errors); without it they are raised by the next call on
     the connection or by ``close()``.
     """
-    from .blocking import connect as _connect
+    from ._twins import connect as _connect
     return _connect(  # type: ignore[no-any-return]
         servers, user=user, password=password, token=token, creds=creds,
         nkeys_seed=nkeys_seed, tls=tls, tls_handshake_first=tls_handshake_first, name=name,
@@ -77,7 +77,7 @@ def connect(servers: str | Sequence[str] | None = None, *, user: str | None = No
 
 def __getattr__(name: str) -> Any:
     if name in _BLOCKING_TWINS:
-        from .blocking import twin_of
+        from ._twins import twin_of
         value: Any = twin_of(getattr(aio, name))
     elif name in _SHARED:
         value = getattr(aio, name)
@@ -103,4 +103,4 @@ __all__ = [
 
 def __dir__() -> list[str]:
     return __all__
-from . import pandas_ext as _pandas_ext  # noqa: E402,F401
+from . import pandas_ext as _pandas_ext  # noqa: E402,F401  (registers df.to_jetstream)

@@ -1,6 +1,6 @@
 """The process-wide default connection used when ``js=None`` (``read_stream``, ``to_jetstream``).
 
-Created lazily with :func:`jsdata.connect` (``JSDATA_URL`` / ``NATS_URL``, else the embedded
+Created lazily as :func:`jsdata.connect` does (``JSDATA_URL`` / ``NATS_URL``, else the embedded
 server), shared by every caller in the process and closed when the interpreter exits.
 """
 
@@ -20,8 +20,8 @@ def default_js() -> Any:
     with _lock:
         js = _js
         if js is None or _is_closed(js):
-            import jsdata
-            js = jsdata.connect()
+            from ._twins import connect
+            js = connect()
             _js = js
         return js
 

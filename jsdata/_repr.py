@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ._util import seconds
+
 MAX_VALUE_CHARS = 120  # one cell of a table
 MAX_LIST_ITEMS = 10  # subjects, sources, ... in one cell
 MAX_TABLE_ROWS = 50  # rows of a horizontal table
@@ -230,7 +232,7 @@ def _enum(v: Any) -> Any:
 
 def stream_info_html(info: Any, *, title: str | None = None, note_text: str | None = None
                      ) -> str:
-    """HTML of a :class:`~jsdata.info.StreamInfo`: configuration, state, top subjects."""
+    """HTML of a :class:`~jsdata.client.info.StreamInfo`: configuration, state, top subjects."""
     c, st = info.config, info.state
     subjects = list(c.subjects or [])
     rows: list[tuple[str, Any]] = [
@@ -245,7 +247,7 @@ def stream_info_html(info: Any, *, title: str | None = None, note_text: str | No
         ("deleted", f"{st.num_deleted:,}" if st.num_deleted else None),
         ("consumers", st.consumer_count),
         ("max msgs", fmt_limit(c.max_msgs)), ("max bytes", fmt_limit(c.max_bytes, "bytes")),
-        ("max age", fmt_duration(_seconds(c.max_age)) if c.max_age else "unlimited"),
+        ("max age", fmt_duration(seconds(c.max_age, 0.0)) if c.max_age else "unlimited"),
         ("max msgs/subject", fmt_limit(c.max_msgs_per_subject)),
         ("discard", _enum(c.discard)),
         ("created", fmt_time(info.created)),
@@ -273,7 +275,7 @@ def stream_info_html(info: Any, *, title: str | None = None, note_text: str | No
 
 def consumer_info_html(info: Any, *, title: str | None = None, note_text: str | None = None
                        ) -> str:
-    """HTML of a :class:`~jsdata.info.ConsumerInfo`: configuration and delivery state."""
+    """HTML of a :class:`~jsdata.client.info.ConsumerInfo`: configuration and delivery state."""
     c = info.config
     filters = list(c.filter_subjects or []) or ([c.filter_subject] if c.filter_subject else [])
     kind = "push" if c.deliver_subject else "pull"
@@ -305,7 +307,3 @@ def consumer_info_html(info: Any, *, title: str | None = None, note_text: str | 
                        subtitle=note_text)
 
 
-def _seconds(v: Any) -> float:
-    if isinstance(v, datetime.timedelta):
-        return v.total_seconds()
-    return float(v or 0)

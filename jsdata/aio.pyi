@@ -3,27 +3,27 @@
 
 """The asyncio API: ``js = await jsdata.aio.connect(...)`` and the asyncio classes."""
 
-from jsdata.atomic import BatchPublisher as BatchPublisher
-from jsdata.batch import ArrowBatch as ArrowBatch, ArrowBatchIterator as ArrowBatchIterator
-from jsdata.codec import Codec as Codec
-from jsdata.config import ObjectLink as ObjectLink
-from jsdata.consume import ConsumeContext as ConsumeContext, MessagesContext as MessagesContext
-from jsdata.consumer import Consumer as Consumer
-from jsdata.counters import Counter as Counter
-from jsdata.fast import FastPublisher as FastPublisher
-from jsdata.headers import Headers as Headers
-from jsdata.info import AccountInfo as AccountInfo, ConsumerInfo as ConsumerInfo, ConsumerPauseResponse as ConsumerPauseResponse, ConsumerResetResponse as ConsumerResetResponse, PubAck as PubAck, StreamInfo as StreamInfo
-from jsdata.jetstream import JetStream as JetStream, connect as connect
-from jsdata.kv import KeyValue as KeyValue, KeyValueEntry as KeyValueEntry, KeyValueOp as KeyValueOp, KeyValueStatus as KeyValueStatus, KeyWatcher as KeyWatcher
-from jsdata.message import Msg as Msg, MsgMetadata as MsgMetadata, RawStreamMsg as RawStreamMsg
-from jsdata.object import ObjectInfo as ObjectInfo, ObjectStore as ObjectStore, ObjectStoreStatus as ObjectStoreStatus, ObjectWatcher as ObjectWatcher
-from jsdata.objectfile import ObjectResult as ObjectResult
-from jsdata.ordered import OrderedConsumer as OrderedConsumer
-from jsdata.partitions import StreamPartition as StreamPartition, aread_partition as read_partition
-from jsdata.publish import PubAckFuture as PubAckFuture
-from jsdata.pull import MessageBatch as MessageBatch
-from jsdata.push import PushConsumer as PushConsumer
-from jsdata.stream import Stream as Stream
-from jsdata.writer import WriteResult as WriteResult
+from jsdata._api import Consumer as Consumer, JetStream as JetStream, OrderedConsumer as OrderedConsumer, Stream as Stream, connect as connect
+from jsdata.client.atomic import BatchPublisher as BatchPublisher
+from jsdata.client.config import ObjectLink as ObjectLink
+from jsdata.client.consume import ConsumeContext as ConsumeContext, MessagesContext as MessagesContext
+from jsdata.client.counters import Counter as Counter
+from jsdata.client.fast import FastPublisher as FastPublisher
+from jsdata.client.headers import Headers as Headers
+from jsdata.client.info import AccountInfo as AccountInfo, ConsumerInfo as ConsumerInfo, ConsumerPauseResponse as ConsumerPauseResponse, ConsumerResetResponse as ConsumerResetResponse, PubAck as PubAck, StreamInfo as StreamInfo
+from jsdata.client.message import Msg as Msg, MsgMetadata as MsgMetadata, RawStreamMsg as RawStreamMsg
+from jsdata.client.publish import PubAckFuture as PubAckFuture
+from jsdata.client.pull import MessageBatch as MessageBatch
+from jsdata.client.push import PushConsumer as PushConsumer
+from jsdata.frames.batch import ArrowBatch as ArrowBatch, ArrowBatchIterator as ArrowBatchIterator
+from jsdata.frames.codec import Codec as Codec
+from jsdata.frames.partitions import StreamPartition as StreamPartition
+from jsdata.frames.writer import WriteResult as WriteResult
+from jsdata.kv.bucket import KeyValue as KeyValue, KeyWatcher as KeyWatcher
+from jsdata.kv.entry import KeyValueEntry as KeyValueEntry, KeyValueOp as KeyValueOp, KeyValueStatus as KeyValueStatus
+from jsdata.objects.files import ObjectResult as ObjectResult
+from jsdata.objects.layout import ObjectInfo as ObjectInfo, ObjectStoreStatus as ObjectStoreStatus
+from jsdata.objects.store import ObjectStore as ObjectStore, ObjectWatcher as ObjectWatcher
+from jsdata.partitions import aread_partition as read_partition
 
 

@@ -43,7 +43,7 @@ class _ReadPartition:
         self.meta = meta  # the empty frame every partition conforms to
 
     def __call__(self, part: StreamPartition, columns: list[str] | None = None) -> Any:
-        from .reader import table_to_pandas
+        from .frames.decode import table_to_pandas
         read = dict(self.read)
         backend = read.pop("dtype_backend", None)
         want = list(self.meta.columns) if columns is None else list(columns)
@@ -94,7 +94,7 @@ def read_stream(stream: Any, servers: Any = None, npartitions: int | None = 8,
             rest["metadata"] = (*md, "seq")
     parts = plan(stream, servers, n=npartitions, target_rows=target_rows,
                  connect_options=connect_options, at_least_one=True, **planned)
-    from .reader import table_to_pandas
+    from .frames.decode import table_to_pandas
     probe = dict(rest)
     backend = probe.pop("dtype_backend", None)
     head = sample(parts, servers, connect_options=connect_options, **probe)

@@ -25,7 +25,7 @@ import fsspec  # type: ignore[import-untyped]
 from fsspec.spec import AbstractFileSystem  # type: ignore[import-untyped]
 
 from . import errors
-from ._conn import redact
+from .client._conn import redact
 
 __all__ = ["JetStreamFileSystem"]
 

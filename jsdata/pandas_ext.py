@@ -1,4 +1,4 @@
-"""pandas integration: ``df.to_jetstream(...)`` and the ``df.jetstream`` accessor.
+"""pandas integration: ``read_stream``, ``df.to_jetstream(...)`` and the ``df.jetstream`` accessor.
 
 Registered when ``jsdata`` is imported. To keep ``import jsdata`` cheap, pandas is not
 imported here: if pandas is already loaded the registration happens at once, otherwise a
@@ -18,12 +18,22 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from . import errors
 from ._default import close_default, default_js
+from .client import names
+from .frames.options import given, keyword_options
 
-__all__ = ["JetStreamAccessor", "default_js", "close_default", "to_jetstream", "register"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .frames.codec import Codec
+
+__all__ = ["JetStreamAccessor", "default_js", "close_default", "to_jetstream", "register",
+           "read_stream", "aread_stream"]
 
 
 def _publish(df: Any, subject: str, js: Any, kw: dict[str, Any]) -> Any:
@@ -81,6 +91,85 @@ def register(pandas: ModuleType | None = None) -> None:
                 warnings.simplefilter("ignore")  # re-registration warnings on reloads
                 pd.api.extensions.register_dataframe_accessor("jetstream")(JetStreamAccessor)
         _registered = True
+
+
+@keyword_options("read")
+async def aread_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas",
+        ) -> Any:
+    """The asyncio :func:`read_stream`: ``await aread_stream("ORDERS", js=ajs)``."""
+    read = given(locals(), skip=("stream", "js"))
+    if js is None:
+        raise errors.InvalidArgumentError("aread_stream needs js= (an asyncio JetStream)")
+    from .frames.polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
+    s = stream if not isinstance(stream, str) else await js.stream(stream)
+    if engine == "polars":
+        return await s.to_polars(**read)  # type: ignore[no-any-return]
+    return await s.to_pandas(**read)  # type: ignore[no-any-return]
+
+
+@keyword_options("read")
+def read_stream(stream: str | Any, js: Any = None, *,
+        subjects: str | Sequence[str] | None = None,
+        start: int | datetime | Literal["first"] | None = None,
+        end: int | datetime | None = None,
+        codec: str | Codec = "auto",
+        schema: pa.Schema | None = None,
+        columns: str | Sequence[str] | None = None,
+        metadata: str | Sequence[str] | None = ("subject", "seq", "time"),
+        include_headers: bool = False,
+        include_markers: bool = False,
+        batch_size: int | None = None,
+        max_messages: int | None = None,
+        on_error: Literal["raise", "skip", "keep"] = "raise",
+        progress: bool | Literal["auto"] = "auto",
+        dtype_backend: Literal["numpy_nullable", "pyarrow"] | None = None,
+        engine: Literal["pandas", "polars"] = "pandas") -> Any:
+    """Read a stream into a pandas DataFrame.
+
+    ``stream`` is a stream name (or a ``Stream``); ``js`` a connection from
+    :func:`jsdata.connect` (None: the default connection). With an asyncio ``JetStream``
+    from :mod:`jsdata.aio` this returns a coroutine to await.
+
+    Read options: ``subjects`` (filter, str or list), ``start`` (sequence, datetime or
+    "first"), ``end`` (sequence or datetime; default: the stream's last sequence when the
+    read starts; both inclusive), ``codec`` ("auto", "json", "msgpack", "arrow", "raw" or a
+    :class:`jsdata.Codec`), ``schema`` (pyarrow.Schema), ``columns``, ``metadata`` (any of
+    "subject", "seq", "time"), ``include_headers``, ``include_markers`` (keep subject
+    delete markers as rows), ``batch_size``, ``max_messages``,
+    ``on_error`` ("raise", "skip", "keep"), ``progress`` ("auto", True, False) and
+    ``dtype_backend`` (None, "numpy_nullable", "pyarrow"). ``engine="polars"`` returns a
+    ``polars.DataFrame`` instead (the same options but ``dtype_backend``).
+    """
+    read = given(locals(), skip=("stream", "js"))
+    if js is None:
+        js = default_js()
+    from ._api import JetStream as AsyncJetStream
+    if isinstance(js, AsyncJetStream):
+        return aread_stream(stream, js, **read)
+    from .frames.polars_ext import check_engine
+    engine = check_engine(read.pop("engine", "pandas"))
+    if isinstance(stream, str):
+        names.stream_name(stream)
+        stream = js.stream(stream)
+    if engine == "polars":
+        return stream.to_polars(**read)
+    return stream.to_pandas(**read)
 
 
 class _PandasHook(importlib.abc.MetaPathFinder):

@@ -33,7 +33,7 @@ def write_piece(data: Any, subject: str, servers: Any = None, msg_id: str | None
                 write: Mapping[str, Any] | None = None) -> Any:
     """Publish one piece (pandas frame, Arrow table, ...) with its own connection; returns
     its WriteResult. An empty piece writes nothing (and connects to nobody)."""
-    from .writer import WriteResult
+    from .frames.writer import WriteResult
     if getattr(data, "num_rows", None) == 0 or (hasattr(data, "empty") and data.empty):
         return WriteResult(0, 0, 0, None, None, 0, 0.0)
     import jsdata
@@ -48,7 +48,7 @@ def write_piece(data: Any, subject: str, servers: Any = None, msg_id: str | None
 def sum_results(results: Iterable[Any], elapsed: float) -> Any:
     """One WriteResult for all pieces: counts summed, the sequence span of all acks,
     ``elapsed`` the wall time of the whole distributed write."""
-    from .writer import WriteResult
+    from .frames.writer import WriteResult
     rs = list(results)
     firsts = [r.first_seq for r in rs if r.first_seq is not None]
     lasts = [r.last_seq for r in rs if r.last_seq is not None]

@@ -47,7 +47,7 @@ class JetStreamDatasource(Datasource):
                  connect_options: Mapping[str, Any] | None = None, **read: Any) -> None:
         super().__init__()
         planned, rest = split_read(read)
-        from .reader import ReadOptions
+        from .frames.options import ReadOptions
         ReadOptions.parse(rest)  # bad options fail here, not in a task
         self._servers = servers
         self._connect_options = dict(connect_options or {})

@@ -7,7 +7,7 @@ The blocking classes (``jsdata.JetStream``, ``jsdata.Stream``, ...) are generate
 time from the asyncio ones, so a type checker reading the source sees nothing. This script
 asks the package itself: it walks the names the faces export (``jsdata.__all__``,
 ``jsdata.aio.__all__``), finds each blocking twin's methods, derives their blocking
-signatures from the asyncio methods (``jsdata._signatures``) and writes real classes into
+signatures from the asyncio methods (``jsdata.blocking.signatures``) and writes real classes into
 the stub of the module each twin says it lives in (``cls.__module__``). It names no module
 path of its own, so it keeps working when the package is reorganised: re-run it.
 
@@ -35,7 +35,7 @@ PROTOCOL_DUNDERS = ("__len__", "__contains__", "__bool__", "__getitem__", "__set
 
 
 def _sigs() -> Any:
-    return importlib.import_module("jsdata._signatures")
+    return importlib.import_module("jsdata.blocking.signatures")
 
 
 def _is_twin(value: Any) -> bool:
@@ -281,7 +281,8 @@ def _connect_signature(face: Any, machinery: Any) -> inspect.Signature:
     """The asyncio ``connect``'s parameters plus the blocking-only keywords (``error_cb``)."""
     sigs = _sigs()
     core = sigs.blocking_signature(importlib.import_module(face.__name__ + ".aio").connect)
-    extra = [p for p in sigs.resolved_signature(machinery.connect).parameters.values()
+    blocking_connect = importlib.import_module(face.__name__ + "._twins").connect
+    extra = [p for p in sigs.resolved_signature(blocking_connect).parameters.values()
              if p.kind is p.KEYWORD_ONLY and p.name not in core.parameters]
     params = list(core.parameters.values())
     at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))

@@ -11,7 +11,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.batch import ArrowMethods
+from jsdata.frames.batch import ArrowMethods
 from jsdata.server import EmbeddedServer
 from tests.helpers import await_info, wait_for
 

@@ -1,4 +1,4 @@
-"""Tests of the JSON models (jsdata._model, jsdata.config, jsdata.info).
+"""Tests of the JSON models (jsdata.client._model, jsdata.client.config, jsdata.client.info).
 
 Unit tests cover make_config, coercion and JSON round trips; the server tests send
 ``to_json()`` output to a real nats-server with plain nats-py requests and parse the replies
@@ -22,15 +22,8 @@ from typing import Any
 import nats
 import pytest
 
-from jsdata._model import (
-    Duration,
-    Timestamp,
-    format_time,
-    make_config,
-    parse_time,
-    to_nanos,
-)
-from jsdata.config import (
+from jsdata.client._model import make_config
+from jsdata.client.config import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
@@ -55,8 +48,7 @@ from jsdata.config import (
     StreamSource,
     SubjectTransformConfig,
 )
-from jsdata.errors import InvalidConfigError
-from jsdata.info import (
+from jsdata.client.info import (
     AccountInfo,
     ConsumerInfo,
     ObjectInfo,
@@ -64,6 +56,8 @@ from jsdata.info import (
     StreamInfo,
     StreamState,
 )
+from jsdata.client.times import Duration, Timestamp, format_time, parse_time, to_nanos
+from jsdata.errors import InvalidConfigError
 
 NATS_SERVER = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "nats-server"
 UTC = timezone.utc

@@ -19,7 +19,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.consume import pull_options
+from jsdata.client.pull_context import pull_options
 from tests.helpers import await_for, await_info, wait_for, wait_stopped  # noqa: F401
 
 pytestmark = pytest.mark.timeout(90)

@@ -11,7 +11,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.contexts import load_context
+from jsdata.client.contexts import load_context
 from jsdata.server import EmbeddedServer
 
 TOKEN = "ctx-t0ken-s3cret"

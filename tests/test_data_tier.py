@@ -35,7 +35,7 @@ import pytest
 from frames import CATEGORIES, WIDE_COLUMNS, assert_same_dtypes, assert_same_values, wide_frame
 
 import jsdata
-from jsdata.codec import get_codec
+from jsdata.frames.codec import get_codec
 from jsdata.server import EmbeddedServer
 
 pytestmark = pytest.mark.data

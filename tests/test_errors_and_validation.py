@@ -7,7 +7,8 @@ import inspect
 import pytest
 
 import jsdata
-from jsdata import errors, names
+from jsdata import errors
+from jsdata.client import names
 
 
 def _error_classes() -> list[type[BaseException]]:

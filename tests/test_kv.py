@@ -13,8 +13,9 @@ import pytest
 
 import jsdata
 from jsdata import aio, errors
-from jsdata.config import KeyValueConfig, Placement, StreamSource, SubjectTransformConfig
-from jsdata.kv import KeyValueEntry, KeyValueOp, KeyValueStatus, _stream_config
+from jsdata.client.config import KeyValueConfig, Placement, StreamSource, SubjectTransformConfig
+from jsdata.kv.entry import KeyValueEntry, KeyValueOp, KeyValueStatus
+from jsdata.kv.manager import _stream_config
 from tests.helpers import await_for, await_refreshed, wait_for
 
 
@@ -211,7 +212,7 @@ async def test_republish(ajs) -> None:
 
     sub = await ajs.nc.subscribe("repub.>", cb=on_msg)
     kv = await ajs.create_key_value(
-        bucket="rp", republish=jsdata.config.RePublish(src="$KV.rp.>", dest="repub.>"))
+        bucket="rp", republish=jsdata.client.config.RePublish(src="$KV.rp.>", dest="repub.>"))
     await kv.put("k1", b"v1")
     await await_for(lambda: bool(got), timeout=20, what="the republished message")
     await sub.unsubscribe()
@@ -633,8 +634,26 @@ async def test_to_pandas(ajs) -> None:
     assert "bad" in str(ei.value) and ei.value.sequence == (await kv.get("bad")).revision
 
 
+async def test_to_pandas_decodes_as_read_stream(ajs) -> None:
+    """Object values go through the DataFrame codec's bulk decoder: the same columns and
+    types as reading the same payloads from a stream (ISO-8601 strings become timestamps)."""
+    import pandas as pd
+    kv = await ajs.create_key_value(bucket="pdbulk")
+    await kv.put("a", json.dumps({"n": 1, "at": "2024-05-01T10:00:00Z"}))
+    await kv.put("b", json.dumps({"n": 2, "at": "2024-05-02T10:00:00Z", "x": "y"}))
+    df = await kv.to_pandas()
+    assert list(df.index) == ["a", "b"] and list(df["n"]) == [1, 2]
+    assert str(df["at"].dtype).startswith("datetime64") and df.loc["b", "x"] == "y"
+    assert pd.isna(df.loc["a", "x"])
+    s = await ajs.create_stream(name="PDBULK", subjects=["pdbulk.>"])
+    for k in ("a", "b"):
+        await ajs.publish(f"pdbulk.{k}", (await kv.get(k)).value)
+    frame = await s.to_pandas()
+    assert frame[["n", "at", "x"]].dtypes.equals(df[["n", "at", "x"]].dtypes)
+
+
 async def test_codecs(ajs) -> None:
-    from jsdata.codec import MsgpackCodec
+    from jsdata.frames.codec import MsgpackCodec
     kv = await ajs.create_key_value(bucket="cd")
 
     class Upper:

@@ -10,7 +10,7 @@ import nats.js.errors
 import pytest
 
 from jsdata import errors
-from jsdata.kv import KeyValueOp
+from jsdata.kv.entry import KeyValueOp
 
 
 @pytest.fixture

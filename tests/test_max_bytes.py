@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jsdata
-from jsdata import errors, fetch
-from jsdata._budget import (
+from jsdata import errors
+from jsdata.client._budget import (
     batch_cost,
     direct_batch_budget,
     direct_cost,
@@ -25,6 +25,7 @@ from jsdata._budget import (
     pull_cost,
     stored_header_len,
 )
+from jsdata.frames import fetch, reader
 
 DELTAS = [-1, 0, 1]  # limit = exact boundary + delta
 ids = {-1: "one-under", 0: "exact", 1: "one-over"}
@@ -262,7 +263,7 @@ def _reader_stream(js, name: str, subject: str, n_fit: int, delta: int, limit: i
 
 @pytest.mark.parametrize("delta", DELTAS, ids=ids.get)
 def test_to_arrow_pull_boundary_blocking(js, delta, monkeypatch):
-    monkeypatch.setattr(jsdata.reader, "_FORCE", "consumer")
+    monkeypatch.setattr(reader, "_FORCE", "consumer")
     limit = fetch.MAX_REQUEST_BYTES  # the reader's real pull limit (8 MiB)
     assert limit >= 2 * js.nc.max_payload
     data = _reader_stream(js, f"MBR{delta + 1}", f"mbr{delta + 1}.x", 40, delta, limit)
@@ -275,7 +276,7 @@ def test_to_arrow_pull_boundary_blocking(js, delta, monkeypatch):
 
 @pytest.mark.parametrize("delta", DELTAS, ids=ids.get)
 async def test_to_pandas_pull_boundary_async(ajs, delta, monkeypatch):
-    monkeypatch.setattr(jsdata.reader, "_FORCE", "consumer")
+    monkeypatch.setattr(reader, "_FORCE", "consumer")
     limit = fetch.MAX_REQUEST_BYTES
     import asyncio
     url = ajs.nc.connected_url.geturl() if ajs.nc.connected_url else None
@@ -307,7 +308,7 @@ async def _raw_direct(ajs, stream: str, req: dict) -> list[tuple[bytes, bytes]]:
     import asyncio
     import json
 
-    from jsdata._conn import new_token, status_of
+    from jsdata.client._conn import new_token, status_of
     out: list[tuple[bytes, bytes]] = []
     done = asyncio.get_running_loop().create_future()
 
@@ -331,7 +332,7 @@ async def _raw_direct(ajs, stream: str, req: dict) -> list[tuple[bytes, bytes]]:
 
 @pytest.mark.parametrize("delta", DELTAS, ids=ids.get)
 async def test_direct_batch_boundary_async(ajs, delta):
-    from jsdata.objectfile import direct_batch
+    from jsdata.objects.files import direct_batch
     name = f"AMBD{delta + 1}"
     subj = f"ambd{delta + 1}.x"
     await ajs.create_stream(name=name, subjects=[subj], allow_direct=True)
@@ -357,7 +358,7 @@ def test_direct_reader_boundary_blocking(js, monkeypatch):
     # a small read uses the batched direct get with MAX_REQUEST_BYTES; make it small so
     # the byte budget, not the batch size, ends each request at an exact boundary
     monkeypatch.setattr(fetch, "MAX_REQUEST_BYTES", 3 * (len("mbd.x") + 100))
-    monkeypatch.setattr(jsdata.reader, "_FORCE", "direct")
+    monkeypatch.setattr(reader, "_FORCE", "direct")
     js.create_stream(name="MBD", subjects=["mbd.x"], allow_direct=True)
     data = [bytes([97 + i]) * 100 for i in range(10)]
     for d in data:
@@ -370,7 +371,7 @@ def test_direct_reader_boundary_blocking(js, monkeypatch):
 
 async def test_direct_reader_boundary_async(ajs, monkeypatch):
     monkeypatch.setattr(fetch, "MAX_REQUEST_BYTES", 3 * (len("ambd.x") + 100))
-    monkeypatch.setattr(jsdata.reader, "_FORCE", "direct")
+    monkeypatch.setattr(reader, "_FORCE", "direct")
     await ajs.create_stream(name="AMBDR", subjects=["ambd.x"], allow_direct=True)
     data = [bytes([97 + i]) * 100 for i in range(10)]
     for d in data:

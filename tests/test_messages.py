@@ -10,7 +10,7 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.message import MsgMetadata, parse_metadata
+from jsdata.client.message import MsgMetadata, parse_metadata
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:

@@ -10,7 +10,7 @@ import random
 import pytest
 
 import jsdata
-from jsdata import publish
+from jsdata.client import bulk as publish
 
 pytestmark = pytest.mark.skipif(publish._cpubs is None, reason="jsdata._cparse not built")
 

@@ -14,8 +14,15 @@ import pytest
 
 import jsdata
 from jsdata import aio, errors
-from jsdata.config import ObjectLink, ObjectMeta, ObjectMetaOptions, ObjectStoreConfig, Placement
-from jsdata.object import ObjectInfo, ObjectStoreManager, ObjectStoreStatus
+from jsdata.client.config import (
+    ObjectLink,
+    ObjectMeta,
+    ObjectMetaOptions,
+    ObjectStoreConfig,
+    Placement,
+)
+from jsdata.objects.layout import ObjectInfo, ObjectStoreStatus
+from jsdata.objects.manager import ObjectStoreManager
 
 
 def _digest(data: bytes) -> str:

@@ -11,7 +11,7 @@ import pytest
 from nats.js import api as napi
 
 from jsdata import errors
-from jsdata.config import ObjectMeta, ObjectMetaOptions
+from jsdata.client.config import ObjectMeta, ObjectMetaOptions
 
 
 @pytest.fixture

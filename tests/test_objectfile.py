@@ -23,7 +23,7 @@ import pytest
 
 import jsdata
 from jsdata import aio, errors
-from jsdata.config import ObjectMeta, ObjectMetaOptions
+from jsdata.client.config import ObjectMeta, ObjectMetaOptions
 from tests.helpers import wait_for
 
 

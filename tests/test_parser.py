@@ -1,4 +1,4 @@
-"""The protocol parser (jsdata._parser) and the connection's read loop.
+"""The protocol parser (jsdata.client._parser) and the connection's read loop.
 
 Unit tests feed byte streams, split and merged at every boundary, to the parser of a real
 (unconnected) ``Connection`` whose protocol callbacks are recorded; the server tests check
@@ -16,8 +16,8 @@ import pytest
 from nats.errors import ProtocolError
 
 import jsdata
-from jsdata import _parser
-from jsdata._conn import READ_SIZE, BulkSink, Connection
+from jsdata.client import _parser
+from jsdata.client._conn import READ_SIZE, BulkSink, Connection
 from jsdata.server import EmbeddedServer
 from tests.helpers import await_for, wait_for
 

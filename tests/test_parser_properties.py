@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jsdata._conn import BulkSink, Connection
+from jsdata.client._conn import BulkSink, Connection
 
 pytestmark = pytest.mark.data
 

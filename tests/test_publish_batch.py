@@ -12,7 +12,8 @@ import pytest
 
 import jsdata
 from jsdata import errors
-from jsdata.publish import BulkPublisher, FastBatchPublisher
+from jsdata.client.bulk import BulkPublisher
+from jsdata.client.fast import FastBatchPublisher
 from jsdata.server import EmbeddedServer
 
 _counter = iter(range(1_000_000))

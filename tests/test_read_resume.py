@@ -17,7 +17,9 @@ import pytest
 from cutproxy import CutProxy
 
 import jsdata
-from jsdata import errors, fetch
+from jsdata import errors
+from jsdata.client import resume
+from jsdata.frames import reader
 
 N = 12_000
 CUT_AFTER = 400_000  # bytes server -> client before the cut: a few batches into the read
@@ -41,7 +43,7 @@ def _connect_blocking(url: str, **kw):
 
 @pytest.fixture(params=["direct", "consumer"])
 def mechanism(request, monkeypatch):
-    monkeypatch.setattr(jsdata.reader, "_FORCE", request.param)
+    monkeypatch.setattr(reader, "_FORCE", request.param)
     return request.param
 
 
@@ -141,7 +143,7 @@ def test_server_gone_raises_read_interrupted_blocking(js, server, mechanism):
 
 
 def test_server_gone_past_the_resume_window_blocking(js, server, monkeypatch):
-    monkeypatch.setattr(fetch, "RESUME_WINDOW", 1.0)  # nats-py keeps reconnecting forever
+    monkeypatch.setattr(resume, "RESUME_WINDOW", 1.0)  # nats-py keeps reconnecting forever
     _fill(js, "RGW")
     with CutProxy(server.port, cut_after=CUT_AFTER, on_cut=server.stop) as proxy, \
             _connect_blocking(proxy.url) as pjs:

@@ -46,7 +46,7 @@ def put_json(js: jsdata.JetStream, subject: str, rows: list[dict]) -> None:
 @pytest.fixture(params=[True, False], ids=["direct", "consumer"])
 def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Both read mechanisms: batched direct get and the ephemeral ordered consumer."""
-    from jsdata import reader
+    from jsdata.frames import reader
     monkeypatch.setattr(reader, "_FORCE", "direct" if request.param else "consumer")
     return bool(request.param)
 
@@ -498,7 +498,7 @@ def test_reader_numbers_are_exact(mjs: jsdata.JetStream) -> None:
 
 
 async def test_mechanism_choice_and_consumer_loss(ajs: jsdata.aio.JetStream) -> None:
-    from jsdata import reader
+    from jsdata.frames import reader
     s = await ajs.create_stream(name="MC", subjects=["MC.>"], allow_direct=True)
     for i in range(3000):
         await ajs.publish_async("MC.x", json.dumps({"i": i}).encode())

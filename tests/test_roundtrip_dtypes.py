@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jsdata
-from jsdata import dtypes, errors
+from jsdata import errors
+from jsdata.frames import dtypes
 from jsdata.server import EmbeddedServer
 
 CODECS = ["json", "msgpack", "arrow"]
@@ -324,7 +325,7 @@ def test_oversize_row_is_refused_before_sending(mjs: jsdata.JetStream) -> None:
 @pytest.mark.parametrize("surface", ["blocking", "asyncio"])
 async def test_oversize_row_in_a_later_slice_says_what_is_stored(server: EmbeddedServer,
                                                                  surface: str) -> None:
-    from jsdata.writer import PIECE_ROWS
+    from jsdata.frames.writer import PIECE_ROWS
     n = PIECE_ROWS + 50
     bad = PIECE_ROWS + 7
     if surface == "blocking":
@@ -362,7 +363,7 @@ async def test_oversize_row_in_a_later_slice_says_what_is_stored(server: Embedde
 
 
 def test_bad_subject_value_in_a_later_slice_says_what_is_stored(mjs: jsdata.JetStream) -> None:
-    from jsdata.writer import PIECE_ROWS
+    from jsdata.frames.writer import PIECE_ROWS
     s = new_stream(mjs)
     n = PIECE_ROWS + 10
     df = pd.DataFrame({"id": range(n), "k": ["a"] * n})

@@ -24,11 +24,8 @@ PROG = "jsdata"
 def _version() -> str:
     import jsdata
     try:
-        import nats
-        nats_py = getattr(nats, "__version__", None)
-        if nats_py is None:
-            from importlib.metadata import version
-            nats_py = version("nats-py")
+        from importlib.metadata import version
+        nats_py = version("nats-py")
     except Exception:  # noqa: BLE001 - informational only
         nats_py = "?"
     return f"jsdata {jsdata.__version__} (nats-py {nats_py}, Python {sys.version.split()[0]})"

@@ -58,7 +58,7 @@ def add_connection_options(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 def connect_kwargs(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
     """The URL and :func:`jsdata.connect` keywords the options ask for; ``--context`` is
-    passed through (the library reads the nats CLI context, see :mod:`jsdata.contexts`),
+    passed through (the library reads the nats CLI context, see :mod:`jsdata.client.contexts`),
     and the explicit options win over it."""
     url = getattr(args, "server", None) or None
     kw: dict[str, Any] = {}

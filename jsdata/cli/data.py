@@ -244,7 +244,7 @@ def _export_batches(js: Any, stream: str, opts: dict[str, Any], batch_size: int,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ..reader import table_to_pandas
+    from ..frames.decode import table_to_pandas
     reader = js.stream(stream).to_batches(batch_size=batch_size, **opts)
     rows, first, last = 0, None, None
     writer: Any = None

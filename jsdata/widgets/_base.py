@@ -19,7 +19,7 @@ from .. import _repr, errors
 def _resolve(obj: Any, what: str) -> tuple[Any, asyncio.AbstractEventLoop, Any]:
     """``(core object, its event loop, loop thread or None)`` for a blocking twin or an
     asyncio object (the latter only from a coroutine running on its loop)."""
-    from ..blocking import Twin
+    from ..blocking.twin import Twin
     if isinstance(obj, Twin):
         lt = obj._lt
         if lt is None:

@@ -48,7 +48,7 @@ class Dashboard(_LiveWidget):
     def __init__(self, js: Any, *, interval: float = 2.0, window: float = 300.0,
                  max_rows: int = 50, show_internal: bool = False) -> None:
         resolved = _resolve(js, "JetStream context")
-        _check_type(resolved[0], "jetstream", "JetStream", "JetStream context")
+        _check_type(resolved[0], "client.jetstream", "JetStream", "JetStream context")
         if interval <= 0:
             raise errors.InvalidArgumentError("interval must be > 0 seconds")
         if window < interval:

@@ -41,7 +41,7 @@ class KVWatcher(_FeedWidget):
                  value_chars: int = 80, sort: str = "key", descending: bool = False,
                  filter: str = "") -> None:
         resolved = _resolve(kv, "key-value bucket")
-        _check_type(resolved[0], "kv", "KeyValue", "key-value bucket")
+        _check_type(resolved[0], "kv.bucket", "KeyValue", "key-value bucket")
         self._keys = keys if isinstance(keys, str) else list(keys)
         resolved[0]._filters(self._keys)  # validate the patterns now (InvalidKeyError)
         if sort not in COLUMNS:
@@ -130,7 +130,7 @@ class KVWatcher(_FeedWidget):
         """Show every stored revision of ``key`` below the table (a chart of its values
         when they are numbers), kept up to date live; ``None`` hides it."""
         if key is not None:
-            from ..names import kv_key
+            from ..client.names import kv_key
             kv_key(key)
         with self._lock:
             self._history_key = key

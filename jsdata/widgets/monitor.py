@@ -10,7 +10,8 @@ from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped]
 
-from .. import _repr, errors, names
+from .. import _repr, errors
+from ..client import names
 from . import _svg
 from ._base import _check_type, _LiveWidget, _resolve
 from ._table import Markup, grid, title_bar, when
@@ -46,7 +47,7 @@ class StreamMonitor(_LiveWidget):
                  window: float = 300.0, max_rows: int = 100, show_internal: bool = False,
                  chart_consumers: int = 5) -> None:
         resolved = _resolve(js, "JetStream context")
-        _check_type(resolved[0], "jetstream", "JetStream", "JetStream context")
+        _check_type(resolved[0], "client.jetstream", "JetStream", "JetStream context")
         name = getattr(stream, "name", stream)
         if not isinstance(name, str):
             raise errors.InvalidArgumentError(

@@ -27,7 +27,7 @@ class ObjectStoreBrowser(_FeedWidget):
     def __init__(self, obs: Any, *, max_rows: int = 100, sort: str = "name",
                  descending: bool = False, filter: str = "") -> None:
         resolved = _resolve(obs, "object store")
-        _check_type(resolved[0], "object", "ObjectStore", "object store")
+        _check_type(resolved[0], "objects.store", "ObjectStore", "object store")
         if sort not in SORTABLE:
             raise errors.InvalidArgumentError(f"sort must be one of {SORTABLE}, got {sort!r}")
         self._match = pattern_matcher(filter)

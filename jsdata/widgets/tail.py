@@ -12,7 +12,8 @@ from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped]
 
-from .. import _repr, errors, names
+from .. import _repr, errors
+from ..client import names
 from ._base import _check_type, _FeedWidget, _resolve
 from ._table import grid, title_bar
 
@@ -58,11 +59,11 @@ class StreamTail(_FeedWidget):
                  n: int = 20, *, value_chars: int = 120, codec: Any = "auto",
                  columns: Sequence[str] | None = None, max_columns: int = 8) -> None:
         resolved = _resolve(stream, "stream")
-        _check_type(resolved[0], "stream", "Stream", "stream")
+        _check_type(resolved[0], "client.stream", "Stream", "stream")
         if n < 1:
             raise errors.InvalidArgumentError("n must be at least 1")
         filters = _subjects(subjects)
-        from .. import codec as _codec
+        from ..frames import codec as _codec
         self._codec_mod = _codec
         if isinstance(codec, str) and codec.lower() == "auto":
             self._codec: Any = None
@@ -176,7 +177,7 @@ class StreamTail(_FeedWidget):
     async def _open_feed(self) -> Any:
         """An ordered feed starting early enough to hold the last ``n`` matching messages:
         a window before the last sequence, widened until it holds ``n`` or the stream."""
-        from ..watch import OrderedFeed
+        from ..client.watch import OrderedFeed
         s = self._core_obj
         info = await s.info()
         st = info.state

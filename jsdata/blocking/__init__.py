@@ -1,0 +1,1 @@
+"""The blocking engine: one loop thread, a handler thread, generated twins."""

@@ -1,0 +1,285 @@
+"""The blocking engine: one asyncio loop on a daemon thread, and one handler thread.
+
+``LoopThread.run`` submits a coroutine and blocks for its result (Ctrl-C cancels it);
+``submit_nowait`` queues fire-and-forget work (acks, async publishes) that runs in order
+and that later ``run`` calls wait for. A failure known at once (a closed connection)
+raises at once, as Go's ``Ack`` does; one that happens on the loop becomes an
+:class:`~jsdata.errors.AsyncCallError`, raised by the next call through the loop or by
+``close()``, or given to ``error_cb``. Callbacks given to the blocking API run in order on
+the ``_HandlerThread``, with back-pressure on the core when they fall behind, so a slow
+handler never stalls the loop's I/O. Nothing here names a JetStream class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .. import errors
+
+log = logging.getLogger("jsdata")
+
+_HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
+_NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
+
+
+class LoopThread:
+    """One asyncio event loop on a daemon thread; ``run`` submits a coroutine and blocks."""
+
+    def __init__(self, name: str = "jsdata-loop") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._handlers: _HandlerThread | None = None
+        self._handlers_lock = threading.Lock()
+        self.closed = False
+        # fire-and-forget submissions (acks, async publishes), run in order on the loop
+        self._nowait: collections.deque[Any] = collections.deque()
+        self._nowait_lock = threading.Lock()
+        self._nowait_room = threading.Event()
+        self._nowait_idle = True
+        self._nowait_submitted = 0
+        self._nowait_done = 0
+        self._nowait_event: asyncio.Event | None = None
+        self._nowait_progress: asyncio.Event | None = None
+        # failures of fire-and-forget work: raised by the next call (or close()), or given to
+        # error_cb when the user set one (connect(error_cb=...)); never only kept here
+        self._failed: collections.deque[errors.AsyncCallError] = collections.deque()
+        self.error_cb: Callable[[BaseException], Any] | None = None
+        self._ready = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self.thread.start()
+        self._ready.wait()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._nowait_event = asyncio.Event()
+        self._nowait_progress = asyncio.Event()
+        self.loop.create_task(self._nowait_drainer(), name="jsdata-nowait")
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+    def submit_nowait(self, coro: Any, call: str = "a fire-and-forget call") -> None:
+        """Queue ``coro`` to run on the loop in submission order, without waiting for it.
+
+        Used for fire-and-forget work (acks, async publishes): one thread hop per burst
+        instead of one round trip per call. Later ``run`` calls see it done first. If it
+        fails, the failure (an :class:`~jsdata.errors.AsyncCallError` naming ``call``) is
+        raised by the next call through this loop, or given to ``error_cb``.
+        """
+        if self._failed:
+            coro.close()
+            self.raise_failed()
+        with self._nowait_lock:
+            self._nowait.append((coro, call))
+            self._nowait_submitted += 1
+            wake = self._nowait_idle
+            self._nowait_idle = False
+            full = len(self._nowait) >= _NOWAIT_HIGH_WATER
+            if full:
+                self._nowait_room.clear()
+        if wake:
+            self.loop.call_soon_threadsafe(self._nowait_event.set)  # type: ignore[union-attr]
+        if full and threading.current_thread() is not self.thread:
+            # Let the loop thread catch up: waiting on an Event hands it the GIL at once,
+            # where spinning here would starve it for whole switch intervals.
+            self._nowait_room.wait(5.0)
+
+    async def _nowait_drainer(self) -> None:
+        ev = self._nowait_event
+        assert ev is not None and self._nowait_progress is not None
+        while True:
+            await ev.wait()
+            ev.clear()
+            while True:
+                with self._nowait_lock:
+                    if not self._nowait:
+                        self._nowait_idle = True
+                        break
+                    batch = list(self._nowait)
+                    self._nowait.clear()
+                    self._nowait_room.set()
+                for c, call in batch:
+                    try:
+                        await c
+                    except asyncio.CancelledError:
+                        raise
+                    except BaseException as e:  # noqa: BLE001 - surfaced, see failed()
+                        self.failed(call, e)
+                    self._nowait_done += 1
+                self._nowait_progress.set()
+
+    def failed(self, call: str, error: BaseException) -> None:
+        """Report that fire-and-forget ``call`` failed (from any thread).
+
+        With an ``error_cb`` the error goes to it (on the handler thread); otherwise the
+        next call through this loop raises it, or ``close()`` does.
+        """
+        if isinstance(error, errors.AsyncCallError):
+            err = error
+        else:
+            err = errors.AsyncCallError(call=call, error=error)
+            err.__cause__ = error
+        cb = self.error_cb
+        if cb is not None and not self.closed:
+            try:
+                self.handlers.submit(cb, (err,))
+                return
+            except Exception:  # noqa: BLE001 - fall back to raising it from the next call
+                pass
+        self._failed.append(err)
+
+    def raise_failed(self) -> None:
+        """Raise the oldest unreported fire-and-forget failure, if there is one."""
+        try:
+            err = self._failed.popleft()
+        except IndexError:
+            return
+        raise err
+
+    def watch(self, fut: concurrent.futures.Future[Any], call: str) -> None:
+        """Report ``fut``'s exception (work started without waiting) through ``failed``."""
+        def done(f: concurrent.futures.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is not None:
+                self.failed(call, f.exception())  # type: ignore[arg-type]
+
+        fut.add_done_callback(done)
+
+    async def _after_nowait(self, upto: int, coro: Any, report: bool) -> Any:
+        prog = self._nowait_progress
+        assert prog is not None
+        while self._nowait_done < upto:
+            prog.clear()
+            await prog.wait()
+        if report and self._failed:  # work queued before this call failed: this call says so
+            coro.close()
+            self.raise_failed()
+        return await coro
+
+    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True) -> Any:
+        """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it).
+
+        A fire-and-forget call that failed before this one is raised here instead (not
+        with ``report=False``: ``close()`` closes first and raises afterwards).
+        """
+        if self.closed:
+            coro.close()
+            raise errors.ConnectionClosedError("the connection is closed")
+        if report and self._failed:
+            coro.close()
+            self.raise_failed()
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
+                               "use the asyncio API (jsdata.aio) there")
+        upto = self._nowait_submitted
+        if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
+            coro = self._after_nowait(upto, coro, report)
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            if fut.done():  # the core raised its own TimeoutError subclass: keep it as is
+                raise
+            fut.cancel()
+            raise errors.JetStreamTimeoutError("timed out waiting for the operation") from None
+        except BaseException:  # KeyboardInterrupt and friends: do not leave work running
+            if not fut.done():
+                fut.cancel()
+            raise
+
+    def start(self, coro: Any, call: str = "a call started without waiting"
+              ) -> concurrent.futures.Future[Any]:
+        """Start ``coro`` on the loop without waiting (not ordered with ``submit_nowait``
+        work); a concurrent future for its result. A failure nobody waits for is reported
+        through :meth:`failed` (raised by the next call or given to ``error_cb``)."""
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        self.watch(fut, call)
+        return fut
+
+    @property
+    def handlers(self) -> _HandlerThread:
+        with self._handlers_lock:
+            if self._handlers is None:
+                self._handlers = _HandlerThread(self)
+            return self._handlers
+
+    def stop(self) -> None:
+        """Cancel what still runs on the loop, stop it and join every thread."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._handlers is not None:
+            self._handlers.stop()
+
+        async def _cancel_all() -> None:
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not me]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()
+
+        if threading.current_thread() is not self.thread:
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(10)
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                pass
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+class _HandlerThread:
+    """Runs blocking callbacks in order on one thread, with backpressure on the core."""
+
+    def __init__(self, lt: LoopThread) -> None:
+        self.lt = lt
+        self.q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.size = 0
+        self._lock = threading.Lock()
+        self._room: asyncio.Future[None] | None = None
+        self.thread = threading.Thread(target=self._main, name="jsdata-handlers", daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception:  # a failing handler must not stop the others; never silent
+                log.exception("jsdata: handler %r raised", getattr(fn, "__name__", fn))
+            with self._lock:
+                self.size -= 1
+                if self.size == _HANDLER_HIGH_WATER // 2 and self._room is not None:
+                    room, self._room = self._room, None
+                    self.lt.loop.call_soon_threadsafe(_set_res, room)
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[None] | None:
+        """Queue a call (from the loop thread); returns a future to await when too far behind."""
+        with self._lock:
+            self.size += 1
+            behind = self.size >= _HANDLER_HIGH_WATER
+            if behind and self._room is None:
+                self._room = self.lt.loop.create_future()
+            room = self._room if behind else None
+        self.q.put((fn, args))
+        return room
+
+    def stop(self) -> None:
+        self.q.put(None)
+        if threading.current_thread() is not self.thread:
+            self.thread.join(10)
+
+
+def _set_res(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)

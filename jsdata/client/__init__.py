@@ -1,0 +1,1 @@
+"""The asyncio JetStream core (nats.go parity); knows nothing of data frames."""

@@ -1,0 +1,470 @@
+"""The core connection: nats-py's client with a zero-copy fast path for jsdata's own subscriptions.
+
+nats-py builds a ``Msg``, parses headers into a dict and queues every message for a task; for
+JetStream data paths that per-message work dominates. ``Connection`` keeps everything else of
+nats-py (connect, auth, TLS, reconnect with re-subscription, flushing) and routes messages of
+subscriptions made with :meth:`Connection.fast_subscribe` straight to a plain callback with the
+raw subject, reply, payload and header block. This module is the only place that touches
+nats-py internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
+
+from .. import errors
+from ._parser import BulkSink, FastParser, SidMap
+
+# handler(subject, reply, data, header_block) — called on the event loop, must not block.
+FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
+
+_CRLF = b"\r\n"
+
+# nats-server's -ERR for a denied publish or subscription, e.g.
+# 'Permissions Violation for Publish to "$JS.API.STREAM.CREATE.X"' or
+# 'Permissions Violation for Subscription to "a.b" using queue "q"'
+_PERMISSION_RE = re.compile(
+    r"permissions violation for (publish|subscription) to \"?([^\"\s]*)\"?", re.IGNORECASE)
+
+# a callback failed with the PermissionDeniedError of a denied subject
+DenialHandler = Callable[[errors.PermissionDeniedError], None]
+
+# Bytes asked of the transport per read (nats-py asks 32 KiB). Bigger reads mean fewer
+# loop wake-ups and parser passes per message; the stream reader's limit is raised to match
+# so that the socket is not paused every 64 KiB.
+READ_SIZE = 1 << 20
+_logger = logging.getLogger("nats.aio.client")  # where nats-py's read loop logs
+_jsdata_log = logging.getLogger("jsdata")
+
+
+# PUB / HPUB framing (the NATS client protocol), written once: every publisher frames its
+# commands with these. Fields: subject, reply, [header size,] total size, [headers,] payload.
+_PUB = b"PUB %b %b %d\r\n%b\r\n"
+_HPUB = b"HPUB %b %b %d %d\r\n%b%b\r\n"
+
+
+def pub_frame(subject: bytes, reply: bytes, payload: bytes, hdr: bytes = b"") -> bytes:
+    """One PUB (or HPUB, with a header block) command."""
+    if hdr:
+        return _HPUB % (subject, reply, len(hdr), len(hdr) + len(payload), hdr, payload)
+    return _PUB % (subject, reply, len(payload), payload)
+
+
+def indexed_pub_templates(reply_suffix: bytes = b"") -> tuple[bytes, bytes, bytes, bytes]:
+    """PUB / HPUB templates for pipelined publishers, whose reply is ``prefix + index +
+    reply_suffix`` (one ack inbox, a token per message) - formatted inline in their hot
+    loops: ``(pub, hpub, pub_head, hpub_head)``; the heads leave out the body (sent in
+    parts). Fields: subject, prefix, index, [header size,] total size, [headers, payload]."""
+    reply = b"%b%d" + reply_suffix
+    pub_head = b"PUB %b " + reply + b" %d\r\n"
+    hpub_head = b"HPUB %b " + reply + b" %d %d\r\n"
+    return pub_head + b"%b\r\n", hpub_head + b"%b%b\r\n", pub_head, hpub_head
+
+
+def new_token(n: int = 12) -> str:
+    """A random token usable in subjects (like a nuid)."""
+    return secrets.token_urlsafe(n).replace("-", "A").replace("_", "B")
+
+
+class Connection(Client):
+    """nats-py ``Client`` plus the fast subscription and raw publish paths jsdata needs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fast: SidMap = SidMap()
+        self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
+        self._ps = FastParser(self)
+        # (operation, subject) -> callbacks of requests waiting on it, failed by a denial
+        self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
+        self._denial_listeners: list[DenialHandler] = []  # told of every denial
+
+    def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
+        """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
+        publishes to the denied subject); returns the function that removes it."""
+        self._denial_listeners.append(cb)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._denial_listeners.remove(cb)
+
+        return remove
+
+    def watch_denial(self, operation: str, subject: str, cb: DenialHandler) -> Callable[[], None]:
+        """Call ``cb(error)`` if the server denies ``operation`` ("publish" or "subscribe")
+        on ``subject`` (its ``-ERR Permissions Violation``); returns the un-watch function.
+
+        nats-py only hands that ``-ERR`` to the error callback, so a request would wait for
+        its whole timeout; watching lets it fail the moment the server says no.
+        """
+        key = (operation, subject)
+        cbs = self._denials.setdefault(key, [])
+        cbs.append(cb)
+
+        def unwatch() -> None:
+            lst = self._denials.get(key)
+            if lst is not None:
+                with contextlib.suppress(ValueError):
+                    lst.remove(cb)
+                if not lst:
+                    del self._denials[key]
+
+        return unwatch
+
+    async def _process_err(self, err_msg: str) -> None:  # type: ignore[override]
+        """A permissions violation fails the requests waiting on its subject and goes to the
+        error callback as a :class:`~jsdata.errors.PermissionDeniedError` (the server keeps
+        the connection open); anything else is nats-py's (which expects lower case)."""
+        m = _PERMISSION_RE.search(err_msg)
+        if m is None:
+            await super()._process_err(err_msg.lower())
+            return
+        operation = "publish" if m.group(1).lower() == "publish" else "subscribe"
+        subject = m.group(2)
+        err = errors.PermissionDeniedError(
+            f"permission denied: this connection may not {operation} "
+            f"{'to' if operation == 'publish' else 'on'} {subject!r} "
+            f"(the server's permissions for this user do not allow it)",
+            subject=subject, operation=operation)
+        waiting = self._denials.get((operation, subject), ())
+        if not waiting:  # nobody's request fails with it (e.g. a pull request): say it once
+            _jsdata_log.warning("%s", err.description)
+        for cb in [*waiting, *self._denial_listeners]:
+            try:
+                cb(err)
+            except Exception:  # noqa: BLE001 - a waiter must not break the read loop
+                _logger.debug("jsdata: a permission-denial callback failed", exc_info=True)
+        await self._error_cb(err)
+
+    @property
+    def server_info(self) -> dict[str, Any]:
+        """The INFO the connected server sent (version, api_lvl, max_payload, ...)."""
+        return dict(self._server_info or {})
+
+    async def _process_msg(  # type: ignore[override]
+        self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
+    ) -> None:
+        handler = self._fast.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        stats = self.stats
+        stats["in_msgs"] += 1
+        stats["in_bytes"] += len(data)
+        handler(subject, reply, data, headers or b"")
+
+    async def fast_subscribe(self, subject: str, handler: FastHandler, queue: str = ""
+                             ) -> Subscription:
+        """Subscribe with a raw callback (in queue group ``queue`` if given); re-subscribed
+        by nats-py after reconnects."""
+        sub = await self.subscribe(subject, queue=queue, pending_msgs_limit=0,
+                                   pending_bytes_limit=0)
+        self._fast[sub._id] = handler
+        return sub
+
+    async def fast_subscribe_bulk(self, subject: str, sink: BulkSink) -> Subscription:
+        """Subscribe with a :class:`BulkSink`: the parser appends messages to its lists with
+        no per-message call (for bulk reads); re-subscribed by nats-py after reconnects."""
+        sub = await self.subscribe(subject, pending_msgs_limit=0, pending_bytes_limit=0)
+        self._fast[sub._id] = sink.append
+        self._bulk[b"%d" % sub._id] = sink
+        return sub
+
+    def drop_fast(self, sub: Subscription) -> None:
+        """Stop routing ``sub``'s messages to its handler (or sink) now; the UNSUB is sent
+        by :meth:`fast_unsubscribe`, which may follow later (messages in between are dropped).
+        """
+        self._fast.pop(sub._id, None)
+        self._bulk.pop(b"%d" % sub._id, None)
+
+    async def fast_unsubscribe(self, sub: Subscription) -> None:
+        """Remove a fast (or bulk) subscription (ignores a closed connection)."""
+        self.drop_fast(sub)
+        if self.is_closed:
+            return
+        try:
+            await sub.unsubscribe()
+        except (nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
+            pass
+
+    async def _read_loop(self) -> None:
+        """Feed the parser from the transport until the connection closes or fails.
+
+        nats-py's loop with bigger reads: up to :data:`READ_SIZE` bytes per read, with the
+        stream reader's buffer limit raised to match. Errors are handled exactly as nats-py
+        does: EOF and protocol or socket errors go to ``_process_op_err`` (which reconnects
+        or closes), cancellation ends the loop quietly, anything else is logged.
+        """
+        reader = getattr(self._transport, "_io_reader", None)
+        if isinstance(reader, asyncio.StreamReader) and getattr(reader, "_limit", 0) < READ_SIZE:
+            # pause the socket at 2 x READ_SIZE buffered, not at 64 KiB
+            reader._limit = READ_SIZE  # type: ignore[attr-defined]
+        while True:
+            try:
+                tr = self._transport
+                if self.is_closed or self.is_reconnecting or tr is None:
+                    break
+                if tr.at_eof():
+                    eof = nats.errors.UnexpectedEOF()
+                    await self._error_cb(eof)
+                    await self._process_op_err(eof)
+                    break
+                chunk = await tr.read(READ_SIZE)
+                await self._ps.parse(chunk)
+            except nats.errors.ProtocolError:
+                await self._process_op_err(nats.errors.ProtocolError())
+                break
+            except OSError as e:
+                await self._process_op_err(e)
+                break
+            except asyncio.CancelledError:
+                break
+            except Exception as ex:  # noqa: BLE001 - as nats-py: log and stop reading
+                _logger.error("nats: encountered error", exc_info=ex)
+                break
+
+    @property
+    def server_version(self) -> tuple[int, int, int]:
+        """The server's version as ``(major, minor, patch)`` ((0, 0, 0) if unknown)."""
+        m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", str(self.server_info.get("version", "")))
+        return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else (0, 0, 0)
+
+    def keep_reconnecting(self, allow_reconnect: bool, max_reconnect_attempts: int) -> None:
+        """Switch the reconnect behaviour of an established connection (the first connect
+        runs with a bounded attempt count)."""
+        self.options.update(allow_reconnect=allow_reconnect,
+                            max_reconnect_attempts=max_reconnect_attempts)
+
+    async def close_quietly(self) -> None:
+        """Close; a transport that died meanwhile (server gone) is closed all the same."""
+        try:
+            await self.close()
+        except (OSError, nats.errors.Error):
+            # nats-py flushes its reconnect buffer into a transport that may be dead
+            pass
+
+    def check_open(self) -> None:
+        if self.is_closed:
+            raise errors.ConnectionClosedError("the connection is closed")
+
+    async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
+        """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+        if self.is_closed:
+            raise errors.ConnectionClosedError("the connection is closed")
+        size = len(data) + len(hdr)
+        if size > self._max_payload:
+            raise errors.MaxPayloadExceededError(
+                f"message of {size} bytes exceeds the server's max_payload of "
+                f"{self._max_payload} bytes"
+            )
+        if not self.is_connected and (
+            self._max_pending_size <= 0
+            or size + self._pending_data_size > self._max_pending_size
+        ):
+            raise errors.NotConnectedError("not connected and the reconnect buffer is full")
+        cmd = pub_frame(subject.encode(), reply.encode(), data, hdr)
+        # queue_raw + kick, inlined: this is the per-message hot path of async publishing
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += len(data)
+        self._pending.append(cmd)
+        self._pending_data_size += len(cmd)
+        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
+            await self._flush_pending(force_flush=True)
+        fq = self._flush_queue
+        if fq is not None and fq.empty():
+            await self._flush_pending()
+
+    def queue_raw(self, *chunks: bytes, nmsgs: int = 0, nbytes: int = 0) -> None:
+        """Append prebuilt protocol bytes to the outgoing buffer (nats-py's pending list).
+
+        Raises when closed, or when disconnected with the reconnect buffer full; ``nmsgs``
+        and ``nbytes`` update the connection's out stats. Call :meth:`kick` afterwards.
+        """
+        if self.is_closed:
+            raise errors.ConnectionClosedError("the connection is closed")
+        size = sum(map(len, chunks)) if len(chunks) != 1 else len(chunks[0])
+        if not self.is_connected and (
+            self._max_pending_size <= 0
+            or size + self._pending_data_size > self._max_pending_size
+        ):
+            raise errors.NotConnectedError("not connected and the reconnect buffer is full")
+        if len(chunks) == 1:
+            self._pending.append(chunks[0])
+        else:
+            self._pending.extend(chunks)
+        self._pending_data_size += size
+        if nmsgs:
+            stats = self.stats
+            stats["out_msgs"] += nmsgs
+            stats["out_bytes"] += nbytes
+
+    async def kick(self) -> None:
+        """Have nats-py's flusher write what is queued (once per burst; forced when over
+        the pending limit)."""
+        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
+            await self._flush_pending(force_flush=True)
+        fq = self._flush_queue
+        if fq is not None and fq.empty():
+            await self._flush_pending()
+
+    def add_status_listener(self, cb: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``cb(event)`` on the loop for "disconnected", "reconnected" and "closed".
+
+        Installed on first use by wrapping nats-py's connection callbacks (a user's own
+        callbacks still run first). Returns a function that removes ``cb``.
+        """
+        listeners: list[Callable[[str], None]] | None = self.__dict__.get(
+            "_jsdata_status_listeners")
+        if listeners is None:
+            listeners = []
+            self.__dict__["_jsdata_status_listeners"] = listeners
+            for attr, event in (("_disconnected_cb", "disconnected"),
+                                ("_reconnected_cb", "reconnected"), ("_closed_cb", "closed")):
+                user_cb = getattr(self, attr, None)
+
+                async def relay(user_cb: Any = user_cb, event: str = event) -> None:
+                    if user_cb is not None:
+                        await user_cb()
+                    for fn in list(listeners or ()):
+                        try:
+                            fn(event)
+                        except Exception:  # noqa: BLE001 - a listener must not break nats-py
+                            pass
+
+                setattr(self, attr, relay)
+        listeners.append(cb)
+
+        def remove() -> None:
+            if listeners is not None and cb in listeners:
+                listeners.remove(cb)
+
+        return remove
+
+    def publish_now(self, subject: str, reply: str, data: bytes) -> bool:
+        """Write a PUB straight to the socket when connected and nothing is queued before it.
+
+        For latency-critical small control messages (pull requests): no flusher round trip.
+        Returns False (nothing sent) when it cannot; then use :meth:`publish_raw`.
+        """
+        tr = self._transport
+        if (tr is None or self._status != Client.CONNECTED or self._pending
+                or len(data) > self._max_payload):
+            return False
+        tr.write(pub_frame(subject.encode(), reply.encode(), data))
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += len(data)
+        return True
+
+
+class ReplyMux:
+    """One wildcard inbox subscription that routes replies to per-request callbacks.
+
+    Used for API requests, publish acks and async publish: one SUB for the connection's
+    lifetime, a token per request, as nats.go does with its response multiplexer.
+    """
+
+    def __init__(self, conn: Connection, inbox_prefix: str = "_INBOX") -> None:
+        self.conn = conn
+        self.prefix = f"{inbox_prefix}.{new_token()}."
+        self._prefix_b = self.prefix.encode()
+        self._plen = len(self._prefix_b)
+        self._waiters: dict[bytes, Callable[[bytes, bytes], None]] = {}
+        self._counter = itertools.count(1)
+        self._sub: Subscription | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._sub is None:
+                self._sub = await self.conn.fast_subscribe(self.prefix + "*", self._on_msg)
+
+    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        cb = self._waiters.pop(subject[self._plen:], None)
+        if cb is not None:
+            cb(data, hdr)
+
+    def register(self, cb: Callable[[bytes, bytes], None]) -> tuple[str, bytes]:
+        """Reserve a reply subject; ``cb(data, header_block)`` runs once with the reply."""
+        tok = f"{next(self._counter):x}".encode()
+        self._waiters[tok] = cb
+        return self.prefix + tok.decode(), tok
+
+    def forget(self, tok: bytes) -> None:
+        self._waiters.pop(tok, None)
+
+    async def request(self, subject: str, data: bytes, timeout: float,
+                      hdr: bytes = b"") -> tuple[bytes, bytes]:
+        """Publish and wait for one reply: (data, header_block)."""
+        if self._sub is None:
+            await self.start()
+        fut: asyncio.Future[tuple[bytes, bytes]] = asyncio.get_running_loop().create_future()
+
+        def done(d: bytes, h: bytes) -> None:
+            if not fut.done():
+                fut.set_result((d, h))
+
+        def denied(err: errors.PermissionDeniedError) -> None:
+            if not fut.done():
+                fut.set_exception(err)
+
+        reply, tok = self.register(done)
+        unwatch = self.conn.watch_denial("publish", subject, denied)
+        unwatch_sub = self.conn.watch_denial("subscribe", self.prefix + "*", denied)
+        try:
+            await self.conn.publish_raw(subject, reply, data, hdr)
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise errors.APITimeoutError(
+                f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
+        finally:
+            self._waiters.pop(tok, None)
+            unwatch()
+            unwatch_sub()
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self.conn.fast_unsubscribe(self._sub)
+            self._sub = None
+        self._waiters.clear()
+
+
+def status_of(hdr: bytes) -> tuple[int, str] | None:
+    """The inline status of a header block (``NATS/1.0 503``) as (code, description)."""
+    if len(hdr) < 12 or hdr[8:9] != b" ":
+        return None
+    end = hdr.find(_CRLF)
+    line = hdr[9:end] if end > 0 else hdr[9:]
+    code, _, desc = line.partition(b" ")
+    try:
+        return int(code), desc.decode("utf-8", "replace").strip()
+    except ValueError:
+        return None
+
+
+def env_url() -> str | None:
+    """The server URL from JSDATA_URL or NATS_URL, if set."""
+    return os.environ.get("JSDATA_URL") or os.environ.get("NATS_URL") or None
+
+
+def redact(url: str) -> str:
+    """A URL with any user:password@ or token@ removed, for reprs and messages."""
+    if "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    host = rest.rsplit("@", 1)[1]
+    return f"{scheme}://***@{host}" if sep else f"***@{host}"

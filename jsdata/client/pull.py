@@ -1,0 +1,416 @@
+"""Pull requests: ``fetch`` / ``fetch_bytes`` / ``fetch_no_wait`` / ``next``.
+
+Continuous consumption (``consume`` / ``messages``) lives in :mod:`jsdata.client.consume`.
+
+Status handling follows nats.go ``jetstream/pull.go``: 100 is a heartbeat, 404 (no messages)
+and 408 (request expired) end a batch without error, 409 ends it with a typed error (except
+"Message Size Exceeds MaxBytes" and "Batch Completed", which end it cleanly), and two missed
+idle heartbeats end it with :class:`~jsdata.errors.NoHeartbeatError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .. import errors
+from .._util import seconds
+from ._budget import pull_cost
+from ._conn import new_token, status_of
+from .message import Msg
+from .priority import PinHolder, note_pin, pin_extra, priority_fields
+
+if TYPE_CHECKING:
+    from .context import Context
+
+DEFAULT_EXPIRES = 30.0
+UNSET: Any = object()
+
+
+def status_error(code: int, desc: str) -> errors.JetStreamError | None:
+    """The error a pull status means (None for a clean end: 404, 408, max bytes, completed)."""
+    low = desc.lower()
+    if code in (404, 408):
+        return None
+    if code == 409:
+        if "message size exceeds maxbytes" in low or "batch completed" in low:
+            return None
+        if "consumer deleted" in low:
+            return errors.ConsumerDeletedError(f"consumer deleted ({code} {desc})", code=code)
+        if "leadership change" in low:
+            return errors.ConsumerLeadershipChangedError(desc, code=code)
+        if "server shutdown" in low:
+            return errors.ServerShutdownError(f"server shutdown ({code} {desc})", code=code)
+        return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
+    if code == 503:
+        return errors.NoRespondersError(
+            "no responders: the consumer or stream does not exist", code=code)
+    if code == 400:
+        return errors.InvalidArgumentError(f"bad pull request: {desc}", code=code)
+    if code == 423:
+        return errors.PinIdMismatchError(
+            f"another client holds the pin of this priority group ({code} {desc})", code=code)
+    return errors.JetStreamError(f"pull request failed: {code} {desc}", code=code)
+
+
+class MessageBatch:
+    """The messages of one fetch: iterate it (``async for`` / ``for``); ``error`` afterwards.
+
+    Messages are yielded as they arrive; iteration ends when the batch is complete, the
+    request expired, or an error ended it (then ``error`` is set).
+    """
+
+    def __init__(self) -> None:
+        self._msgs: deque[Msg] = deque()
+        self._done = False
+        self.error: errors.JetStreamError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._last: Msg | None = None  # the last message received (ordered fetch resumes there)
+        self._abandon: Any = None  # ends the pull request when a waiting reader is cancelled
+
+    def __repr__(self) -> str:
+        return f"<MessageBatch buffered={len(self._msgs)} done={self._done} error={self.error!r}>"
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _push(self, msg: Msg) -> None:
+        self._msgs.append(msg)
+        self._last = msg
+        if self._waiter is not None:
+            self._wake()
+
+    def _finish(self, err: errors.JetStreamError | None = None) -> None:
+        if not self._done:
+            self._done = True
+            if err is not None and self.error is None:
+                self.error = err
+            self._wake()
+
+    @property
+    def done(self) -> bool:
+        """True once no more messages will arrive (buffered ones may remain)."""
+        return self._done
+
+    def __aiter__(self) -> MessageBatch:
+        return self
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        except asyncio.CancelledError:
+            # The reader gave up (task cancelled, Ctrl-C on the blocking API): end the pull
+            # request now, or the server would deliver the next message into a dead batch.
+            if self._abandon is not None:
+                self._abandon()
+            raise
+        finally:
+            self._waiter = None
+
+    async def __anext__(self) -> Msg:
+        while True:
+            if self._msgs:
+                return self._msgs.popleft()
+            if self._done:
+                raise StopAsyncIteration
+            await self._wait()
+
+    async def _next_many(self) -> list[Msg]:
+        """Every buffered message, waiting for at least one (empty list at the end).
+
+        The blocking surface uses this to cross threads once per burst, not per message.
+        """
+        if not self._msgs and not self._done:
+            await self._wait()
+        out = list(self._msgs)
+        self._msgs.clear()
+        return out
+
+    async def messages(self) -> list[Msg]:
+        """Wait for the whole batch and return its messages as a list."""
+        out: list[Msg] = []
+        while True:
+            chunk = await self._next_many()
+            if not chunk:
+                return out
+            out.extend(chunk)
+
+
+class _Fetch:
+    """One pull request's reception state: a temporary inbox feeding a MessageBatch."""
+
+    def __init__(self, js: Context, batch: MessageBatch, want: int, max_bytes: int,
+                 expires: float | None, heartbeat: float, pin: PinHolder | None = None) -> None:
+        self.js = js
+        self.pin = pin
+        self.mb = batch
+        self.want = want
+        self.max_bytes = max_bytes
+        self.received = 0
+        self.bytes = 0
+        self.heartbeat = heartbeat
+        self.last_activity = time.monotonic()
+        self.sub: Any = None
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.timers: list[asyncio.TimerHandle] = []
+        self.deadline = loop.time() + expires if expires else None
+        self.subject = ""  # where the pull request went, and the request (to re-send it)
+        self.req: dict[str, Any] = {}
+        self.unlisten: Any = None
+        self.resend = True  # re-send the request after a reconnect (else end the batch)
+        if expires:
+            self.timers.append(loop.call_later(expires + 1.0, self._expired))
+        if heartbeat:
+            self.timers.append(loop.call_later(2 * heartbeat, self._check_heartbeat))
+
+    def on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if self.mb._done:
+            return
+        if self.heartbeat:
+            self.last_activity = time.monotonic()
+        if hdr and not data:
+            st = status_of(hdr)
+            if st is not None:
+                code, desc = st
+                if code == 100:
+                    return
+                if code == 423 and self.pin is not None:
+                    self.pin.pin_id = None  # compete for the pin again on the next pull
+                self.finish(status_error(code, desc))
+                return
+        if self.pin is not None:
+            note_pin(self.pin, hdr)
+        self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
+        self.received += 1
+        if self.max_bytes:
+            # The server ends a pull whose messages reach max_bytes exactly with no status.
+            self.bytes += pull_cost(subject, reply, hdr, data)
+            if self.pin is not None:  # the server charges before adding the pin header
+                self.bytes -= pin_extra(hdr)
+            if self.bytes >= self.max_bytes:
+                self.finish()
+                return
+        if self.received >= self.want:
+            self.finish()
+
+    def on_conn(self, event: str) -> None:
+        """A pull request can be lost with the connection: re-send it after a reconnect."""
+        if self.mb._done:
+            return
+        if event == "reconnected":
+            if self.resend:
+                self.js._spawn(self._resend())
+            else:  # ordered: what arrived is a gap-free prefix; the next fetch goes on after it
+                self.finish()
+        elif event == "closed":
+            self.finish(errors.ConnectionClosedError("the connection closed during the fetch"))
+
+    async def _resend(self) -> None:
+        """Ask again for what is still missing, to a fresh inbox (whatever the old request
+        still delivers cannot be counted twice)."""
+        if self.mb._done:
+            return
+        req = dict(self.req)
+        req["batch"] = self.want - self.received
+        if self.max_bytes:
+            req["max_bytes"] = self.max_bytes - self.bytes
+        if self.deadline is not None and "expires" in req:
+            left = self.deadline - self.loop.time()
+            if left <= 0.1:
+                return  # about to expire anyway
+            req["expires"] = int(left * 1e9)
+        nc = self.js.nc
+        try:
+            sub = await nc.fast_subscribe(f"_INBOX.{new_token()}", self.on_msg)
+        except Exception:  # noqa: BLE001 - the connection went again: the next event decides
+            return
+        old, self.sub = self.sub, sub
+        if old is not None:
+            nc._fast.pop(old._id, None)
+            self.js._spawn(nc.fast_unsubscribe(old))
+        if self.mb._done:
+            self.finish()
+            return
+        self.last_activity = time.monotonic()
+        try:
+            await nc.publish_raw(self.subject, sub.subject,
+                                 json.dumps(req, separators=(",", ":")).encode())
+        except errors.JetStreamError as e:
+            self.finish(e)
+
+    def _expired(self) -> None:
+        # The server should have ended the request with a 408 by now; end it ourselves.
+        self.finish()
+
+    def _check_heartbeat(self) -> None:
+        if self.mb._done:
+            return
+        idle = time.monotonic() - self.last_activity
+        if idle >= 2 * self.heartbeat:
+            self.finish(errors.NoHeartbeatError(
+                f"no heartbeat received for {idle:.1f}s (heartbeat {self.heartbeat:g}s)"))
+        else:
+            self.timers.append(
+                self.loop.call_later(2 * self.heartbeat - idle, self._check_heartbeat))
+
+    def finish(self, err: errors.JetStreamError | None = None) -> None:
+        if self.mb._done:
+            return
+        self.mb._finish(err)
+        for t in self.timers:
+            t.cancel()
+        self.timers.clear()
+        if self.unlisten is not None:
+            unlisten, self.unlisten = self.unlisten, None
+            unlisten()
+        if self.sub is not None:
+            sub, self.sub = self.sub, None
+            self.js.nc.drop_fast(sub)
+            self.js._spawn(self.js.nc.fast_unsubscribe(sub))
+
+
+async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
+               max_wait: float | timedelta | None = DEFAULT_EXPIRES,
+               heartbeat: float | timedelta | None = UNSET, no_wait: bool = False,
+               group: str | None = None, min_pending: int | None = None,
+               min_ack_pending: int | None = None, priority: int | None = None,
+               pin: PinHolder | None = None, resend: bool = True) -> MessageBatch:
+    """Send one pull request for ``stream``/``consumer`` and return its MessageBatch.
+
+    This is the single fetch primitive: durable and ordered consumers both use it.
+    ``group``/``min_pending``/``min_ack_pending``/``priority`` are the priority-group options
+    (:mod:`jsdata.client.priority`); ``pin`` keeps a pinned client's id between pulls. A request
+    lost with the connection is sent again after the reconnect for what is still missing
+    (``resend``); ordered consumers end the batch instead, since AckNone messages lost on
+    the wire would leave a gap: their next fetch resumes after the last received.
+    """
+    prio = priority_fields(group, min_pending, min_ack_pending, priority,
+                           pin.pin_id if pin is not None else None)
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise errors.InvalidArgumentError(f"fetch batch must be an int >= 1, got {batch!r}")
+    if max_bytes < 0:
+        raise errors.InvalidArgumentError(f"max_bytes must be >= 0, got {max_bytes!r}")
+    expires = seconds(max_wait) if not no_wait else None
+    if expires is not None and expires <= 0:
+        raise errors.InvalidArgumentError(f"max_wait must be > 0, got {max_wait!r}")
+    hb = seconds(heartbeat) if heartbeat is not UNSET else None
+    if heartbeat is UNSET:
+        hb = 5.0 if (expires or 0) >= 10 else 0.0
+    hb = hb or 0.0
+    if hb < 0:
+        raise errors.InvalidArgumentError(f"heartbeat must be >= 0, got {heartbeat!r}")
+    if hb and expires is not None and expires < 2 * hb:
+        raise errors.InvalidArgumentError(
+            f"max_wait ({expires:g}s) must be at least 2 times the heartbeat ({hb:g}s)")
+    js.nc.check_open()
+    req: dict[str, Any] = {"batch": batch}
+    if expires is not None:
+        req["expires"] = int(expires * 1e9)
+    if max_bytes:
+        req["max_bytes"] = max_bytes
+    if no_wait:
+        req["no_wait"] = True
+    if hb:
+        req["idle_heartbeat"] = int(hb * 1e9)
+    req.update(prio)
+    mb = MessageBatch()
+    f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
+    mb._abandon = f.finish
+    f.resend = resend
+    inbox = f"_INBOX.{new_token()}"
+    f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
+    f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
+    f.req = req
+    f.unlisten = js.nc.add_status_listener(f.on_conn)
+    try:
+        await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
+    except BaseException:
+        f.finish()
+        raise
+    return mb
+
+
+class PullMethods:
+    """fetch / fetch_bytes / fetch_no_wait / next for a pull consumer (durable or ordered).
+
+    ``group``, ``min_pending``, ``min_ack_pending`` and ``priority`` are the priority-group
+    options of a consumer with a ``priority_policy`` (see :mod:`jsdata.client.priority`); ``group``
+    is required on such a consumer. A pinned client's id is kept on the consumer.
+    """
+
+    _js: Context
+    stream: str
+    name: str
+    pin_id: str | None = None
+
+    async def _pull(self, **request: Any) -> MessageBatch:
+        """Send one pull request (:func:`pull` keywords); OrderedConsumer recreates first."""
+        if request.get("group") is not None:
+            request["pin"] = self
+        return await pull(self._js, self.stream, self.name, **request)
+
+    async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                    heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
+                    min_pending: int | None = None, min_ack_pending: int | None = None,
+                    priority: int | None = None) -> MessageBatch:
+        """Request up to ``batch`` messages, waiting at most ``max_wait`` seconds."""
+        return await self._pull(batch=batch, max_wait=max_wait, heartbeat=heartbeat,
+                                group=group, min_pending=min_pending,
+                                min_ack_pending=min_ack_pending, priority=priority)
+
+    async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                          heartbeat: float | timedelta | None = UNSET, *,
+                          group: str | None = None, min_pending: int | None = None,
+                          min_ack_pending: int | None = None, priority: int | None = None
+                          ) -> MessageBatch:
+        """Request messages up to ``max_bytes`` in total, waiting at most ``max_wait``."""
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise errors.InvalidArgumentError(f"max_bytes must be an int >= 1, got {max_bytes!r}")
+        return await self._pull(batch=1_000_000, max_bytes=max_bytes, max_wait=max_wait,
+                                heartbeat=heartbeat, group=group, min_pending=min_pending,
+                                min_ack_pending=min_ack_pending, priority=priority)
+
+    async def fetch_no_wait(self, batch: int, *, group: str | None = None,
+                            min_pending: int | None = None, min_ack_pending: int | None = None,
+                            priority: int | None = None) -> MessageBatch:
+        """Return at most ``batch`` messages that are available now, without waiting."""
+        return await self._pull(batch=batch, no_wait=True, heartbeat=None, group=group,
+                                min_pending=min_pending, min_ack_pending=min_ack_pending,
+                                priority=priority)
+
+    async def next(self, max_wait: float | timedelta = DEFAULT_EXPIRES,
+                   heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
+                   min_pending: int | None = None, min_ack_pending: int | None = None,
+                   priority: int | None = None) -> Msg:
+        """The next message; JetStreamTimeoutError if none arrives within ``max_wait``."""
+        mb = await self.fetch(1, max_wait=max_wait, heartbeat=heartbeat, group=group,
+                              min_pending=min_pending, min_ack_pending=min_ack_pending,
+                              priority=priority)
+        async for msg in mb:
+            return msg
+        if mb.error is not None:
+            raise mb.error
+        raise errors.JetStreamTimeoutError(f"no message within {seconds(max_wait):g}s")
+
+
+def ack_seqs(reply: str) -> tuple[str, int, int] | None:
+    """(consumer, stream sequence, consumer sequence) from a ``$JS.ACK`` reply subject."""
+    toks = reply.split(".")
+    n = len(toks)
+    try:
+        if n == 9:
+            return toks[3], int(toks[5]), int(toks[6])
+        if n >= 12:
+            return toks[5], int(toks[7]), int(toks[8])
+    except ValueError:
+        return None
+    return None
+

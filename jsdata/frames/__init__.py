@@ -1,0 +1,1 @@
+"""DataFrames and Arrow: reading streams into tables, writing tables as messages."""

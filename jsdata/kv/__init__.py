@@ -1,0 +1,1 @@
+"""Key-value buckets over JetStream streams (nats.go kv.go)."""

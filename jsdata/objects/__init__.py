@@ -1,0 +1,1 @@
+"""Object stores over JetStream streams (nats.go object.go)."""
