@@ -264,7 +264,16 @@ async def test_fast_batch_server_restart_resolves(server: EmbeddedServer,
     await bp.finish()
     assert bp.outstanding == 0 and bp.acked + len(bp.errors) == bp.sent
     assert bp.acked >= 1
-    stored = (await (await ajs.stream(name)).info()).state.messages
+    # the restarted server answers the JetStream API once it has recovered its streams
+    # (seconds under load): wait for that observable state, then check the contents
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        try:
+            stored = (await (await ajs.stream(name)).info()).state.messages
+            break
+        except (errors.APITimeoutError, errors.NotConnectedError,
+                errors.JetStreamNotEnabledError):
+            assert asyncio.get_running_loop().time() < deadline, "server never recovered"
     assert stored >= bp.acked  # what was confirmed is there
 
 
