@@ -9,7 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import ipywidgets  # type: ignore[import-untyped]
 
@@ -395,3 +395,58 @@ class _FeedWidget(_LiveWidget):
     async def _cleanup(self) -> None:
         if self._feed is not None:
             await self._feed.stop()
+
+
+class _FilterSortMixin:
+    """``set_filter`` / ``sort_by`` and their state for table widgets (KV keys, objects).
+
+    The widget provides ``_lock``, the ``_filter_box`` / ``_sort_menu`` / ``_order``
+    controls, ``request_render`` and ``_sortable`` (the columns it can sort by).
+    """
+
+    _sortable: ClassVar[list[str]]
+    _lock: Any
+    _filter_box: Any
+    _sort_menu: Any
+    _order: Any
+    _match: Any
+    _filter: str
+    _sort: str
+    _descending: bool
+
+    request_render: Callable[[], None]  # provided by _LiveWidget
+
+    def set_filter(self, pattern: str) -> None:
+        """Show only the rows whose name (key or object name) matches ``pattern`` (glob with
+        ``*``/``?``/``>``, else a substring; ``""`` shows all)."""
+        from ._table import pattern_matcher
+        match = pattern_matcher(pattern)
+        with self._lock:
+            self._match, self._filter = match, pattern
+        if self._filter_box.value != pattern:
+            self._filter_box.value = pattern
+        self.request_render()
+
+    def sort_by(self, column: str, descending: bool = False) -> None:
+        """Order the table by ``column`` (one of the widget's columns)."""
+        if column not in self._sortable:
+            raise errors.InvalidArgumentError(
+                f"sort by one of {self._sortable}, got {column!r}")
+        with self._lock:
+            self._sort, self._descending = column, bool(descending)
+        if self._sort_menu.value != column:
+            self._sort_menu.value = column
+        if self._order.value != bool(descending):
+            self._order.value = bool(descending)
+        self._order.description = "\u25bc desc" if descending else "\u25b2 asc"
+        self.request_render()
+
+    @property
+    def filter(self) -> str:
+        """The current filter (``""``: none)."""
+        return self._filter
+
+    @property
+    def sort(self) -> tuple[str, bool]:
+        """``(column, descending)`` of the current order."""
+        return self._sort, self._descending

@@ -12,7 +12,7 @@ import ipywidgets  # type: ignore[import-untyped]
 
 from .. import _repr, errors
 from . import _svg
-from ._base import _check_type, _FeedWidget, _resolve
+from ._base import _check_type, _FeedWidget, _FilterSortMixin, _resolve
 from ._table import grid, pattern_matcher, sort_rows, title_bar
 
 COLUMNS = ["key", "value", "revision", "operation", "updated"]
@@ -26,7 +26,7 @@ def _number(text: str) -> float | None:
     return v if v == v and abs(v) != float("inf") else None
 
 
-class KVWatcher(_FeedWidget):
+class KVWatcher(_FilterSortMixin, _FeedWidget):
     """A live table of a bucket's keys: key, value (decoded preview), revision, operation,
     updated. Deleted and purged keys leave the table.
 
@@ -36,6 +36,8 @@ class KVWatcher(_FeedWidget):
     revisions over time (a chart when its values are numbers). The same from code:
     :meth:`set_filter`, :meth:`sort_by`, :meth:`show_history`.
     """
+
+    _sortable = COLUMNS
 
     def __init__(self, kv: Any, keys: str | Sequence[str] = ">", *, max_rows: int = 100,
                  value_chars: int = 80, sort: str = "key", descending: bool = False,
@@ -83,40 +85,6 @@ class KVWatcher(_FeedWidget):
 
     def _describe(self) -> str:
         return f"{self._core_obj.bucket} keys={self._keys!r}"
-
-    # -- view settings -----------------------------------------------------------------------
-    def set_filter(self, pattern: str) -> None:
-        """Show only keys matching ``pattern`` (glob with ``*``/``?``/``>``, else a
-        substring; ``""`` shows all)."""
-        match = pattern_matcher(pattern)
-        with self._lock:
-            self._match, self._filter = match, pattern
-        if self._filter_box.value != pattern:
-            self._filter_box.value = pattern
-        self.request_render()
-
-    def sort_by(self, column: str, descending: bool = False) -> None:
-        """Order the table by ``column`` (one of key, value, revision, operation, updated)."""
-        if column not in COLUMNS:
-            raise errors.InvalidArgumentError(f"sort by one of {COLUMNS}, got {column!r}")
-        with self._lock:
-            self._sort, self._descending = column, bool(descending)
-        if self._sort_menu.value != column:
-            self._sort_menu.value = column
-        if self._order.value != bool(descending):
-            self._order.value = bool(descending)
-        self._order.description = "\u25bc desc" if descending else "\u25b2 asc"
-        self.request_render()
-
-    @property
-    def filter(self) -> str:
-        """The current key filter (``""``: none)."""
-        return self._filter
-
-    @property
-    def sort(self) -> tuple[str, bool]:
-        """``(column, descending)`` of the current order."""
-        return self._sort, self._descending
 
     # -- key history -------------------------------------------------------------------------
     def _history_picked(self, change: dict[str, Any]) -> None:

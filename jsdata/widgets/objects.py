@@ -9,13 +9,13 @@ import ipywidgets  # type: ignore[import-untyped]
 
 from .. import _repr, errors
 from . import _svg
-from ._base import _check_type, _FeedWidget, _resolve
+from ._base import _check_type, _FeedWidget, _FilterSortMixin, _resolve
 from ._table import Markup, grid, pattern_matcher, sort_rows, title_bar
 
 SORTABLE = ["name", "size", "chunks", "modified", "description"]
 
 
-class ObjectStoreBrowser(_FeedWidget):
+class ObjectStoreBrowser(_FilterSortMixin, _FeedWidget):
     """The objects of a bucket (name, size as a bar, chunks, digest, modified, description),
     following puts and deletes live through the bucket's watcher.
 
@@ -23,6 +23,8 @@ class ObjectStoreBrowser(_FeedWidget):
     menu orders it (by default the largest objects first); :meth:`set_filter` and
     :meth:`sort_by` do the same from code.
     """
+
+    _sortable = SORTABLE
 
     def __init__(self, obs: Any, *, max_rows: int = 100, sort: str = "name",
                  descending: bool = False, filter: str = "") -> None:
@@ -53,39 +55,6 @@ class ObjectStoreBrowser(_FeedWidget):
 
     def _describe(self) -> str:
         return str(self._core_obj.bucket)
-
-    def set_filter(self, pattern: str) -> None:
-        """Show only objects whose name matches ``pattern`` (glob or substring; ``""``:
-        all)."""
-        match = pattern_matcher(pattern)
-        with self._lock:
-            self._match, self._filter = match, pattern
-        if self._filter_box.value != pattern:
-            self._filter_box.value = pattern
-        self.request_render()
-
-    def sort_by(self, column: str, descending: bool = False) -> None:
-        """Order the table by ``column`` (name, size, chunks, modified or description)."""
-        if column not in SORTABLE:
-            raise errors.InvalidArgumentError(f"sort by one of {SORTABLE}, got {column!r}")
-        with self._lock:
-            self._sort, self._descending = column, bool(descending)
-        if self._sort_menu.value != column:
-            self._sort_menu.value = column
-        if self._order.value != bool(descending):
-            self._order.value = bool(descending)
-        self._order.description = "\u25bc desc" if descending else "\u25b2 asc"
-        self.request_render()
-
-    @property
-    def filter(self) -> str:
-        """The current name filter (``""``: none)."""
-        return self._filter
-
-    @property
-    def sort(self) -> tuple[str, bool]:
-        """``(column, descending)`` of the current order."""
-        return self._sort, self._descending
 
     async def _open_feed(self) -> Any:
         return await self._core_obj.watch()
