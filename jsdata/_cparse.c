@@ -7,17 +7,26 @@
  * no Python call per message. It stops at the first frame it does not take: another
  * protocol line, a sid that is not a bulk sink, a header-only message (a status, for the
  * sink's on_control), anything malformed (the Python parser raises the right error), or an
- * incomplete frame. Returns (pos, messages, payload_bytes, need): ``need`` > 0 means the
+ * incomplete frame. A *packed* sink (jsdata/client/_packed.py, ``packed`` true) gets no
+ * Python object per message at all: each part is appended to one growing bytearray with
+ * its end offset (int64) in another, and the ``$JS.ACK`` reply subject is parsed into four
+ * int64 (stream seq, consumer seq, timestamp ns, pending; -1 when not an ack subject).
+ * Returns (pos, messages, payload_bytes, need): ``need`` > 0 means the
  * frame at ``pos`` needs that many bytes in total (counted from ``pos``) before it can be
  * parsed. The pure-Python parser (jsdata/_parser.py) does the same work when this
  * extension is not built, and handles everything else.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 static PyObject *empty_bytes = NULL;
-static PyObject *str_subjects, *str_replies, *str_hdrs, *str_datas;
+static PyObject *str_subjects, *str_replies, *str_hdrs, *str_datas, *str_packed;
+/* the bytearrays of a packed sink, in this order (see jsdata/client/_packed.py) */
+static const char *packed_names[9] = {"subj", "soff", "rep", "roff", "hdr", "hoff", "data",
+                                      "doff", "acks"};
+static PyObject *str_packed_names[9];
 
 /* Parse a non-negative decimal; -1 when not one (or too large). */
 static Py_ssize_t parse_size(const char *s, Py_ssize_t len)
@@ -37,6 +46,8 @@ static Py_ssize_t parse_size(const char *s, Py_ssize_t len)
 typedef struct {
     PyObject *sink;
     PyObject *subjects, *replies, *hdrs, *datas;
+    int packed;
+    PyObject *ba[9]; /* packed: the bytearrays, as packed_names */
 } SinkLists;
 
 static void sink_clear(SinkLists *s)
@@ -45,12 +56,41 @@ static void sink_clear(SinkLists *s)
     Py_CLEAR(s->replies);
     Py_CLEAR(s->hdrs);
     Py_CLEAR(s->datas);
+    for (int i = 0; i < 9; i++)
+        Py_CLEAR(s->ba[i]);
+    s->packed = 0;
     s->sink = NULL;
 }
 
 static int sink_load(SinkLists *s, PyObject *sink)
 {
     sink_clear(s);
+    PyObject *flag = PyObject_GetAttr(sink, str_packed);
+    if (flag == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+    } else {
+        int t = PyObject_IsTrue(flag);
+        Py_DECREF(flag);
+        if (t < 0)
+            return -1;
+        if (t) {
+            for (int i = 0; i < 9; i++) {
+                s->ba[i] = PyObject_GetAttr(sink, str_packed_names[i]);
+                if (s->ba[i] == NULL || !PyByteArray_Check(s->ba[i])) {
+                    if (s->ba[i] != NULL)
+                        PyErr_Format(PyExc_TypeError, "packed sink: %s must be a bytearray",
+                                     packed_names[i]);
+                    sink_clear(s);
+                    return -1;
+                }
+            }
+            s->packed = 1;
+            s->sink = sink;
+            return 0;
+        }
+    }
     s->subjects = PyObject_GetAttr(sink, str_subjects);
     s->replies = PyObject_GetAttr(sink, str_replies);
     s->hdrs = PyObject_GetAttr(sink, str_hdrs);
@@ -85,6 +125,89 @@ static int append_new(PyObject *list, const char *p, Py_ssize_t len)
     return r;
 }
 
+/* Append len bytes to a bytearray, growing its allocation by half again when it is full
+ * (PyByteArray_Resize alone grows by 1/8 at a time, a copy per few appends of a large
+ * buffer): resizing up and back down keeps the larger allocation. */
+static int ba_append(PyObject *ba, const void *p, Py_ssize_t len)
+{
+    PyByteArrayObject *o = (PyByteArrayObject *)ba;
+    Py_ssize_t n = Py_SIZE(ba), need = n + len;
+    if (need + 1 > o->ob_alloc - (o->ob_start - o->ob_bytes)) {
+        Py_ssize_t want = need + (need >> 1) + 64;
+        if (PyByteArray_Resize(ba, want) < 0)
+            return -1;
+    }
+    if (PyByteArray_Resize(ba, need) < 0)
+        return -1;
+    if (len)
+        memcpy(PyByteArray_AS_STRING(ba) + n, p, (size_t)len);
+    return 0;
+}
+
+/* Append a part and its end offset (the part buffer's new size, as int64). */
+static int part_append(PyObject *buf, PyObject *off, const char *p, Py_ssize_t len)
+{
+    if (ba_append(buf, p, len) < 0)
+        return -1;
+    int64_t end = (int64_t)PyByteArray_GET_SIZE(buf);
+    return ba_append(off, &end, 8);
+}
+
+/* A non-negative decimal of up to 18 digits, or -1. */
+static int64_t dec64(const char *s, Py_ssize_t len)
+{
+    Py_ssize_t v = parse_size(s, len);
+    return v < 0 ? -1 : (int64_t)v;
+}
+
+/* (stream seq, consumer seq, timestamp ns, pending) of a $JS.ACK reply subject: 9 tokens
+ * ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>) or 11 or more
+ * (with domain and account hash: the fields are tokens 7..10); -1s otherwise. */
+static void ack_fields(const char *r, Py_ssize_t len, int64_t out[4])
+{
+    out[0] = out[1] = out[2] = out[3] = -1;
+    if (len < 8 || memcmp(r, "$JS.ACK.", 8) != 0)
+        return;
+    const char *tok[16];
+    Py_ssize_t tlen[16];
+    int k = 0;
+    Py_ssize_t s = 0;
+    for (Py_ssize_t i = 0; i <= len; i++) {
+        if (i == len || r[i] == '.') {
+            if (k == 16)
+                return;
+            tok[k] = r + s;
+            tlen[k] = i - s;
+            k++;
+            s = i + 1;
+        }
+    }
+    int b;
+    if (k == 9)
+        b = 5;
+    else if (k >= 11)
+        b = 7;
+    else
+        return;
+    for (int j = 0; j < 4; j++)
+        out[j] = dec64(tok[b + j], tlen[b + j]);
+}
+
+static int packed_append(SinkLists *c, const char *subj, Py_ssize_t subj_len,
+                         const char *reply, Py_ssize_t reply_len, const char *hdr,
+                         Py_ssize_t hlen, const char *data, Py_ssize_t dlen)
+{
+    int64_t ack[4];
+    ack_fields(reply, reply_len, ack);
+    if (part_append(c->ba[0], c->ba[1], subj, subj_len) < 0
+        || part_append(c->ba[2], c->ba[3], reply, reply_len) < 0
+        || part_append(c->ba[4], c->ba[5], hdr, hlen) < 0
+        || part_append(c->ba[6], c->ba[7], data, dlen) < 0
+        || ba_append(c->ba[8], ack, 32) < 0)
+        return -1;
+    return 0;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args)
 {
     Py_buffer view;
@@ -95,7 +218,8 @@ static PyObject *scan(PyObject *self, PyObject *args)
     const char *b = (const char *)view.buf;
     const Py_ssize_t n = view.len;
     Py_ssize_t nmsgs = 0, nbytes = 0, need = 0;
-    SinkLists cur = {NULL, NULL, NULL, NULL, NULL};
+    SinkLists cur;
+    memset(&cur, 0, sizeof cur);
     const char *last_sid = NULL;
     Py_ssize_t last_sid_len = 0;
     int failed = 0;
@@ -196,7 +320,13 @@ static PyObject *scan(PyObject *self, PyObject *args)
             last_sid = sid;
             last_sid_len = sid_len;
         }
-        if (append_new(cur.subjects, subj, subj_len) < 0
+        if (cur.packed) {
+            if (packed_append(&cur, subj, subj_len, reply, reply_len, b + start, hlen,
+                              b + start + hlen, total - hlen) < 0) {
+                failed = 1;
+                break;
+            }
+        } else if (append_new(cur.subjects, subj, subj_len) < 0
             || append_new(cur.replies, reply, reply_len) < 0
             || append_new(cur.hdrs, b + start, hlen) < 0
             || append_new(cur.datas, b + start + hlen, total - hlen) < 0) {
@@ -383,7 +513,106 @@ done:
     return out;
 }
 
+/* The int64 offsets view of a buffer: n + 1 entries, ascending, within data_len. */
+static int offsets_of(Py_buffer *off, Py_ssize_t data_len, Py_ssize_t start, Py_ssize_t stop,
+                      const int64_t **out)
+{
+    Py_ssize_t n = off->len / 8 - 1;
+    if (off->len % 8 || n < 0 || start < 0 || stop < start || stop > n) {
+        PyErr_SetString(PyExc_ValueError, "offsets out of range");
+        return -1;
+    }
+    const int64_t *o = (const int64_t *)off->buf;
+    for (Py_ssize_t i = start; i < stop; i++)
+        if (o[i] < 0 || o[i + 1] < o[i] || o[i + 1] > data_len) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of range");
+            return -1;
+        }
+    *out = o;
+    return 0;
+}
+
+/*
+ * join(data, offsets, start, stop, sep) -> bytes
+ *
+ * Parts start..stop-1 of a buffer + int64 offsets (part i is data[offsets[i]:offsets[i+1]])
+ * joined with sep: the newline-delimited blob of a whole batch of JSON payloads in one copy.
+ */
+static PyObject *join(PyObject *self, PyObject *args)
+{
+    Py_buffer data, off, sep;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "y*y*nny*", &data, &off, &start, &stop, &sep))
+        return NULL;
+    PyObject *out = NULL;
+    const int64_t *o;
+    if (offsets_of(&off, data.len, start, stop, &o) == 0) {
+        Py_ssize_t k = stop - start;
+        Py_ssize_t total = k ? (Py_ssize_t)(o[stop] - o[start]) + (k - 1) * sep.len : 0;
+        out = PyBytes_FromStringAndSize(NULL, total);
+        if (out) {
+            char *w = PyBytes_AS_STRING(out);
+            const char *d = (const char *)data.buf;
+            for (Py_ssize_t i = start; i < stop; i++) {
+                if (i > start && sep.len) {
+                    memcpy(w, sep.buf, (size_t)sep.len);
+                    w += sep.len;
+                }
+                Py_ssize_t len = (Py_ssize_t)(o[i + 1] - o[i]);
+                memcpy(w, d + o[i], (size_t)len);
+                w += len;
+            }
+        }
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&sep);
+    return out;
+}
+
+/*
+ * split(data, offsets, start, stop) -> list[bytes]: parts start..stop-1 as bytes objects
+ * (for codecs that take one payload at a time).
+ */
+static PyObject *split(PyObject *self, PyObject *args)
+{
+    Py_buffer data, off;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "y*y*nn", &data, &off, &start, &stop))
+        return NULL;
+    PyObject *out = NULL;
+    const int64_t *o;
+    if (offsets_of(&off, data.len, start, stop, &o) == 0) {
+        out = PyList_New(stop - start);
+        const char *d = (const char *)data.buf;
+        for (Py_ssize_t i = start; out && i < stop; i++) {
+            Py_ssize_t len = (Py_ssize_t)(o[i + 1] - o[i]);
+            PyObject *b;
+            if (len == 0) {
+                b = empty_bytes;
+                Py_INCREF(b);
+            } else {
+                b = PyBytes_FromStringAndSize(d + o[i], len);
+            }
+            if (!b) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, i - start, b);
+        }
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&off);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"join", join, METH_VARARGS,
+     "join(data, offsets, start, stop, sep) -> bytes: parts start..stop-1 of a buffer with "
+     "int64 offsets, joined with sep."},
+    {"split", split, METH_VARARGS,
+     "split(data, offsets, start, stop) -> list[bytes]: parts start..stop-1 of a buffer with "
+     "int64 offsets."},
     {"scan", scan, METH_VARARGS,
      "scan(buf, pos, bulk) -> (pos, messages, payload_bytes, need): append the consecutive "
      "MSG/HMSG frames of bulk subscriptions to their sinks' lists."},
@@ -405,7 +634,11 @@ PyMODINIT_FUNC PyInit__cparse(void)
     str_replies = PyUnicode_InternFromString("replies");
     str_hdrs = PyUnicode_InternFromString("hdrs");
     str_datas = PyUnicode_InternFromString("datas");
-    if (!empty_bytes || !str_subjects || !str_replies || !str_hdrs || !str_datas)
+    str_packed = PyUnicode_InternFromString("packed");
+    if (!empty_bytes || !str_subjects || !str_replies || !str_hdrs || !str_datas || !str_packed)
         return NULL;
+    for (int i = 0; i < 9; i++)
+        if (!(str_packed_names[i] = PyUnicode_InternFromString(packed_names[i])))
+            return NULL;
     return PyModule_Create(&module);
 }

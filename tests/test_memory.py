@@ -61,7 +61,7 @@ CHILD = textwrap.dedent("""
     url, stream, mode = sys.argv[1:4]
     js = jsdata.connect(url)
     s = js.stream(stream)
-    if mode == "pandas":  # warm up: lazy imports, worker threads, allocator arenas
+    if mode != "batches":  # warm up: lazy imports, worker threads, allocator arenas
         s.to_pandas(max_messages=200, progress=False)
     base = peak_kb()
     out = {"base_kb": base}
@@ -74,6 +74,12 @@ CHILD = textwrap.dedent("""
     else:
         df = s.to_pandas(progress=False)
         out.update(rows=len(df), df_bytes=int(df.memory_usage(deep=True).sum()))
+        if mode == "wide":
+            from frames import WIDE_COLUMNS
+            ids = df["id"].to_numpy()
+            out["ids_ok"] = bool(len(ids) == len(set(ids.tolist())) and
+                                 sorted(ids.tolist()) == list(range(len(ids))))
+            out["columns"] = [c for c in df.columns if c in WIDE_COLUMNS]
     out["peak_kb"] = peak_kb()
     js.close()
     print(json.dumps(out))
@@ -145,3 +151,30 @@ def test_to_pandas_peaks_under_two_and_a_half_times_the_frame(big_server: Embedd
     assert ratio < 2.5, (f"to_pandas of {rows} rows: the DataFrame is {r['df_bytes'] / MB:.0f} "
                          f"MB, the peak grew {grew / MB:.0f} MB over the baseline "
                          f"({ratio:.2f}x)")
+
+
+@pytest.mark.parametrize("drop", [False, True], ids=["13-columns", "no-list-dict"])
+def test_to_pandas_of_the_wide_json_frame_peaks_under_two_and_a_half_times(
+        big_server: EmbeddedServer, tmp_path: Path, drop: bool) -> None:
+    """The realistic 13-column frame (tests/frames.py) written as JSON, one row per message:
+    its frame is small next to its JSON, so fixed in-flight buffering shows here first."""
+    from frames import WIDE_COLUMNS, wide_frame
+    rows = 100_000
+    df = wide_frame(rows, seed=3)
+    if drop:
+        df = df.drop(columns=["tags", "attrs"])
+    with jsdata.connect(big_server.url) as js:
+        js.create_stream(name="MEMW", subjects=["MEMW.>"])
+        res = js.publish_dataframe("MEMW.{cat}", df, codec="json", progress=False)
+        assert res.messages == rows
+    del df
+    r = measure(big_server.url, "MEMW", "wide", tmp_path)
+    assert r["rows"] == rows and r["ids_ok"]
+    assert r["columns"] == [c for c in WIDE_COLUMNS if not (drop and c in ("tags", "attrs"))]
+    grew = (r["peak_kb"] - r["base_kb"]) * 1024
+    ratio = grew / r["df_bytes"]
+    print(f"to_pandas wide json: {r['df_bytes'] / MB:.1f} MB frame, grew {grew / MB:.1f} MB "
+          f"({ratio:.2f}x)")
+    assert ratio < 2.5, (f"to_pandas of {rows} wide JSON rows: the DataFrame is "
+                         f"{r['df_bytes'] / MB:.1f} MB, the peak grew {grew / MB:.1f} MB over "
+                         f"the baseline ({ratio:.2f}x)")

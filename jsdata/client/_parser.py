@@ -5,7 +5,8 @@ nats-py's parser matches regexes and deletes each message from the front of its 
 per second. This parser walks each read by offset, splits control lines once, keeps only an
 incomplete tail between reads, and hands messages of jsdata's fast subscriptions straight to
 their callbacks (or, for bulk subscriptions, appends them to a :class:`BulkSink`'s lists
-with no per-message call); everything else goes to nats-py's own handlers unchanged.
+with no per-message call, or packs them into one buffer per part: :mod:`._packed`);
+everything else goes to nats-py's own handlers unchanged.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class BulkSink:
     after each parser pass that appended messages (e.g. to wake a waiter once enough arrived).
     """
 
+    packed = False  # a PackedSink (jsdata/client/_packed.py) is appended to as buffers
     __slots__ = ("subjects", "replies", "hdrs", "datas", "on_control", "on_batch")
 
     def __init__(self, on_control: Callable[[bytes, bytes, bytes], None],
@@ -212,6 +214,12 @@ class FastParser(Parser):
                         nmsgs += 1
                         if hlen == total and hlen:  # header only: a status or an empty payload
                             sink.on_control(subject, reply, b[start:stop])
+                            continue
+                        if sink.packed:  # buffers + offsets (the C scan's job, in Python)
+                            sink.add(subject, reply, b[start:start + hlen] if hlen else b"",
+                                     b[start + hlen:stop])
+                            nbytes += total - hlen
+                            hit = True
                             continue
                         if sink is not cur:
                             cur = sink
