@@ -153,11 +153,19 @@ static int part_append(PyObject *buf, PyObject *off, const char *p, Py_ssize_t l
     return ba_append(off, &end, 8);
 }
 
-/* A non-negative decimal of up to 18 digits, or -1. */
+/* A non-negative decimal that fits an int64 (a nanosecond timestamp has 19 digits), or -1. */
 static int64_t dec64(const char *s, Py_ssize_t len)
 {
-    Py_ssize_t v = parse_size(s, len);
-    return v < 0 ? -1 : (int64_t)v;
+    if (len <= 0 || len > 19)
+        return -1;
+    uint64_t v = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(c - '0');
+    }
+    return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
 }
 
 /* (stream seq, consumer seq, timestamp ns, pending) of a $JS.ACK reply subject: 9 tokens

@@ -33,10 +33,14 @@ except ImportError:
 PARTS = ("subj", "rep", "hdr", "data")  # the four parts; each has an offsets buffer
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
 def _dec(b: bytes) -> int:
-    """A non-negative decimal of up to 18 digits, or -1 (as the C parser reads them)."""
-    if 0 < len(b) <= 18 and b.isdigit() and b.isascii():
-        return int(b)
+    """A non-negative decimal that fits an int64, or -1 (as the C parser reads them)."""
+    if 0 < len(b) <= 19 and b.isdigit():
+        v = int(b)
+        return v if v <= _INT64_MAX else -1
     return -1
 
 

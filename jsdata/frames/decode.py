@@ -28,7 +28,10 @@ from .codec import (
     conform,
     sniff,
 )
+from . import packed as _packed
+from .codec import JsonCodec
 from .fetch import _Chunk
+from .packed import PackedPayloads
 from .fields import ERROR_FIELDS, HEADERS_FIELD
 
 if TYPE_CHECKING:
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
     from .options import ReadOptions
 
+_VIEW_CODECS = (JsonCodec,)  # built-in codecs that take a PackedPayloads view as it is
 META_KEY = b"jetstream"  # schema metadata: the covered range
 UNKNOWN_KEY = b"jsdata.unknown_schemas"  # decode_chunk: schema ids it did not know
 
@@ -158,8 +162,51 @@ def _text(values: list[Any]) -> pa.Array:
     return pa.array(values, pa.string())
 
 
+def _packed_meta(chunk: _Chunk, want_ct: bool, want_headers: bool) -> _Meta:
+    """Metadata of a packed pull: sequence and time as the parser read them from the
+    ``$JS.ACK`` reply subjects, subjects as a string array over the received buffer."""
+    p = chunk.packed
+    assert p is not None
+    ack = _packed.acks(p)
+    seqs = pa.array(ack[:, 0]).cast(pa.uint64())  # a -1 (not an ack reply) fails the cast
+    times = pa.array(ack[:, 2]).cast(TS_UTC)
+    subjects = _packed.text(p, "subj")
+    ctypes: list[str | None] | str | None = None
+    headers = None
+    if want_ct or want_headers:
+        h0 = _packed.uniform(p, "hdr")
+        ctypes, headers = _header_meta(chunk.hdrs if h0 is None else None, h0, p.n, want_ct,
+                                       want_headers)
+    return _Meta(subjects, seqs, times, ctypes, headers)
+
+
+def _header_meta(hdrs: list[bytes] | None, h0: bytes | None, n: int, want_ct: bool,
+                 want_headers: bool) -> tuple[list[str | None] | str | None, pa.Array | None]:
+    """Content types and user headers of pulled messages: from ``h0`` when every message has
+    that same header block, else from each of ``hdrs``."""
+    ctypes: list[str | None] | str | None = None
+    headers = None
+    if h0 is not None:
+        user = h0.split(b"\r\n")[1:] if h0 else []
+        if want_ct:
+            ctypes = _ctype(user)
+        if want_headers:
+            one = pa.array([_user_header_pairs(user)], HEADERS_FIELD.type)
+            headers = one.take(pa.array(np.zeros(n, dtype=np.int64)))
+    else:
+        assert hdrs is not None
+        users = [h.split(b"\r\n")[1:] if h else [] for h in hdrs]
+        if want_ct:
+            ctypes = [_ctype(u) for u in users]
+        if want_headers:
+            headers = pa.array([_user_header_pairs(u) for u in users], HEADERS_FIELD.type)
+    return ctypes, headers
+
+
 def _consumer_meta(chunk: _Chunk, want_ct: bool, want_headers: bool) -> _Meta:
     """Metadata of pulled messages: sequence and time from the ``$JS.ACK`` reply subjects."""
+    if chunk.packed is not None:
+        return _packed_meta(chunk, want_ct, want_headers)
     assert chunk.replies is not None and chunk.subjects is not None
     n = len(chunk)
     replies = _text(chunk.replies)
@@ -175,20 +222,9 @@ def _consumer_meta(chunk: _Chunk, want_ct: bool, want_headers: bool) -> _Meta:
     if want_ct or want_headers:
         hdrs = chunk.hdrs
         h0 = hdrs[0]
-        if hdrs.count(h0) == n:  # the usual case: every message has the same headers
-            user = h0.split(b"\r\n")[1:] if h0 else []
-            if want_ct:
-                ctypes = _ctype(user)
-            if want_headers:
-                one = pa.array([_user_header_pairs(user)], HEADERS_FIELD.type)
-                headers = one.take(pa.array(np.zeros(n, dtype=np.int64)))
-        else:
-            users = [h.split(b"\r\n")[1:] if h else [] for h in hdrs]
-            if want_ct:
-                ctypes = [_ctype(u) for u in users]
-            if want_headers:
-                headers = pa.array([_user_header_pairs(u) for u in users],
-                                   HEADERS_FIELD.type)
+        uniform = hdrs.count(h0) == n  # the usual case: every message has the same headers
+        ctypes, headers = _header_meta(None if uniform else hdrs, h0 if uniform else None, n,
+                                       want_ct, want_headers)
     return _Meta(subjects, seqs, times, ctypes, headers)
 
 
@@ -242,13 +278,16 @@ def _codec_groups(o: ReadOptions, chunk: _Chunk, meta: _Meta
     everything = np.arange(n)
     if isinstance(o.codec, Codec):
         return [(o.codec, everything)]
-    datas = chunk.datas
     ct = meta.ctypes
     if isinstance(ct, str):
         c = codec_for_content_type(ct)
         if c is not None:
             return [(c, everything)]
         ct = None
+    if (ct is None or not any(c is not None for c in ct)) and chunk.packed is not None:
+        if n and bool(np.all(_packed.first_bytes(chunk.packed, "data") == 0x7B)):  # "{"
+            return [(codecs_json(), everything)]
+    datas = chunk.datas
     if ct is not None and any(c is not None for c in ct):
         codecs = []
         for one, d in zip(ct, datas, strict=True):
@@ -275,8 +314,12 @@ _MARKER = b"\r\nNats-Marker-Reason:"  # a server-written marker (TTL expiry, pur
 def _without_markers(chunk: _Chunk) -> _Chunk:
     """The chunk minus subject delete markers (nats-server 2.11+ writes them, with empty
     payloads, when a subject's last message expires or is removed): they are not rows."""
+    p = chunk.packed
+    if p is not None:
+        if p.hdr.find(_MARKER, 0, int(_packed.offsets(p, "hdr")[-1])) < 0:
+            return chunk
     hdrs = chunk.hdrs
-    if not hdrs or _MARKER not in b"".join(hdrs):
+    if not hdrs or (p is None and _MARKER not in b"".join(hdrs)):
         return chunk
     keep = [i for i, h in enumerate(hdrs) if _MARKER not in h]
     out = _Chunk(chunk.kind, [hdrs[i] for i in keep], [chunk.datas[i] for i in keep],
@@ -307,9 +350,8 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
         groups = [(c, idx, None) for c, idx in _codec_groups(o, chunk, meta)]
     parts: list[tuple[pa.Table, np.ndarray]] = []
     bad: list[tuple[int, str]] = []
-    datas = chunk.datas
     for codec, idx, target in groups:
-        payloads = datas if len(idx) == n else [datas[i] for i in idx]
+        payloads = _payloads(chunk, codec, idx)
         good, wrong = _decode_group(codec, payloads, o.schema, target)
         for table, parents in good:
             parts.append((table, idx[parents] if len(idx) != n else parents))
@@ -328,6 +370,7 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
                 sequence=seq, subject=subj)
         if o.on_error == "keep":
             bidx = np.asarray([j for j, _ in bad], dtype=np.int64)
+            datas = chunk.datas
             kept = pa.table({
                 "_error": pa.array([r for _, r in bad], pa.string()),
                 "_data": pa.array([datas[j] for j, _ in bad], pa.binary()),
@@ -381,6 +424,20 @@ def decode_chunk(o: ReadOptions, chunk: _Chunk, stream: str) -> pa.Table:
     if unknown:
         md[UNKNOWN_KEY] = ",".join(sorted(unknown)).encode()
     return table.replace_schema_metadata(md) if md else table
+
+
+def _payloads(chunk: _Chunk, codec: Codec, idx: np.ndarray) -> Sequence[bytes]:
+    """The payloads at ``idx`` for ``codec``: for a packed chunk read by a built-in codec
+    a view over the received buffer (the JSON codec joins it in one copy), else a list."""
+    n = len(chunk)
+    p = chunk.packed
+    if p is not None and type(codec) in _VIEW_CODECS:
+        if len(idx) == n:
+            return PackedPayloads(p)
+        if len(idx) and int(idx[-1]) - int(idx[0]) + 1 == len(idx):  # one contiguous run
+            return PackedPayloads(p, int(idx[0]), int(idx[-1]) + 1)
+    datas = chunk.datas
+    return datas if len(idx) == n else [datas[i] for i in idx]
 
 
 def _schema_groups(chunk: _Chunk, groups: list[tuple[Codec, np.ndarray]]

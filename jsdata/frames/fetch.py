@@ -31,8 +31,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..client._budget import batch_cost
-from ..client._conn import BulkSink, new_token, status_of
+from ..client._conn import new_token, status_of
+from ..client._packed import Packed, PackedSink
 from ..client.headers import header_int
 from ..client.resume import STALLS, ConnWatch
 
@@ -46,36 +46,66 @@ MAX_REQUEST_BYTES = 8 << 20  # per direct-get request / pull: bounds memory and 
 # raw batches as fetched from the server
 
 class _Chunk:
-    """The messages of one request: raw payloads and header blocks, plus the covered range."""
+    """The messages of one request: raw payloads and header blocks, plus the covered range.
 
-    __slots__ = ("kind", "hdrs", "datas", "subjects", "replies", "first_cov", "last_cov")
+    Either lists (``hdrs``, ``datas``, ``subjects``, ``replies``: one bytes object per
+    message) or, for the consumer reader's pulls, one :class:`~jsdata.client._packed.Packed`
+    batch (``packed``: each part in one buffer with offsets, ack fields parsed), whose lists
+    are only made when some slow path asks for them (the decoder uses the buffers).
+    """
 
-    def __init__(self, kind: str, hdrs: list[bytes], datas: list[bytes],
-                 subjects: list[Any] | None = None, replies: list[Any] | None = None) -> None:
+    __slots__ = ("kind", "_hdrs", "_datas", "_subjects", "_replies", "packed", "first_cov",
+                 "last_cov")
+
+    def __init__(self, kind: str, hdrs: list[bytes] | None = None,
+                 datas: list[bytes] | None = None, subjects: list[Any] | None = None,
+                 replies: list[Any] | None = None, packed: Packed | None = None) -> None:
         self.kind = kind  # "direct": metadata in the header block; "consumer": in the reply
-        self.hdrs = hdrs
-        self.datas = datas
-        self.subjects = subjects
-        self.replies = replies
+        self.packed = packed
+        self._hdrs = hdrs if hdrs is not None or packed is not None else []
+        self._datas = datas if datas is not None or packed is not None else []
+        self._subjects = subjects
+        self._replies = replies
         self.first_cov = 0
         self.last_cov = 0
 
     def __len__(self) -> int:
-        return len(self.datas)
+        return self.packed.n if self.packed is not None else len(self._datas)  # type: ignore[arg-type]
+
+    @property
+    def hdrs(self) -> list[bytes]:
+        if self._hdrs is None:
+            assert self.packed is not None
+            from .packed import uniform
+            h0 = uniform(self.packed, "hdr")
+            self._hdrs = ([h0] * self.packed.n if h0 is not None
+                          else self.packed.parts("hdr"))
+        return self._hdrs
+
+    @property
+    def datas(self) -> list[bytes]:
+        if self._datas is None:
+            assert self.packed is not None
+            self._datas = self.packed.parts("data")
+        return self._datas
+
+    @property
+    def subjects(self) -> list[Any] | None:
+        if self._subjects is None and self.packed is not None:
+            self._subjects = self.packed.parts("subj")
+        return self._subjects
+
+    @property
+    def replies(self) -> list[Any] | None:
+        if self._replies is None and self.packed is not None:
+            self._replies = self.packed.parts("rep")
+        return self._replies
 
 
 def _direct_seq(hdr: bytes) -> int:
     i = hdr.rfind(b"\r\nNats-Sequence: ")
     j = hdr.find(b"\r\n", i + 17)
     return int(hdr[i + 17:j])
-
-
-def _reply_fields(reply: str | bytes) -> tuple[int, int, int, int]:
-    """(stream seq, consumer seq, timestamp ns, pending) of a ``$JS.ACK`` reply subject."""
-    t = reply.split("." if isinstance(reply, str) else b".")  # type: ignore[arg-type]
-    if len(t) == 9:
-        return int(t[5]), int(t[6]), int(t[7]), int(t[8])
-    return int(t[7]), int(t[8]), int(t[9]), int(t[10])
 
 
 @dataclass
@@ -335,13 +365,11 @@ class _ConsumerFetcher(_Fetcher):
         self._need_reset = False
         self.inbox = ""
         self.sub: Any = None
-        # Pulled messages are appended to the sink's lists by the protocol parser itself:
-        # no per-message callback on the event loop.
-        self.sink = BulkSink(self._on_control, self._on_batch)
+        # Pulled messages are packed into the sink's buffers by the protocol parser itself:
+        # no per-message callback on the event loop, no Python object per message.
+        self.sink = PackedSink(self._on_control, self._on_batch)
         self.want = 0
-        self.limit = 0  # max_bytes of the pull in flight
-        self.spent = 0  # its cost so far, over the first ``counted`` messages of the sink
-        self.counted = 0
+        self.limit = 0  # max_bytes of the pull in flight (its cost so far: sink.cost())
         # Each pull replies to its own subject under the inbox, so that a status the server
         # sends after a pull completed (e.g. 409 Batch Completed) cannot end the next one.
         self.pulls = 0
@@ -414,38 +442,23 @@ class _ConsumerFetcher(_Fetcher):
             if f is not None and not f.done():
                 f.set_result(st)
             return
-        sink = self.sink
-        sink.subjects.append(subject)
-        sink.replies.append(reply)
-        sink.hdrs.append(hdr)
-        sink.datas.append(b"")
+        self.sink.add(subject, reply, hdr, b"")
         self._on_batch()
 
     def _on_batch(self) -> None:
-        n = len(self.sink.datas)
-        if n >= self.want:
+        sink = self.sink
+        if len(sink) >= self.want or sink.cost() >= self.limit:
+            # the count arrived, or the budget is spent (the server then ends it silently)
             self._complete()
-            return
-        if n > self.counted:
-            sink = self.sink
-            self.spent += batch_cost(sink.subjects, sink.replies, sink.hdrs, sink.datas,
-                                     self.counted)
-            self.counted = n
-            if self.spent >= self.limit:  # the budget is spent: the server ends it silently
-                self._complete()
 
     def _complete(self) -> None:
         f = self.fut
         if f is not None and not f.done():
             f.set_result((0, ""))
 
-    def _take(self) -> tuple[list[bytes], list[bytes], list[bytes], list[bytes]]:
-        """The messages received so far (subjects, replies, hdrs, datas); starts new lists."""
-        sink = self.sink
-        out = sink.subjects, sink.replies, sink.hdrs, sink.datas
-        sink.subjects, sink.replies, sink.hdrs, sink.datas = [], [], [], []
-        self.counted = self.spent = 0
-        return out
+    def _take(self) -> Packed:
+        """The messages received so far, packed; the sink starts new buffers."""
+        return self.sink.take()
 
     def pull_limit(self) -> int:
         """max_bytes of each pull: above max_payload, so no pull ends empty on one message."""
@@ -469,7 +482,7 @@ class _ConsumerFetcher(_Fetcher):
         subject = js.api_subject(f"CONSUMER.MSG.NEXT.{p.stream}.{self.name}")
         body = json.dumps(req, separators=(",", ":")).encode()
         await watch.retry(partial(js.nc.publish_raw, subject, reply, body), "sending a pull")
-        how = await watch.wait(fut, epoch, lambda: len(self.sink.datas))
+        how = await watch.wait(fut, epoch, lambda: len(self.sink))
         return fut.result() if how == "done" else how
 
     async def _resume(self) -> None:
@@ -493,15 +506,15 @@ class _ConsumerFetcher(_Fetcher):
                 self._need_reset = False
                 await self._resume()
             res = await self._pull(n)
-            subjects, replies, hdrs, datas = self._take()
+            got = self._take()
             if isinstance(res, str):  # interrupted: keep what arrived, re-pull after it
                 self.resumes += 1
                 if res == "stalled":
                     self._stalled()
                 self._need_reset = True
-                if not datas:
+                if not got.n:
                     continue
-                chunk = self._accept(subjects, replies, hdrs, datas)
+                chunk = self._accept(got)
                 if not len(chunk) and not self.done:
                     continue
                 return chunk
@@ -512,7 +525,7 @@ class _ConsumerFetcher(_Fetcher):
                                         or "leadership" in low):
                     self.resets += 1
                     self._need_reset = True
-                    if not datas:
+                    if not got.n:
                         continue
                 else:
                     raise errors.JetStreamError(
@@ -520,40 +533,43 @@ class _ConsumerFetcher(_Fetcher):
             elif code not in (0, 404, 408, 409):
                 raise errors.JetStreamError(f"reading {p.stream!r}: pull failed: {code} {desc}",
                                             code=code)
-            if not datas:
+            if not got.n:
                 return _empty_end(self)
-            return self._accept(subjects, replies, hdrs, datas)
+            return self._accept(got)
 
-    def _accept(self, subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
-                datas: list[bytes]) -> _Chunk:
+    def _accept(self, got: Packed) -> _Chunk:
         p = self.plan
-        first = _reply_fields(replies[0])
-        sseq, dseq, _, pending = _reply_fields(replies[-1])
-        if first[1] != self.dseq + 1 or dseq != self.dseq + len(datas):
+        ack = memoryview(got.acks).cast("q")  # per message: sseq, dseq, timestamp, pending
+        n = got.n
+        sseq, dseq, pending = ack[4 * n - 4], ack[4 * n - 3], ack[4 * n - 1]
+        if ack[1] != self.dseq + 1 or dseq != self.dseq + n:
             # A gap in consumer sequences: keep what is in order, then recreate the consumer.
             k = 0
             expect = self.dseq + 1
-            for r in replies:
-                if _reply_fields(r)[1] != expect:
-                    break
+            while k < n and ack[4 * k + 1] == expect:
                 k += 1
                 expect += 1
-            del subjects[k:], replies[k:], hdrs[k:], datas[k:]
+            got = got.head(k)
             self._need_reset = True
-            if not datas:
+            if not k:
                 return self._gap_only()
-            sseq, dseq, _, pending = _reply_fields(replies[-1])
+            n = k
+            sseq, dseq, pending = ack[4 * n - 4], ack[4 * n - 3], ack[4 * n - 1]
             pending = max(pending, 1)
+        if sseq < 0 or dseq < 0:
+            raise errors.JetStreamError(
+                f"reading {p.stream!r}: a pulled message has no ack reply subject "
+                f"({bytes(got.parts('rep', n - 1, n)[0])[:80]!r})")
         self.dseq = dseq
         if sseq > p.end_seq:
-            k = _bisect_seq(replies, p.end_seq, lambda r: _reply_fields(r)[0])
-            del subjects[k:], replies[k:], hdrs[k:], datas[k:]
+            k = _bisect_seq(range(n), p.end_seq, lambda i: ack[4 * i])
+            got = got.head(k)
             self.done = True
             pending = 0
-            if not datas:
+            if not k:
                 return _empty_end(self)
-            sseq = _reply_fields(replies[-1])[0]
-        chunk = _Chunk("consumer", hdrs, datas, subjects, replies)
+            sseq = ack[4 * k - 4]
+        chunk = _Chunk("consumer", packed=got)
         return self._finish_chunk(chunk, sseq, pending)
 
     def _gap_only(self) -> _Chunk:
