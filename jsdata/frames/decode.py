@@ -20,19 +20,19 @@ import pyarrow.compute as pc
 
 from .. import errors
 from . import dtypes as _dtypes
+from . import packed as _packed
 from .codec import (
     TS_UTC,
     Codec,
+    JsonCodec,
     codec_for_content_type,
     concat_tables,
     conform,
     sniff,
 )
-from . import packed as _packed
-from .codec import JsonCodec
 from .fetch import _Chunk
-from .packed import PackedPayloads
 from .fields import ERROR_FIELDS, HEADERS_FIELD
+from .packed import PackedPayloads
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -521,11 +521,30 @@ def _explicit_schema(o: ReadOptions) -> pa.Schema | None:
 # ---------------------------------------------------------------------------------------------
 # pandas conversion
 
+def owned_table_to_pandas(box: list[pa.Table], dtype_backend: str | None = None
+                          ) -> pd.DataFrame:
+    """:func:`table_to_pandas` of the one table in ``box``, which the caller hands over
+    (nothing else may refer to it or to the tables it was assembled from): it is taken out
+    of the box and converted with ``self_destruct``, so each column's Arrow memory is
+    released once converted and the peak stays near the frame's own size."""
+    table = box.pop()
+    from .threads import trim
+    trim()  # what decoding freed goes back first: the frame is about to be allocated
+    return _to_pandas(table, dtype_backend, owned=True)
+
+
 def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.DataFrame:
     """Arrow -> pandas as ``pd.read_*`` would (``dtype_backend`` None / numpy_nullable /
     pyarrow); ``_headers`` becomes dicts (first value per name); attrs from the metadata."""
+    return _to_pandas(table, dtype_backend, owned=False)
+
+
+def _to_pandas(table: pa.Table, dtype_backend: str | None, owned: bool) -> pd.DataFrame:
     import pandas as pd
     kw: dict[str, Any] = {}
+    if owned:  # the same values; Arrow columns freed as they are converted, no consolidation
+        kw["self_destruct"] = True
+        kw["split_blocks"] = True
     if dtype_backend == "pyarrow":
         kw["types_mapper"] = pd.ArrowDtype
     elif dtype_backend == "numpy_nullable":
@@ -549,7 +568,9 @@ def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.Dat
             i = table.schema.get_field_index(name)
             lists[name] = table.column(i)
             table = table.set_column(i, name, pa.nulls(table.num_rows))
+    meta = table.schema.metadata or {}
     df = table.to_pandas(**kw)
+    del table  # unusable after self_destruct; its metadata was read first
     for name, col in lists.items():  # written from Python lists: read back as lists
         df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
     if headers is not None:
@@ -560,7 +581,6 @@ def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.Dat
                 d.setdefault(k, v)
             vals.append(d)
         df["_headers"] = pd.Series(vals, index=df.index, dtype=object)
-    meta = table.schema.metadata or {}
     if META_KEY in meta:
         df.attrs["jetstream"] = json.loads(meta[META_KEY])
     return df

@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     from ..client.jetstream import JetStream
 
 MAX_REQUEST_BYTES = 8 << 20  # per direct-get request / pull: bounds memory and slow-consumer risk
+# A read's pulls are sized to about 1/WINDOW_PARTS of its bytes (never under MIN_PULL_BYTES):
+# a few pulls are in flight at once (fetching, queued, decoding), so this bounds what a read
+# holds besides its result to a fraction of it.
+WINDOW_PARTS = 16
+MIN_PULL_BYTES = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,6 +123,7 @@ class _Plan:
     batch_size: int  # messages per request
     max_messages: int | None
     first_size: int = 0  # messages in the first request, if not batch_size
+    est_bytes: int = 0  # stored bytes of the range, estimated from the stream info (0: unknown)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,8 +467,14 @@ class _ConsumerFetcher(_Fetcher):
         return self.sink.take()
 
     def pull_limit(self) -> int:
-        """max_bytes of each pull: above max_payload, so no pull ends empty on one message."""
-        return max(MAX_REQUEST_BYTES, 2 * int(self.js.nc.max_payload))
+        """max_bytes of each pull: sized to the read (about 1/:data:`WINDOW_PARTS` of its
+        bytes, at most :data:`MAX_REQUEST_BYTES`: a small read holds no 8 MiB pulls in
+        flight), and above max_payload, so no pull ends empty on one message."""
+        cap = MAX_REQUEST_BYTES
+        est = self.plan.est_bytes
+        if est:
+            cap = min(cap, max(MIN_PULL_BYTES, est // WINDOW_PARTS))
+        return max(cap, 2 * int(self.js.nc.max_payload))
 
     async def _pull(self, n: int) -> tuple[int, str] | str:
         """One no-wait pull of ``n`` messages: its end status ((0, "") when complete), or

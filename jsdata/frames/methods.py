@@ -108,9 +108,11 @@ class StreamReader:
         backend = read.pop("dtype_backend", None)
         rs, _ = await self._open_reader(read, strict=False)
         async with rs:
-            table = await rs.read_all()
-        from .decode import table_to_pandas
-        return await in_thread(table_to_pandas, table, backend)
+            box = [await rs.read_all()]
+        from .decode import owned_table_to_pandas
+        # the box holds the only reference: the conversion frees each Arrow column as it
+        # goes, so the table and the frame are not both held whole
+        return await in_thread(owned_table_to_pandas, box, backend, executor=rs.executor)
 
     @keyword_options("read")
     async def to_polars(self, *,

@@ -32,6 +32,7 @@ from .. import errors
 from .._util import in_thread
 from ..client._conn import status_of
 from . import dtypes as _dtypes
+from . import threads as _threads
 from .codec import concat_tables, conform
 from .decode import META_KEY, UNKNOWN_KEY, _explicit_schema, decode_chunk
 from .fetch import (  # noqa: F401 - the fetching half of a read, re-exported for its users
@@ -116,7 +117,11 @@ async def _make_plan(stream: Stream, o: ReadOptions, bulk: bool = False) -> _Pla
     direct = can_direct and (small or _FORCE == "direct") and _FORCE != "consumer"
     size = o.batch_size if direct or not bulk else max(o.batch_size, BULK_PULL_SIZE)
     # the first pull stays small: the decoder starts sooner
-    return _Plan(stream.name, start, end, filters, direct, size, o.max_messages, o.batch_size)
+    est = 0  # the range's share of the stored bytes (filters or max_messages read less)
+    if st.messages and end >= start:
+        est = int(st.bytes * min(1.0, (end - start + 1) / st.messages))
+    return _Plan(stream.name, start, end, filters, direct, size, o.max_messages, o.batch_size,
+                 est)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,6 +174,8 @@ class RecordBatchStream:
         self._bar: Any = None
         self.messages = 0
         self.rows = 0
+        self.executor = _threads.acquire()  # one thread decodes the whole read
+        self._released = False
         self._looked_up: set[str] = set()  # schema ids looked up in the stream's metadata
         self._pandas_metas: list[bytes] = []
 
@@ -217,7 +224,8 @@ class RecordBatchStream:
                 raise item
             chunk: _Chunk = item
             if len(chunk):
-                table = await in_thread(decode_chunk, self._o, chunk, self.stream)
+                table = await in_thread(_threads.decode_and_trim, decode_chunk, self._o,
+                                        chunk, self.stream, executor=self.executor)
                 table = await self._with_schemas(chunk, table)
             else:
                 table = None
@@ -253,7 +261,8 @@ class RecordBatchStream:
             if info is not None:
                 _dtypes.learn_stream_metadata(info.config.metadata)
             if any(_dtypes.lookup(i) is not None for i in ids):
-                table = await in_thread(decode_chunk, self._o, chunk, self.stream)
+                table = await in_thread(_threads.decode_and_trim, decode_chunk, self._o,
+                                        chunk, self.stream, executor=self.executor)
                 raw = (table.schema.metadata or {}).get(UNKNOWN_KEY)
                 ids = set(raw.decode().split(",")) if raw is not None else set()
         for sid in sorted(ids):
@@ -298,10 +307,16 @@ class RecordBatchStream:
                 sequence=first) from None
         return out.replace_schema_metadata(meta)
 
+    def _release_thread(self) -> None:
+        if not self._released:
+            self._released = True
+            _threads.release(self.executor)  # it still runs what is sent to it
+
     async def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
+        self._release_thread()
         self.end_seq = max(self.end_seq, self._fetcher.last_cov)
         if self._bar is not None:
             self._bar.close()
@@ -383,6 +398,7 @@ class RecordBatchStream:
         if self._closed:
             return
         self._closed = True
+        self._release_thread()
         t = self._task
         if t is not None and not t.done():
             t.cancel()
