@@ -37,9 +37,8 @@ def _resolve(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -
         fut.set_result(result)
 
 
-async def in_thread(fn: Callable[..., Any], *args: Any, executor: Any = None) -> Any:
-    """Run ``fn(*args)`` in the loop's default executor (or ``executor``) and return its
-    result.
+async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` in the loop's default executor and return its result.
 
     Unlike ``loop.run_in_executor`` this hands the result over without chaining futures,
     which leaves reference cycles behind: with large Arrow results those keep hundreds of
@@ -61,7 +60,7 @@ async def in_thread(fn: Callable[..., Any], *args: Any, executor: Any = None) ->
         except RuntimeError:  # the loop is gone (connection closed meanwhile)
             pass
 
-    loop.run_in_executor(executor, run)
+    loop.run_in_executor(None, run)
     return await fut
 
 

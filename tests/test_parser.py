@@ -18,6 +18,7 @@ from nats.errors import ProtocolError
 import jsdata
 from jsdata.client import _parser
 from jsdata.client._conn import READ_SIZE, BulkSink, Connection
+from jsdata.client._packed import PackedSink, ack_fields
 from jsdata.server import EmbeddedServer
 from tests.helpers import await_for, wait_for
 
@@ -225,15 +226,27 @@ def bulk_frames(seed: int) -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("sizes", [[1 << 30], [1], [7, 1, 13], [4096], [1500, 65536]],
                          ids=["whole", "bytewise", "ragged", "4k", "mtu"])
-async def test_bulk_runs_split_at_every_boundary(seed: int, sizes: list[int]) -> None:
+@pytest.mark.parametrize("kind", ["lists", "packed"])
+async def test_bulk_runs_split_at_every_boundary(seed: int, sizes: list[int], kind: str) -> None:
     data, msgs, events, controls = bulk_frames(seed)
     conn = Recording()
     got_controls: list[bytes] = []
-    sink = BulkSink(lambda s, r, h: got_controls.append(h), lambda: None)
+    sink: Any = (BulkSink if kind == "lists" else PackedSink)(
+        lambda s, r, h: got_controls.append(h), lambda: None)
     conn._fast[9] = sink.append
     conn._bulk[b"9"] = sink
     await feed(conn, data, sizes)
-    assert list(zip(sink.subjects, sink.replies, sink.hdrs, sink.datas, strict=True)) == msgs
+    if kind == "packed":
+        p = sink.take()
+        got = list(zip(p.parts("subj"), p.parts("rep"), p.parts("hdr"), p.parts("data"),
+                       strict=True))
+        assert got == msgs
+        acks = [ack_fields(r) for _, r, _, _ in msgs]
+        assert bytes(p.acks) == b"".join(acks)
+        # the reply subjects above are 9-token ack subjects: sseq = dseq = i, pending 0
+        assert b"".join(a for a in acks if a != ack_fields(b"")) != b""
+    else:
+        assert list(zip(sink.subjects, sink.replies, sink.hdrs, sink.datas, strict=True)) == msgs
     assert conn.events == events
     assert got_controls == controls
     assert conn.stats["in_msgs"] == len(msgs) + len(controls)

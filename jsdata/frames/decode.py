@@ -528,8 +528,6 @@ def owned_table_to_pandas(box: list[pa.Table], dtype_backend: str | None = None
     of the box and converted with ``self_destruct``, so each column's Arrow memory is
     released once converted and the peak stays near the frame's own size."""
     table = box.pop()
-    from .threads import trim
-    trim()  # what decoding freed goes back first: the frame is about to be allocated
     return _to_pandas(table, dtype_backend, owned=True)
 
 

@@ -112,7 +112,7 @@ class StreamReader:
         from .decode import owned_table_to_pandas
         # the box holds the only reference: the conversion frees each Arrow column as it
         # goes, so the table and the frame are not both held whole
-        return await in_thread(owned_table_to_pandas, box, backend, executor=rs.executor)
+        return await in_thread(owned_table_to_pandas, box, backend)
 
     @keyword_options("read")
     async def to_polars(self, *,

@@ -32,7 +32,7 @@ from .. import errors
 from .._util import in_thread
 from ..client._conn import status_of
 from . import dtypes as _dtypes
-from . import threads as _threads
+from . import trim as _trim
 from .codec import concat_tables, conform
 from .decode import META_KEY, UNKNOWN_KEY, _explicit_schema, decode_chunk
 from .fetch import (  # noqa: F401 - the fetching half of a read, re-exported for its users
@@ -174,8 +174,6 @@ class RecordBatchStream:
         self._bar: Any = None
         self.messages = 0
         self.rows = 0
-        self.executor = _threads.acquire()  # one thread decodes the whole read
-        self._released = False
         self._looked_up: set[str] = set()  # schema ids looked up in the stream's metadata
         self._pandas_metas: list[bytes] = []
 
@@ -224,8 +222,8 @@ class RecordBatchStream:
                 raise item
             chunk: _Chunk = item
             if len(chunk):
-                table = await in_thread(_threads.decode_and_trim, decode_chunk, self._o,
-                                        chunk, self.stream, executor=self.executor)
+                table = await in_thread(_trim.decode_and_trim, decode_chunk, self._o,
+                                        chunk, self.stream)
                 table = await self._with_schemas(chunk, table)
             else:
                 table = None
@@ -261,8 +259,8 @@ class RecordBatchStream:
             if info is not None:
                 _dtypes.learn_stream_metadata(info.config.metadata)
             if any(_dtypes.lookup(i) is not None for i in ids):
-                table = await in_thread(_threads.decode_and_trim, decode_chunk, self._o,
-                                        chunk, self.stream, executor=self.executor)
+                table = await in_thread(_trim.decode_and_trim, decode_chunk, self._o,
+                                        chunk, self.stream)
                 raw = (table.schema.metadata or {}).get(UNKNOWN_KEY)
                 ids = set(raw.decode().split(",")) if raw is not None else set()
         for sid in sorted(ids):
@@ -307,16 +305,10 @@ class RecordBatchStream:
                 sequence=first) from None
         return out.replace_schema_metadata(meta)
 
-    def _release_thread(self) -> None:
-        if not self._released:
-            self._released = True
-            _threads.release(self.executor)  # it still runs what is sent to it
-
     async def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
-        self._release_thread()
         self.end_seq = max(self.end_seq, self._fetcher.last_cov)
         if self._bar is not None:
             self._bar.close()
@@ -398,7 +390,6 @@ class RecordBatchStream:
         if self._closed:
             return
         self._closed = True
-        self._release_thread()
         t = self._task
         if t is not None and not t.done():
             t.cancel()
