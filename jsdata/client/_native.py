@@ -12,6 +12,7 @@ it to rule the extension out when chasing a problem). Nothing switches it later.
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 
 __all__ = ["ENV_PURE_PYTHON", "NATIVE", "cparse"]
@@ -23,10 +24,10 @@ def _load() -> ModuleType | None:
     if os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on"):
         return None
     try:
-        from .. import _cparse
+        from .._cparse import pubs, scan  # noqa: F401 - both must be there
     except ImportError:  # not built (no compiler at install time, PyPy): pure Python
         return None
-    return _cparse
+    return sys.modules[__name__.rsplit(".", 2)[0] + "._cparse"]
 
 
 cparse: ModuleType | None = _load()

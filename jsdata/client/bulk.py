@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import prefixed
-from ._conn import indexed_pub_templates, new_token, status_of
+from ._conn import indexed_pub_templates, status_of
 from ._native import cparse
 from .info import ACK_RE, parse_ack
 
@@ -123,7 +123,7 @@ class BulkPublisher:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def _start(self) -> None:
-        prefix = f"_INBOX.{new_token()}."
+        prefix = self._nc.inbox() + "."
         self._sub = await self._nc.fast_subscribe(prefix + "*", self._on_ack)
         self._prefix = prefix.encode()
         self._plen = len(self._prefix)

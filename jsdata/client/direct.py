@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from . import names
-from ._conn import new_token, status_of
+from ._conn import status_of
 from .message import RawStreamMsg, raw_from_direct
 from .times import format_time
 
@@ -49,7 +49,7 @@ class BatchGetter:
         self._gone = gone
         self._what = what
         self._subject = js.api_subject(f"DIRECT.GET.{stream}")
-        self._inbox = f"_INBOX.{new_token()}"
+        self._inbox = js.nc.inbox()
         self._sub: Any = None
         self._hdrs: list[bytes] = []
         self._datas: list[bytes] = []

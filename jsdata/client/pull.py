@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import seconds
 from ._budget import pull_cost
-from ._conn import new_token, status_of
+from ._conn import status_of
 from .message import Msg
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
 
@@ -229,7 +229,7 @@ class _Fetch:
             req["expires"] = int(left * 1e9)
         nc = self.js.nc
         try:
-            sub = await nc.fast_subscribe(f"_INBOX.{new_token()}", self.on_msg)
+            sub = await nc.fast_subscribe(nc.inbox(), self.on_msg)
         except Exception:  # noqa: BLE001 - the connection went again: the next event decides
             return
         old, self.sub = self.sub, sub
@@ -325,7 +325,7 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
     f.resend = resend
-    inbox = f"_INBOX.{new_token()}"
+    inbox = js.nc.inbox()
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
     f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
     f.req = req

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import seconds
 from ._budget import msg_cost, pull_cost
-from ._conn import new_token, status_of
+from ._conn import status_of
 from .headers import header_int
 from .message import Msg
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
@@ -283,7 +283,7 @@ class _PullContext:
             raise
 
     async def _open_sub(self) -> None:
-        self._inbox = f"_INBOX.{new_token()}"
+        self._inbox = self._js.nc.inbox()
         self._sub = await self._js.nc.fast_subscribe(self._inbox, self._on_msg)
 
     async def _close_sub(self, drain: bool) -> None:

@@ -17,9 +17,10 @@ Two rules make a read exact at any size and over an unreliable network:
   twice); the consumer source also recreates its consumer there, because a pull request
   may be lost with the connection and a memory-storage ephemeral consumer does not survive
   a server restart. A request that goes silent while connected is re-sent the same way.
-  Only when the connection closes, or stays down longer than :data:`RESUME_WINDOW`
-  seconds, does the read raise :class:`~jsdata.errors.ReadInterruptedError`, naming the
-  range read and the ``start=`` that resumes it. Chunks never overlap or leave gaps.
+  Only when the connection closes, or stays down longer than the ``resume_window``
+  given to ``connect`` (30 seconds by default), does the read raise
+  :class:`~jsdata.errors.ReadInterruptedError`, naming the range read and the ``start=``
+  that resumes it. Chunks never overlap or leave gaps.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ class _DirectFetcher(_Fetcher):
     async def _subscribe(self) -> None:
         """A fresh inbox: replies to an abandoned request cannot reach the next one."""
         await self._unsubscribe()
-        self.inbox = f"_INBOX.{new_token()}"
+        self.inbox = self.js.nc.inbox()
         self.sub = await self.js.nc.fast_subscribe(self.inbox, self._on_msg)
 
     async def _unsubscribe(self) -> None:
@@ -376,7 +377,7 @@ class _ConsumerFetcher(_Fetcher):
     async def _subscribe(self) -> None:
         """A fresh inbox: messages of an abandoned pull cannot reach the next one."""
         await self._unsubscribe()
-        self.inbox = f"_INBOX.{new_token()}"
+        self.inbox = self.js.nc.inbox()
         self.sub = await self.js.nc.fast_subscribe_bulk(f"{self.inbox}.*", self.sink)
 
     async def _unsubscribe(self) -> None:

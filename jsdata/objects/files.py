@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..client._budget import direct_batch_budget
-from ..client._conn import new_token, status_of
+from ..client._conn import status_of
 from ..client.headers import header_int, header_value
 from ..client.resume import STALLS, ConnWatch
 from .layout import (
@@ -116,7 +116,7 @@ async def direct_batch(js: Context, stream: str, request: dict[str, Any],
             if out:  # the rest of a request that was interrupted
                 req["seq"] = out[-1][0] + 1
                 req["batch"] = want - len(out)
-            inbox = f"_INBOX.{new_token()}"
+            inbox = nc.inbox()
             sub = await watch.retry(partial(nc.fast_subscribe, inbox, on_msg), "subscribing")
             try:
                 body = json.dumps(req, separators=(",", ":")).encode()
