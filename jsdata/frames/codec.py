@@ -7,8 +7,7 @@ vectorized Arrow string kernels, which is several times faster than ``json.loads
 ``json.dumps`` per message. Writers stamp :attr:`Codec.content_type` as the ``Content-Type``
 header so that ``codec="auto"`` readers know what they read.
 
-The one-message hooks of the JSON and msgpack codecs, and the codec names, are those of
-:mod:`jsdata.frames.values`, the vocabulary key-value buckets share.
+One-message hooks and codec names: :mod:`jsdata.frames.values`, shared with KV buckets.
 
 Custom formats: subclass :class:`Codec` and implement ``decode_message`` / ``encode_row``
 (one message at a time; simplest) or ``decode`` / ``encode`` (whole batches; fastest), then
@@ -31,12 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import errors
-from .values import (
-    decode_json,
-    decode_msgpack,
-    encode_json_row,
-    encode_msgpack_row,
-)
+from .values import decode_json, decode_msgpack, encode_json_row, encode_msgpack_row
 
 JSON_TYPE = "application/json"
 MSGPACK_TYPE = "application/msgpack"
