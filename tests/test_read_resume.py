@@ -105,6 +105,25 @@ async def test_to_pandas_survives_a_cut_async(ajs, server, mechanism):
             _check(rows, seqs)
 
 
+async def test_direct_read_resumes_through_the_one_batch_loop_async(ajs, server):
+    """A direct-get read cut mid-request: the core's batch direct get loop asks again for
+    the rest of the request from the sequence after the last message received."""
+    from jsdata.frames import fetch
+    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARD",
+                                                     "direct")
+    with CutProxy(server.port, cut_after=CUT_AFTER) as proxy:
+        async with await jsdata.aio.connect(proxy.url, reconnect_time_wait=0.1) as pjs:
+            rs = await (await pjs.stream("ARD")).to_batches(progress=False, batch_size=N)
+            rows, seqs = [], []
+            async for b in rs:
+                rows += b.column("i").to_pylist()
+                seqs += b.column("_seq").to_pylist()
+            assert proxy.cuts == 1
+            assert isinstance(rs._fetcher, fetch._DirectFetcher)
+            assert rs._fetcher.resumes >= 1  # the rest of the cut request was asked for
+    _check(rows, seqs)
+
+
 def _fill_url(url: str, name: str, mechanism: str = "consumer") -> None:
     with jsdata.connect(url) as bjs:
         _fill(bjs, name, mechanism)

@@ -70,6 +70,7 @@ class BatchGetter:
         self._hdrs: list[bytes] = []
         self._datas: list[bytes] = []
         self._end: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self._drops = 0  # the watch's disconnect count when the request in flight was sent
         self.resumes = 0
         self.received: list[bytes] = []  # header blocks received for the request in flight
 
@@ -101,6 +102,8 @@ class BatchGetter:
         await self.close()
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if self._watch is not None and self._watch.drops != self._drops:
+            return  # the rest of a request cut by a disconnect: it is asked for again
         if not data and hdr:
             st = status_of(hdr)
             if st is not None:
@@ -168,6 +171,7 @@ class BatchGetter:
                 await nc.publish_raw(self._subject, self._inbox, body)
                 return await self._wait(end, timeout)
             epoch = watch.epoch
+            self._drops = watch.drops
             await watch.retry(partial(nc.publish_raw, self._subject, self._inbox, body),
                               "sending a direct get")
             how = await watch.wait(end, epoch, datas.__len__)

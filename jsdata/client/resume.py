@@ -40,6 +40,10 @@ class ConnWatch:
         self.interrupted = interrupted
         self.window = js.resume_window if window is None else window
         self.epoch = 0
+        # Disconnects seen: replies that arrive after one belong to a request the server may
+        # have half lost in the cut (nats-py re-subscribes the inbox on reconnect), so a
+        # request whose count changed ignores them; it fires before the new connection reads.
+        self.drops = 0
         self.closed = False
         self._loop = asyncio.get_running_loop()
         self._down_since: float | None = None if js.nc.is_connected else self._loop.time()
@@ -48,6 +52,7 @@ class ConnWatch:
 
     def _on_event(self, event: str) -> None:
         if event == "disconnected":
+            self.drops += 1
             if self._down_since is None:
                 self._down_since = self._loop.time()
         elif event == "reconnected":
