@@ -12,23 +12,24 @@ it to rule the extension out when chasing a problem). Nothing switches it later.
 from __future__ import annotations
 
 import os
-import sys
-from types import ModuleType
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["ENV_PURE_PYTHON", "NATIVE", "cparse"]
+__all__ = ["ENV_PURE_PYTHON", "NATIVE", "pubs", "scan"]
 
 ENV_PURE_PYTHON = "JSDATA_PURE_PYTHON"
 
 
-def _load() -> ModuleType | None:
+def _load() -> tuple[Callable[..., Any] | None, Callable[..., Any] | None]:
     if os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on"):
-        return None
+        return None, None
     try:
-        from .._cparse import pubs, scan  # noqa: F401 - both must be there
+        from .._cparse import pubs, scan
     except ImportError:  # not built (no compiler at install time, PyPy): pure Python
-        return None
-    return sys.modules[__name__.rsplit(".", 2)[0] + "._cparse"]
+        return None, None
+    return scan, pubs
 
 
-cparse: ModuleType | None = _load()
-NATIVE: bool = cparse is not None  # whether this process uses the C hot paths
+# The C functions this process uses (None: their pure-Python twins are used instead).
+scan, pubs = _load()  # the bulk-frame scan of the parser; the batch PUB/HPUB formatter
+NATIVE: bool = scan is not None  # whether this process uses the C hot paths

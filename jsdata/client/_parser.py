@@ -17,7 +17,8 @@ from typing import Any
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
-from ._native import NATIVE, cparse
+from ._native import NATIVE
+from ._native import scan as _cscan
 
 _CRLF = b"\r\n"
 MAX_CONTROL_LINE = 4096
@@ -313,7 +314,7 @@ class NativeParser(PurePythonParser):
     """:class:`PurePythonParser` with the C scan (``jsdata._cparse.scan``) for runs of
     bulk-subscription frames; only usable when the extension is built."""
 
-    scan = staticmethod(cparse.scan) if cparse is not None else None
+    scan = staticmethod(_cscan) if _cscan is not None else None
 
 
 # The parser every connection uses, chosen once (see :mod:`jsdata.client._native`).

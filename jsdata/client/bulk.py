@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import prefixed
 from ._conn import indexed_pub_templates, status_of
-from ._native import cparse
+from ._native import pubs as _cpubs
 from .info import ACK_RE, parse_ack
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def format_pubs_py(subjects: str | Sequence[str], prefix: bytes, start: int,
 
 # The formatter bulk publishers use, chosen once (see jsdata.client._native); the C one
 # (same signature, same bytes) when the extension is built.
-format_pubs_c: Any = cparse.pubs if cparse is not None else None
+format_pubs_c: Any = _cpubs
 format_pubs = format_pubs_c or format_pubs_py
 
 
