@@ -126,11 +126,14 @@ class BatchGetter:
         req = request
         stalls = 0
         while True:
+            before = len(datas)
             code, desc, hdr = await self._one(req, timeout, hdrs, datas)
             if code >= 0:
                 break
             # lost with the connection (-1) or silent (-2): keep what arrived, ask again
             self.resumes += 1
+            if code == -1 or len(datas) > before:
+                stalls = 0  # only requests silent from the start, in a row, count
             if code == -2:
                 stalls += 1
                 if stalls >= STALLS:
