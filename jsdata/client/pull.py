@@ -165,6 +165,7 @@ class _Fetch:
         self.subject = ""  # where the pull request went, and the request (to re-send it)
         self.req: dict[str, Any] = {}
         self.unlisten: Any = None
+        self.unwatch: Any = None  # stops watching for a denial of the pull request
         self.resend = True  # re-send the request after a reconnect (else end the batch)
         if expires:
             self.timers.append(loop.call_later(expires + 1.0, self._expired))
@@ -271,6 +272,9 @@ class _Fetch:
         if self.unlisten is not None:
             unlisten, self.unlisten = self.unlisten, None
             unlisten()
+        if self.unwatch is not None:
+            unwatch, self.unwatch = self.unwatch, None
+            unwatch()
         if self.sub is not None:
             sub, self.sub = self.sub, None
             self.js.nc.drop_fast(sub)
@@ -330,6 +334,9 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
     f.req = req
     f.unlisten = js.nc.add_status_listener(f.on_conn)
+    # A user who may not pull from this consumer gets the server's -ERR at once, not a
+    # batch that ends empty after max_wait.
+    f.unwatch = js.nc.watch_denial("publish", f.subject, f.finish)
     try:
         await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
     except BaseException:

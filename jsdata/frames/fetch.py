@@ -420,8 +420,17 @@ class _ConsumerFetcher(_Fetcher):
         epoch = watch.epoch
         subject = js.api_subject(f"CONSUMER.MSG.NEXT.{p.stream}.{self.name}")
         body = json.dumps(req, separators=(",", ":")).encode()
-        await watch.retry(partial(js.nc.publish_raw, subject, reply, body), "sending a pull")
-        how = await watch.wait(fut, epoch, lambda: len(self.sink.datas))
+        def denied(err: errors.PermissionDeniedError) -> None:
+            if not fut.done():  # the user may not pull from this stream: say so now
+                fut.set_exception(err)
+
+        unwatch = js.nc.watch_denial("publish", subject, denied)
+        try:
+            await watch.retry(partial(js.nc.publish_raw, subject, reply, body),
+                              "sending a pull")
+            how = await watch.wait(fut, epoch, lambda: len(self.sink.datas))
+        finally:
+            unwatch()
         return fut.result() if how == "done" else how
 
     async def _resume(self) -> None:
