@@ -125,6 +125,7 @@ def _run_blocks(blocks: list[tuple[str, str]], env: dict[str, str], cwd: Path) -
     return f"{where} failed (exit {r.returncode}):\n{code}\n--- stderr:\n{r.stderr[-4000:]}"
 
 
+@pytest.mark.timeout(PAGE_TIMEOUT + 60)  # the runner's own bound, not the suite's 120 s
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_page_examples_run_in_order(page: Path, docs_env, tmp_path: Path) -> None:
     failure = _run_blocks(_blocks(page), docs_env, tmp_path)
