@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pandas as pd
@@ -44,6 +45,12 @@ def ray_local():
         yield
     finally:
         ray.shutdown()
+        # Run the finalizers of Ray's objects here rather than inside a later ast.parse
+        # (pytest's assertion rewriting): once, after all 4 tests passed, the terminal
+        # summary's import of hypothesis failed with CPython 3.11's "AST constructor
+        # recursion depth mismatch" (gh-106905 family; Python code re-entering ast.parse, as
+        # a finalizer can, is the known way to get it).
+        gc.collect()
 
 
 @pytest.fixture(scope="module")
