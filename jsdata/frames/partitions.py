@@ -17,7 +17,7 @@ from .. import errors
 if TYPE_CHECKING:
     from ..client.stream import Stream
 
-__all__ = ["DEFAULT_TARGET_ROWS", "StreamPartition", "plan_partitions"]
+__all__ = ["DEFAULT_TARGET_ROWS", "StreamPartition", "end_for_count", "plan_partitions"]
 
 DEFAULT_TARGET_ROWS = 500_000  # rows per partition when neither n nor target_rows is given
 
@@ -102,27 +102,18 @@ def _grid(a: int, b: int, k: int) -> list[int]:
     return sorted({a + (b - a) * i // k for i in range(k + 1)})
 
 
-async def _balanced_cuts(stream: Stream, filters: list[str], first: int, last: int, n: int,
-                         known: dict[int, int]) -> list[int]:
-    """Start sequences of partitions 2 … n that split the matching messages of
-    ``first`` … ``last`` evenly (a sparse or uneven filter would otherwise leave most of the
-    rows in a few sequence-even partitions). ``known`` maps probed sequences to their counts
-    (:func:`_counts`; it must hold ``first`` and ``last + 1``) and gains the new probes.
-
-    ``PROBES`` sequences over the whole range first; then, for every cut, rounds of probes
-    at the sequence interpolated inside its bracket (and a little either side), until the
-    bracket holds at most 1% of a partition's rows or ``REFINE_ROUNDS`` have run. All cuts
-    probe concurrently, so planning costs a few round trips. The counts are approximate if
-    messages arrive while probing (that only moves the cuts: coverage stays exact, the ranges
-    are contiguous whatever the cuts).
-    """
+async def _refine(stream: Stream, filters: list[str], first: int, last: int,
+                  targets: list[float], tolerance: int, known: dict[int, int]) -> None:
+    """Probe until every target count of matching messages (counted from ``first``) falls
+    in a bracket of probed sequences holding at most ``tolerance`` messages (or one
+    sequence wide), or ``REFINE_ROUNDS`` have run: ``PROBES`` sequences over the range,
+    then per target the sequence interpolated inside its bracket and one either side.
+    ``known`` (sequence -> matching messages from it on) must hold ``first`` and
+    ``last + 1``, and gains the probes."""
     def before(q: int) -> int:  # matching messages in first … q - 1
         return known[first] - known[q]
 
-    await _counts(stream, filters, _grid(first, last, PROBES), known)
-    total = before(last + 1)
-    targets = [total * k / n for k in range(1, n)]
-    tolerance = max(1, total // (100 * n))
+    await _counts(stream, filters, [*_grid(first, last, PROBES), min(first + 1, last)], known)
     for _ in range(REFINE_ROUNDS):
         pts = sorted(q for q in known if first <= q <= last + 1)
         more: list[int] = []
@@ -138,6 +129,26 @@ async def _balanced_cuts(stream: Stream, filters: list[str], first: int, last: i
         if not more:
             break
         await _counts(stream, filters, more, known)
+
+
+async def _balanced_cuts(stream: Stream, filters: list[str], first: int, last: int, n: int,
+                         known: dict[int, int]) -> list[int]:
+    """Start sequences of partitions 2 … n that split the matching messages of
+    ``first`` … ``last`` evenly (a sparse or uneven filter would otherwise leave most of the
+    rows in a few sequence-even partitions). ``known`` maps probed sequences to their counts
+    (:func:`_counts`; it must hold ``first`` and ``last + 1``) and gains the new probes.
+
+    Each cut is refined (:func:`_refine`) to within 1% of a partition's rows; all cuts
+    probe concurrently, so planning costs a few round trips. The counts are approximate if
+    messages arrive while probing (that only moves the cuts: coverage stays exact, the ranges
+    are contiguous whatever the cuts).
+    """
+    def before(q: int) -> int:  # matching messages in first … q - 1
+        return known[first] - known[q]
+
+    total = before(last + 1)
+    targets = [total * k / n for k in range(1, n)]
+    await _refine(stream, filters, first, last, targets, max(1, total // (100 * n)), known)
     pts = sorted(q for q in known if first < q <= last)
     cuts: list[int] = []
     for k, t in enumerate(targets):
@@ -191,3 +202,29 @@ async def plan_partitions(stream: Stream, n: int | None = None, target_rows: int
         parts.append(StreamPartition(stream.name, subj, a, b,
                                      round(total * (b - a + 1) / span)))
     return parts
+
+
+async def end_for_count(stream: Stream, count: int, subjects: str | list[str] | None,
+                        after: int, end: int | None = None) -> int:
+    """The highest sequence ``q`` such that at most ``count`` messages in ``after + 1`` …
+    ``q`` match ``subjects`` (the stream's last sequence, or ``end``, when fewer match),
+    found by the server's counts: a streaming micro-batch capped in *messages* even when a
+    filter makes them sparse in sequences. Always at least ``after + 1`` when the range is
+    not empty (one sequence holds at most one message), so a capped reader progresses."""
+    from .options import ReadOptions
+    from .reader import _make_plan
+    count = _count_arg("count", count) or 1
+    o = ReadOptions.parse({"subjects": subjects, "start": after + 1, "end": end})
+    plan = await _make_plan(stream, o)
+    first, last = plan.start_seq, plan.end_seq
+    if last < first:
+        return max(after, last)
+    if not plan.filters:
+        return min(last, after + count)
+    known: dict[int, int] = {}
+    await _counts(stream, plan.filters, [first, last + 1], known)
+    if known[first] - known[last + 1] <= count:
+        return last
+    await _refine(stream, plan.filters, first, last, [float(count)], 0, known)
+    fits = [q for q in known if first < q <= last + 1 and known[first] - known[q] <= count]
+    return max(fits) - 1
