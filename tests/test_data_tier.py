@@ -20,6 +20,7 @@ import inspect
 import json
 import os
 import random
+import shutil
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -376,44 +377,236 @@ def test_dtypes_kept(written: Written, sjs: jsdata.JetStream) -> None:
     """to_pandas gives back the dtypes the frame was written with, in every codec."""
     back = sjs.stream(written.stream).to_pandas(progress=False)
     assert_same_dtypes(written.df, back, context=written.ctx("to_pandas dtypes"))
+    # inside object columns too: the Python values' types (a dict's int field stays an int)
+    want = pa.Table.from_pandas(written.df, preserve_index=False).schema
+    got = pa.Table.from_pandas(back[list(written.df.columns)], preserve_index=False).schema
+    changed = {f.name: (str(f.type), str(got.field(f.name).type)) for f in want
+               if f.type != got.field(f.name).type}
+    assert not changed, written.ctx(f"to_pandas object values' types changed: {changed}")
 
 
 # ---------------------------------------------------------------------------------------------
-# one million rows
+# one million rows, every codec, every read path
+#
+# Each codec's 1M-row stream is written once (module-scoped, on its own server, removed when
+# the codec's tests are done) and every read path reads all of it back: the blocking surface
+# to_pandas, to_batches, to_polars and fetch_arrow; the asyncio surface to_arrow, read_stream
+# and iter_arrow (each surface also reads a slice with the other surface's paths). Results are
+# compared with the frame as one Arrow table: types exactly (pandas dtypes / polars schema
+# for those results), values column by column in Arrow (no per-row Python).
+
+MILLION = int(os.environ.get("JSDATA_TIER_1M_ROWS", "1000000"))  # smaller: a quick check
+MILLION_CODECS = tuple(c for c in os.environ.get("JSDATA_TIER_1M_CODECS",
+                                                 ",".join(CODECS)).split(",") if c)
+#: how much of a stream a slice read takes (the last rows: the reader seeks to them)
+SLICE = 20_000
 
 
-def test_one_million_wide_rows(tmp_path: Path) -> None:
-    """1M rows of the wide frame, templated subjects, through the bulk read paths."""
+class Million:
+    """A codec's 1M-row stream as written, with the frame as pandas and as Arrow."""
+
+    def __init__(self, codec: str, seed: int, df: pd.DataFrame, exp: pa.Table, url: str,
+                 result: Any) -> None:
+        self.codec, self.seed, self.df, self.exp, self.url = codec, seed, df, exp, url
+        self.result = result
+
+    def ctx(self, path: str, surface: str) -> str:
+        return (f"JSDATA_SEED={BASE_SEED} seed={self.seed} codec={self.codec} rows={MILLION} "
+                f"read={path} surface={surface}")
+
+
+@pytest.fixture(scope="module")
+def million_frame() -> tuple[int, pd.DataFrame, pa.Table]:
+    """The 1M-row wide frame (built once for every codec) and the same rows in Arrow."""
     seed = seed_for("million")
-    codec = os.environ.get("JSDATA_TIER_1M_CODEC", "arrow")
-    ctx = f"JSDATA_SEED={BASE_SEED} seed={seed} codec={codec} rows=1M"
-    df = wide_frame(1_000_000, seed)
-    with EmbeddedServer(store_dir=str(tmp_path / "store")) as srv, \
-            jsdata.connect(srv.url) as conn:
+    df = wide_frame(MILLION, seed)
+    return seed, df, pa.Table.from_pandas(df, preserve_index=False).select(list(WIDE_COLUMNS))
+
+
+@pytest.fixture(scope="module", params=MILLION_CODECS)
+def million(request: pytest.FixtureRequest, million_frame: tuple[int, pd.DataFrame, pa.Table],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Million]:
+    codec = request.param
+    seed, df, exp = million_frame
+    store = tmp_path_factory.mktemp(f"million-{codec}")
+    with EmbeddedServer(store_dir=str(store)) as srv, jsdata.connect(srv.url) as conn:
         s = conn.create_stream(name="WIDE", subjects=["WIDE.>"])
         res = conn.publish_dataframe("WIDE.{cat}", df, codec=codec, progress=False)
-        assert res.rows == len(df), ctx
+        ctx = f"JSDATA_SEED={BASE_SEED} seed={seed} codec={codec} rows={MILLION} write"
+        assert res.rows == MILLION and res.duplicates == 0, ctx
+        assert s.info().state.messages == res.messages == res.last_seq, ctx
+        if codec != "arrow":
+            assert res.messages == MILLION, ctx  # one row per message
+        yield Million(codec, seed, df, exp, srv.url, res)
+    shutil.rmtree(store, ignore_errors=True)  # a 1M-row JSON stream is ~0.5 GB
+
+
+def arrow_of(got: Any) -> pa.Table:
+    """A read's result (DataFrame, polars frame, table, batches) as one Arrow table."""
+    if isinstance(got, pd.DataFrame):
+        return pa.Table.from_pandas(got, preserve_index=False)
+    if isinstance(got, pa.Table):
+        return got
+    if hasattr(got, "to_arrow"):  # polars
+        return got.to_arrow()
+    return pa.Table.from_batches(list(got))
+
+
+def same_million(m: Million, got: Any, context: str, rows: slice = slice(None)) -> None:
+    """``got`` holds exactly the frame's ``rows``: the same type for every column and
+    equal values (Arrow ``equals``; a difference is located by assert_same_values). A
+    polars frame's types are checked against polars' own view of the frame (its Arrow
+    export has large strings and uint32 category indices, whatever it was given)."""
+    lo, hi, _ = rows.indices(MILLION)
+    exp = m.exp.slice(lo, hi - lo)
+    polars = hasattr(got, "to_arrow") and not isinstance(got, pa.Table)
+    if polars:
+        import polars as pl
+        want = pl.from_arrow(exp.slice(0, 1)).schema
+        assert got.select(list(WIDE_COLUMNS)).schema == want, f"polars types [{context}]"
+    table = arrow_of(got)
+    assert table.num_rows == exp.num_rows, \
+        f"{table.num_rows} rows came back, expected {exp.num_rows} [{context}]"
+    if not np.array_equal(table.column("id").to_numpy(), np.arange(lo, hi)):
+        table = table.sort_by("id")  # templated Arrow writes group rows by subject
+    if not polars:
+        types = {c: (str(exp.schema.field(c).type), str(table.schema.field(c).type))
+                 for c in WIDE_COLUMNS if exp.schema.field(c).type != table.schema.field(c).type}
+        assert not types, f"types changed (column: (written, read)) [{context}]: {types}"
+        if all(table.column(c).equals(exp.column(c)) for c in WIDE_COLUMNS):
+            return
+    assert_same_values(exp, table, columns=list(WIDE_COLUMNS), context=context)
+
+
+def tail(m: Million) -> tuple[int, slice, int]:
+    """The slice the other surface reads: (start sequence, the frame's rows, messages).
+
+    One row per message (json, msgpack): the last SLICE rows, read from their sequence on.
+    Arrow packs rows grouped by subject, so no sequence range is a slice of ids; its reads
+    are cheap, so the "slice" is the whole stream.
+    """
+    if m.codec == "arrow":
+        return 1, slice(None), m.result.messages
+    return MILLION - SLICE + 1, slice(MILLION - SLICE, None), SLICE
+
+
+@pytest.mark.timeout(900)  # the fixture's 1M-row write counts in the first test
+def test_million_write(million: Million) -> None:
+    """The write stored every row once (the fixture checked the counts), in every codec."""
+    assert million.result.rows == MILLION, million.ctx("write", "blocking")
+
+
+@pytest.mark.timeout(900)  # the fixture's 1M-row write counts in the first test
+def test_million_blocking(million: Million) -> None:
+    """to_pandas, to_batches, to_polars and fetch_arrow of all 1M rows (blocking)."""
+    m = million
+    with jsdata.connect(m.url) as conn:
+        s = conn.stream("WIDE")
         back = s.to_pandas(progress=False)
-        assert back.attrs["jetstream"]["end_seq"] == res.last_seq, ctx
-        assert_same_values(df, by_id(back), columns=list(WIDE_COLUMNS), context=ctx + " to_pandas")
-        dtypes = back.dtypes
+        end = back.attrs["jetstream"]["end_seq"]
+        assert end == m.result.last_seq, m.ctx(f"to_pandas end_seq={end}", "blocking")
+        assert_same_dtypes(m.df, back, context=m.ctx("to_pandas", "blocking"))
+        same_million(m, back, m.ctx("to_pandas", "blocking"))
         del back
-        eu = s.to_arrow(subjects="WIDE.eu", progress=False)
-        assert_same_values(df[df["cat"] == "eu"].reset_index(drop=True), by_id(eu),
-                           columns=list(WIDE_COLUMNS), context=ctx + " to_arrow eu")
-        del eu
-        n = 0
-        ids = np.zeros(len(df), dtype=bool)
-        for b in s.to_batches(progress=False):
-            n += b.num_rows
-            i = b.column("id").to_numpy()
-            assert not ids[i].any(), ctx + " to_batches: a row came twice"
-            ids[i] = True
-            assert_same_values(df.iloc[i].reset_index(drop=True), b,
-                               columns=list(WIDE_COLUMNS), context=ctx + " to_batches")
-        assert n == len(df) and ids.all(), ctx + " to_batches"
-        assert_same_dtypes(df, pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()}),
-                           context=ctx + " dtypes")
+
+        reader = s.to_batches(progress=False)
+        same_million(m, reader, m.ctx("to_batches", "blocking"))
+
+        got_pl = s.to_polars(progress=False)
+        same_million(m, got_pl, m.ctx("to_polars", "blocking"))
+        del got_pl
+
+        c = s.create_consumer(ack_policy="none")
+        parts: list[pa.RecordBatch] = []
+        left = m.result.messages
+        while left:
+            ab = c.fetch_arrow(min(left, 20_000), max_wait=10.0)
+            assert ab.messages > 0, m.ctx(f"fetch_arrow stalled, {left} messages left", "blocking")
+            parts.append(ab.record_batch)
+            left -= ab.messages
+        same_million(m, parts, m.ctx("fetch_arrow", "blocking"))
+        del parts
+
+        # the asyncio surface's paths, on a slice
+        start, rows, _ = tail(m)
+        t = s.to_arrow(start=start, progress=False)
+        same_million(m, t, m.ctx(f"to_arrow start={start}", "blocking"), rows)
+        del t
+        got_df = jsdata.read_stream("WIDE", js=conn, start=start, progress=False)
+        assert_same_dtypes(m.df, got_df, context=m.ctx("read_stream", "blocking"))
+        same_million(m, got_df, m.ctx(f"read_stream start={start}", "blocking"), rows)
+        del got_df
+        c2 = s.create_consumer(ack_policy="none", deliver_policy="by_start_sequence",
+                               opt_start_seq=start)
+        it = c2.iter_arrow(batch_size=5000, max_latency=0.5)
+        parts = []
+        left = tail(m)[2]
+        try:
+            for ab in it:
+                parts.append(ab.record_batch)
+                left -= ab.messages
+                if left <= 0:
+                    break
+        finally:
+            it.stop()
+        same_million(m, parts, m.ctx(f"iter_arrow start={start}", "blocking"), rows)
+
+
+@pytest.mark.timeout(900)  # the fixture's 1M-row write counts in the first test
+async def test_million_asyncio(million: Million) -> None:
+    """to_arrow, read_stream and iter_arrow of all 1M rows (asyncio)."""
+    m = million
+    conn = await jsdata.aio.connect(m.url)
+    try:
+        s = await conn.stream("WIDE")
+        t = await s.to_arrow(progress=False)
+        assert b"jetstream" in (t.schema.metadata or {}), m.ctx("to_arrow metadata", "aio")
+        same_million(m, t, m.ctx("to_arrow", "aio"))
+        del t
+
+        got_df = await jsdata.read_stream("WIDE", js=conn, progress=False)
+        assert_same_dtypes(m.df, got_df, context=m.ctx("read_stream", "aio"))
+        same_million(m, got_df, m.ctx("read_stream", "aio"))
+        del got_df
+
+        c = await s.create_consumer(ack_policy="none")
+        parts: list[pa.RecordBatch] = []
+        left = m.result.messages
+        it = await c.iter_arrow(batch_size=20_000, max_latency=0.5)
+        try:
+            async for ab in it:
+                parts.append(ab.record_batch)
+                left -= ab.messages
+                if left <= 0:
+                    break
+        finally:
+            await it.stop()
+        same_million(m, parts, m.ctx("iter_arrow", "aio"))
+        del parts
+
+        # the blocking surface's paths, on a slice
+        start, rows, messages = tail(m)
+        back = await s.to_pandas(start=start, progress=False)
+        assert_same_dtypes(m.df, back, context=m.ctx("to_pandas", "aio"))
+        same_million(m, back, m.ctx(f"to_pandas start={start}", "aio"), rows)
+        del back
+        batches = await collect(await s.to_batches(start=start, progress=False))
+        same_million(m, batches, m.ctx(f"to_batches start={start}", "aio"), rows)
+        del batches
+        got_pl = await s.to_polars(start=start, progress=False)
+        same_million(m, got_pl, m.ctx(f"to_polars start={start}", "aio"), rows)
+        del got_pl
+        c2 = await s.create_consumer(ack_policy="none", deliver_policy="by_start_sequence",
+                                     opt_start_seq=start)
+        parts = []
+        while messages:
+            ab = await c2.fetch_arrow(min(messages, 20_000), max_wait=10.0)
+            assert ab.messages > 0, m.ctx(f"fetch_arrow stalled, {messages} left", "aio")
+            parts.append(ab.record_batch)
+            messages -= ab.messages
+        same_million(m, parts, m.ctx(f"fetch_arrow start={start}", "aio"), rows)
+    finally:
+        await conn.close()
 
 
 # ---------------------------------------------------------------------------------------------
