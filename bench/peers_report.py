@@ -7,7 +7,8 @@ Reads the harness's JSON-lines results (``bench/peers.sh`` runs it) and prints a
 table: for each target, jsdata's median rate (blocking surface, and the asyncio surface
 where the harness measures it), the median of the client it is compared with, both
 ratios, and whether the target is met. Medians are over the run's interleaved reps; the
-min–max ratio over reps (each rep's jsdata over the same rep's peer) shows the spread.
+min–max ratio over reps (each rep's jsdata over the same rep's peer) shows the spread
+when both sides have every rep; ``n=`` says how many reps each median has.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def main(path: str) -> None:
         if ours not in med or theirs not in med:
             return "–"
         r = med[ours] / med[theirs]
-        per_rep = [a / b for a, b in zip(rates[ours], rates[theirs], strict=False)]
-        spread = f" ({min(per_rep):.2f}–{max(per_rep):.2f})" if len(per_rep) > 1 else ""
+        spread = ""
+        if 1 < len(rates[ours]) == len(rates[theirs]):  # a failed rep would misalign them
+            per_rep = [a / b for a, b in zip(rates[ours], rates[theirs], strict=True)]
+            spread = f" ({min(per_rep):.2f}–{max(per_rep):.2f})"
         return f"{r:.2f}×{spread}"
 
     reps = max((len(v) for v in rates.values()), default=0)
@@ -89,8 +92,9 @@ def main(path: str) -> None:
             else:
                 got = med[ours] / med[ref]
                 verdict = f"≥ {want:.1f}× {peer}: {'met' if got >= want else 'not met'}"
-            print(f"| {label} | {surface} | {fmt(med[ours])} | "
-                  f"{fmt(med.get(go)) if go else '–'} | {fmt(med.get(npy))} | "
+            def cell(k: tuple[str, str] | None) -> str:
+                return f"{fmt(med[k])} (n={len(rates[k])})" if k in med else "–"
+            print(f"| {label} | {surface} | {cell(ours)} | {cell(go)} | {cell(npy)} | "
                   f"{ratio(ours, go) if go else '–'} | {ratio(ours, npy)} | {verdict} |")
     print("\nnats-py is its asyncio API without uvloop (the harness's pybench.py; the KV rows "
           "use the project's nats-py, bench/peers_kv.py). Go's ordered consumer is "
