@@ -21,7 +21,8 @@ PERMS = '''
 authorization {
   users: [
     { user: "nopull", password: "nopull-Pa55",
-      permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.DENYP.>"] } } }
+      permissions: { publish: { deny: ["$JS.API.CONSUMER.MSG.NEXT.DENYP.>",
+                                       "$JS.API.DIRECT.GET.DENYD"] } } }
   ]
 }
 '''
@@ -116,3 +117,19 @@ async def test_denied_pulls_async(nopull_server) -> None:
             await c.next(max_wait=LONG)
         with pytest.raises(errors.PermissionDeniedError):
             await (await js.stream("DENYP")).to_pandas()
+
+
+def test_denied_direct_gets_fail_with_the_denial(nopull_server) -> None:
+    """A stream the user may not read with direct gets: the batch get and the DataFrame
+    reader's direct path raise the denial at once."""
+    with jsdata.connect(nopull_server.url, user="nopull", password="nopull-Pa55",
+                        timeout=LONG) as js:
+        js.create_stream(name="DENYD", subjects=["denyd.>"], storage="memory",
+                         allow_direct=True)
+        js.publish("denyd.a", b'{"i": 1}')
+        s = js.stream("DENYD")
+        for read in (lambda: s.get_batch(10, seq=1), s.to_pandas):
+            with pytest.raises(errors.PermissionDeniedError) as ei:
+                read()
+            assert ei.value.subject == "$JS.API.DIRECT.GET.DENYD"
+        assert s.info().state.messages == 1

@@ -169,6 +169,12 @@ class BatchGetter:
         end = self._end = asyncio.get_running_loop().create_future()
         body = json.dumps(req, separators=(",", ":")).encode()
         watch = self._watch
+
+        def denied(err: errors.PermissionDeniedError) -> None:
+            if not end.done():  # the user may not read this stream directly: say so now
+                end.set_exception(err)
+
+        unwatch = nc.watch_denial("publish", self._subject, denied)
         try:
             if watch is None:
                 await nc.publish_raw(self._subject, self._inbox, body)
@@ -182,6 +188,7 @@ class BatchGetter:
                 return end.result()
             return (-1 if how == "reconnected" else -2), how, b""
         finally:
+            unwatch()
             self._end = None
             if not end.done():
                 end.cancel()
