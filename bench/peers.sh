@@ -10,9 +10,10 @@
 # packages and Go build on first use (nats.go needs
 # `apt-get install -y golang-go golang-github-nats-io-go-nats-dev`). JSDATA_PY is the
 # project's interpreter (default .venv/bin/python); bench/peers_py.sh runs the harness's
-# jsdatabench.py with it against this checkout's jsdata, plus bench/peers_kv.py for the KV
-# round trips the harness does not measure. Prints the harness's tables, then
-# bench/peers_report.py's ratio table; both are kept next to the run's results file.
+# jsdatabench.py with it against this checkout's jsdata, plus bench/peers_extra.py for the
+# warm stream -> pandas read and the KV round trips the harness does not measure. Prints
+# the harness's tables, then bench/peers_report.py's ratio table; both are kept next to
+# the run's results file.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SRC=${JSDATA_PEERS_SRC:-$ROOT/../shared/peers}

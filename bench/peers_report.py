@@ -22,6 +22,8 @@ from collections import defaultdict
 TARGETS = [
     ("stream -> pandas with JSON decode vs Go ordered consume (no decode)",
      "stream_to_pandas", "ordered_push", "ordered_push", "nats.go", 1.0),
+    ("same, warm: pandas and pyarrow already imported (bench/peers_extra.py)",
+     "stream_to_pandas_warm", "ordered_push", "ordered_push", "nats.go", 1.0),
     ("publish_dataframe, every row acked vs Go PublishAsync",
      "publish_dataframe", "pub_async", "pub_async", "nats.go", 1.0),
     ("fetch(1000), AckNone", "pull_fetch1000_acknone", "pull_fetch1000_acknone",
@@ -96,8 +98,14 @@ def main(path: str) -> None:
                 return f"{fmt(med[k])} (n={len(rates[k])})" if k in med else "–"
             print(f"| {label} | {surface} | {cell(ours)} | {cell(go)} | {cell(npy)} | "
                   f"{ratio(ours, go) if go else '–'} | {ratio(ours, npy)} | {verdict} |")
+    for client in ("jsdata", "jsdata-aio"):
+        imp = rates.get((client, "import_pandas_pyarrow"))
+        if imp:
+            secs = statistics.median(1 / r for r in imp)
+            print(f"\n{client}: importing pandas + pyarrow took {secs:.2f} s (median of "
+                  f"{len(imp)}); the harness's cold stream -> pandas figure includes it.")
     print("\nnats-py is its asyncio API without uvloop (the harness's pybench.py; the KV rows "
-          "use the project's nats-py, bench/peers_kv.py). Go's ordered consumer is "
+          "use the project's nats-py, bench/peers_extra.py). Go's ordered consumer is "
           "nats.go's ordered push consumer (it does not decode); the harness's Go build "
           "measures no KV operations.")
 
