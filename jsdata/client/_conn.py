@@ -90,6 +90,19 @@ class Connection(Client):
         self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
         self._denial_listeners: list[DenialHandler] = []  # told of every denial
 
+    @property
+    def inbox_prefix(self) -> str:
+        """The prefix of this connection's reply subjects: nats-py's ``inbox_prefix``
+        connect option (``jsdata.connect(inbox_prefix=...)``, a nats context's
+        ``inbox_prefix``), ``_INBOX`` by default. Users whose permissions allow replies only
+        under their own prefix need it set."""
+        return bytes(self._inbox_prefix).decode()
+
+    def inbox(self, token: str | None = None) -> str:
+        """A reply subject of its own under :attr:`inbox_prefix` (``token``, else a random
+        one): every request, pull and bulk subscription of jsdata takes its inbox here."""
+        return f"{self.inbox_prefix}.{token or new_token()}"
+
     def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
         """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
         publishes to the denied subject); returns the function that removes it."""
@@ -376,11 +389,10 @@ class ReplyMux:
     lifetime, a token per request, as nats.go does with its response multiplexer.
     """
 
-    def __init__(self, conn: Connection, inbox_prefix: str = "_INBOX") -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.prefix = f"{inbox_prefix}.{new_token()}."
-        self._prefix_b = self.prefix.encode()
-        self._plen = len(self._prefix_b)
+        self.prefix = ""  # set on start: the connection's inbox prefix is known once connected
+        self._plen = 0
         self._waiters: dict[bytes, Callable[[bytes, bytes], None]] = {}
         self._counter = itertools.count(1)
         self._sub: Subscription | None = None
@@ -389,7 +401,13 @@ class ReplyMux:
     async def start(self) -> None:
         async with self._lock:
             if self._sub is None:
+                self._set_prefix()
                 self._sub = await self.conn.fast_subscribe(self.prefix + "*", self._on_msg)
+
+    def _set_prefix(self) -> None:
+        if not self.prefix:
+            self.prefix = self.conn.inbox() + "."
+            self._plen = len(self.prefix.encode())
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
         cb = self._waiters.pop(subject[self._plen:], None)
@@ -398,6 +416,7 @@ class ReplyMux:
 
     def register(self, cb: Callable[[bytes, bytes], None]) -> tuple[str, bytes]:
         """Reserve a reply subject; ``cb(data, header_block)`` runs once with the reply."""
+        self._set_prefix()
         tok = f"{next(self._counter):x}".encode()
         self._waiters[tok] = cb
         return self.prefix + tok.decode(), tok

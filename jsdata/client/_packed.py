@@ -19,16 +19,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from ._native import join as _cjoin  # C split/join of packed parts, chosen once (or None)
+from ._native import split as _csplit
+
 _Q = struct.Struct("=q")
 _ACK4 = struct.Struct("=4q")
 _NO_ACK = _ACK4.pack(-1, -1, -1, -1)
 _ZERO = _Q.pack(0)
-
-try:  # the C split/join of packed parts (jsdata/_cparse.c); optional
-    from .._cparse import join as _cjoin
-    from .._cparse import split as _csplit
-except ImportError:
-    _cjoin = _csplit = None
 
 PARTS = ("subj", "rep", "hdr", "data")  # the four parts; each has an offsets buffer
 

@@ -562,14 +562,14 @@ def _to_pandas(table: pa.Table, dtype_backend: str | None, owned: bool) -> pd.Da
         table = table.set_column(i, "_headers", pa.nulls(table.num_rows))
     lists: dict[str, Any] = {}
     if dtype_backend is None:
-        for name in _dtypes.python_list_columns(table):
+        for name in _dtypes.python_list_columns(table) + _dtypes.struct_columns(table):
             i = table.schema.get_field_index(name)
             lists[name] = table.column(i)
             table = table.set_column(i, name, pa.nulls(table.num_rows))
     meta = table.schema.metadata or {}
     df = table.to_pandas(**kw)
     del table  # unusable after self_destruct; its metadata was read first
-    for name, col in lists.items():  # written from Python lists: read back as lists
+    for name, col in lists.items():  # Python lists and dicts, as they were written
         df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
     if headers is not None:
         vals = []
