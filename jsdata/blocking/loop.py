@@ -24,6 +24,7 @@ from typing import Any
 from .. import errors
 
 log = logging.getLogger("jsdata")
+_running_loop = asyncio._get_running_loop  # None on a thread without a running loop
 
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
 _NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
@@ -31,6 +32,10 @@ _NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
 
 class LoopThread:
     """One asyncio event loop on a daemon thread; ``run`` submits a coroutine and blocks."""
+
+    # Drive ``direct`` calls on the calling thread (False: every call hops to the loop, as
+    # before; the round-trip benchmark compares both in one run).
+    direct_calls = True
 
     def __init__(self, name: str = "jsdata-loop") -> None:
         self.loop = asyncio.new_event_loop()
@@ -160,11 +165,16 @@ class LoopThread:
             self.raise_failed()
         return await coro
 
-    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True) -> Any:
+    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True,
+            direct: bool = False) -> Any:
         """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it).
 
         A fire-and-forget call that failed before this one is raised here instead (not
-        with ``report=False``: ``close()`` closes first and raises afterwards).
+        with ``report=False``: ``close()`` closes first and raises afterwards). With
+        ``direct`` (a core coroutine marked safe for it, see ``client/_portable.py``) it is
+        driven on the calling thread instead, without the two thread hops, unless
+        fire-and-forget work queued before it still runs (order is kept) or this thread
+        runs an event loop of its own.
         """
         if self.closed:
             coro.close()
@@ -179,6 +189,8 @@ class LoopThread:
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
             coro = self._after_nowait(upto, coro, report)
+        elif direct and timeout is None and self.direct_calls and _running_loop() is None:
+            return self._drive(coro)
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
@@ -191,6 +203,31 @@ class LoopThread:
             if not fut.done():
                 fut.cancel()
             raise
+
+    def _drive(self, coro: Any) -> Any:
+        """Run ``coro`` to its end on this thread: each value it yields is an op whose
+        ``block(loop)`` waits here; its result goes back in, its exception (a timeout,
+        Ctrl-C) is thrown in at the await, so the coroutine's own handlers and cleanup run.
+        """
+        loop = self.loop
+        value: Any = None
+        exc: BaseException | None = None
+        while True:
+            try:
+                op = coro.send(value) if exc is None else coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                value = exc = None
+            block = getattr(op, "block", None)
+            if block is None:  # a bug in the core: this path awaited the loop itself
+                exc = RuntimeError(f"jsdata: a call driven on the calling thread awaited "
+                                   f"{op!r}, which needs the event loop")
+                continue
+            try:
+                value = block(loop)
+            except BaseException as e:  # noqa: BLE001 - thrown into the coroutine
+                exc = e
 
     def start(self, coro: Any, call: str = "a call started without waiting"
               ) -> concurrent.futures.Future[Any]:

@@ -200,13 +200,13 @@ class Twin:
         self._lt = lt
         return self
 
-    def _run(self, coro: Any) -> Any:
+    def _run(self, coro: Any, direct: bool = False) -> Any:
         lt = self._lt
         if lt is None:
             coro.close()
             raise errors.NotConnectedError(
                 f"this {type(self).__name__} is not bound to a connection")
-        return lt.run(coro)
+        return lt.run(coro, direct=direct)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -239,12 +239,14 @@ def _method_proxy(self: Twin, name: str, bound: Callable[..., Any]) -> Callable[
     except (TypeError, ValueError):
         sig = None
 
+    direct = getattr(fn, "__jsdata_direct__", False)
+
     def call(*args: Any, **kw: Any) -> Any:
         lt = self._lt
         a, k = _bind_args(sig, args, kw, lt) if lt is not None else (args, kw)
         res = bound(*a, **k)
         if inspect.iscoroutine(res):
-            return wrap(self._run(res), lt) if lt else self._run(res)
+            return wrap(self._run(res, direct), lt) if lt else self._run(res)
         return wrap(res, lt) if lt is not None else res
 
     call.__name__ = name
@@ -257,6 +259,7 @@ def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     except (TypeError, ValueError):
         sig = None
     is_coro = inspect.iscoroutinefunction(fn)
+    direct = getattr(fn, "__jsdata_direct__", False)  # driven on the calling thread
 
     @functools.wraps(fn)
     def method(self: Twin, *args: Any, **kw: Any) -> Any:
@@ -264,7 +267,7 @@ def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         a, k = _bind_args(sig, args, kw, lt) if lt is not None else (args, kw)
         res = getattr(self._core, name)(*a, **k)
         if is_coro or inspect.iscoroutine(res):
-            res = self._run(res)
+            res = self._run(res, direct)
         return wrap(res, lt) if lt is not None else res
 
     if is_coro:

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from nats.aio.subscription import Subscription
 
 from .. import errors
 from ._parser import BulkSink, FastParser, SidMap
+from ._portable import LoopWaiter, ReplyWaiter, ThreadWaiter, driven, on_loop
 
 # handler(subject, reply, data, header_block) — called on the event loop, must not block.
 FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
@@ -88,6 +90,7 @@ class Connection(Client):
         self._ps = FastParser(self)
         # (operation, subject) -> callbacks of requests waiting on it, failed by a denial
         self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
+        self._denials_lock = threading.Lock()  # requests driven on calling threads watch too
         self._denial_listeners: list[DenialHandler] = []  # told of every denial
 
     def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
@@ -109,16 +112,17 @@ class Connection(Client):
         its whole timeout; watching lets it fail the moment the server says no.
         """
         key = (operation, subject)
-        cbs = self._denials.setdefault(key, [])
-        cbs.append(cb)
+        with self._denials_lock:
+            self._denials.setdefault(key, []).append(cb)
 
         def unwatch() -> None:
-            lst = self._denials.get(key)
-            if lst is not None:
-                with contextlib.suppress(ValueError):
-                    lst.remove(cb)
-                if not lst:
-                    del self._denials[key]
+            with self._denials_lock:
+                lst = self._denials.get(key)
+                if lst is not None:
+                    with contextlib.suppress(ValueError):
+                        lst.remove(cb)
+                    if not lst:
+                        del self._denials[key]
 
         return unwatch
 
@@ -137,7 +141,8 @@ class Connection(Client):
             f"{'to' if operation == 'publish' else 'on'} {subject!r} "
             f"(the server's permissions for this user do not allow it)",
             subject=subject, operation=operation)
-        waiting = self._denials.get((operation, subject), ())
+        with self._denials_lock:
+            waiting = list(self._denials.get((operation, subject), ()))
         if not waiting:  # nobody's request fails with it (e.g. a pull request): say it once
             _jsdata_log.warning("%s", err.description)
         for cb in [*waiting, *self._denial_listeners]:
@@ -258,8 +263,9 @@ class Connection(Client):
         if self.is_closed:
             raise errors.ConnectionClosedError("the connection is closed")
 
-    async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
-        """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+    def _pub_cmd(self, subject: str, reply: str, data: bytes, hdr: bytes) -> bytes:
+        """The PUB/HPUB frame, after the checks every publish makes (closed, max_payload,
+        reconnect buffer full); safe on any thread."""
         if self.is_closed:
             raise errors.ConnectionClosedError("the connection is closed")
         size = len(data) + len(hdr)
@@ -273,7 +279,11 @@ class Connection(Client):
             or size + self._pending_data_size > self._max_pending_size
         ):
             raise errors.NotConnectedError("not connected and the reconnect buffer is full")
-        cmd = pub_frame(subject.encode(), reply.encode(), data, hdr)
+        return pub_frame(subject.encode(), reply.encode(), data, hdr)
+
+    async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
+        """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+        cmd = self._pub_cmd(subject, reply, data, hdr)
         # queue_raw + kick, inlined: this is the per-message hot path of async publishing
         stats = self.stats
         stats["out_msgs"] += 1
@@ -352,6 +362,41 @@ class Connection(Client):
 
         return remove
 
+    def publish_threadsafe(self, loop: asyncio.AbstractEventLoop, subject: str, reply: str,
+                           data: bytes, hdr: bytes, fail: Callable[[BaseException], None]
+                           ) -> None:
+        """Publish from any thread: checked and framed here, handed to the loop in one
+        ``call_soon_threadsafe`` (no coroutine, no task); ``fail(error)`` runs on the loop
+        if it can no longer be sent (closed meanwhile)."""
+        cmd = self._pub_cmd(subject, reply, data, hdr)
+        try:
+            loop.call_soon_threadsafe(self._send_cmd, cmd, len(data), fail)
+        except RuntimeError:  # the loop is closed
+            raise errors.ConnectionClosedError("the connection is closed") from None
+
+    def _send_cmd(self, cmd: bytes, nbytes: int, fail: Callable[[BaseException], None]) -> None:
+        """On the loop: write ``cmd`` now when nothing is queued before it, else queue it
+        for the flusher (or the reconnect buffer) as :meth:`publish_raw` does."""
+        if self.is_closed:
+            fail(errors.ConnectionClosedError("the connection is closed"))
+            return
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += nbytes
+        tr = self._transport
+        if tr is not None and self._status == Client.CONNECTED and not self._pending:
+            try:
+                tr.write(cmd)
+                return
+            except Exception as e:  # noqa: BLE001 - a transport torn down under us
+                fail(errors.NotConnectedError(f"the request could not be sent: {e}"))
+                return
+        self._pending.append(cmd)
+        self._pending_data_size += len(cmd)
+        fq = self._flush_queue
+        if self.is_connected and fq is not None and fq.empty():
+            fq.put_nowait(asyncio.get_running_loop().create_future())  # kick the flusher
+
     def publish_now(self, subject: str, reply: str, data: bytes) -> bool:
         """Write a PUB straight to the socket when connected and nothing is queued before it.
 
@@ -374,6 +419,8 @@ class ReplyMux:
 
     Used for API requests, publish acks and async publish: one SUB for the connection's
     lifetime, a token per request, as nats.go does with its response multiplexer.
+    :meth:`request` also runs driven on a calling thread (``_portable``): it then registers a
+    :class:`~jsdata.client._portable.ThreadWaiter` that the reader completes directly.
     """
 
     def __init__(self, conn: Connection, inbox_prefix: str = "_INBOX") -> None:
@@ -385,10 +432,12 @@ class ReplyMux:
         self._counter = itertools.count(1)
         self._sub: Subscription | None = None
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the subscription lives
 
     async def start(self) -> None:
         async with self._lock:
             if self._sub is None:
+                self._loop = asyncio.get_running_loop()
                 self._sub = await self.conn.fast_subscribe(self.prefix + "*", self._on_msg)
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
@@ -407,25 +456,26 @@ class ReplyMux:
 
     async def request(self, subject: str, data: bytes, timeout: float,
                       hdr: bytes = b"") -> tuple[bytes, bytes]:
-        """Publish and wait for one reply: (data, header_block)."""
+        """Publish and wait for one reply: (data, header_block).
+
+        Under the event loop, or driven on a calling thread (then the request is handed to
+        the loop with one ``call_soon_threadsafe`` and the reply wakes the caller directly).
+        """
         if self._sub is None:
-            await self.start()
-        fut: asyncio.Future[tuple[bytes, bytes]] = asyncio.get_running_loop().create_future()
-
-        def done(d: bytes, h: bytes) -> None:
-            if not fut.done():
-                fut.set_result((d, h))
-
-        def denied(err: errors.PermissionDeniedError) -> None:
-            if not fut.done():
-                fut.set_exception(err)
-
-        reply, tok = self.register(done)
-        unwatch = self.conn.watch_denial("publish", subject, denied)
-        unwatch_sub = self.conn.watch_denial("subscribe", self.prefix + "*", denied)
+            await on_loop(self.start())
+        loop = self._loop
+        on_thread = driven()
+        w: ReplyWaiter = ThreadWaiter() if on_thread else LoopWaiter()
+        reply, tok = self.register(w.done)
+        unwatch = self.conn.watch_denial("publish", subject, w.fail)
+        unwatch_sub = self.conn.watch_denial("subscribe", self.prefix + "*", w.fail)
         try:
-            await self.conn.publish_raw(subject, reply, data, hdr)
-            return await asyncio.wait_for(fut, timeout)
+            if on_thread:
+                assert loop is not None
+                self.conn.publish_threadsafe(loop, subject, reply, data, hdr, w.fail)
+            else:
+                await self.conn.publish_raw(subject, reply, data, hdr)
+            return await w.wait(timeout)
         except asyncio.TimeoutError:
             raise errors.APITimeoutError(
                 f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
@@ -435,10 +485,16 @@ class ReplyMux:
             unwatch_sub()
 
     async def close(self) -> None:
+        """Unsubscribe; requests still waiting fail with ConnectionClosedError at once."""
         if self._sub is not None:
             await self.conn.fast_unsubscribe(self._sub)
             self._sub = None
+        waiting = list(self._waiters.values())
         self._waiters.clear()
+        for cb in waiting:
+            owner = getattr(cb, "__self__", None)
+            if isinstance(owner, ReplyWaiter):
+                owner.fail(errors.ConnectionClosedError("the connection is closed"))
 
 
 def status_of(hdr: bytes) -> tuple[int, str] | None:
