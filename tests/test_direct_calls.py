@@ -299,3 +299,42 @@ def test_double_ack_is_a_direct_round_trip(js) -> None:
     m.double_ack()
     assert counter.n == 0
     assert c.info().num_ack_pending == 0
+
+
+def _shrink_send_buffer(js: jsdata.JetStream) -> None:
+    import socket
+
+    sock = js._core.nc._transport._io_writer.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+
+def test_partial_writes_from_calling_threads_keep_the_stream_intact(js) -> None:
+    js.create_stream(name="P", subjects=["p.>"], storage="memory")
+    js.publish("p.warm", b"x")
+    _shrink_send_buffer(js)  # big requests no longer fit in one send()
+    big = {t: bytes([65 + t]) * (300_000 + t) for t in range(4)}
+    failures: list[BaseException] = []
+    acks: dict[int, list[int]] = {t: [] for t in big}
+
+    def caller(t: int) -> None:
+        try:
+            for _ in range(3):
+                acks[t].append(js.publish(f"p.{t}", big[t]).sequence)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failures.append(e)
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in big]
+    for th in threads:
+        th.start()
+    futs = [js.publish_async("p.async", b"a%d" % i) for i in range(200)]  # loop-side writes
+    js.publish_async_complete(timeout=60)
+    for th in threads:
+        th.join(120)
+    assert not failures, failures
+    assert all(f.result().sequence > 0 for f in futs)
+    s = js.stream("P")
+    for t, seqs in acks.items():
+        for q in seqs:
+            m = s.get_msg(q)
+            assert (m.subject, m.data) == (f"p.{t}", big[t])
+    assert s.info().state.messages == 1 + 12 + 200

@@ -83,7 +83,15 @@ def new_token(n: int = 12) -> str:
 class Connection(Client):
     """nats-py ``Client`` plus the fast subscription and raw publish paths jsdata needs."""
 
+    # Let calling threads write requests to the socket themselves (False: always through
+    # the loop; the round-trip benchmark compares both in one run).
+    thread_writes = True
+
     def __init__(self) -> None:
+        # Every write to the socket holds this lock (the transport's write/writelines are
+        # wrapped when nats-py installs a transport), so a calling thread may write too.
+        self._wlock = threading.Lock()
+        self._wrest = b""  # the tail of a partial write from a calling thread: sent first
         super().__init__()
         self._fast: SidMap = SidMap()
         self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
@@ -92,6 +100,68 @@ class Connection(Client):
         self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
         self._denials_lock = threading.Lock()  # requests driven on calling threads watch too
         self._denial_listeners: list[DenialHandler] = []  # told of every denial
+
+    @property  # type: ignore[override]
+    def _transport(self) -> Any:
+        return self.__dict__.get("_jsdata_transport")
+
+    @_transport.setter
+    def _transport(self, tr: Any) -> None:
+        if tr is not None:
+            write, writelines, lock = tr.write, tr.writelines, self._wlock
+
+            def locked_write(data: bytes) -> None:
+                with lock:
+                    if self._wrest:
+                        data, self._wrest = self._wrest + data, b""
+                    write(data)
+
+            def locked_writelines(chunks: list[bytes]) -> None:
+                with lock:
+                    if self._wrest:
+                        chunks, self._wrest = [self._wrest, *chunks], b""
+                    writelines(chunks)
+
+            tr.write, tr.writelines = locked_write, locked_writelines
+        self._wrest = b""  # a tail for the old socket must not go to the new one
+        self.__dict__["_jsdata_transport"] = tr
+
+    def _write_now(self, loop: asyncio.AbstractEventLoop, cmd: bytes, nbytes: int) -> bool:
+        """From a calling thread: write ``cmd`` straight to the socket, with no loop
+        wake-up, when that keeps the order of the bytes: a plain TCP transport (not TLS or
+        websocket), connected, nothing queued or buffered before it. False: not sent.
+
+        A partial write leaves its tail in ``_wrest``, which the next write on the loop sends
+        first (a call is scheduled for it).
+        """
+        if not self.thread_writes or self._status != Client.CONNECTED or self._pending:
+            return False
+        with self._wlock:
+            tr = getattr(getattr(self._transport, "_io_writer", None), "transport", None)
+            sock = getattr(tr, "_sock", None)  # asyncio's plain socket transport only
+            if (sock is None or self._wrest or self._pending or tr.is_closing()
+                    or self._status != Client.CONNECTED or tr.get_write_buffer_size()):
+                return False
+            try:
+                n = sock.send(cmd)
+            except OSError:  # would block, or the socket broke: the loop's path handles it
+                return False
+            if n < len(cmd):
+                self._wrest = cmd[n:]
+                loop.call_soon_threadsafe(self._write_rest)
+            stats = self.stats
+            stats["out_msgs"] += 1
+            stats["out_bytes"] += nbytes
+        return True
+
+    def _write_rest(self) -> None:
+        """On the loop: send the tail a calling thread's partial write left."""
+        tr = self._transport
+        if self._wrest and tr is not None:
+            try:
+                tr.write(b"")  # the locked write sends the tail first
+            except Exception:  # noqa: BLE001 - a broken socket: nats-py's reader reconnects
+                _logger.debug("jsdata: writing the tail of a request failed", exc_info=True)
 
     def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
         """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
@@ -365,10 +435,13 @@ class Connection(Client):
     def publish_threadsafe(self, loop: asyncio.AbstractEventLoop, subject: str, reply: str,
                            data: bytes, hdr: bytes, fail: Callable[[BaseException], None]
                            ) -> None:
-        """Publish from any thread: checked and framed here, handed to the loop in one
-        ``call_soon_threadsafe`` (no coroutine, no task); ``fail(error)`` runs on the loop
-        if it can no longer be sent (closed meanwhile)."""
+        """Publish from any thread: checked and framed here, then written from this thread
+        (:meth:`_write_now`) or else handed to the loop in one ``call_soon_threadsafe`` (no
+        coroutine, no task); ``fail(error)`` runs on the loop if it can no longer be sent
+        (closed meanwhile)."""
         cmd = self._pub_cmd(subject, reply, data, hdr)
+        if self._write_now(loop, cmd, len(data)):
+            return
         try:
             loop.call_soon_threadsafe(self._send_cmd, cmd, len(data), fail)
         except RuntimeError:  # the loop is closed
