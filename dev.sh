@@ -3,6 +3,7 @@
 #   bash dev.sh demo   - create .venv if needed, install jsdata, run the demo on the embedded server
 #   bash dev.sh test   - create .venv if needed, install jsdata[dev], run the whole test suite
 #   bash dev.sh bench  - run the benchmarks (jsdata beside nats-py)
+#   bash dev.sh peers  - run the peer harness (nats.go, nats.js, nats-py) with jsdata: ratios to Go
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -40,8 +41,12 @@ case "$cmd" in
     ensure_venv dev
     for b in bench/bench_*.py; do echo "== $b"; "$VENV/bin/python" "$b" "$@"; done
     ;;
+  peers)
+    ensure_venv dev
+    exec bash bench/peers.sh "$@"
+    ;;
   *)
-    echo "usage: bash dev.sh demo|test|bench" >&2
+    echo "usage: bash dev.sh demo|test|bench|peers" >&2
     exit 2
     ;;
 esac

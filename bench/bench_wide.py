@@ -50,6 +50,11 @@ from jsdata.server import EmbeddedServer  # noqa: E402
 CODECS = ("json", "msgpack", "arrow")
 
 
+def load() -> str:
+    """The 1/5/15-minute load averages (others may share the machine: read ratios)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def best(fn: Callable[[], float], repeats: int) -> float:
     """The shortest of ``repeats`` wall times (``fn`` returns its own seconds)."""
     return min(fn() for _ in range(repeats))
@@ -182,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     n = a.rows
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, pyarrow {pa.__version__}, "
-          f"pandas {pd.__version__}, best of {a.repeats}", flush=True)
+          f"pandas {pd.__version__}, best of {a.repeats}; load average {load()}", flush=True)
     t = time.perf_counter()
     df = wide_frame(n, seed=1)
     print(f"-- {n:,} rows x {df.shape[1]} columns built in {time.perf_counter() - t:.1f}s; "
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
             nw, err = attempt(lambda: natspy_write(url, df), a.repeats)
             print(f"nats-py way: write {rate(n, nw)} rows/s {err}", flush=True)
             nr, err2 = attempt(lambda: natspy_read(url, n), a.repeats)
-            print(f"nats-py way: read  {rate(n, nr)} rows/s {err2}", flush=True)
+            print(f"nats-py way: read  {rate(n, nr)} rows/s {err2} (load {load()})", flush=True)
         with jsdata.connect(url) as js:
             for codec in codecs:
                 w, werr = attempt(lambda: jsdata_write(js, df, codec), a.repeats)  # noqa: B023
@@ -204,13 +209,14 @@ def main(argv: list[str] | None = None) -> None:
                 r, rerr = (attempt(lambda: jsdata_read(js, n, codec), a.repeats)  # noqa: B023
                            if w is not None else (None, "not written"))
                 print(f"{codec:8s} write {rate(n, w)} rows/s {werr}  "
-                      f"read {rate(n, r)} rows/s {rerr}  ({size / 2**20:.0f} MB stored)",
+                      f"read {rate(n, r)} rows/s {rerr}  ({size / 2**20:.0f} MB stored; "
+                      f"load {load()})",
                       flush=True)
                 lines.append(f"| write `publish_dataframe(codec=\"{codec}\")` | {n:,} | "
                              f"{rate(n, w)} | {rate(n, nw)} | {ratio(w, nw)} | {werr} |")
                 lines.append(f"| read `to_pandas()` of the {codec} stream | {n:,} | "
                              f"{rate(n, r)} | {rate(n, nr)} | {ratio(r, nr)} | {rerr} |")
-    print()
+    print(f"\n# load average at the end: {load()}")
     print("\n".join(lines))
 
 

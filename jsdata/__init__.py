@@ -27,6 +27,7 @@ from .client.config import (
     StorageType,
     StreamConfig,
 )
+from .client.connect_options import DEFAULT_RESUME_WINDOW, DEFAULT_TIMEOUT
 from .client.headers import Headers
 from .errors import JetStreamError
 from .server import EmbeddedServer, local_cluster
@@ -53,7 +54,10 @@ def connect(servers: str | Sequence[str] | None = None, *, user: str | None = No
             nkeys_seed: Any = None, tls: Any = None, tls_handshake_first: bool = False,
             name: str | None = None,
             domain: str | None = None, api_prefix: str | None = None,
-            timeout: float | timedelta = 5.0, publish_async_max_pending: int = 4000,
+            inbox_prefix: str | None = None,
+            timeout: float | timedelta = DEFAULT_TIMEOUT,
+            resume_window: float | timedelta = DEFAULT_RESUME_WINDOW,
+            publish_async_max_pending: int = 4000,
             url: str | None = None, context: str | None = None,
             error_cb: Callable[[BaseException], object] | None = None,
             **nats_options: Any) -> Any:  # a jsdata.JetStream (typed in __init__.pyi)
@@ -67,12 +71,10 @@ def connect(servers: str | Sequence[str] | None = None, *, user: str | None = No
     the connection or by ``close()``.
     """
     from ._twins import connect as _connect
-    return _connect(  # type: ignore[no-any-return]
-        servers, user=user, password=password, token=token, creds=creds,
-        nkeys_seed=nkeys_seed, tls=tls, tls_handshake_first=tls_handshake_first, name=name,
-        domain=domain, api_prefix=api_prefix, timeout=timeout,
-        publish_async_max_pending=publish_async_max_pending, url=url, context=context,
-        error_cb=error_cb, **nats_options)
+    given = dict(locals())  # the parameters above, passed on as they are
+    del given["_connect"]
+    nats_options = given.pop("nats_options")
+    return _connect(**given, **nats_options)  # type: ignore[no-any-return]
 
 
 def __getattr__(name: str) -> Any:

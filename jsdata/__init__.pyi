@@ -31,7 +31,7 @@ from jsdata.server.embedded import EmbeddedServer as EmbeddedServer
 __version__: str
 
 
-def connect(servers: str | collections.abc.Sequence[str] | None = None, *, user: str | None = None, password: str | None = None, token: str | None = None, creds: typing.Any = None, nkeys_seed: typing.Any = None, tls: typing.Any = None, tls_handshake_first: bool = False, name: str | None = None, domain: str | None = None, api_prefix: str | None = None, timeout: float | datetime.timedelta = 5.0, publish_async_max_pending: int = 4000, url: str | None = None, context: str | None = None, error_cb: collections.abc.Callable[[BaseException], object] | None = None, **nats_options: typing.Any) -> JetStream:
+def connect(servers: str | collections.abc.Sequence[str] | None = None, *, user: str | None = None, password: str | None = None, token: str | None = None, creds: typing.Any = None, nkeys_seed: typing.Any = None, tls: typing.Any = None, tls_handshake_first: bool = False, name: str | None = None, domain: str | None = None, api_prefix: str | None = None, inbox_prefix: str | None = None, timeout: float | datetime.timedelta = 5.0, resume_window: float | datetime.timedelta = 30.0, publish_async_max_pending: int = 4000, url: str | None = None, context: str | None = None, error_cb: collections.abc.Callable[[BaseException], object] | None = None, **nats_options: typing.Any) -> JetStream:
     """Connect and return the blocking JetStream context.
 
     With no ``servers``: JSDATA_URL / NATS_URL, else the default embedded server.

@@ -24,7 +24,7 @@ from .client import jetstream as _jetstream
 from .client import ordered as _ordered
 from .client import stream as _stream
 from .client._conn import env_url
-from .client.context import DEFAULT_TIMEOUT
+from .client.connect_options import DEFAULT_RESUME_WINDOW, DEFAULT_TIMEOUT, ConnectOptions
 from .frames.batch import ArrowMethods
 from .frames.methods import StreamReader
 from .frames.writer import DataFrameWriter
@@ -63,7 +63,9 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
                   creds: Any = None, nkeys_seed: Any = None, tls: Any = None,
                   tls_handshake_first: bool = False,
                   name: str | None = None, domain: str | None = None,
-                  api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
+                  api_prefix: str | None = None, inbox_prefix: str | None = None,
+                  timeout: float | timedelta = DEFAULT_TIMEOUT,
+                  resume_window: float | timedelta = DEFAULT_RESUME_WINDOW,
                   publish_async_max_pending: int = 4000, url: str | None = None,
                   context: str | None = None, **nats_options: Any) -> JetStream:
     """Connect and return the asyncio JetStream context.
@@ -73,8 +75,9 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
 
     ``context`` names a nats CLI context (``~/.config/nats/context/<name>.json``, see
     :mod:`jsdata.client.contexts`); with no ``servers`` and no JSDATA_URL / NATS_URL, the
-    ``NATS_CONTEXT`` environment variable names one. Its URL, credentials, TLS files and
-    JetStream domain / API prefix apply wherever the call does not give its own.
+    ``NATS_CONTEXT`` environment variable names one. Its URL, credentials, TLS files,
+    JetStream domain / API prefix and inbox prefix apply wherever the call does not give its
+    own.
 
     ``timeout`` bounds the whole connect (TCP, TLS, authentication and the JetStream check)
     and is the default timeout of API requests afterwards. Credentials: ``user``/``password``
@@ -82,33 +85,28 @@ async def connect(servers: str | Sequence[str] | None = None, *, user: str | Non
     file holding one), ``creds`` (a ``.creds`` file, its text, or a (jwt_file, seed_file)
     pair). ``tls`` is an :class:`ssl.SSLContext`, True, or a dict of ``ca_file``,
     ``cert_file``, ``key_file``; ``tls_handshake_first`` for servers with
-    ``tls { handshake_first: true }``. Failures are
+    ``tls { handshake_first: true }``. ``inbox_prefix`` (default ``_INBOX``) is the prefix of
+    every reply subject, for users allowed to subscribe only under their own.
+    ``resume_window`` (seconds) is how long a stream or object read waits for a dropped
+    connection to come back, and resumes, before it raises
+    :class:`~jsdata.errors.ReadInterruptedError`. The parameters are those of
+    :class:`~jsdata.client.connect_options.ConnectOptions`; other keywords go to nats-py's
+    ``connect``. Failures are
     :class:`~jsdata.errors.JetStreamConnectionError` subclasses that say what failed
     (:class:`~jsdata.errors.InvalidURLError`, :class:`~jsdata.errors.TLSVerificationError`,
     :class:`~jsdata.errors.AuthenticationError`, :class:`~jsdata.errors.NoJetStreamError`,
     :class:`~jsdata.errors.ConnectTimeoutError`, ...); no secret is ever in them.
     """
+    options = ConnectOptions.of(locals())
     if context is None and not (servers or url or env_url()):
         context = os.environ.get("NATS_CONTEXT") or None
     if context is not None:
         from .client.contexts import load_context
         o = load_context(context).connect_options()
         servers = servers or url or o.get("servers")
-        user = user if user is not None else o.get("user")
-        password = password if password is not None else o.get("password")
-        token = token if token is not None else o.get("token")
-        creds = creds if creds is not None else o.get("creds")
-        nkeys_seed = nkeys_seed if nkeys_seed is not None else o.get("nkeys_seed")
-        tls = tls if tls is not None else o.get("tls")
-        tls_handshake_first = tls_handshake_first or bool(o.get("tls_handshake_first"))
-        if not (domain or api_prefix):
-            domain, api_prefix = o.get("domain"), o.get("api_prefix")
+        options = options.with_context(o)
     servers = servers or url or env_url()
     if not servers:
         from .server import default_server_url
         servers = default_server_url()
-    return await _jetstream.open_context(
-        JetStream, servers, user=user, password=password, token=token, creds=creds,
-        nkeys_seed=nkeys_seed, tls=tls, tls_handshake_first=tls_handshake_first, name=name,
-        domain=domain, api_prefix=api_prefix, timeout=timeout,
-        publish_async_max_pending=publish_async_max_pending, **nats_options)
+    return await _jetstream.open_context(JetStream, servers, options, **nats_options)

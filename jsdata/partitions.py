@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._api import JetStream
 
 __all__ = ["StreamPartition", "aread_partition", "read_partition", "plan", "sample",
-           "split_read", "plan_partitions", "DEFAULT_TARGET_ROWS"]
+           "split_read", "plan_partitions", "capped_end", "DEFAULT_TARGET_ROWS"]
 
 PLANNED = ("subjects", "start", "end")  # read options fixed by the plan, not by the reader
 META_STRIP = (b"jetstream",)  # per-partition schema metadata engines drop to share one schema
@@ -139,3 +139,31 @@ def sample(parts: list[StreamPartition], servers: Any = None, rows: int = 100, *
             if t.num_rows or p is parts[-1]:
                 return t
     return read_partition(parts[0], servers, connect_options=connect_options, **read)
+
+
+def capped_end(stream: str, servers: Any = None, *, after: int, count: int,
+               subjects: str | list[str] | None = None, end: int | None = None,
+               connect_options: Mapping[str, Any] | None = None) -> int:
+    """The last sequence of a micro-batch that starts after sequence ``after`` and holds at
+    most ``count`` messages matching ``subjects`` (up to ``end``, else the stream's last
+    sequence), counted by the server: a streaming engine's per-trigger cap in messages even
+    when a filter makes them sparse in sequences. See
+    :func:`jsdata.frames.partitions.end_for_count`."""
+    from .blocking.loop import LoopThread
+    from .client import names
+    from .frames.partitions import end_for_count
+    names.stream_name(stream)
+
+    async def run() -> int:
+        from ._api import connect
+        js = await connect(servers, **dict(connect_options or {}))
+        try:
+            return await end_for_count(await js.stream(stream), count, subjects, after, end)
+        finally:
+            await js.close()
+
+    lt = LoopThread("jsdata-plan")
+    try:
+        return lt.run(run())
+    finally:
+        lt.stop()

@@ -19,7 +19,8 @@ Options (all strings, as Spark passes them): ``servers``, ``stream``; reading:
 ``start`` may be ``"latest"``), ``partitions``, ``target_rows``, ``codec``, ``metadata``
 (comma-separated subset of subject,seq,time; empty for none), ``columns``,
 ``include_headers``, ``on_error``, ``batch_size``, ``schema`` (Spark DDL; else sampled from
-the first ``sample_rows`` messages, default 100), ``max_messages_per_trigger`` (streaming);
+the first ``sample_rows`` messages, default 100), ``max_messages_per_trigger``
+(streaming: messages matching ``subjects`` per micro-batch, counted by the server);
 writing: ``subject`` (template), ``msg_id``, ``codec``, ``headers`` (comma-separated
 columns), ``rows_per_message``, ``max_pending``. ``user``, ``password``, ``token``,
 ``creds`` and ``nkeys_seed`` are passed to the connection (never into messages or logs).
@@ -45,7 +46,7 @@ from pyspark.sql.datasource import (
 from pyspark.sql.types import StructType
 
 from . import errors
-from .partitions import StreamPartition, plan, read_partition, sample
+from .partitions import StreamPartition, capped_end, plan, read_partition, sample
 
 __all__ = ["JetStreamDataSource"]
 
@@ -223,7 +224,13 @@ class _StreamReader(DataSourceStreamReader):
         if cap is None and limit is None:
             cap = self.max_per_trigger
         if start is not None and cap:
-            last = min(last, int(start["seq"]) + int(cap))
+            subjects = self.opts.planned.get("subjects")
+            if subjects:  # cap the matching messages, not the sequences they are spread over
+                last = capped_end(self.opts.stream, self.opts.servers, after=int(start["seq"]),
+                                  count=int(cap), subjects=subjects, end=last,
+                                  connect_options=self.opts.connect)
+            else:
+                last = min(last, int(start["seq"]) + int(cap))
         if start is not None:
             last = max(last, int(start["seq"]))
         return {"seq": last}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
 
@@ -64,3 +65,14 @@ async def ajs(server) -> AsyncIterator[jsdata.aio.JetStream]:
     left = [t for t in asyncio.all_tasks() if t is not me and not t.done()
             and "jsdata" in getattr(getattr(t.get_coro(), "cr_code", None), "co_filename", "")]
     assert not left, f"leaked tasks: {left}"
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as at a terminal. A process started in the background
+    of a non-interactive shell (CI scripts, ``cmd &``) inherits SIGINT as *ignored*, and
+    Python then installs no handler, so a simulated Ctrl-C would be dropped (seen in a
+    backgrounded suite run: the interrupted ``next`` waited out its 30 s)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)

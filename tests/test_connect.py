@@ -539,7 +539,7 @@ needs_pthread_kill = pytest.mark.skipif(not hasattr(signal, "pthread_kill"),
 
 
 @needs_pthread_kill
-def test_ctrl_c_interrupts_blocking_next(js) -> None:
+def test_ctrl_c_interrupts_blocking_next(js, ctrl_c_raises) -> None:
     assert threading.current_thread() is threading.main_thread()
     js.create_stream(name="K", subjects=["k.>"], storage="memory")
     c = js.create_consumer("K", durable="C", ack_policy="explicit")
@@ -558,7 +558,7 @@ def test_ctrl_c_interrupts_blocking_next(js) -> None:
 
 
 @needs_pthread_kill
-def test_ctrl_c_interrupted_next_does_not_swallow_messages(js) -> None:
+def test_ctrl_c_interrupted_next_does_not_swallow_messages(js, ctrl_c_raises) -> None:
     js.create_stream(name="K", subjects=["k.>"], storage="memory")
     c = js.create_consumer("K", durable="C", ack_policy="explicit")
     timer = _interrupt_main_after(0.3)

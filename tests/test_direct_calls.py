@@ -90,10 +90,14 @@ def test_round_trips_run_without_a_task_per_call(js) -> None:
     counter = TaskCounter(js)
     _round_trips(js, kv, 20)
     assert counter.n == 0
-    # the loop path (the "before" the benchmark compares) runs one task per call
-    js._lt.direct_calls = False
+    # the same calls from a thread running its own event loop take the loop path, a task
+    # per call: the count above can fail
     js.stream("D").purge()
-    _round_trips(js, kv, 20)
+
+    async def inside() -> None:
+        _round_trips(js, kv, 20)
+
+    asyncio.run(inside())
     assert counter.n >= 20 * 4
 
 
@@ -132,6 +136,46 @@ def test_many_threads_at_once_get_their_own_replies(js) -> None:
             m = s.get_msg(seqs[i])
             assert (m.subject, m.data) == (f"m.{t}", b"t%d-%d" % (t, i))
     assert js._core._mux._waiters == {}
+
+
+def test_out_stats_are_exact_with_threads_and_the_loop_publishing_at_once(js) -> None:
+    js.create_stream(name="ST", subjects=["st.>"], storage="memory")
+    js.publish("st.warm", b"x")
+    nc = js._core.nc
+    before = (nc.stats["out_msgs"], nc.stats["out_bytes"])
+    n_threads, per, n_loop = 6, 60, 600
+    failures: list[BaseException] = []
+    start = threading.Barrier(n_threads)
+
+    def caller(t: int) -> None:  # awaited publishes: written by this thread
+        try:
+            start.wait(10)
+            for i in range(per):
+                js.publish(f"st.{t}", b"t%d-%03d" % (t, i))
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            failures.append(e)
+
+    async def on_loop() -> None:  # nats-py's own publish, counted on the loop meanwhile
+        for i in range(n_loop):
+            await nc.publish("st.loop", b"l%04d" % i)
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+        await nc.flush()
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    loop_done = asyncio.run_coroutine_threadsafe(on_loop(), js._lt.loop)
+    for th in threads:
+        th.join(120)
+    loop_done.result(60)
+    assert not failures, failures
+    # every PUB and its payload counted once: the callers' acks have all come back, and a
+    # caller-thread write is in the stats before its reply is handed on
+    assert nc.stats["out_msgs"] - before[0] == n_threads * per + n_loop
+    sent = n_threads * per * len(b"t0-000") + n_loop * len(b"l0000")
+    assert nc.stats["out_bytes"] - before[1] == sent
+    assert js.stream_info("ST").state.messages == 1 + n_threads * per + n_loop
 
 
 def test_timeout_is_the_typed_error_and_leaves_nothing_waiting(js, silent) -> None:
@@ -198,7 +242,7 @@ needs_pthread_kill = pytest.mark.skipif(not hasattr(signal, "pthread_kill"),
 
 
 @needs_pthread_kill
-def test_ctrl_c_interrupts_a_direct_call(js, silent) -> None:
+def test_ctrl_c_interrupts_a_direct_call(js, silent, ctrl_c_raises) -> None:
     assert threading.current_thread() is threading.main_thread()
     js.create_stream(name="C", subjects=["c.>"], storage="memory")
     js.publish("c.1", b"warm")

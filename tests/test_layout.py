@@ -130,7 +130,7 @@ def _part(mod: str) -> str:
 def test_graph_is_read() -> None:
     """The walk sees the package (a broken walk would pass every other test)."""
     assert "jsdata.client.jetstream" in GRAPH
-    assert "jsdata.client.context" in GRAPH["jsdata.client.jetstream"]
+    assert "jsdata.client.context" in GRAPH["jsdata.client.stream"]
     assert any(t.startswith("jsdata.client.") for t in GRAPH["jsdata._api"])
 
 

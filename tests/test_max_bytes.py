@@ -25,7 +25,7 @@ from jsdata.client._budget import (
     pull_cost,
     stored_header_len,
 )
-from jsdata.frames import fetch, reader
+from jsdata.frames import fetch
 
 DELTAS = [-1, 0, 1]  # limit = exact boundary + delta
 ids = {-1: "one-under", 0: "exact", 1: "one-over"}
@@ -262,8 +262,8 @@ def _reader_stream(js, name: str, subject: str, n_fit: int, delta: int, limit: i
 
 
 @pytest.mark.parametrize("delta", DELTAS, ids=ids.get)
-def test_to_arrow_pull_boundary_blocking(js, delta, monkeypatch):
-    monkeypatch.setattr(reader, "_FORCE", "consumer")
+def test_to_arrow_pull_boundary_blocking(js, delta):
+    # the stream does not allow direct get: the reader pulls from a consumer
     limit = fetch.MAX_REQUEST_BYTES  # the reader's real pull limit (8 MiB)
     assert limit >= 2 * js.nc.max_payload
     data = _reader_stream(js, f"MBR{delta + 1}", f"mbr{delta + 1}.x", 40, delta, limit)
@@ -275,8 +275,7 @@ def test_to_arrow_pull_boundary_blocking(js, delta, monkeypatch):
 
 
 @pytest.mark.parametrize("delta", DELTAS, ids=ids.get)
-async def test_to_pandas_pull_boundary_async(ajs, delta, monkeypatch):
-    monkeypatch.setattr(reader, "_FORCE", "consumer")
+async def test_to_pandas_pull_boundary_async(ajs, delta):
     limit = fetch.MAX_REQUEST_BYTES
     import asyncio
     url = ajs.nc.connected_url.geturl() if ajs.nc.connected_url else None
@@ -296,6 +295,7 @@ async def test_to_pandas_pull_boundary_async(ajs, delta, monkeypatch):
     async for b in rs:
         rows += b.column("_data").to_pylist()
     assert rows == data
+    assert isinstance(rs._fetcher, fetch._ConsumerFetcher)  # no allow_direct: a consumer
     assert rs._fetcher.resumes == 0  # every pull's end was seen, none had to be re-sent
 
 
@@ -358,20 +358,19 @@ def test_direct_reader_boundary_blocking(js, monkeypatch):
     # a small read uses the batched direct get with MAX_REQUEST_BYTES; make it small so
     # the byte budget, not the batch size, ends each request at an exact boundary
     monkeypatch.setattr(fetch, "MAX_REQUEST_BYTES", 3 * (len("mbd.x") + 100))
-    monkeypatch.setattr(reader, "_FORCE", "direct")
     js.create_stream(name="MBD", subjects=["mbd.x"], allow_direct=True)
     data = [bytes([97 + i]) * 100 for i in range(10)]
     for d in data:
         js.publish("mbd.x", d)
     t = js.stream("MBD").to_arrow(codec="raw", progress=False)
     assert t.column("_data").to_pylist() == data
-    rs = js.stream("MBD").to_batches(codec="raw", progress=False, batch_size=4)
+    # the whole range in one batch, so still a direct get, in requests of 3 messages
+    rs = js.stream("MBD").to_batches(codec="raw", progress=False, batch_size=10)
     assert [r for b in rs for r in b.column("_data").to_pylist()] == data
 
 
 async def test_direct_reader_boundary_async(ajs, monkeypatch):
     monkeypatch.setattr(fetch, "MAX_REQUEST_BYTES", 3 * (len("ambd.x") + 100))
-    monkeypatch.setattr(reader, "_FORCE", "direct")
     await ajs.create_stream(name="AMBDR", subjects=["ambd.x"], allow_direct=True)
     data = [bytes([97 + i]) * 100 for i in range(10)]
     for d in data:
@@ -379,6 +378,12 @@ async def test_direct_reader_boundary_async(ajs, monkeypatch):
     s = await ajs.stream("AMBDR")
     t = await s.to_arrow(codec="raw", progress=False)
     assert t.column("_data").to_pylist() == data
+    rs = await s.to_batches(codec="raw", progress=False)
+    rows = []
+    async for b in rs:
+        rows += b.column("_data").to_pylist()
+    assert rows == data
+    assert isinstance(rs._fetcher, fetch._DirectFetcher)  # a small read: direct get
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,21 +1,27 @@
 """The C batch formatter (jsdata._cparse.pubs) writes exactly the PUB/HPUB commands the
-Python formatter writes, for every mix of one/many subjects and header blocks; and a bulk
-publish through it stores every message, byte for byte, on a real server."""
+Python formatter (bulk.format_pubs_py) writes, for every mix of one/many subjects and header
+blocks; and a bulk publish stores every message, byte for byte, on a real server, both in
+this process (the formatter chosen at import) and in one started with JSDATA_PURE_PYTHON=1
+(the pure-Python parser and formatter)."""
 
 from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
 import jsdata
 from jsdata.client import bulk as publish
 
-pytestmark = pytest.mark.skipif(publish._cpubs is None, reason="jsdata._cparse not built")
+native = pytest.mark.skipif(publish.format_pubs_c is None, reason="jsdata._cparse not built")
 
 
 def _python(subjects, prefix, start, payloads, hdrs) -> bytes:  # type: ignore[no-untyped-def]
+    """The commands one by one, as the protocol spells them."""
     out = []
     for i, p in enumerate(payloads):
         s = (subjects if isinstance(subjects, str) else subjects[i]).encode()
@@ -25,8 +31,12 @@ def _python(subjects, prefix, start, payloads, hdrs) -> bytes:  # type: ignore[n
     return b"".join(out)
 
 
+@pytest.mark.parametrize("impl", ["c", "py"])
 @pytest.mark.parametrize("seed", range(20))
-def test_same_bytes_as_python(seed: int) -> None:
+def test_same_bytes_as_python(seed: int, impl: str) -> None:
+    fmt = publish.format_pubs_py if impl == "py" else publish.format_pubs_c
+    if fmt is None:
+        pytest.skip("jsdata._cparse not built")
     rnd = random.Random(seed)
     n = rnd.randrange(0, 300)
     payloads = [os.urandom(rnd.choice([0, 1, 9, 10, 99, 100, 1000, 4096])) for _ in range(n)]
@@ -43,30 +53,54 @@ def test_same_bytes_as_python(seed: int) -> None:
         hdrs = [rnd.choice([b"", b"NATS/1.0\r\nK: %d\r\n\r\n" % i]) for i in range(n)]
     start = rnd.choice([0, 1, 9, 10, 999_999, 10**12])
     prefix = b"_INBOX.abc."
-    assert publish._cpubs(subjects, prefix, start, payloads, hdrs) == _python(
+    assert fmt(subjects, prefix, start, payloads, hdrs) == _python(
         subjects, prefix, start, payloads, hdrs)
 
 
+@native
 def test_bad_input_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="payload 1"):
-        publish._cpubs("a", b"p.", 0, [b"x", "not bytes"], b"")
+        publish.format_pubs_c("a", b"p.", 0, [b"x", "not bytes"], b"")
     with pytest.raises(ValueError, match="fewer subjects"):
-        publish._cpubs(["a"], b"p.", 0, [b"x", b"y"], b"")
+        publish.format_pubs_c(["a"], b"p.", 0, [b"x", b"y"], b"")
 
 
-@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_bulk_publish_round_trip(js: jsdata.JetStream, native: bool,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bulk_publish_round_trip(js: jsdata.JetStream) -> None:
+    _round_trip(js, "NF")
+    pure = os.environ.get("JSDATA_PURE_PYTHON") == "1" or publish.format_pubs_c is None
+    assert (publish.format_pubs is publish.format_pubs_py) is pure
+
+
+def test_bulk_publish_round_trip_pure_python(server) -> None:  # type: ignore[no-untyped-def]
+    """A process started with JSDATA_PURE_PYTHON=1 parses and formats in Python only, and
+    publishes and reads back the same frame."""
+    code = textwrap.dedent(f"""
+        import jsdata
+        from jsdata.client import _parser, bulk
+        from tests.test_native_frames import _round_trip
+        assert not _parser.NATIVE and bulk.format_pubs is bulk.format_pubs_py
+        with jsdata.connect({server.url!r}) as js:
+            assert type(js.nc._ps) is _parser.PurePythonParser
+            _round_trip(js, "NFPY")
+        print("ok")
+    """)
+    env = {**os.environ, "JSDATA_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def _round_trip(js: jsdata.JetStream, name: str) -> None:
     import pandas as pd
-    monkeypatch.setattr(publish.BulkPublisher, "native", native)
-    s = js.create_stream(name="NF", subjects=["NF.>"])
+    s = js.create_stream(name=name, subjects=[f"{name}.>"])
     n = 5000
     df = pd.DataFrame({"id": range(n), "region": [["eu", "us", "ap"][i % 3] for i in range(n)],
                        "blob": ["é" * (i % 50) for i in range(n)]})
-    r = js.publish_dataframe("NF.{region}", df, msg_id="{id}", progress=False)
+    r = js.publish_dataframe(name + ".{region}", df, msg_id="{id}", progress=False)
     assert r.rows == n
-    back = s.to_pandas(metadata=("subject",))
+    back = s.to_pandas(metadata=("subject",), progress=False)
     assert back["id"].tolist() == list(range(n))
-    assert back["_subject"].tolist() == [f"NF.{x}" for x in df["region"]]
+    assert back["_subject"].tolist() == [f"{name}.{x}" for x in df["region"]]
     assert back["blob"].tolist() == df["blob"].tolist()
     assert s.get_msg(123).headers.get("Nats-Msg-Id") == "122"

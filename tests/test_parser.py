@@ -8,6 +8,7 @@ the same paths end to end: large frames, bulk subscriptions, PING/PONG and a rec
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from typing import Any
@@ -21,16 +22,18 @@ from jsdata.client._conn import READ_SIZE, BulkSink, Connection
 from jsdata.server import EmbeddedServer
 from tests.helpers import await_for, wait_for
 
+Impl = type[_parser.PurePythonParser]
 
-@pytest.fixture(params=["native", "python"], autouse=True)
-def parser_impl(request: pytest.FixtureRequest) -> Any:
-    """Every test runs on the C hot path (jsdata/_cparse.c) and on the pure-Python one."""
-    if request.param == "native" and not _parser.NATIVE:
-        pytest.skip("the C extension jsdata._cparse is not built")
-    saved = _parser.FastParser.native
-    _parser.FastParser.native = request.param == "native"
-    yield request.param
-    _parser.FastParser.native = saved
+
+@pytest.fixture(params=["native", "python"])
+def parser_impl(request: pytest.FixtureRequest) -> Impl:
+    """The unit tests run on both parsers, each made explicitly: the one with the C scan
+    (jsdata/_cparse.c) and the pure-Python one."""
+    if request.param == "python":
+        return _parser.PurePythonParser
+    if _parser.NativeParser.scan is None:
+        pytest.skip("the C extension is not built, or JSDATA_PURE_PYTHON=1 rules it out")
+    return _parser.NativeParser
 
 
 def test_native_extension_is_built() -> None:
@@ -38,14 +41,27 @@ def test_native_extension_is_built() -> None:
     (set JSDATA_PURE_PYTHON_OK=1 where no compiler is expected, e.g. PyPy)."""
     if os.environ.get("JSDATA_PURE_PYTHON_OK") == "1":
         pytest.skip("pure Python accepted here")
-    assert _parser.NATIVE, "jsdata._cparse did not build: pip install -e . needs gcc"
+    try:
+        importlib.import_module("jsdata._cparse")
+    except ImportError:
+        pytest.fail("jsdata._cparse did not build: pip install -e . needs gcc")
+
+
+def test_the_connection_parser_is_chosen_once_by_the_environment() -> None:
+    """Connections use the C-scan parser unless JSDATA_PURE_PYTHON=1 was set at import."""
+    pure = os.environ.get("JSDATA_PURE_PYTHON") == "1"
+    assert _parser.NATIVE is (not pure and _parser.NativeParser.scan is not None)
+    want = _parser.NativeParser if _parser.NATIVE else _parser.PurePythonParser
+    assert type(Connection()._ps) is want
 
 
 class Recording(Connection):
     """A Connection whose protocol callbacks record what the parser hands them."""
 
-    def __init__(self) -> None:
+    def __init__(self, parser: type[_parser.PurePythonParser] | None = None) -> None:
         super().__init__()
+        if parser is not None:
+            self._ps = parser(self)
         self.events: list[tuple[Any, ...]] = []
 
     async def _process_ping(self) -> None:  # type: ignore[override]
@@ -115,23 +131,23 @@ async def feed(conn: Connection, data: bytes, sizes: list[int]) -> None:
 
 @pytest.mark.parametrize("sizes", [[1 << 30], [1], [2], [7, 1, 13], [4096], [65536, 3]],
                          ids=["whole", "bytewise", "pairs", "ragged", "4k", "64k"])
-async def test_split_and_merged_frames(sizes: list[int]) -> None:
+async def test_split_and_merged_frames(sizes: list[int], parser_impl: Impl) -> None:
     data, want = frames()
-    conn = Recording()
+    conn = Recording(parser_impl)
     await feed(conn, data, sizes)
     assert conn.events == want
     assert not conn._ps.buf  # nothing left over
 
 
-async def test_two_streams_in_one_read_and_stats() -> None:
+async def test_two_streams_in_one_read_and_stats(parser_impl: Impl) -> None:
     data, want = frames()
-    conn = Recording()
+    conn = Recording(parser_impl)
     await conn._ps.parse(data + data)
     assert conn.events == want + want
 
 
-async def test_fast_handler_routing_and_stats() -> None:
-    conn = Recording()
+async def test_fast_handler_routing_and_stats(parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
     got: list[tuple[bytes, bytes, bytes, bytes]] = []
     conn._fast[7] = lambda s, r, d, h: got.append((s, r, d, h))
     hdr = b"NATS/1.0\r\nX: y\r\n\r\n"
@@ -146,8 +162,8 @@ async def test_fast_handler_routing_and_stats() -> None:
     assert conn.events[-1] == ("MSG", 7, b"f.c", b"", b"q", None)  # no longer fast
 
 
-async def test_bulk_sink_lists_control_and_batches() -> None:
-    conn = Recording()
+async def test_bulk_sink_lists_control_and_batches(parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
     controls: list[tuple[bytes, bytes, bytes]] = []
     batches: list[int] = []
     sink = BulkSink(lambda s, r, h: controls.append((s, r, h)),
@@ -225,9 +241,10 @@ def bulk_frames(seed: int) -> tuple[bytes, list[tuple[bytes, bytes, bytes, bytes
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("sizes", [[1 << 30], [1], [7, 1, 13], [4096], [1500, 65536]],
                          ids=["whole", "bytewise", "ragged", "4k", "mtu"])
-async def test_bulk_runs_split_at_every_boundary(seed: int, sizes: list[int]) -> None:
+async def test_bulk_runs_split_at_every_boundary(seed: int, sizes: list[int],
+                                                 parser_impl: Impl) -> None:
     data, msgs, events, controls = bulk_frames(seed)
-    conn = Recording()
+    conn = Recording(parser_impl)
     got_controls: list[bytes] = []
     sink = BulkSink(lambda s, r, h: got_controls.append(h), lambda: None)
     conn._fast[9] = sink.append
@@ -242,8 +259,8 @@ async def test_bulk_runs_split_at_every_boundary(seed: int, sizes: list[int]) ->
 
 @pytest.mark.parametrize("bad", [b"MSG a 9 x\r\nabc\r\n", b"MSG a 9 1 2 3 4\r\nab\r\n",
                                  b"HMSG a 9 5 3\r\nabc\r\n", b"HMSG a 9 -1 3\r\nabc\r\n"])
-async def test_malformed_bulk_frames_raise(bad: bytes) -> None:
-    conn = Recording()
+async def test_malformed_bulk_frames_raise(bad: bytes, parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
     sink = BulkSink(lambda s, r, h: None, lambda: None)
     conn._bulk[b"9"] = sink
     with pytest.raises(ProtocolError):
@@ -251,8 +268,8 @@ async def test_malformed_bulk_frames_raise(bad: bytes) -> None:
     assert sink.datas == []
 
 
-async def test_large_frame_in_small_pieces_is_not_rescanned() -> None:
-    conn = Recording()
+async def test_large_frame_in_small_pieces_is_not_rescanned(parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
     payload = os.urandom(5 << 20)
     data = b"MSG big 1 %d\r\n%s\r\nPING\r\n" % (len(payload), payload)
     await conn._ps.parse(data[:100])
@@ -263,24 +280,24 @@ async def test_large_frame_in_small_pieces_is_not_rescanned() -> None:
     assert conn._ps._need == 0 and not conn._ps.buf
 
 
-async def test_partial_control_lines_and_bare_lf() -> None:
-    conn = Recording()
+async def test_partial_control_lines_and_bare_lf(parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
     for piece in (b"PI", b"NG\r", b"\n", b"MSG a 1 1", b"\r\nx", b"\r", b"\nPO", b"NG\r\n"):
         await conn._ps.parse(piece)
     assert conn.events == [("PING",), ("MSG", 1, b"a", b"", b"x", None), ("PONG",)]
     with pytest.raises(ProtocolError):
-        await Recording()._ps.parse(b"PI\nNG\r\n")  # a bare LF is not a line end
+        await Recording(parser_impl)._ps.parse(b"PI\nNG\r\n")  # a bare LF is not a line end
 
 
 @pytest.mark.parametrize("data", [b"FOO bar\r\n", b"MSG a 1\r\n", b"MSG a x 2\r\nhi\r\n",
                                   b"HMSG a 1 r x 3\r\nabc\r\n", b"MSG " + b"a" * 5000])
-async def test_protocol_errors(data: bytes) -> None:
+async def test_protocol_errors(data: bytes, parser_impl: Impl) -> None:
     with pytest.raises(ProtocolError):
-        await Recording()._ps.parse(data)
+        await Recording(parser_impl)._ps.parse(data)
 
 
-async def test_reset_mid_frame_drops_the_partial_frame() -> None:
-    conn = Recording()
+async def test_reset_mid_frame_drops_the_partial_frame(parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
     await conn._ps.parse(b"MSG a 1 10\r\nhello")
     assert conn._ps.buf and conn._ps._need
     conn._ps.reset()  # what nats-py does on reconnect
@@ -289,8 +306,8 @@ async def test_reset_mid_frame_drops_the_partial_frame() -> None:
     assert conn.events == [("MSG", 1, b"b", b"", b"ok", None)]
 
 
-async def test_reset_during_a_callback_stops_the_pass() -> None:
-    conn = Recording()
+async def test_reset_during_a_callback_stops_the_pass(parser_impl: Impl) -> None:
+    conn = Recording(parser_impl)
 
     async def ping() -> None:
         conn.events.append(("PING",))

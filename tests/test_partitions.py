@@ -78,6 +78,30 @@ def test_subject_filter_applied_by_server(js, server):
     assert two.num_rows == 600
 
 
+def test_sparse_filter_gives_balanced_partitions(js, server):
+    """Cuts follow the matching messages, not the sequences: a subject found only in the
+    last fifth of the stream (and sprinkled thinly before) still splits into partitions of
+    about equal size, each with an exact row estimate."""
+    js.create_stream(name="PBAL", subjects=["PBAL.*"], allow_direct=True)
+    kind = ["rare" if (i >= 800 or i % 100 == 0) else "common" for i in range(1000)]
+    df = pd.DataFrame({"id": range(1000), "kind": kind})
+    js.publish_dataframe("PBAL.{kind}", df, progress=False)
+    s = js.stream("PBAL")
+    parts = s.partitions(n=4, subjects="PBAL.rare")
+    assert len(parts) == 4
+    assert parts[0].start_seq == 1 and parts[-1].end_seq == 1000
+    for a, b in zip(parts, parts[1:], strict=False):
+        assert b.start_seq == a.end_seq + 1
+    tables = [jsdata.read_partition(p, servers=server.url) for p in parts]
+    sizes = [t.num_rows for t in tables]
+    assert sum(sizes) == 208  # 200 in the tail, 8 sprinkled before it
+    assert [p.rows_estimate for p in parts] == sizes  # counted by the server, exactly
+    assert max(sizes) - min(sizes) <= 8, sizes  # sequence-even cuts would give 2/2/2/202
+    got = sorted(i for t in tables for i in t.column("id").to_pylist())
+    assert got == [i for i in range(1000) if kind[i] == "rare"]
+    assert list(s.consumer_names()) == []  # the planner's probes are gone
+
+
 def test_start_end_by_sequence_and_time(js, server):
     _fill(js, "PTIME", 100)
     wait_for(lambda: js.stream("PTIME").get_msg(100).time is not None)

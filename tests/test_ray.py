@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pandas as pd
@@ -23,8 +24,9 @@ def ray_local():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
     # Ray's processes inherit this environment: jsdata from this checkout, and the
-    # rfc3987_syntax shadow (tests/ray_shims: a 4 s import in every Ray process otherwise,
-    # which makes the raylet abort its agents' fixed 15 s start-up window under load).
+    # rfc3987_syntax shadow (tests/ray_shims: a 2 s CPU import in every Ray process
+    # otherwise, which makes Ray 2.60's raylet abort its fixed 15 s wait for the dashboard
+    # agent's ports on a loaded machine; no Ray setting lengthens that wait).
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [os.path.join(root, "tests", "ray_shims"), root,
          *filter(None, (saved["PYTHONPATH"] or "").split(os.pathsep))])
@@ -43,6 +45,12 @@ def ray_local():
         yield
     finally:
         ray.shutdown()
+        # Run the finalizers of Ray's objects here rather than inside a later ast.parse
+        # (pytest's assertion rewriting): once, after all 4 tests passed, the terminal
+        # summary's import of hypothesis failed with CPython 3.11's "AST constructor
+        # recursion depth mismatch" (gh-106905 family; Python code re-entering ast.parse, as
+        # a finalizer can, is the known way to get it).
+        gc.collect()
 
 
 @pytest.fixture(scope="module")

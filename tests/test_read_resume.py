@@ -18,15 +18,15 @@ from cutproxy import CutProxy
 
 import jsdata
 from jsdata import errors
-from jsdata.client import resume
-from jsdata.frames import reader
 
 N = 12_000
 CUT_AFTER = 400_000  # bytes server -> client before the cut: a few batches into the read
 
 
-def _fill(js, name: str) -> None:
-    js.create_stream(name=name, subjects=[f"{name.lower()}.>"])
+def _fill(js, name: str, mechanism: str = "consumer") -> None:
+    """N rows on stream ``name``; a "direct" stream allows direct get."""
+    js.create_stream(name=name, subjects=[f"{name.lower()}.>"],
+                     allow_direct=mechanism == "direct")
     df = pd.DataFrame({"i": range(N), "pad": ["x" * 90] * N})
     js.publish_dataframe(f"{name.lower()}.x", df, progress=False)
     assert js.stream(name).info().state.messages == N
@@ -42,19 +42,31 @@ def _connect_blocking(url: str, **kw):
 
 
 @pytest.fixture(params=["direct", "consumer"])
-def mechanism(request, monkeypatch):
-    monkeypatch.setattr(reader, "_FORCE", request.param)
+def mechanism(request):
+    """The read mechanism, by the conditions that choose it: a stream that allows direct get
+    read in one batch (:func:`_whole`) is read by batched direct get; a stream without
+    allow_direct through an ephemeral consumer."""
     return request.param
+
+
+def _whole(mechanism: str) -> dict:
+    """Read options for a whole-stream read by ``mechanism``."""
+    return {"batch_size": N} if mechanism == "direct" else {}
+
+
+def _batches(mechanism: str) -> dict:
+    """Read options for a streaming read by ``mechanism`` (several batches by consumer)."""
+    return {"batch_size": N} if mechanism == "direct" else {"batch_size": 500}
 
 
 # ---------------------------------------------------------------------------------------------
 # the connection drops, the server stays up
 
 def test_to_arrow_survives_a_cut_blocking(js, server, mechanism):
-    _fill(js, "RCA")
+    _fill(js, "RCA", mechanism)
     with CutProxy(server.port, cut_after=CUT_AFTER) as proxy, \
             _connect_blocking(proxy.url) as pjs:
-        t = pjs.stream("RCA").to_arrow(progress=False)
+        t = pjs.stream("RCA").to_arrow(progress=False, **_whole(mechanism))
         assert proxy.cuts == 1 and proxy.connections >= 2  # it was cut and reconnected
     _check(t.column("i").to_pylist(), t.column("_seq").to_pylist())
 
@@ -76,11 +88,11 @@ def test_read_stream_and_to_batches_survive_a_cut_blocking(js, server):
 
 
 async def test_to_pandas_survives_a_cut_async(ajs, server, mechanism):
-    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARC")
+    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARC", mechanism)
     with CutProxy(server.port, cut_after=CUT_AFTER) as proxy:
         async with await jsdata.aio.connect(proxy.url, reconnect_time_wait=0.1) as pjs:
             s = await pjs.stream("ARC")
-            df = await s.to_pandas(progress=False)
+            df = await s.to_pandas(progress=False, **_whole(mechanism))
             assert proxy.cuts == 1 and proxy.connections >= 2
             _check(df["i"], df["_seq"])
             proxy.arm()
@@ -93,28 +105,47 @@ async def test_to_pandas_survives_a_cut_async(ajs, server, mechanism):
             _check(rows, seqs)
 
 
-def _fill_url(url: str, name: str) -> None:
+async def test_direct_read_resumes_through_the_one_batch_loop_async(ajs, server):
+    """A direct-get read cut mid-request: the core's batch direct get loop asks again for
+    the rest of the request from the sequence after the last message received."""
+    from jsdata.frames import fetch
+    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARD",
+                                                     "direct")
+    with CutProxy(server.port, cut_after=CUT_AFTER) as proxy:
+        async with await jsdata.aio.connect(proxy.url, reconnect_time_wait=0.1) as pjs:
+            rs = await (await pjs.stream("ARD")).to_batches(progress=False, batch_size=N)
+            rows, seqs = [], []
+            async for b in rs:
+                rows += b.column("i").to_pylist()
+                seqs += b.column("_seq").to_pylist()
+            assert proxy.cuts == 1
+            assert isinstance(rs._fetcher, fetch._DirectFetcher)
+            assert rs._fetcher.resumes >= 1  # the rest of the cut request was asked for
+    _check(rows, seqs)
+
+
+def _fill_url(url: str, name: str, mechanism: str = "consumer") -> None:
     with jsdata.connect(url) as bjs:
-        _fill(bjs, name)
+        _fill(bjs, name, mechanism)
 
 
 # ---------------------------------------------------------------------------------------------
 # the server restarts (file storage) within the reconnect window
 
 def test_to_arrow_survives_a_server_restart_blocking(js, server, mechanism):
-    _fill(js, "RRA")
+    _fill(js, "RRA", mechanism)
     with CutProxy(server.port, cut_after=CUT_AFTER, on_cut=server.restart) as proxy, \
             _connect_blocking(proxy.url) as pjs:
-        t = pjs.stream("RRA").to_arrow(progress=False)
+        t = pjs.stream("RRA").to_arrow(progress=False, **_whole(mechanism))
         assert proxy.cut_done.is_set()
     _check(t.column("i").to_pylist(), t.column("_seq").to_pylist())
 
 
 async def test_to_pandas_survives_a_server_restart_async(ajs, server, mechanism):
-    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARR")
+    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARR", mechanism)
     with CutProxy(server.port, cut_after=CUT_AFTER, on_cut=server.restart) as proxy:
         async with await jsdata.aio.connect(proxy.url, reconnect_time_wait=0.1) as pjs:
-            df = await (await pjs.stream("ARR")).to_pandas(progress=False)
+            df = await (await pjs.stream("ARR")).to_pandas(progress=False, **_whole(mechanism))
             assert proxy.cut_done.is_set()
     _check(df["i"], df["_seq"])
 
@@ -129,12 +160,12 @@ def _assert_interrupted(e: errors.ReadInterruptedError, name: str) -> None:
 
 
 def test_server_gone_raises_read_interrupted_blocking(js, server, mechanism):
-    _fill(js, "RGA")
+    _fill(js, "RGA", mechanism)
     with CutProxy(server.port, cut_after=CUT_AFTER, on_cut=server.stop) as proxy, \
             _connect_blocking(proxy.url, max_reconnect_attempts=3) as pjs:
         seqs: list[int] = []
         with pytest.raises(errors.ReadInterruptedError) as ei:
-            for b in pjs.stream("RGA").to_batches(progress=False, batch_size=500):
+            for b in pjs.stream("RGA").to_batches(progress=False, **_batches(mechanism)):
                 seqs += b.column("_seq").to_pylist()
         _assert_interrupted(ei.value, "RGA")
         # what was handed out is exactly the range the error names
@@ -142,11 +173,12 @@ def test_server_gone_raises_read_interrupted_blocking(js, server, mechanism):
         assert proxy.cut_done.is_set()
 
 
-def test_server_gone_past_the_resume_window_blocking(js, server, monkeypatch):
-    monkeypatch.setattr(resume, "RESUME_WINDOW", 1.0)  # nats-py keeps reconnecting forever
+def test_server_gone_past_the_resume_window_blocking(js, server):
     _fill(js, "RGW")
+    # nats-py keeps reconnecting forever: the read gives up after the connection's window
     with CutProxy(server.port, cut_after=CUT_AFTER, on_cut=server.stop) as proxy, \
-            _connect_blocking(proxy.url) as pjs:
+            _connect_blocking(proxy.url, resume_window=1.0) as pjs:
+        assert pjs.resume_window == 1.0
         with pytest.raises(errors.ReadInterruptedError) as ei:
             pjs.stream("RGW").to_arrow(progress=False)
         _assert_interrupted(ei.value, "RGW")
@@ -154,14 +186,14 @@ def test_server_gone_past_the_resume_window_blocking(js, server, monkeypatch):
 
 
 async def test_server_gone_raises_read_interrupted_async(ajs, server, mechanism):
-    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARG")
+    await asyncio.get_running_loop().run_in_executor(None, _fill_url, server.url, "ARG", mechanism)
     with CutProxy(server.port, cut_after=CUT_AFTER, on_cut=server.stop) as proxy:
         async with await jsdata.aio.connect(proxy.url, reconnect_time_wait=0.1,
                                             max_reconnect_attempts=3) as pjs:
             s = await pjs.stream("ARG")
             seqs: list[int] = []
             with pytest.raises(errors.ReadInterruptedError) as ei:
-                async for b in await s.to_batches(progress=False, batch_size=500):
+                async for b in await s.to_batches(progress=False, **_batches(mechanism)):
                     seqs += b.column("_seq").to_pylist()
             _assert_interrupted(ei.value, "ARG")
             assert seqs == list(range(1, ei.value.last_seq + 1))

@@ -44,10 +44,10 @@ def put_json(js: jsdata.JetStream, subject: str, rows: list[dict]) -> None:
 
 
 @pytest.fixture(params=[True, False], ids=["direct", "consumer"])
-def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Both read mechanisms: batched direct get and the ephemeral ordered consumer."""
-    from jsdata.frames import reader
-    monkeypatch.setattr(reader, "_FORCE", "direct" if request.param else "consumer")
+def direct(request: pytest.FixtureRequest) -> bool:
+    """Both read mechanisms, by the conditions that choose them: a stream with
+    ``allow_direct`` answers reads that fit in one batch with batched direct get; a stream
+    without it (and any larger read) is read through an ephemeral ordered consumer."""
     return bool(request.param)
 
 
@@ -57,7 +57,8 @@ def direct(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> b
 def test_to_pandas_metadata_and_attrs(mjs: jsdata.JetStream, direct: bool) -> None:
     s = new_stream(mjs, direct=direct)
     put_json(mjs, f"{s.name}.a", [{"id": i, "v": i * 1.5} for i in range(2500)])
-    df = s.to_pandas(batch_size=1000, progress=False)
+    # direct: the whole range in one batch, as the direct-get reader asks for it
+    df = s.to_pandas(batch_size=2500 if direct else 1000, progress=False)
     assert len(df) == 2500
     assert list(df.columns) == ["id", "v", "_subject", "_seq", "_time"]
     assert df["id"].tolist() == list(range(2500))
@@ -509,6 +510,13 @@ async def test_mechanism_choice_and_consumer_loss(ajs: jsdata.aio.JetStream) -> 
     assert (await reader._make_plan(s, o_small)).direct is True  # one request: direct get
     o_filters = reader.ReadOptions.parse({"subjects": ["MC.x", "MC.y"], "start": 2990})
     assert (await reader._make_plan(s, o_filters)).direct is False
+    o_one_batch = reader.ReadOptions.parse({"batch_size": 3000})
+    assert (await reader._make_plan(s, o_one_batch)).direct is True  # fits one batch
+    o_max = reader.ReadOptions.parse({"max_messages": 10})
+    assert (await reader._make_plan(s, o_max)).direct is True
+    nd = await ajs.create_stream(name="MCND", subjects=["MCND.>"])  # no allow_direct
+    await ajs.publish("MCND.x", b"{}")
+    assert (await reader._make_plan(nd, o_small)).direct is False
 
     # the ephemeral consumer disappears mid-read: recreated after the last message read
     rs = await s.to_batches(batch_size=500, progress=False)

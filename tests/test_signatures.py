@@ -111,6 +111,25 @@ def test_connect_takes_what_the_asyncio_connect_takes() -> None:
     assert blocking["error_cb"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
+def test_connect_parameters_are_the_connect_options() -> None:
+    """The connect keywords are listed once, on ConnectOptions; the public signature spells
+    them out (for inspect and mypy) with the same names, order, defaults and types."""
+    from dataclasses import fields
+
+    from jsdata.client.connect_options import ConnectOptions
+    params = inspect.signature(jsdata.aio.connect).parameters
+    spelled = [p for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
+               and p.name not in ("url", "context")]
+    assert [p.name for p in spelled] == list(ConnectOptions.names())
+    for p, f in zip(spelled, fields(ConnectOptions), strict=True):
+        assert p.default == f.default, p.name
+        assert str(p.annotation).replace(" ", "") == str(f.type).replace(" ", ""), p.name
+    assert list(params)[0] == "servers" and list(params)[-1] == "nats_options"
+    # secrets never in the repr
+    r = repr(ConnectOptions(user="u", password="hunter2", token="tok", timeout=3.0))
+    assert "hunter2" not in r and "tok'" not in r and "timeout=3.0" in r
+
+
 def test_help_shows_parameters_and_docs() -> None:
     text = pydoc.render_doc(jsdata.JetStream.create_stream, renderer=pydoc.plaintext)
     # annotations show as text, the way Python shows PEP 563 annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
@@ -148,6 +149,41 @@ def test_stream_reader_offsets_are_sequences(url):
     assert later.initialOffset() == {"seq": 50}
     from_seq = jspark.JetStreamDataSource({**opts, "start": "41"}).streamReader(schema)
     assert from_seq.initialOffset() == {"seq": 40}
+
+
+def test_stream_cap_counts_filtered_messages_and_time_start(url):
+    """max_messages_per_trigger caps the messages matching the filter (not the sequences
+    they are spread over); start may be a time."""
+    with jsdata.connect(url) as js:
+        js.create_stream(name="SPCAP", subjects=["SPCAP.*"], allow_direct=True)
+        df = pd.DataFrame({"id": range(500),
+                           "kind": ["rare" if i % 10 == 0 else "common" for i in range(500)]})
+        js.publish_dataframe("SPCAP.{kind}", df.iloc[:250], progress=False)
+        before = js.stream("SPCAP").get_msg(250).time
+        mark = datetime.now(timezone.utc)
+        while mark <= before:  # strictly after sequence 250 was stored
+            mark = datetime.now(timezone.utc)
+        js.publish_dataframe("SPCAP.{kind}", df.iloc[250:], progress=False)
+    from pyspark.sql.types import LongType, StructField, StructType
+    schema = StructType([StructField("id", LongType())])
+    opts = {"servers": url, "stream": "SPCAP", "subjects": "SPCAP.rare", "partitions": "2",
+            "max_messages_per_trigger": "7"}
+    r = jspark.JetStreamDataSource(opts).streamReader(schema)
+    offset, batches = r.initialOffset(), []
+    while True:
+        end = r.latestOffset(offset, r.getDefaultReadLimit())
+        if end == offset:
+            break
+        ids = [i for p in r.partitions(offset, end) for b in r.read(p)
+               for i in b.column("id").to_pylist()]
+        batches.append(ids)
+        offset = end
+    assert all(0 < len(b) <= 7 for b in batches), batches
+    assert [len(b) for b in batches[:-1]] == [7] * (len(batches) - 1)  # full batches
+    assert [i for b in batches for i in b] == list(range(0, 500, 10))  # each once, in order
+    assert offset == {"seq": 500}
+    timed = jspark.JetStreamDataSource({**opts, "start": mark.isoformat()}).streamReader(schema)
+    assert timed.initialOffset() == {"seq": 250}  # the first message at or after the time
 
 
 def test_bad_options(url):

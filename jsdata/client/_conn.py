@@ -92,6 +92,11 @@ class Connection(Client):
         # wrapped when nats-py installs a transport), so a calling thread may write too.
         self._wlock = threading.Lock()
         self._wrest = b""  # the tail of a partial write from a calling thread: sent first
+        # What calling threads wrote, not yet in ``stats`` (under ``_wlock``): only the loop
+        # writes ``stats`` (nats-py's unlocked ``+=`` too), so the loop adds these in
+        # (:meth:`_fold_out`) before the reply to such a write is handed on.
+        self._tout_msgs = 0
+        self._tout_bytes = 0
         super().__init__()
         self._fast: SidMap = SidMap()
         self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
@@ -101,6 +106,13 @@ class Connection(Client):
         self._denials_lock = threading.Lock()  # requests driven on calling threads watch too
         self._denial_listeners: list[DenialHandler] = []  # told of every denial
 
+    # nats-py 2.16.0 (read against it): ``Client._transport`` is set once, on the first
+    # connect, and the same TcpTransport / WebSocketTransport object is reconnected in place
+    # (``connect`` / ``connect_tls`` open a new socket under it); every write nats-py makes
+    # (the flusher's ``writelines``, PING/PONG, CONNECT, re-SUBs after a reconnect) goes
+    # through that object's ``write`` / ``writelines``. Wrapping those on the instance puts
+    # each write under ``_wlock`` for every later socket too, and wrapping ``connect`` /
+    # ``connect_tls`` drops a partial-write tail meant for the socket that is gone.
     @property  # type: ignore[override]
     def _transport(self) -> Any:
         return self.__dict__.get("_jsdata_transport")
@@ -109,6 +121,10 @@ class Connection(Client):
     def _transport(self, tr: Any) -> None:
         if tr is not None:
             write, writelines, lock = tr.write, tr.writelines, self._wlock
+            for name in ("connect", "connect_tls"):
+                opener = getattr(tr, name, None)
+                if opener is not None:
+                    setattr(tr, name, self._new_socket_drops_tail(opener))
 
             def locked_write(data: bytes) -> None:
                 with lock:
@@ -126,6 +142,16 @@ class Connection(Client):
         self._wrest = b""  # a tail for the old socket must not go to the new one
         self.__dict__["_jsdata_transport"] = tr
 
+    def _new_socket_drops_tail(self, opener: Callable[..., Any]) -> Callable[..., Any]:
+        """``opener`` (the transport's ``connect`` / ``connect_tls``) that first drops the
+        tail of a partial write: those bytes belong to the old socket's protocol stream."""
+        async def reopen(*args: Any, **kwargs: Any) -> Any:
+            with self._wlock:
+                self._wrest = b""
+            return await opener(*args, **kwargs)
+
+        return reopen
+
     def _write_now(self, loop: asyncio.AbstractEventLoop, cmd: bytes, nbytes: int) -> bool:
         """From a calling thread: write ``cmd`` straight to the socket, with no loop
         wake-up, when that keeps the order of the bytes: a plain TCP transport (not TLS or
@@ -142,20 +168,37 @@ class Connection(Client):
             if (sock is None or self._wrest or self._pending or tr.is_closing()
                     or self._status != Client.CONNECTED or tr.get_write_buffer_size()):
                 return False
+            # counted before the send: its reply cannot reach the loop before the count does
+            self._tout_msgs += 1
+            self._tout_bytes += nbytes
             try:
                 n = sock.send(cmd)
             except OSError:  # would block, or the socket broke: the loop's path handles it
+                self._tout_msgs -= 1
+                self._tout_bytes -= nbytes
                 return False
             if n < len(cmd):
                 self._wrest = cmd[n:]
                 loop.call_soon_threadsafe(self._write_rest)
-            stats = self.stats
-            stats["out_msgs"] += 1
-            stats["out_bytes"] += nbytes
         return True
+
+    def _fold_out(self) -> None:
+        """On the loop: add what calling threads wrote to ``stats`` (out_msgs, out_bytes).
+
+        The loop is the only writer of ``stats``, so no increment is lost; a calling
+        thread's count is taken under ``_wlock`` and is in before its send, hence before the
+        reply that :class:`ReplyMux` hands on after folding."""
+        with self._wlock:
+            msgs, nbytes = self._tout_msgs, self._tout_bytes
+            self._tout_msgs = self._tout_bytes = 0
+        if msgs:
+            stats = self.stats
+            stats["out_msgs"] += msgs
+            stats["out_bytes"] += nbytes
 
     def _write_rest(self) -> None:
         """On the loop: send the tail a calling thread's partial write left."""
+        self._fold_out()
         tr = self._transport
         if self._wrest and tr is not None:
             try:
@@ -163,13 +206,28 @@ class Connection(Client):
             except Exception:  # noqa: BLE001 - a broken socket: nats-py's reader reconnects
                 _logger.debug("jsdata: writing the tail of a request failed", exc_info=True)
 
+    @property
+    def inbox_prefix(self) -> str:
+        """The prefix of this connection's reply subjects: nats-py's ``inbox_prefix``
+        connect option (``jsdata.connect(inbox_prefix=...)``, a nats context's
+        ``inbox_prefix``), ``_INBOX`` by default. Users whose permissions allow replies only
+        under their own prefix need it set."""
+        return bytes(self._inbox_prefix).decode()
+
+    def inbox(self, token: str | None = None) -> str:
+        """A reply subject of its own under :attr:`inbox_prefix` (``token``, else a random
+        one): every request, pull and bulk subscription of jsdata takes its inbox here."""
+        return f"{self.inbox_prefix}.{token or new_token()}"
+
     def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
         """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
-        publishes to the denied subject); returns the function that removes it."""
-        self._denial_listeners.append(cb)
+        publishes to the denied subject); returns the function that removes it. Safe from
+        any thread, like :meth:`watch_denial`."""
+        with self._denials_lock:
+            self._denial_listeners.append(cb)
 
         def remove() -> None:
-            with contextlib.suppress(ValueError):
+            with self._denials_lock, contextlib.suppress(ValueError):
                 self._denial_listeners.remove(cb)
 
         return remove
@@ -213,9 +271,10 @@ class Connection(Client):
             subject=subject, operation=operation)
         with self._denials_lock:
             waiting = list(self._denials.get((operation, subject), ()))
+            listeners = list(self._denial_listeners)
         if not waiting:  # nobody's request fails with it (e.g. a pull request): say it once
             _jsdata_log.warning("%s", err.description)
-        for cb in [*waiting, *self._denial_listeners]:
+        for cb in [*waiting, *listeners]:
             try:
                 cb(err)
             except Exception:  # noqa: BLE001 - a waiter must not break the read loop
@@ -496,11 +555,10 @@ class ReplyMux:
     :class:`~jsdata.client._portable.ThreadWaiter` that the reader completes directly.
     """
 
-    def __init__(self, conn: Connection, inbox_prefix: str = "_INBOX") -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.prefix = f"{inbox_prefix}.{new_token()}."
-        self._prefix_b = self.prefix.encode()
-        self._plen = len(self._prefix_b)
+        self.prefix = ""  # set on start: the connection's inbox prefix is known once connected
+        self._plen = 0
         self._waiters: dict[bytes, Callable[[bytes, bytes], None]] = {}
         self._counter = itertools.count(1)
         self._sub: Subscription | None = None
@@ -511,15 +569,24 @@ class ReplyMux:
         async with self._lock:
             if self._sub is None:
                 self._loop = asyncio.get_running_loop()
+                self._set_prefix()
                 self._sub = await self.conn.fast_subscribe(self.prefix + "*", self._on_msg)
 
+    def _set_prefix(self) -> None:
+        if not self.prefix:
+            self.prefix = self.conn.inbox() + "."
+            self._plen = len(self.prefix.encode())
+
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if self.conn._tout_msgs:  # requests written by calling threads: count them first
+            self.conn._fold_out()
         cb = self._waiters.pop(subject[self._plen:], None)
         if cb is not None:
             cb(data, hdr)
 
     def register(self, cb: Callable[[bytes, bytes], None]) -> tuple[str, bytes]:
         """Reserve a reply subject; ``cb(data, header_block)`` runs once with the reply."""
+        self._set_prefix()
         tok = f"{next(self._counter):x}".encode()
         self._waiters[tok] = cb
         return self.prefix + tok.decode(), tok
@@ -549,9 +616,15 @@ class ReplyMux:
             else:
                 await self.conn.publish_raw(subject, reply, data, hdr)
             return await w.wait(timeout)
-        except asyncio.TimeoutError:
-            raise errors.APITimeoutError(
-                f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
+        except BaseException as e:
+            if on_thread and loop is not None and self.conn._tout_msgs:
+                # no reply folded this request's count into stats: have the loop do it
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    loop.call_soon_threadsafe(self.conn._fold_out)
+            if isinstance(e, asyncio.TimeoutError):
+                raise errors.APITimeoutError(
+                    f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
+            raise
         finally:
             self._waiters.pop(tok, None)
             unwatch()

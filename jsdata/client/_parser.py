@@ -17,15 +17,13 @@ from typing import Any
 from nats.errors import ProtocolError
 from nats.protocol.parser import Parser
 
+from ._native import NATIVE
+from ._native import scan as _cscan
+
 _CRLF = b"\r\n"
 MAX_CONTROL_LINE = 4096
 
-try:  # the C hot path for bulk subscriptions (jsdata/_cparse.c); optional
-    from .._cparse import scan as _cscan
-except ImportError:  # not built (no compiler at install time, PyPy): pure Python
-    _cscan = None
-
-NATIVE = _cscan is not None  # whether the C hot path is in use
+__all__ = ["NATIVE", "BulkSink", "FastParser", "NativeParser", "PurePythonParser", "SidMap"]
 
 
 class SidMap(dict):  # type: ignore[type-arg]
@@ -100,14 +98,17 @@ class BulkSink:
         self.on_batch()
 
 
-class FastParser(Parser):
-    """Drop-in replacement for ``nats.protocol.parser.Parser`` (same ``nc`` callbacks).
+class PurePythonParser(Parser):
+    """Drop-in replacement for ``nats.protocol.parser.Parser`` (same ``nc`` callbacks), all
+    in Python. :class:`NativeParser` is the same parser with the C scan for runs of
+    bulk-subscription frames; :data:`FastParser` is the one connections use.
 
     ``self.buf`` only ever holds the incomplete tail of the previous reads.
     """
 
     _need = 0  # bytes the frame at the front of ``buf`` needs in total before it is parsed
-    native = NATIVE  # use the C scan for runs of bulk-subscription frames (tests switch it)
+    # The C scan of runs of bulk-subscription frames (None: parse them in Python below).
+    scan: Callable[..., tuple[int, int, int, int]] | None = None
 
     def reset(self) -> None:
         super().reset()
@@ -141,7 +142,7 @@ class FastParser(Parser):
         add_s = add_r = add_h = add_d = None
         hlen_b0 = b""
         hlen0 = 0
-        cscan = _cscan if self.native and bulk else None
+        cscan = self.scan if bulk else None
         try:
             while pos < n:
                 if cscan is not None and (b[pos] == 77 or b[pos] == 72):
@@ -307,3 +308,14 @@ class FastParser(Parser):
         await self.nc._process_msg(sid, subject, reply, b[start + hlen:stop],
                                    b[start:start + hlen] if hlen else None)
         return stop + 2
+
+
+class NativeParser(PurePythonParser):
+    """:class:`PurePythonParser` with the C scan (``jsdata._cparse.scan``) for runs of
+    bulk-subscription frames; only usable when the extension is built."""
+
+    scan = staticmethod(_cscan) if _cscan is not None else None
+
+
+# The parser every connection uses, chosen once (see :mod:`jsdata.client._native`).
+FastParser: type[PurePythonParser] = NativeParser if NATIVE else PurePythonParser

@@ -17,21 +17,61 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import prefixed
-from ._conn import indexed_pub_templates, new_token, status_of
+from ._conn import indexed_pub_templates, status_of
+from ._native import pubs as _cpubs
 from .info import ACK_RE, parse_ack
 
 if TYPE_CHECKING:
     from .context import Context
 
-
-try:  # the C batch formatter (jsdata/_cparse.c); optional
-    from .._cparse import pubs as _cpubs
-except ImportError:
-    _cpubs = None
-
 _PUB, _HPUB, _PUB_HEAD, _HPUB_HEAD = indexed_pub_templates()
 _TICK = 0.25  # seconds between timeout sweeps of a bulk publisher
 _BIG = 4096  # average payload size above which messages are queued in parts, not joined
+
+
+def format_pubs_py(subjects: str | Sequence[str], prefix: bytes, start: int,
+                   ps: Sequence[bytes], hdrs: bytes | Sequence[bytes]) -> bytes:
+    """The PUB/HPUB commands of messages ``start``, ``start + 1``, ... in one buffer, their
+    reply subjects ``prefix + index``: ``subjects`` one subject or one per message,
+    ``hdrs`` one header block for all or one per message (``b""``: none). The pure-Python
+    twin of ``jsdata._cparse.pubs``, byte for byte."""
+    idx = range(start, start + len(ps))
+    if isinstance(subjects, str):
+        s = subjects.encode()
+        if isinstance(hdrs, bytes):
+            if hdrs:
+                h = hdrs
+                hl = len(h)
+                cmds = [_HPUB % (s, prefix, i, hl, hl + len(p), h, p)
+                        for i, p in zip(idx, ps, strict=True)]
+            else:
+                cmds = [_PUB % (s, prefix, i, len(p), p) for i, p in zip(idx, ps, strict=True)]
+        else:
+            cmds = [_HPUB % (s, prefix, i, len(h), len(h) + len(p), h, p) if h else
+                    _PUB % (s, prefix, i, len(p), p)
+                    for i, p, h in zip(idx, ps, hdrs, strict=True)]
+    else:
+        ss = [x.encode() for x in subjects]
+        if isinstance(hdrs, bytes):
+            if hdrs:
+                h = hdrs
+                hl = len(h)
+                cmds = [_HPUB % (s, prefix, i, hl, hl + len(p), h, p)
+                        for i, p, s in zip(idx, ps, ss, strict=True)]
+            else:
+                cmds = [_PUB % (s, prefix, i, len(p), p)
+                        for i, p, s in zip(idx, ps, ss, strict=True)]
+        else:
+            cmds = [_HPUB % (s, prefix, i, len(h), len(h) + len(p), h, p) if h else
+                    _PUB % (s, prefix, i, len(p), p)
+                    for i, p, s, h in zip(idx, ps, ss, hdrs, strict=True)]
+    return b"".join(cmds)
+
+
+# The formatter bulk publishers use, chosen once (see jsdata.client._native); the C one
+# (same signature, same bytes) when the extension is built.
+format_pubs_c: Any = _cpubs
+format_pubs = format_pubs_c or format_pubs_py
 
 
 class BulkPublisher:
@@ -46,8 +86,6 @@ class BulkPublisher:
     responders) is retried ``retry_attempts`` times ``retry_wait`` apart. With
     ``stop_on_error`` nothing more is sent after the first failure.
     """
-
-    native = True  # format batches with the C extension when it is built (tests switch it)
 
     def __init__(self, js: Context, window: int, timeout: float, retry_attempts: int,
                  retry_wait: float, stop_on_error: bool) -> None:
@@ -85,7 +123,7 @@ class BulkPublisher:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def _start(self) -> None:
-        prefix = f"_INBOX.{new_token()}."
+        prefix = self._nc.inbox() + "."
         self._sub = await self._nc.fast_subscribe(prefix + "*", self._on_ack)
         self._prefix = prefix.encode()
         self._plen = len(self._prefix)
@@ -192,47 +230,13 @@ class BulkPublisher:
         start = self.sent
         prefix = self._prefix
         ps = payloads[a:b]
-        idx = range(start, start + (b - a))
         nbytes = sum(map(len, ps))
         if nbytes > _BIG * (b - a):
             self._write_parts(subjects, payloads, hdrs, a, b, nbytes)
             return
-        if _cpubs is not None and self.native:  # one C call formats the whole batch
-            nc.queue_raw(_cpubs(subjects if isinstance(subjects, str) else subjects[a:b],
-                                prefix, start, ps,
-                                hdrs if isinstance(hdrs, bytes) else hdrs[a:b]))
-            self._sent_span(subjects, payloads, hdrs, a, b, nbytes)
-            return
-        if isinstance(subjects, str):
-            s = subjects.encode()
-            if isinstance(hdrs, bytes):
-                if hdrs:
-                    h = hdrs
-                    hl = len(h)
-                    cmds = [_HPUB % (s, prefix, i, hl, hl + len(p), h, p)
-                            for i, p in zip(idx, ps, strict=True)]
-                else:
-                    cmds = [_PUB % (s, prefix, i, len(p), p) for i, p in zip(idx, ps, strict=True)]
-            else:
-                cmds = [_HPUB % (s, prefix, i, len(h), len(h) + len(p), h, p) if h else
-                        _PUB % (s, prefix, i, len(p), p)
-                        for i, p, h in zip(idx, ps, hdrs[a:b], strict=True)]
-        else:
-            ss = [x.encode() for x in subjects[a:b]]
-            if isinstance(hdrs, bytes):
-                if hdrs:
-                    h = hdrs
-                    hl = len(h)
-                    cmds = [_HPUB % (s, prefix, i, hl, hl + len(p), h, p)
-                            for i, p, s in zip(idx, ps, ss, strict=True)]
-                else:
-                    cmds = [_PUB % (s, prefix, i, len(p), p)
-                            for i, p, s in zip(idx, ps, ss, strict=True)]
-            else:
-                cmds = [_HPUB % (s, prefix, i, len(h), len(h) + len(p), h, p) if h else
-                        _PUB % (s, prefix, i, len(p), p)
-                        for i, p, s, h in zip(idx, ps, ss, hdrs[a:b], strict=True)]
-        nc.queue_raw(b"".join(cmds))
+        nc.queue_raw(format_pubs(subjects if isinstance(subjects, str) else subjects[a:b],
+                                 prefix, start, ps,
+                                 hdrs if isinstance(hdrs, bytes) else hdrs[a:b]))
         self._sent_span(subjects, payloads, hdrs, a, b, nbytes)
 
     def _write_parts(self, subjects: str | Sequence[str], payloads: Sequence[bytes],

@@ -24,8 +24,7 @@ from .. import errors
 from .._util import seconds
 from . import features
 from ._conn import Connection, ReplyMux, status_of
-
-DEFAULT_TIMEOUT = 5.0
+from .connect_options import DEFAULT_RESUME_WINDOW, DEFAULT_TIMEOUT
 
 
 class Context:
@@ -33,7 +32,8 @@ class Context:
 
     def __init__(self, nc: Connection, *, domain: str | None = None,
                  api_prefix: str | None = None,
-                 timeout: float | timedelta = DEFAULT_TIMEOUT) -> None:
+                 timeout: float | timedelta = DEFAULT_TIMEOUT,
+                 resume_window: float | timedelta = DEFAULT_RESUME_WINDOW) -> None:
         if domain and api_prefix:
             raise errors.InvalidArgumentError("give domain or api_prefix, not both")
         self.nc = nc
@@ -45,6 +45,8 @@ class Context:
         else:
             self.prefix = "$JS.API"
         self.timeout: float = seconds(timeout, DEFAULT_TIMEOUT)
+        # how long a read rides out a dropped connection (jsdata.client.resume.ConnWatch)
+        self.resume_window: float = seconds(resume_window, DEFAULT_RESUME_WINDOW)
         self._mux = ReplyMux(nc)
         self._tasks: set[asyncio.Task[Any]] = set()
 

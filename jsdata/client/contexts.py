@@ -1,12 +1,13 @@
 """nats CLI contexts (ADR-21): connection settings saved by ``nats context save``.
 
 A context is a JSON file ``$XDG_CONFIG_HOME/nats/context/<name>.json`` (default
-``~/.config/nats/context``); ``context.txt`` beside the directory names the selected one,
-and ``NATS_CONTEXT`` overrides that. ``jsdata.connect(context="prod")`` (or with
-``NATS_CONTEXT`` set and no URL) reads the URL, credentials (user/password, token, creds
-file, nkey seed file), TLS files (``cert``/``key``/``ca``, ``tls_first``), the JetStream
-domain or API prefix and the inbox prefix from it. Explicit ``connect`` arguments win over
-the context. Secrets read from a context never appear in reprs or errors.
+``~/.config/nats/context``). ``jsdata.connect(context="prod")`` (or with ``NATS_CONTEXT``
+set and no URL; the nats CLI's own selection in ``context.txt`` is not used, so a script
+never connects somewhere just because the CLI was switched) reads the URL, credentials
+(user/password, token, creds file, nkey seed file), TLS files (``cert``/``key``/``ca``,
+``tls_first``), the JetStream domain or API prefix and the inbox prefix from it. Explicit
+``connect`` arguments win over the context. Secrets read from a context never appear in
+reprs or errors.
 """
 
 from __future__ import annotations
@@ -89,19 +90,6 @@ def context_dir() -> Path:
     """Where the nats CLI keeps contexts."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "nats" / "context"
-
-
-def selected_context() -> str | None:
-    """The context to use when none is named: NATS_CONTEXT, else the CLI's selection."""
-    env = os.environ.get("NATS_CONTEXT")
-    if env:
-        return env
-    sel = context_dir().parent / "context.txt"
-    try:
-        name = sel.read_text().strip()
-    except OSError:
-        return None
-    return name or None
 
 
 def load_context(name: str) -> NatsContext:

@@ -17,47 +17,77 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from . import names
-from ._conn import new_token, status_of
+from ._conn import status_of
+from .headers import header_int
 from .message import RawStreamMsg, raw_from_direct
+from .resume import STALLS
 from .times import format_time
 
 if TYPE_CHECKING:
     from .context import Context
     from .info import StreamInfo
+    from .resume import ConnWatch
 
 MAX_BATCH = 1000  # what nats-server caps one request's batch at
 
 
 class BatchGetter:
-    """Batch direct gets from one stream on one inbox (fast path, raw bytes, no Msg objects).
+    """Batch direct gets from one stream (fast path, raw bytes, no Msg objects): the one
+    request loop of jsdata's batched direct gets.
 
     ``await get(request)`` returns ``(headers, payloads, code, description, end_header)``:
     the raw header blocks and payloads of the messages, in stream order, and the status that
     ended the batch (204 or 404; any other status is raised as :class:`APIError`, 503 - no
     stream answers - as ``gone``).
+
+    Without ``watch``, a request times out when nothing arrives for the timeout. With a
+    :class:`~jsdata.client.resume.ConnWatch` (the readers that resume: DataFrame reads,
+    object files), a request lost with the connection, or one that goes silent while
+    connected, is sent again for the rest - from the sequence after the last message
+    received, to a fresh inbox so nothing the old request still sends is counted twice -
+    and the batch returned is the whole of it; ``resumes`` counts those re-sends, and
+    :data:`~jsdata.client.resume.STALLS` silent requests in a row raise the watch's
+    ``interrupted`` error. ``received`` is what the request in flight has gathered so far
+    (for that error's message).
     """
 
     def __init__(self, js: Context, stream: str,
                  gone: type[errors.JetStreamError] = errors.StreamNotFoundError,
-                 what: str = "direct get") -> None:
+                 what: str = "direct get", watch: ConnWatch | None = None) -> None:
         self.js = js
         self.stream = stream
         self._gone = gone
         self._what = what
+        self._watch = watch
         self._subject = js.api_subject(f"DIRECT.GET.{stream}")
-        self._inbox = f"_INBOX.{new_token()}"
+        self._inbox = ""
         self._sub: Any = None
         self._hdrs: list[bytes] = []
         self._datas: list[bytes] = []
         self._end: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self._drops = 0  # the watch's disconnect count when the request in flight was sent
+        self.resumes = 0
+        self.received: list[bytes] = []  # header blocks received for the request in flight
 
     async def start(self) -> None:
         self.js.nc.check_open()
-        self._sub = await self.js.nc.fast_subscribe(self._inbox, self._on_msg)
+        await self._subscribe()
+
+    async def _subscribe(self) -> None:
+        """A fresh inbox: replies to an abandoned request cannot reach the next one."""
+        await self.close()
+        nc = self.js.nc
+        self._inbox = nc.inbox()
+        if self._watch is None:
+            self._sub = await nc.fast_subscribe(self._inbox, self._on_msg)
+        else:
+            self._sub = await self._watch.retry(
+                partial(nc.fast_subscribe, self._inbox, self._on_msg), "subscribing")
 
     async def close(self) -> None:
         if self._sub is not None:
@@ -72,6 +102,8 @@ class BatchGetter:
         await self.close()
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if self._watch is not None and self._watch.drops != self._drops:
+            return  # the rest of a request cut by a disconnect: it is asked for again
         if not data and hdr:
             st = status_of(hdr)
             if st is not None:
@@ -87,18 +119,36 @@ class BatchGetter:
         """One batch; waits until the end-of-batch status, timing out only when nothing
         arrives for ``timeout`` seconds (default: the context's)."""
         timeout = timeout or self.js.timeout
-        self._hdrs, self._datas = [], []
-        self._end = asyncio.get_running_loop().create_future()
-        await self.js.nc.publish_raw(self._subject, self._inbox,
-                                     json.dumps(request, separators=(",", ":")).encode())
-        try:
-            code, desc, hdr = await self._wait(timeout)
-        finally:
-            end, self._end = self._end, None
-            if end is not None and not end.done():
-                end.cancel()
-        hdrs, datas = self._hdrs, self._datas
-        self._hdrs, self._datas = [], []
+        hdrs: list[bytes] = []
+        datas: list[bytes] = []
+        self.received = hdrs
+        want = int(request.get("batch") or 1)
+        req = request
+        stalls = 0
+        while True:
+            before = len(datas)
+            code, desc, hdr = await self._one(req, timeout, hdrs, datas)
+            if code >= 0:
+                break
+            # lost with the connection (-1) or silent (-2): keep what arrived, ask again
+            self.resumes += 1
+            if code == -1 or len(datas) > before:
+                stalls = 0  # only requests silent from the start, in a row, count
+            if code == -2:
+                stalls += 1
+                if stalls >= STALLS:
+                    assert self._watch is not None
+                    raise self._watch.interrupted(
+                        f"{STALLS} request(s) in a row got no reply within {timeout:g}s")
+            await self._subscribe()
+            if len(datas) >= want:  # all there, only the end status was lost
+                code, desc, hdr = 204, "EOB", hdrs[-1]
+                break
+            if datas:
+                req = {k: v for k, v in request.items() if k != "start_time"}
+                req["seq"] = header_int(hdrs[-1], b"Nats-Sequence") + 1
+                req["batch"] = want - len(datas)
+        self.received = []
         if code in (204, 404):
             return hdrs, datas, code, desc, hdr
         what = f"{self._what} on stream {self.stream!r}"
@@ -110,12 +160,46 @@ class BatchGetter:
             raise self._gone(f"{what}: no stream answered (deleted?)", code=503)
         raise errors.APIError(f"{what} failed: {code} {desc}", code=code)
 
-    async def _wait(self, timeout: float) -> tuple[int, str, bytes]:
-        assert self._end is not None
+    async def _one(self, req: dict[str, Any], timeout: float, hdrs: list[bytes],
+                   datas: list[bytes]) -> tuple[int, str, bytes]:
+        """Send one request and gather its replies onto ``hdrs`` / ``datas``: its end
+        status, or code -1 (the connection came back: ask again) / -2 (silent)."""
+        nc = self.js.nc
+        self._hdrs, self._datas = hdrs, datas
+        end = self._end = asyncio.get_running_loop().create_future()
+        body = json.dumps(req, separators=(",", ":")).encode()
+        watch = self._watch
+
+        def denied(err: errors.PermissionDeniedError) -> None:
+            if not end.done():  # the user may not read this stream directly: say so now
+                end.set_exception(err)
+
+        unwatch = nc.watch_denial("publish", self._subject, denied)
+        try:
+            if watch is None:
+                await nc.publish_raw(self._subject, self._inbox, body)
+                return await self._wait(end, timeout)
+            epoch = watch.epoch
+            self._drops = watch.drops
+            await watch.retry(partial(nc.publish_raw, self._subject, self._inbox, body),
+                              "sending a direct get")
+            how = await watch.wait(end, epoch, datas.__len__)
+            if how == "done":
+                return end.result()
+            return (-1 if how == "reconnected" else -2), how, b""
+        finally:
+            unwatch()
+            self._end = None
+            if not end.done():
+                end.cancel()
+            self._hdrs, self._datas = [], []
+
+    async def _wait(self, end: asyncio.Future[tuple[int, str, bytes]], timeout: float
+                    ) -> tuple[int, str, bytes]:
         seen = -1
         while True:
             try:
-                return await asyncio.wait_for(asyncio.shield(self._end), timeout)
+                return await asyncio.wait_for(asyncio.shield(end), timeout)
             except asyncio.TimeoutError:
                 if len(self._datas) == seen:
                     raise errors.APITimeoutError(

@@ -67,7 +67,7 @@ class FastBatchPublisher(BulkPublisher):
 
     async def _start(self) -> None:
         self._id = new_token(16)
-        root = f"_INBOX.{self._id}"
+        root = self._nc.inbox(self._id)
         self._sub = await self._nc.fast_subscribe(root + ".>", self._on_ack)
         self._prefix = f"{root}.{self.flow}.{'ok' if self.gap_ok else 'fail'}.".encode()
         self._js._bulks.add(self)
@@ -130,7 +130,7 @@ class FastBatchPublisher(BulkPublisher):
             subj: str = subjects if isinstance(subjects, str) else subjects[pos]
             hdr: bytes = hdrs if isinstance(hdrs, bytes) else hdrs[pos]
             if i == 0:  # an ordinary publish: stream, first sequence, missing stream
-                r = await self._request_one(0, subj, f"_INBOX.{self._id}.p".encode(),
+                r = await self._request_one(0, subj, f"{self._nc.inbox(self._id)}.p".encode(),
                                             payloads[pos], hdr)
                 if r is None:
                     break

@@ -23,8 +23,8 @@ from ._model import make_config
 from ._portable import direct
 from .atomic import AtomicPublishMethods
 from .config import StreamConfig
+from .connect_options import DEFAULT_RESUME_WINDOW, DEFAULT_TIMEOUT, ConnectOptions
 from .consumer_manager import ConsumerManager
-from .context import DEFAULT_TIMEOUT
 from .counters import CounterMethods
 from .fast import FastPublishMethods
 from .info import AccountInfo, StreamInfo
@@ -45,9 +45,11 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
 
     def __init__(self, nc: Connection, *, domain: str | None = None,
                  api_prefix: str | None = None, timeout: float | timedelta = DEFAULT_TIMEOUT,
+                 resume_window: float | timedelta = DEFAULT_RESUME_WINDOW,
                  publish_async_max_pending: int = 4000, owns_connection: bool = True,
                  display_url: str = "") -> None:
-        super().__init__(nc, domain=domain, api_prefix=api_prefix, timeout=timeout)
+        super().__init__(nc, domain=domain, api_prefix=api_prefix, timeout=timeout,
+                         resume_window=resume_window)
         self._owns_connection = owns_connection
         self._display_url = display_url
         self._closed = False
@@ -208,30 +210,19 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         return AccountInfo.from_json(await self._api("INFO"))
 
 
-async def open_context(cls: type[J], servers: str | Sequence[str], *, user: str | None = None,
-                       password: str | None = None, token: str | None = None,
-                       creds: Any = None, nkeys_seed: Any = None, tls: Any = None,
-                       tls_handshake_first: bool = False, name: str | None = None,
-                       domain: str | None = None, api_prefix: str | None = None,
-                       timeout: float | timedelta = DEFAULT_TIMEOUT,
-                       publish_async_max_pending: int = 4000, **nats_options: Any) -> J:
-    """Connect to ``servers`` and return a started ``cls`` context on the connection.
+async def open_context(cls: type[J], servers: str | Sequence[str], options: ConnectOptions,
+                       **nats_options: Any) -> J:
+    """Connect to ``servers`` as ``options`` say and return a started ``cls`` context on
+    the connection; ``nats_options`` go to nats-py's ``connect`` as they are.
 
     The public :func:`jsdata.aio.connect` resolves the servers (JSDATA_URL / NATS_URL, the
-    default embedded server) and names the assembled class.
-
-    ``timeout`` bounds the whole connect (TCP, TLS, authentication and the JetStream check)
-    and is the default timeout of API requests afterwards. Credentials: ``user``/``password``
-    (or in the URL), ``token`` (or ``nats://token@host``), ``nkeys_seed`` (a seed string or a
-    file holding one), ``creds`` (a ``.creds`` file, its text, or a (jwt_file, seed_file)
-    pair). ``tls`` is an :class:`ssl.SSLContext`, True, or a dict of ``ca_file``,
-    ``cert_file``, ``key_file``; ``tls_handshake_first`` for servers with
-    ``tls { handshake_first: true }``. Failures are
-    :class:`~jsdata.errors.JetStreamConnectionError` subclasses that say what failed
-    (:class:`~jsdata.errors.InvalidURLError`, :class:`~jsdata.errors.TLSVerificationError`,
-    :class:`~jsdata.errors.AuthenticationError`, :class:`~jsdata.errors.NoJetStreamError`,
-    :class:`~jsdata.errors.ConnectTimeoutError`, ...); no secret is ever in them.
+    default embedded server, a nats context) and names the assembled class; what each option
+    means is on :class:`~jsdata.client.connect_options.ConnectOptions`. Failures are
+    :class:`~jsdata.errors.JetStreamConnectionError` subclasses that say what failed; no
+    secret is ever in them.
     """
+    o = options
+    domain, api_prefix, tls_handshake_first = o.domain, o.api_prefix, o.tls_handshake_first
     if domain and api_prefix:
         raise errors.InvalidArgumentError("give domain or api_prefix, not both")
     server_list, url_secrets = [], []
@@ -240,14 +231,21 @@ async def open_context(cls: type[J], servers: str | Sequence[str], *, user: str 
         server_list.append(full)
         url_secrets += found
     display = ",".join(redact(u) for u in server_list)
-    t = seconds(timeout, DEFAULT_TIMEOUT)
+    t = seconds(o.timeout, DEFAULT_TIMEOUT)
     if t <= 0:
         raise errors.InvalidArgumentError(f"timeout must be > 0 seconds, not {t:g}")
-    cred = _connect.credentials(user=user, password=password, token=token, creds=creds,
-                                nkeys_seed=nkeys_seed, tls=tls, url_secrets=url_secrets)
-    opts: dict[str, Any] = {**cred.options, "name": name or "jsdata", "connect_timeout": t,
+    window = seconds(o.resume_window, DEFAULT_RESUME_WINDOW)
+    if window < 0:
+        raise errors.InvalidArgumentError(
+            f"resume_window must be >= 0 seconds, not {window:g}")
+    cred = _connect.credentials(user=o.user, password=o.password, token=o.token,
+                                creds=o.creds, nkeys_seed=o.nkeys_seed, tls=o.tls,
+                                url_secrets=url_secrets)
+    opts: dict[str, Any] = {**cred.options, "name": o.name or "jsdata", "connect_timeout": t,
                             "allow_reconnect": True, "max_reconnect_attempts": -1,
                             "reconnect_time_wait": 0.5}
+    if o.inbox_prefix is not None:
+        opts["inbox_prefix"] = names.inbox_prefix(o.inbox_prefix)
     if tls_handshake_first:
         opts["tls_handshake_first"] = True
         opts.setdefault("tls", _connect.tls_context(True))
@@ -274,8 +272,8 @@ async def open_context(cls: type[J], servers: str | Sequence[str], *, user: str 
     tls_wanted = initial.get("tls") is not None or any(
         u.lower().startswith(("tls://", "wss://")) for u in server_list)
     nc = Connection()
-    js = cls(nc, domain=domain, api_prefix=api_prefix, timeout=t,
-             publish_async_max_pending=publish_async_max_pending, display_url=display)
+    js = cls(nc, domain=domain, api_prefix=api_prefix, timeout=t, resume_window=window,
+             publish_async_max_pending=o.publish_async_max_pending, display_url=display)
     stage = ["connecting"]
 
     async def _establish() -> None:
@@ -338,7 +336,8 @@ async def _check_jetstream(js: JetStream, display: str) -> None:
         if e.operation == "subscribe":  # no replies could ever arrive: say so now
             raise errors.PermissionDeniedError(
                 f"connected to {display}, but this user may not subscribe to the reply inbox "
-                f"{e.subject!r}: JetStream replies need subscribe permission on '_INBOX.>'",
+                f"{e.subject!r}: JetStream replies need subscribe permission on "
+                f"'{js.nc.inbox_prefix}.>'",
                 subject=e.subject, operation="subscribe") from None
         return  # the server said no: JetStream's API is there
     except errors.JetStreamNotEnabledForAccountError:

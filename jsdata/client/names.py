@@ -93,3 +93,16 @@ def filter_subject(subject: object) -> str:
         if tok == ">" and i != len(toks) - 1:
             raise errors.InvalidSubjectError(f"invalid subject {subject!r}: '>' must be last")
     return subject
+
+
+def inbox_prefix(prefix: object) -> str:
+    """Check an inbox prefix (``connect(inbox_prefix=...)``): a subject without wildcards,
+    to which each reply subject adds tokens; a trailing ``.`` is dropped."""
+    if isinstance(prefix, str):
+        prefix = prefix.rstrip(".")
+    try:
+        _check_publish_subject(prefix)
+    except errors.InvalidSubjectError as e:
+        raise errors.InvalidArgumentError(
+            f"inbox_prefix: {str(e).replace('invalid subject', 'invalid prefix')}") from None
+    return prefix  # type: ignore[return-value]

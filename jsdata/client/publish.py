@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import errors
 from . import _portable, names
-from ._conn import new_token, status_of
+from ._conn import status_of
 from .bulk import BulkPublisher
 from .context import Context
 from .fast import FastBatchPublisher
@@ -299,7 +299,7 @@ class Publisher(Context):
 
     async def _start_ack_sub(self) -> None:
         """The one wildcard inbox every async publish's ack comes back on."""
-        prefix = f"_INBOX.{new_token()}."
+        prefix = self.nc.inbox() + "."
         try:
             self._pa_sub = await self.nc.fast_subscribe(prefix + "*", self._on_async_ack)
         except BaseException:

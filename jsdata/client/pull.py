@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import seconds
 from ._budget import pull_cost
-from ._conn import new_token, status_of
+from ._conn import status_of
 from .message import Msg
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
 
@@ -165,6 +165,7 @@ class _Fetch:
         self.subject = ""  # where the pull request went, and the request (to re-send it)
         self.req: dict[str, Any] = {}
         self.unlisten: Any = None
+        self.unwatch: Any = None  # stops watching for a denial of the pull request
         self.resend = True  # re-send the request after a reconnect (else end the batch)
         if expires:
             self.timers.append(loop.call_later(expires + 1.0, self._expired))
@@ -229,7 +230,7 @@ class _Fetch:
             req["expires"] = int(left * 1e9)
         nc = self.js.nc
         try:
-            sub = await nc.fast_subscribe(f"_INBOX.{new_token()}", self.on_msg)
+            sub = await nc.fast_subscribe(nc.inbox(), self.on_msg)
         except Exception:  # noqa: BLE001 - the connection went again: the next event decides
             return
         old, self.sub = self.sub, sub
@@ -271,6 +272,9 @@ class _Fetch:
         if self.unlisten is not None:
             unlisten, self.unlisten = self.unlisten, None
             unlisten()
+        if self.unwatch is not None:
+            unwatch, self.unwatch = self.unwatch, None
+            unwatch()
         if self.sub is not None:
             sub, self.sub = self.sub, None
             self.js.nc.drop_fast(sub)
@@ -325,11 +329,14 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
     f.resend = resend
-    inbox = f"_INBOX.{new_token()}"
+    inbox = js.nc.inbox()
     f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
     f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
     f.req = req
     f.unlisten = js.nc.add_status_listener(f.on_conn)
+    # A user who may not pull from this consumer gets the server's -ERR at once, not a
+    # batch that ends empty after max_wait.
+    f.unwatch = js.nc.watch_denial("publish", f.subject, f.finish)
     try:
         await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
     except BaseException:

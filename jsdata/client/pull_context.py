@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import seconds
 from ._budget import msg_cost, pull_cost
-from ._conn import new_token, status_of
+from ._conn import status_of
 from .headers import header_int
 from .message import Msg
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
@@ -230,6 +230,7 @@ class _PullContext:
         self._idle_ticks = 0
         self._hb_timer: asyncio.TimerHandle | None = None
         self._remove_listener: Callable[[], None] | None = None
+        self._remove_denials: Callable[[], None] | None = None
         self._resetting = False
         self._reset_kick: asyncio.Future[None] | None = None
         self._dseq = 0  # ordered: last consumer sequence handed out
@@ -274,6 +275,7 @@ class _PullContext:
         nc.check_open()
         await self._open_sub()
         self._remove_listener = nc.add_status_listener(self._on_conn_event)
+        self._remove_denials = nc.add_denial_listener(self._on_denied)
         self._connected = nc.is_connected
         self._arm_heartbeat()
         try:
@@ -283,7 +285,7 @@ class _PullContext:
             raise
 
     async def _open_sub(self) -> None:
-        self._inbox = f"_INBOX.{new_token()}"
+        self._inbox = self._js.nc.inbox()
         self._sub = await self._js.nc.fast_subscribe(self._inbox, self._on_msg)
 
     async def _close_sub(self, drain: bool) -> None:
@@ -568,6 +570,13 @@ class _PullContext:
         elif event == "closed":
             self._fail(errors.ConnectionClosedError("the connection was closed"))
 
+    def _on_denied(self, err: errors.PermissionDeniedError) -> None:
+        """The server refused a pull request of this context: no message can ever come,
+        so stop with the error instead of waiting out heartbeats."""
+        if (self._state != _CLOSED and err.operation == "publish"
+                and err.subject == self._next_subject):
+            self._fail(err)
+
     # -- ordered resets ------------------------------------------------------------------------
     def _reset(self) -> None:
         """Ordered: drop the current consumer's delivery and recreate it (in the background)."""
@@ -636,6 +645,9 @@ class _PullContext:
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
+        if self._remove_denials is not None:
+            self._remove_denials()
+            self._remove_denials = None
         kick = self._reset_kick
         if kick is not None and not kick.done():
             kick.set_result(None)

@@ -14,11 +14,8 @@ from .. import errors
 if TYPE_CHECKING:
     from .context import Context
 
-__all__ = ["ConnWatch", "RESUME_WINDOW", "STALLS"]
+__all__ = ["ConnWatch", "STALLS"]
 
-# How long a read waits for a lost connection to come back before it gives up with
-# ReadInterruptedError (nats-py keeps reconnecting meanwhile; a closed connection ends it).
-RESUME_WINDOW = 30.0
 STALLS = 3  # consecutive silent requests (connected, nothing arriving) before giving up
 # Errors of API calls made while the server is (re)starting: retried within the window.
 _TRANSIENT = (errors.JetStreamTimeoutError, errors.NotConnectedError,
@@ -33,15 +30,20 @@ class ConnWatch:
     changed. :meth:`wait` waits for a request's end (a future) but returns early when the
     connection came back or the request went silent, and raises the read's
     :class:`~jsdata.errors.ReadInterruptedError` when the connection closed or stayed down
-    longer than ``window`` seconds.
+    longer than ``window`` seconds (default: the context's ``resume_window``, as given to
+    ``connect``).
     """
 
     def __init__(self, js: Context, interrupted: Callable[[str], errors.JetStreamError],
                  window: float | None = None) -> None:
         self.js = js
         self.interrupted = interrupted
-        self.window = RESUME_WINDOW if window is None else window
+        self.window = js.resume_window if window is None else window
         self.epoch = 0
+        # Disconnects seen: replies that arrive after one belong to a request the server may
+        # have half lost in the cut (nats-py re-subscribes the inbox on reconnect), so a
+        # request whose count changed ignores them; it fires before the new connection reads.
+        self.drops = 0
         self.closed = False
         self._loop = asyncio.get_running_loop()
         self._down_since: float | None = None if js.nc.is_connected else self._loop.time()
@@ -50,6 +52,7 @@ class ConnWatch:
 
     def _on_event(self, event: str) -> None:
         if event == "disconnected":
+            self.drops += 1
             if self._down_since is None:
                 self._down_since = self._loop.time()
         elif event == "reconnected":

@@ -121,7 +121,7 @@ class OrderedFeed:
 
     async def _create(self) -> None:
         js = self._js
-        inbox = f"_INBOX.{new_token()}"
+        inbox = js.nc.inbox()
         name = f"jsdata_feed_{new_token(8)}"
         cfg = self._config()
         cfg["deliver_subject"] = inbox

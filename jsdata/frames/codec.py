@@ -7,6 +7,8 @@ vectorized Arrow string kernels, which is several times faster than ``json.loads
 ``json.dumps`` per message. Writers stamp :attr:`Codec.content_type` as the ``Content-Type``
 header so that ``codec="auto"`` readers know what they read.
 
+One-message hooks and codec names: :mod:`jsdata.frames.values`, shared with KV buckets.
+
 Custom formats: subclass :class:`Codec` and implement ``decode_message`` / ``encode_row``
 (one message at a time; simplest) or ``decode`` / ``encode`` (whole batches; fastest), then
 pass an instance as ``codec=`` or :func:`register_codec` it so ``"auto"`` readers find it by
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import errors
+from .values import decode_json, decode_msgpack, encode_json_row, encode_msgpack_row
 
 JSON_TYPE = "application/json"
 MSGPACK_TYPE = "application/msgpack"
@@ -315,7 +318,7 @@ class JsonCodec(Codec):
     content_type = JSON_TYPE
 
     def decode_message(self, data: bytes) -> Any:
-        return json.loads(data)
+        return decode_json(data)
 
     def decode(self, payloads: Sequence[bytes], schema: pa.Schema | None = None
                ) -> DecodeResult:
@@ -369,7 +372,7 @@ class JsonCodec(Codec):
         return binary_to_list(rows)
 
     def encode_row(self, row: dict[str, Any]) -> bytes:
-        return json.dumps(row, separators=(",", ":"), default=str).encode()
+        return encode_json_row(row)
 
 
 def binary_to_list(arr: pa.Array | pa.ChunkedArray) -> list[bytes]:
@@ -514,8 +517,7 @@ class MsgpackCodec(Codec):
     content_type = MSGPACK_TYPE
 
     def decode_message(self, data: bytes) -> Any:
-        import msgpack
-        return msgpack.unpackb(data, raw=False, timestamp=0, strict_map_key=False)
+        return decode_msgpack(data, any_keys=True)
 
     def decode(self, payloads: Sequence[bytes], schema: pa.Schema | None = None
                ) -> DecodeResult:
@@ -566,8 +568,7 @@ class MsgpackCodec(Codec):
         return [pack(r) for r in rows]
 
     def encode_row(self, row: dict[str, Any]) -> bytes:
-        import msgpack
-        return msgpack.packb(row, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
+        return encode_msgpack_row(row)
 
 
 def _msgpack_values(col: pa.ChunkedArray, name: str) -> list[Any]:

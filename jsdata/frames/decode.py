@@ -488,12 +488,12 @@ def table_to_pandas(table: pa.Table, dtype_backend: str | None = None) -> pd.Dat
         table = table.set_column(i, "_headers", pa.nulls(table.num_rows))
     lists: dict[str, Any] = {}
     if dtype_backend is None:
-        for name in _dtypes.python_list_columns(table):
+        for name in _dtypes.python_list_columns(table) + _dtypes.struct_columns(table):
             i = table.schema.get_field_index(name)
             lists[name] = table.column(i)
             table = table.set_column(i, name, pa.nulls(table.num_rows))
     df = table.to_pandas(**kw)
-    for name, col in lists.items():  # written from Python lists: read back as lists
+    for name, col in lists.items():  # Python lists and dicts, as they were written
         df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
     if headers is not None:
         vals = []

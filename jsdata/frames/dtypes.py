@@ -343,6 +343,14 @@ def clear_cache() -> None:
         _warned.clear()
 
 
+def struct_columns(table: pa.Table) -> list[str]:
+    """Top-level struct columns: pandas holds them as dicts, which Arrow's ``to_pandas``
+    builds from each field's numpy conversion, so an integer field with nulls in it (the
+    slots under null rows, as a JSON decode leaves them) comes back as floats; these are
+    converted through ``to_pylist`` instead (ints stay ints, a missing field is None)."""
+    return [f.name for f in table.schema if pa.types.is_struct(f.type)]
+
+
 def python_list_columns(table: pa.Table) -> list[str]:
     """Top-level list columns that the recorded pandas metadata says held Python lists
     (pandas would give numpy arrays back; a round trip should give lists)."""

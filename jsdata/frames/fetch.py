@@ -17,9 +17,10 @@ Two rules make a read exact at any size and over an unreliable network:
   twice); the consumer source also recreates its consumer there, because a pull request
   may be lost with the connection and a memory-storage ephemeral consumer does not survive
   a server restart. A request that goes silent while connected is re-sent the same way.
-  Only when the connection closes, or stays down longer than :data:`RESUME_WINDOW`
-  seconds, does the read raise :class:`~jsdata.errors.ReadInterruptedError`, naming the
-  range read and the ``start=`` that resumes it. Chunks never overlap or leave gaps.
+  Only when the connection closes, or stays down longer than the ``resume_window``
+  given to ``connect`` (30 seconds by default), does the read raise
+  :class:`~jsdata.errors.ReadInterruptedError`, naming the range read and the ``start=``
+  that resumes it. Chunks never overlap or leave gaps.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from ..client._budget import batch_cost
 from ..client._conn import BulkSink, new_token, status_of
+from ..client.direct import BatchGetter
 from ..client.headers import header_int
 from ..client.resume import STALLS, ConnWatch
 
@@ -176,107 +178,57 @@ class _DirectFetcher(_Fetcher):
     The server counts each message's stored subject, header and payload against
     ``max_bytes`` and sends the message that reaches it before it stops
     (:func:`~jsdata.client._budget.direct_cost`); the 204 EOB always follows, so a request is over
-    when its status arrives.
+    when its status arrives. The requests go through the core's one batch direct get loop
+    (:class:`~jsdata.client.direct.BatchGetter`), which also re-sends the rest of a request
+    lost with the connection.
     """
 
     def __init__(self, js: JetStream, plan: _Plan) -> None:
         super().__init__(js, plan)
-        self.inbox = ""
-        self.sub: Any = None
-        self.hdrs: list[bytes] = []
-        self.datas: list[bytes] = []
-        self.fut: asyncio.Future[tuple[int, str, bytes]] | None = None
+        self.getter: BatchGetter | None = None
 
     async def start(self) -> None:
         await super().start()
-        await self._subscribe()
-
-    async def _subscribe(self) -> None:
-        """A fresh inbox: replies to an abandoned request cannot reach the next one."""
-        await self._unsubscribe()
-        self.inbox = f"_INBOX.{new_token()}"
-        self.sub = await self.js.nc.fast_subscribe(self.inbox, self._on_msg)
-
-    async def _unsubscribe(self) -> None:
-        if self.sub is not None:
-            sub, self.sub = self.sub, None
-            await self.js.nc.fast_unsubscribe(sub)
+        self.getter = BatchGetter(self.js, self.plan.stream, watch=self._watch())
+        await self.getter.start()
 
     async def close(self) -> None:
-        await self._unsubscribe()
+        if self.getter is not None:
+            await self.getter.close()
         await super().close()
 
-    def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
-        if not data and hdr:
-            st = status_of(hdr)
-            if st is not None:
-                f = self.fut
-                if f is not None and not f.done():
-                    f.set_result((st[0], st[1], hdr))
-                return
-        self.hdrs.append(hdr)
-        self.datas.append(data)
-
     async def next_chunk(self) -> _Chunk | None:
-        watch = self._watch()
-        while True:
-            if self.done:
-                return None
-            n = self._want()
-            if n <= 0:
-                self.done = True
-                return None
-            p = self.plan
-            req: dict[str, Any] = {"seq": self.next, "batch": n, "max_bytes": MAX_REQUEST_BYTES}
-            if p.filters:
-                req["next_by_subj"] = p.filters[0]
-            self.hdrs, self.datas = [], []
-            loop = asyncio.get_running_loop()
-            fut = self.fut = loop.create_future()
-            js = self.js
-            epoch = watch.epoch
-            body = json.dumps(req, separators=(",", ":")).encode()
-            subject = js.api_subject(f"DIRECT.GET.{p.stream}")
-            await watch.retry(partial(js.nc.publish_raw, subject, self.inbox, body),
-                              "sending a direct get")
-            how = await watch.wait(fut, epoch, lambda: len(self.datas))
-            hdrs, datas = self.hdrs, self.datas
-            self.hdrs, self.datas = [], []
-            if how != "done":
-                # Lost with the connection, or silent: keep what arrived, ask again after it.
-                self.resumes += 1
-                if how == "stalled":
-                    self._stalled()
-                await watch.retry(self._subscribe, "subscribing again")
-                if not datas:
-                    continue
-                pending = max(header_int(hdrs[-1], b"Nats-Num-Pending"), 0)
-                chunk = self._trimmed(hdrs, datas, pending)
-                if chunk is None:
-                    continue
-                return chunk
-            code, desc, hdr = fut.result()
-            if code == 404:
-                self.done = True
-                if not datas:
-                    return _empty_end(self)
-            elif code != 204:
-                raise errors.APIError(f"direct get from {p.stream!r} failed: {code} {desc}",
-                                      code=code)
-            pending = header_int(hdr, b"Nats-Num-Pending") if code == 204 else 0
-            if self.total is None:
-                self.total = len(datas) + pending
-                if not p.filters:
-                    self.total = min(self.total, p.end_seq - self.next + 1)
-                if p.max_messages is not None:
-                    self.total = min(self.total, p.max_messages)
+        if self.done:
+            return None
+        n = self._want()
+        if n <= 0:
+            self.done = True
+            return None
+        p = self.plan
+        req: dict[str, Any] = {"seq": self.next, "batch": n, "max_bytes": MAX_REQUEST_BYTES}
+        if p.filters:
+            req["next_by_subj"] = p.filters[0]
+        assert self.getter is not None
+        hdrs, datas, code, _, hdr = await self.getter.get(req)
+        self.resumes = self.getter.resumes
+        if code == 404:
+            self.done = True
             if not datas:
-                self.done = True
                 return _empty_end(self)
-            chunk = self._trimmed(hdrs, datas, pending)
-            if chunk is None:
-                return _empty_end(self)
-            return chunk
+        pending = header_int(hdr, b"Nats-Num-Pending") if code == 204 else 0
+        if self.total is None:
+            self.total = len(datas) + pending
+            if not p.filters:
+                self.total = min(self.total, p.end_seq - self.next + 1)
+            if p.max_messages is not None:
+                self.total = min(self.total, p.max_messages)
+        if not datas:
+            self.done = True
+            return _empty_end(self)
+        chunk = self._trimmed(hdrs, datas, pending)
+        if chunk is None:
+            return _empty_end(self)
+        return chunk
 
     def _trimmed(self, hdrs: list[bytes], datas: list[bytes], pending: int) -> _Chunk | None:
         """The chunk of these messages, cut at the plan's end (None if nothing is left)."""
@@ -376,7 +328,7 @@ class _ConsumerFetcher(_Fetcher):
     async def _subscribe(self) -> None:
         """A fresh inbox: messages of an abandoned pull cannot reach the next one."""
         await self._unsubscribe()
-        self.inbox = f"_INBOX.{new_token()}"
+        self.inbox = self.js.nc.inbox()
         self.sub = await self.js.nc.fast_subscribe_bulk(f"{self.inbox}.*", self.sink)
 
     async def _unsubscribe(self) -> None:
@@ -468,8 +420,17 @@ class _ConsumerFetcher(_Fetcher):
         epoch = watch.epoch
         subject = js.api_subject(f"CONSUMER.MSG.NEXT.{p.stream}.{self.name}")
         body = json.dumps(req, separators=(",", ":")).encode()
-        await watch.retry(partial(js.nc.publish_raw, subject, reply, body), "sending a pull")
-        how = await watch.wait(fut, epoch, lambda: len(self.sink.datas))
+        def denied(err: errors.PermissionDeniedError) -> None:
+            if not fut.done():  # the user may not pull from this stream: say so now
+                fut.set_exception(err)
+
+        unwatch = js.nc.watch_denial("publish", subject, denied)
+        try:
+            await watch.retry(partial(js.nc.publish_raw, subject, reply, body),
+                              "sending a pull")
+            how = await watch.wait(fut, epoch, lambda: len(self.sink.datas))
+        finally:
+            unwatch()
         return fut.result() if how == "done" else how
 
     async def _resume(self) -> None:

@@ -17,7 +17,7 @@ from .. import errors
 if TYPE_CHECKING:
     from ..client.stream import Stream
 
-__all__ = ["DEFAULT_TARGET_ROWS", "StreamPartition", "plan_partitions"]
+__all__ = ["DEFAULT_TARGET_ROWS", "StreamPartition", "end_for_count", "plan_partitions"]
 
 DEFAULT_TARGET_ROWS = 500_000  # rows per partition when neither n nor target_rows is given
 
@@ -29,7 +29,9 @@ class StreamPartition:
     A plain picklable value: send it to any worker and read it there with
     :func:`read_partition`. ``subjects`` is the server-side subject filter (None: all);
     ``rows_estimate`` the planner's estimate of the messages in the range (exact for an
-    unfiltered stream without deleted messages). A range with ``end_seq < start_seq`` is
+    unfiltered stream without deleted messages; with a filter, counted by the server at
+    planning time, and the cuts are placed so that the partitions hold about as many
+    matching messages each). A range with ``end_seq < start_seq`` is
     empty.
     """
 
@@ -54,8 +56,9 @@ def _count_arg(what: str, v: Any) -> int | None:
 
 
 async def _matching(stream: Stream, filters: list[str], start: int) -> int:
-    """How many messages from ``start`` on match ``filters``: the ``num_pending`` of a
-    short-lived ephemeral consumer (AckNone, memory storage), deleted at once."""
+    """How many messages from ``start`` on (to the stream's end) match ``filters``: the
+    ``num_pending`` of a short-lived ephemeral consumer (AckNone, memory storage), deleted at
+    once. The server counts them from its subject index; nothing is delivered."""
     from ..client._conn import new_token
     cfg: dict[str, Any] = {
         "name": f"jsdata_plan_{new_token(8)}", "ack_policy": "none",
@@ -76,6 +79,87 @@ async def _matching(stream: Stream, filters: list[str], start: int) -> int:
             pass  # it goes away by itself after inactive_threshold
 
 
+PROBES = 16  # sequences probed over the whole range first when balancing a filtered plan
+REFINE_ROUNDS = 6  # rounds of interpolation probes per cut after that (each cut ends early)
+PROBE_CONCURRENCY = 32  # consumer creations in flight at once while probing
+
+
+async def _counts(stream: Stream, filters: list[str], seqs: list[int],
+                  known: dict[int, int]) -> None:
+    """Fill ``known[seq]`` = matching messages at or after ``seq`` for every new ``seq``."""
+    import asyncio
+    todo = sorted(set(seqs) - known.keys())
+    gate = asyncio.Semaphore(PROBE_CONCURRENCY)
+
+    async def one(q: int) -> None:
+        async with gate:
+            known[q] = await _matching(stream, filters, q)
+    await asyncio.gather(*(one(q) for q in todo))
+
+
+def _grid(a: int, b: int, k: int) -> list[int]:
+    """Up to ``k`` + 1 sequences spread evenly over ``a`` … ``b``, both included."""
+    return sorted({a + (b - a) * i // k for i in range(k + 1)})
+
+
+async def _refine(stream: Stream, filters: list[str], first: int, last: int,
+                  targets: list[float], tolerance: int, known: dict[int, int]) -> None:
+    """Probe until every target count of matching messages (counted from ``first``) falls
+    in a bracket of probed sequences holding at most ``tolerance`` messages (or one
+    sequence wide), or ``REFINE_ROUNDS`` have run: ``PROBES`` sequences over the range,
+    then per target the sequence interpolated inside its bracket and one either side.
+    ``known`` (sequence -> matching messages from it on) must hold ``first`` and
+    ``last + 1``, and gains the probes."""
+    def before(q: int) -> int:  # matching messages in first … q - 1
+        return known[first] - known[q]
+
+    await _counts(stream, filters, [*_grid(first, last, PROBES), min(first + 1, last)], known)
+    for _ in range(REFINE_ROUNDS):
+        pts = sorted(q for q in known if first <= q <= last + 1)
+        more: list[int] = []
+        for t in targets:
+            lo = max((q for q in pts if before(q) <= t), default=first)
+            hi = min((q for q in pts if before(q) >= t and q > lo), default=last + 1)
+            inside = before(hi) - before(lo)
+            if hi - lo <= 1 or inside <= tolerance:
+                continue
+            q = lo + round((hi - lo) * (t - before(lo)) / inside)
+            w = max(1, (hi - lo) // 16)
+            more += [x for x in (q - w, q, q + w) if lo < x < hi]
+        if not more:
+            break
+        await _counts(stream, filters, more, known)
+
+
+async def _balanced_cuts(stream: Stream, filters: list[str], first: int, last: int, n: int,
+                         known: dict[int, int]) -> list[int]:
+    """Start sequences of partitions 2 … n that split the matching messages of
+    ``first`` … ``last`` evenly (a sparse or uneven filter would otherwise leave most of the
+    rows in a few sequence-even partitions). ``known`` maps probed sequences to their counts
+    (:func:`_counts`; it must hold ``first`` and ``last + 1``) and gains the new probes.
+
+    Each cut is refined (:func:`_refine`) to within 1% of a partition's rows; all cuts
+    probe concurrently, so planning costs a few round trips. The counts are approximate if
+    messages arrive while probing (that only moves the cuts: coverage stays exact, the ranges
+    are contiguous whatever the cuts).
+    """
+    def before(q: int) -> int:  # matching messages in first … q - 1
+        return known[first] - known[q]
+
+    total = before(last + 1)
+    targets = [total * k / n for k in range(1, n)]
+    await _refine(stream, filters, first, last, targets, max(1, total // (100 * n)), known)
+    pts = sorted(q for q in known if first < q <= last)
+    cuts: list[int] = []
+    for k, t in enumerate(targets):
+        lowest = (cuts[-1] + 1) if cuts else first + 1
+        highest = last - (n - 2 - k)  # leave a sequence for each partition still to cut
+        best = min(pts, key=lambda q: (abs(before(q) - t), q)) if pts else lowest
+        cuts.append(min(max(best, lowest), highest))
+    await _counts(stream, filters, cuts, known)  # a cut moved off the probes gets counted
+    return cuts
+
+
 async def plan_partitions(stream: Stream, n: int | None = None, target_rows: int | None = None,
                           subjects: str | list[str] | None = None, start: Any = None,
                           end: Any = None) -> list[StreamPartition]:
@@ -94,17 +178,23 @@ async def plan_partitions(stream: Stream, n: int | None = None, target_rows: int
     if span <= 0:
         return []
     st = stream._info.state
+    subj = tuple(plan.filters) if plan.filters else None
+    known: dict[int, int] = {}  # sequence -> matching messages from it to the stream's end
     if plan.filters:
-        ahead = await _matching(stream, plan.filters, first)
-        seen_last = max(stream._info.state.last_seq, last)
-        total = round(ahead * span / max(seen_last - first + 1, 1))
+        await _counts(stream, plan.filters, [first, last + 1], known)
+        total = max(known[first] - known[last + 1], 0)
     else:
         stored = max(st.last_seq - max(st.first_seq, 1) + 1, 1)
         total = round(span * min(st.messages / stored, 1.0))
     if n is None:
         n = math.ceil(total / (target_rows or DEFAULT_TARGET_ROWS)) or 1
     n = min(n, span)
-    subj = tuple(plan.filters) if plan.filters else None
+    if plan.filters and n > 1 and total > 0:
+        cuts = await _balanced_cuts(stream, plan.filters, first, last, n, known)
+        starts, ends = [first, *cuts], [c - 1 for c in cuts] + [last]
+        return [StreamPartition(stream.name, subj, a, b,
+                                max(known[a] - known[b + 1], 0))
+                for a, b in zip(starts, ends, strict=True)]
     parts = []
     for i in range(n):
         a = first + span * i // n
@@ -112,3 +202,29 @@ async def plan_partitions(stream: Stream, n: int | None = None, target_rows: int
         parts.append(StreamPartition(stream.name, subj, a, b,
                                      round(total * (b - a + 1) / span)))
     return parts
+
+
+async def end_for_count(stream: Stream, count: int, subjects: str | list[str] | None,
+                        after: int, end: int | None = None) -> int:
+    """The highest sequence ``q`` such that at most ``count`` messages in ``after + 1`` …
+    ``q`` match ``subjects`` (the stream's last sequence, or ``end``, when fewer match),
+    found by the server's counts: a streaming micro-batch capped in *messages* even when a
+    filter makes them sparse in sequences. Always at least ``after + 1`` when the range is
+    not empty (one sequence holds at most one message), so a capped reader progresses."""
+    from .options import ReadOptions
+    from .reader import _make_plan
+    count = _count_arg("count", count) or 1
+    o = ReadOptions.parse({"subjects": subjects, "start": after + 1, "end": end})
+    plan = await _make_plan(stream, o)
+    first, last = plan.start_seq, plan.end_seq
+    if last < first:
+        return max(after, last)
+    if not plan.filters:
+        return min(last, after + count)
+    known: dict[int, int] = {}
+    await _counts(stream, plan.filters, [first, last + 1], known)
+    if known[first] - known[last + 1] <= count:
+        return last
+    await _refine(stream, plan.filters, first, last, [float(count)], 0, known)
+    fits = [q for q in known if first < q <= last + 1 and known[first] - known[q] <= count]
+    return max(fits) - 1

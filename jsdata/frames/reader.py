@@ -56,7 +56,6 @@ PREFETCH = 2  # raw batches fetched ahead of the decoder
 # MAX_REQUEST_BYTES) keep the server streaming and cut the per-batch overhead (measured
 # 5-15% faster for ~115-byte JSON rows).
 BULK_PULL_SIZE = 40_000
-_FORCE: str | None = None  # tests: "direct" / "consumer" pins the read mechanism
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,7 +112,7 @@ async def _make_plan(stream: Stream, o: ReadOptions, bulk: bool = False) -> _Pla
     # messages with headers, as publish_dataframe writes them, on nats-server 2.15).
     small = (end - start + 1 <= o.batch_size
              or (o.max_messages is not None and o.max_messages <= o.batch_size))
-    direct = can_direct and (small or _FORCE == "direct") and _FORCE != "consumer"
+    direct = can_direct and small
     size = o.batch_size if direct or not bulk else max(o.batch_size, BULK_PULL_SIZE)
     # the first pull stays small: the decoder starts sooner
     return _Plan(stream.name, start, end, filters, direct, size, o.max_messages, o.batch_size)

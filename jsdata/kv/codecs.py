@@ -1,69 +1,24 @@
 """Value codecs of a bucket's dict views and ``to_pandas``: one vocabulary with the frames.
 
-A codec is named (``"bytes"``, ``"str"``, ``"json"``, ``"msgpack"``), a
+A codec is named (``"bytes"``, ``"str"``, ``"json"``, ``"msgpack"``: the value codecs of
+:mod:`jsdata.frames.values`, the one vocabulary KV and DataFrames share), a
 :class:`jsdata.Codec` (the DataFrame codecs: their one-message hooks), an object with
-``encode`` / ``decode`` methods or an ``(encode, decode)`` pair. ``"json"`` and
-``"msgpack"`` decode as the DataFrame codecs of those names do, and :func:`frames_codec`
-gives ``to_pandas`` their bulk decoder.
+``encode`` / ``decode`` methods or an ``(encode, decode)`` pair. :func:`frames_codec` gives
+``to_pandas`` the bulk decoder of the DataFrame codec of the same name.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .._util import in_thread
-from ..client.message import to_bytes
+from ..frames.values import value_codec, value_codec_name
 
 if TYPE_CHECKING:
     from ..frames.codec import Codec
     from .entry import KeyValueEntry
-
-def _enc_bytes(v: Any) -> bytes:
-    return to_bytes(v)
-
-
-def _dec_bytes(b: bytes) -> Any:
-    return b
-
-
-def _enc_str(v: Any) -> bytes:
-    if not isinstance(v, str):
-        raise errors.EncodeError(f"the 'str' codec stores str values, not {type(v).__name__}")
-    return v.encode()
-
-
-def _dec_str(b: bytes) -> Any:
-    return b.decode()
-
-
-def _enc_json(v: Any) -> bytes:
-    try:
-        return json.dumps(v, separators=(",", ":"), ensure_ascii=False).encode()
-    except (TypeError, ValueError) as e:
-        raise errors.EncodeError(f"value is not JSON serializable: {e}") from None
-
-
-def _dec_json(b: bytes) -> Any:
-    return json.loads(b)
-
-
-def _msgpack() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
-    import msgpack  # type: ignore[import-untyped]
-
-    def enc(v: Any) -> bytes:
-        try:
-            return msgpack.packb(v, use_bin_type=True)  # type: ignore[no-any-return]
-        except (TypeError, ValueError) as e:
-            raise errors.EncodeError(f"value cannot be packed with msgpack: {e}") from None
-
-    def dec(b: bytes) -> Any:
-        return msgpack.unpackb(b, raw=False)
-
-    return enc, dec
-
 
 CodecSpec = Any  # a name, an object with encode/decode, or an (encode, decode) pair
 
@@ -74,22 +29,10 @@ def resolve_codec(codec: CodecSpec) -> tuple[str, Callable[[Any], bytes],
     ``"msgpack"``, a :class:`jsdata.Codec` (its ``encode_row`` / ``decode_message``), an
     object with ``encode(value) -> bytes`` / ``decode(bytes)`` methods or an
     ``(encode, decode)`` pair of functions."""
-    if codec is None or codec == "bytes":
-        return "bytes", _enc_bytes, _dec_bytes
+    if codec is None:
+        return value_codec("bytes")
     if isinstance(codec, str):
-        low = codec.lower()
-        if low in ("bytes", "raw"):
-            return "bytes", _enc_bytes, _dec_bytes
-        if low in ("str", "string", "utf-8", "utf8", "text"):
-            return "str", _enc_str, _dec_str
-        if low == "json":
-            return "json", _enc_json, _dec_json
-        if low == "msgpack":
-            enc, dec = _msgpack()
-            return "msgpack", enc, dec
-        raise errors.InvalidArgumentError(
-            f"unknown codec {codec!r}: use 'bytes', 'str', 'json', 'msgpack', an object with "
-            f"encode/decode methods or an (encode, decode) pair")
+        return value_codec(codec)  # the names shared with the DataFrame codecs
     from ..frames.codec import Codec  # a jsdata.Codec: its one-message hooks
     if isinstance(codec, type) and issubclass(codec, Codec):
         codec = codec()
@@ -120,7 +63,7 @@ def frames_codec(codec: CodecSpec) -> Codec | None:
     """The DataFrame codec behind ``codec`` ("json", "msgpack" or a :class:`jsdata.Codec`),
     whose bulk decoder reads many values at once; None for the others."""
     from ..frames.codec import Codec, get_codec
-    if isinstance(codec, str) and codec.lower() in ("json", "msgpack"):
+    if isinstance(codec, str) and value_codec_name(codec) in ("json", "msgpack"):
         return get_codec(codec.lower())
     if isinstance(codec, type) and issubclass(codec, Codec):
         return codec()

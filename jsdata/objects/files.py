@@ -25,16 +25,15 @@ from __future__ import annotations
 import asyncio
 import bisect
 import io
-import json
 from collections import OrderedDict
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..client._budget import direct_batch_budget
-from ..client._conn import new_token, status_of
+from ..client.direct import BatchGetter
 from ..client.headers import header_int, header_value
-from ..client.resume import STALLS, ConnWatch
+from ..client.resume import ConnWatch
 from .layout import (
     MAX_BATCH_BYTES,
     ObjectInfo,
@@ -63,85 +62,35 @@ async def direct_batch(js: Context, stream: str, request: dict[str, Any],
 
     ``num_pending_at_end`` comes from the closing 204 EOB status (the server always ends a
     batch with it, also when ``max_bytes`` ended the batch: see :mod:`jsdata.client._budget`); it
-    is ``None`` when nothing matched (404). ``timeout`` bounds the wait for each reply. A
-    request lost with the connection (or left unanswered) is sent again, to a fresh inbox,
-    for the messages after the last one received;
-    :class:`~jsdata.errors.ReadInterruptedError` when the server does not come back.
+    is ``None`` when nothing matched (404). ``timeout`` bounds the wait for each reply. The
+    core's batch direct get loop (:class:`~jsdata.client.direct.BatchGetter`) sends a request
+    lost with the connection (or left unanswered) again, to a fresh inbox, for the messages
+    after the last one received; :class:`~jsdata.errors.ReadInterruptedError` when the
+    server does not come back.
     """
-    loop = asyncio.get_running_loop()
-    out: list[tuple[int, int | None, bytes]] = []
     first = int(request.get("seq") or 1)
-    want = int(request.get("batch") or 1)
+    getter: BatchGetter | None = None
 
     def interrupted(reason: str) -> errors.ReadInterruptedError:
-        last = out[-1][0] if out else first - 1
-        read = f"sequences {first}..{last} were read" if out else "nothing was read"
+        got = getter.received if getter is not None else []
+        last = header_int(got[-1], b"Nats-Sequence") if got else first - 1
+        read = f"sequences {first}..{last} were read" if got else "nothing was read"
         return errors.ReadInterruptedError(
             f"direct get from {stream!r} was interrupted: {reason}; {read}; read on from "
             f"sequence {last + 1}", stream=stream, first_seq=first, last_seq=last)
 
-    nc = js.nc
-    nc.check_open()
     watch = ConnWatch(js, interrupted)
-    stalls = 0
     try:
-        while True:
-            done: asyncio.Future[int | None] = loop.create_future()
-
-            def on_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes,
-                       done: asyncio.Future[int | None] = done) -> None:
-                if done.done():
-                    return
-                if hdr and not data:
-                    st = status_of(hdr)
-                    if st is not None:
-                        code, desc = st
-                        if code == 204:
-                            done.set_result(header_int(hdr, b"Nats-Num-Pending"))
-                        elif code == 404:
-                            done.set_result(None)
-                        elif code == 503:
-                            done.set_exception(errors.BucketNotFoundError(
-                                f"no stream {stream!r} answered the direct get (bucket "
-                                "deleted?)", code=503))
-                        else:
-                            done.set_exception(errors.APIError(
-                                f"direct get from {stream!r} failed: {code} {desc}",
-                                code=code))
-                        return
-                seq = header_int(hdr, b"Nats-Sequence")
-                out.append((seq, _pending(hdr), data))
-
-            req = dict(request)
-            if out:  # the rest of a request that was interrupted
-                req["seq"] = out[-1][0] + 1
-                req["batch"] = want - len(out)
-            inbox = f"_INBOX.{new_token()}"
-            sub = await watch.retry(partial(nc.fast_subscribe, inbox, on_msg), "subscribing")
-            try:
-                body = json.dumps(req, separators=(",", ":")).encode()
-                epoch = watch.epoch
-                await watch.retry(partial(nc.publish_raw, js.api_subject(
-                    f"DIRECT.GET.{stream}"), inbox, body), "sending a direct get")
-                how = await watch.wait(done, epoch, out.__len__)
-            finally:
-                if not done.done():
-                    done.cancel()
-                await nc.fast_unsubscribe(sub)
-            if how == "done":
-                end = done.result()
-                if end is None and out:  # the rest of an interrupted request found nothing
-                    end = 0
-                return out, end
-            if how == "stalled":
-                stalls += 1
-                if stalls >= STALLS:
-                    raise interrupted(f"no reply to {STALLS} requests in a row within "
-                                      f"{timeout:g}s each")
-            if len(out) >= want:
-                return out, out[-1][1]
+        getter = BatchGetter(js, stream, gone=errors.BucketNotFoundError, watch=watch)
+        async with getter:
+            hdrs, datas, code, _, end_hdr = await getter.get(request, timeout)
     finally:
         watch.stop()
+    out = [(header_int(h, b"Nats-Sequence"), _pending(h), d)
+           for h, d in zip(hdrs, datas, strict=True)]
+    if code == 404:
+        return out, (0 if out else None)  # nothing (more) matched
+    return out, header_int(end_hdr, b"Nats-Num-Pending")
 
 
 def _pending(hdr: bytes) -> int | None:
