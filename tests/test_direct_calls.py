@@ -205,6 +205,22 @@ def test_request_during_a_reconnect_is_answered_after_it(server) -> None:
         assert js.stream("R").get_msg(2).data == b"during"
 
 
+def test_a_write_tail_for_the_lost_socket_is_not_sent_on_the_new_one(server) -> None:
+    with jsdata.connect(server.url, timeout=20) as js:
+        js.create_stream(name="RT", subjects=["rt.>"], storage="file")
+        js.publish("rt.1", b"before")
+        nc = js._core.nc
+        server.stop()
+        wait_for(lambda: not nc.is_connected, what="the disconnect")
+        with nc._wlock:  # what a calling thread's send cut short by the drop leaves behind
+            nc._wrest = b"PUB rt.stale 5\r\nstale\r\n"
+        server.start()
+        wait_for(lambda: nc.is_connected, timeout=30, what="the reconnect")
+        assert js.publish("rt.2", b"after").sequence == 2
+        assert js.stream_info("RT").state.messages == 2  # nothing from the old socket's tail
+        assert nc._wrest == b""
+
+
 def test_server_restart_in_the_middle_of_many_calls(server) -> None:
     with jsdata.connect(server.url, timeout=3) as js:
         js.create_stream(name="S", subjects=["s.>"], storage="file")
