@@ -75,7 +75,11 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def close(self) -> None:
-        """Stop async publishing, close consumers' subscriptions and the connection."""
+        """Stop async publishing, close consumers' subscriptions and the connection.
+
+        Calls still waiting for a reply (awaited publishes, API requests, KV gets, on any
+        task or calling thread) fail at once with ConnectionClosedError rather than waiting
+        out their timeout."""
         if self._closed:
             return
         self._closed = True
