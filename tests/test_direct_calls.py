@@ -18,10 +18,12 @@ from typing import Any
 
 import nats
 import pytest
-from helpers import wait_for
 
 import jsdata
 from jsdata import errors
+from jsdata.server import EmbeddedServer
+from tests.helpers import wait_for
+from tests.secure_servers import make_tls_files
 
 
 class Silent:
@@ -398,3 +400,40 @@ def test_partial_writes_from_calling_threads_keep_the_stream_intact(js) -> None:
             m = s.get_msg(q)
             assert (m.subject, m.data) == (f"p.{t}", big[t])
     assert s.info().state.messages == 1 + 12 + 200
+
+
+def test_over_tls_calling_threads_leave_the_writes_to_the_loop(tmp_path) -> None:
+    # a calling thread writing plaintext to a TLS socket would break the session: every call
+    # from many threads is acked, stored intact, and the connection never drops
+    tls = make_tls_files(tmp_path / "tls")
+    srv = EmbeddedServer(store_dir=str(tmp_path / "store"), config=tls.server_config())
+    srv.start()
+    try:
+        with jsdata.connect(srv.url, tls=tls.client_context(), timeout=20) as js:
+            js.create_stream(name="TL", subjects=["tl.>"], storage="memory")
+            kv = js.create_key_value(bucket="TLK", storage="memory")
+            failures: list[BaseException] = []
+            acks: dict[int, list[int]] = {t: [] for t in range(4)}
+
+            def caller(t: int) -> None:
+                try:
+                    for i in range(30):
+                        acks[t].append(js.publish(f"tl.{t}", b"t%d-%d" % (t, i)).sequence)
+                        kv.put(f"k{t}", b"%d" % i)
+                        assert kv[f"k{t}"] == b"%d" % i
+                except BaseException as e:  # noqa: BLE001 - reported by the test
+                    failures.append(e)
+
+            threads = [threading.Thread(target=caller, args=(t,)) for t in acks]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(120)
+            assert not failures, failures
+            s = js.stream("TL")
+            for t, seqs in acks.items():
+                assert [s.get_msg(q).data for q in seqs[::10]] == [
+                    b"t%d-%d" % (t, i) for i in range(0, 30, 10)]
+            assert js._core.nc.stats["reconnects"] == 0
+    finally:
+        srv.stop()

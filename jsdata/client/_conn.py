@@ -158,7 +158,9 @@ class Connection(Client):
         websocket), connected, nothing queued or buffered before it. False: not sent.
 
         A partial write leaves its tail in ``_wrest``, which the next write on the loop sends
-        first (a call is scheduled for it).
+        first (a call is scheduled for it). Read against nats-py 2.16.0 (``TcpTransport``
+        keeps its asyncio ``StreamWriter`` in ``_io_writer``) and CPython 3.11's selector
+        transport (its socket in ``_sock``; a TLS transport has none, so TLS never gets here).
         """
         if not self.thread_writes or self._status != Client.CONNECTED or self._pending:
             return False
