@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -28,6 +29,35 @@ _running_loop = asyncio._get_running_loop  # None on a thread without a running 
 
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
 _NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
+
+
+_SETTLE_WAIT = 5.0  # seconds a direct call waits for a cancelled loop call to finish
+
+
+class _Abandoned:
+    """Wraps a loop call so a caller that gave up on it can learn when it really ended."""
+
+    __slots__ = ("ended", "event")
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.event: threading.Event | None = None
+
+    async def run(self, coro: Any) -> Any:
+        try:
+            return await coro
+        finally:
+            self.ended = True
+            ev = self.event
+            if ev is not None:
+                ev.set()
+
+    def watch(self) -> threading.Event:
+        """From the caller giving up: an event set when the call ends (at once if it has)."""
+        ev = self.event = threading.Event()
+        if self.ended:  # it ended before the event was there: run() did not see it
+            ev.set()
+        return ev
 
 
 class LoopThread:
@@ -51,6 +81,9 @@ class LoopThread:
         self._nowait_done = 0
         self._nowait_event: asyncio.Event | None = None
         self._nowait_progress: asyncio.Event | None = None
+        # loop calls given up on (Ctrl-C, timeout) whose cancellation has not finished on the
+        # loop yet: a direct call waits for their cleanup (e.g. ending a pull request) first
+        self._unsettled: list[_Abandoned] = []
         # failures of fire-and-forget work: raised by the next call (or close()), or given to
         # error_cb when the user set one (connect(error_cb=...)); never only kept here
         self._failed: collections.deque[errors.AsyncCallError] = collections.deque()
@@ -190,19 +223,43 @@ class LoopThread:
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
             coro = self._after_nowait(upto, coro, report)
         elif direct and timeout is None and self.direct_calls and _running_loop() is None:
-            return self._drive(coro)
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            if not self._unsettled:
+                return self._drive(coro)
+            # a loop call was given up on: once it has ended, this one goes through the loop
+            # too, behind what the cancelled call left to do there (the UNSUB of a pull)
+            self._settle()
+        mark = _Abandoned()
+        fut = asyncio.run_coroutine_threadsafe(mark.run(coro), self.loop)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
             if fut.done():  # the core raised its own TimeoutError subclass: keep it as is
                 raise
-            fut.cancel()
+            self._abandon(fut, mark)
             raise errors.JetStreamTimeoutError("timed out waiting for the operation") from None
         except BaseException:  # KeyboardInterrupt and friends: do not leave work running
             if not fut.done():
-                fut.cancel()
+                self._abandon(fut, mark)
             raise
+
+    def _abandon(self, fut: concurrent.futures.Future[Any], mark: _Abandoned) -> None:
+        """Cancel a loop call given up on; direct calls wait for it to end (:meth:`_settle`).
+
+        The next direct call waits until this one has ended and then runs on the loop, so
+        it queues behind what the cancelled call's cleanup left there (a pull request's
+        UNSUB, which ends the request at the server). Written from this thread at once, a
+        publish could reach the server first and be delivered into the dead pull."""
+        if not mark.watch().is_set():
+            self._unsettled.append(mark)
+        fut.cancel()
+
+    def _settle(self) -> None:
+        """Wait (bounded) until the loop calls given up on have finished cancelling."""
+        for mark in list(self._unsettled):
+            if mark.event is not None:
+                mark.event.wait(_SETTLE_WAIT)
+            with contextlib.suppress(ValueError):
+                self._unsettled.remove(mark)
 
     def _drive(self, coro: Any) -> Any:
         """Run ``coro`` to its end on this thread: each value it yields is an op whose
