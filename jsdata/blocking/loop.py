@@ -206,8 +206,9 @@ class LoopThread:
         with ``report=False``: ``close()`` closes first and raises afterwards). With
         ``direct`` (a core coroutine marked safe for it, see ``client/_portable.py``) it is
         driven on the calling thread instead, without the two thread hops, unless
-        fire-and-forget work queued before it still runs (order is kept) or this thread
-        runs an event loop of its own.
+        fire-and-forget work queued before it still runs (order is kept), a loop call given
+        up on is still being cancelled (:meth:`_abandon`), or this thread runs an event loop
+        of its own.
         """
         if self.closed:
             coro.close()
