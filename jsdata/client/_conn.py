@@ -167,7 +167,7 @@ class Connection(Client):
         with self._wlock:
             tr = getattr(getattr(self._transport, "_io_writer", None), "transport", None)
             sock = getattr(tr, "_sock", None)  # asyncio's plain socket transport only
-            if (sock is None or self._wrest or self._pending or tr.is_closing()
+            if (tr is None or sock is None or self._wrest or self._pending or tr.is_closing()
                     or self._status != Client.CONNECTED or tr.get_write_buffer_size()):
                 return False
             # counted before the send: its reply cannot reach the loop before the count does
