@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -392,6 +393,42 @@ def test_denied_api_call_and_publish_raise_permission_denied(perm_server) -> Non
         assert ei.value.subject == "forbidden.x"
         assert js.publish("open.x", b"yes").sequence == 1
         assert js.stream("OPEN").info().state.messages == 1
+
+
+def test_denials_reach_calls_from_many_threads_at_once(perm_server) -> None:
+    # awaited calls from calling threads watch for their denial too (the watch table is
+    # shared with the loop): each denied publish fails at once with its own subject, long
+    # before the 60 s timeout, and the allowed ones in between are acked
+    with jsdata.connect(perm_server.url, user="limited", password="limited-Pa55",
+                        timeout=60) as js:
+        js.create_stream(name="OPENT", subjects=["open.>", "forbidden.>"], storage="memory")
+        denied: dict[int, list[str]] = {t: [] for t in range(4)}
+        acked: dict[int, int] = dict.fromkeys(denied, 0)
+        failures: list[BaseException] = []
+
+        def caller(t: int) -> None:
+            try:
+                for i in range(10):
+                    try:
+                        js.publish(f"forbidden.t{t}.{i}", b"no", retry_attempts=0)
+                    except errors.PermissionDeniedError as e:
+                        denied[t].append(e.subject)
+                    js.publish(f"open.t{t}", b"yes")
+                    acked[t] += 1
+            except BaseException as e:  # noqa: BLE001 - reported by the test
+                failures.append(e)
+
+        threads = [threading.Thread(target=caller, args=(t,)) for t in denied]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(50)  # inside the test's 60 s: a denial waiting for its timeout fails here
+        assert not failures, failures
+        assert all(not th.is_alive() for th in threads)
+        assert denied == {t: [f"forbidden.t{t}.{i}" for i in range(10)] for t in denied}
+        assert acked == dict.fromkeys(denied, 10)
+        assert js.stream("OPENT").info().state.messages == 40
+        assert js._core.nc._denials == {}
 
 
 def test_denial_nobody_waits_for_is_logged(perm_server, caplog) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -24,13 +25,47 @@ from typing import Any
 from .. import errors
 
 log = logging.getLogger("jsdata")
+_running_loop = asyncio._get_running_loop  # None on a thread without a running loop
 
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
 _NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
 
 
+_SETTLE_WAIT = 5.0  # seconds a direct call waits for a cancelled loop call to finish
+
+
+class _Abandoned:
+    """Wraps a loop call so a caller that gave up on it can learn when it really ended."""
+
+    __slots__ = ("ended", "event")
+
+    def __init__(self) -> None:
+        self.ended = False
+        self.event: threading.Event | None = None
+
+    async def run(self, coro: Any) -> Any:
+        try:
+            return await coro
+        finally:
+            self.ended = True
+            ev = self.event
+            if ev is not None:
+                ev.set()
+
+    def watch(self) -> threading.Event:
+        """From the caller giving up: an event set when the call ends (at once if it has)."""
+        ev = self.event = threading.Event()
+        if self.ended:  # it ended before the event was there: run() did not see it
+            ev.set()
+        return ev
+
+
 class LoopThread:
     """One asyncio event loop on a daemon thread; ``run`` submits a coroutine and blocks."""
+
+    # Drive ``direct`` calls on the calling thread (False: every call hops to the loop, as
+    # before; the round-trip benchmark compares both in one run).
+    direct_calls = True
 
     def __init__(self, name: str = "jsdata-loop") -> None:
         self.loop = asyncio.new_event_loop()
@@ -46,6 +81,9 @@ class LoopThread:
         self._nowait_done = 0
         self._nowait_event: asyncio.Event | None = None
         self._nowait_progress: asyncio.Event | None = None
+        # loop calls given up on (Ctrl-C, timeout) whose cancellation has not finished on the
+        # loop yet: a direct call waits for their cleanup (e.g. ending a pull request) first
+        self._unsettled: list[_Abandoned] = []
         # failures of fire-and-forget work: raised by the next call (or close()), or given to
         # error_cb when the user set one (connect(error_cb=...)); never only kept here
         self._failed: collections.deque[errors.AsyncCallError] = collections.deque()
@@ -160,11 +198,17 @@ class LoopThread:
             self.raise_failed()
         return await coro
 
-    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True) -> Any:
+    def run(self, coro: Any, timeout: float | None = None, *, report: bool = True,
+            direct: bool = False) -> Any:
         """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it).
 
         A fire-and-forget call that failed before this one is raised here instead (not
-        with ``report=False``: ``close()`` closes first and raises afterwards).
+        with ``report=False``: ``close()`` closes first and raises afterwards). With
+        ``direct`` (a core coroutine marked safe for it, see ``client/_portable.py``) it is
+        driven on the calling thread instead, without the two thread hops, unless
+        fire-and-forget work queued before it still runs (order is kept), a loop call given
+        up on is still being cancelled (:meth:`_abandon`), or this thread runs an event loop
+        of its own.
         """
         if self.closed:
             coro.close()
@@ -179,18 +223,69 @@ class LoopThread:
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
             coro = self._after_nowait(upto, coro, report)
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        elif direct and timeout is None and self.direct_calls and _running_loop() is None:
+            if not self._unsettled:
+                return self._drive(coro)
+            # a loop call was given up on: once it has ended, this one goes through the loop
+            # too, behind what the cancelled call left to do there (the UNSUB of a pull)
+            self._settle()
+        mark = _Abandoned()
+        fut = asyncio.run_coroutine_threadsafe(mark.run(coro), self.loop)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
             if fut.done():  # the core raised its own TimeoutError subclass: keep it as is
                 raise
-            fut.cancel()
+            self._abandon(fut, mark)
             raise errors.JetStreamTimeoutError("timed out waiting for the operation") from None
         except BaseException:  # KeyboardInterrupt and friends: do not leave work running
             if not fut.done():
-                fut.cancel()
+                self._abandon(fut, mark)
             raise
+
+    def _abandon(self, fut: concurrent.futures.Future[Any], mark: _Abandoned) -> None:
+        """Cancel a loop call given up on; direct calls wait for it to end (:meth:`_settle`).
+
+        The next direct call waits until this one has ended and then runs on the loop, so
+        it queues behind what the cancelled call's cleanup left there (a pull request's
+        UNSUB, which ends the request at the server). Written from this thread at once, a
+        publish could reach the server first and be delivered into the dead pull."""
+        if not mark.watch().is_set():
+            self._unsettled.append(mark)
+        fut.cancel()
+
+    def _settle(self) -> None:
+        """Wait (bounded) until the loop calls given up on have finished cancelling."""
+        for mark in list(self._unsettled):
+            if mark.event is not None:
+                mark.event.wait(_SETTLE_WAIT)
+            with contextlib.suppress(ValueError):
+                self._unsettled.remove(mark)
+
+    def _drive(self, coro: Any) -> Any:
+        """Run ``coro`` to its end on this thread: each value it yields is an op whose
+        ``block(loop)`` waits here; its result goes back in, its exception (a timeout,
+        Ctrl-C) is thrown in at the await, so the coroutine's own handlers and cleanup run.
+        """
+        loop = self.loop
+        value: Any = None
+        exc: BaseException | None = None
+        while True:
+            try:
+                op = coro.send(value) if exc is None else coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                value = exc = None
+            block = getattr(op, "block", None)
+            if block is None:  # a bug in the core: this path awaited the loop itself
+                exc = RuntimeError(f"jsdata: a call driven on the calling thread awaited "
+                                   f"{op!r}, which needs the event loop")
+                continue
+            try:
+                value = block(loop)
+            except BaseException as e:  # noqa: BLE001 - thrown into the coroutine
+                exc = e
 
     def start(self, coro: Any, call: str = "a call started without waiting"
               ) -> concurrent.futures.Future[Any]:

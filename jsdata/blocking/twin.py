@@ -66,9 +66,14 @@ def _twin_class_for(t: type) -> type[Twin] | None:
     return tw
 
 
+_PLAIN: set[type] = set()  # result types with no twin that are returned as they are
+
+
 def wrap(value: Any, lt: LoopThread) -> Any:
     """Turn a core result into what the blocking API returns."""
-    if value is None or isinstance(value, (bytes, str, int, float, bool)):
+    if value is None or type(value) in _PLAIN:
+        return value
+    if isinstance(value, (bytes, str, int, float, bool)):
         return value
     tw = _twin_class_for(type(value))
     if tw is not None:
@@ -81,6 +86,12 @@ def wrap(value: Any, lt: LoopThread) -> Any:
         return SyncIterator(value, lt)
     if inspect.iscoroutine(value):
         return wrap(lt.run(value), lt)
+    t = type(value)
+    if t.__module__.startswith("jsdata.") and not hasattr(t, "__anext__") \
+            and not hasattr(t, "_fields"):
+        with _twin_lock:  # a jsdata value class (PubAck, an entry): skip the search next time
+            if t not in TWINS and not any(b in DECLARED for b in t.__mro__):
+                _PLAIN.add(t)
     return value
 
 
@@ -113,11 +124,18 @@ def _callback(fn: Callable[..., Any], lt: LoopThread) -> Callable[..., Any]:
     return acall
 
 
+def _plain(value: Any) -> bool:
+    return not isinstance(value, (Twin, list))
+
+
 def _bind_args(sig: inspect.Signature | None, args: tuple[Any, ...], kw: dict[str, Any],
-               lt: LoopThread) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    args = tuple(unwrap(a, lt) for a in args)
-    kw = {k: unwrap(v, lt) for k, v in kw.items()}
-    if sig is None:
+               lt: LoopThread, callbacks: bool | None = None
+               ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if not all(map(_plain, args)):
+        args = tuple(unwrap(a, lt) for a in args)
+    if kw and not all(map(_plain, kw.values())):
+        kw = {k: unwrap(v, lt) for k, v in kw.items()}
+    if sig is None or callbacks is False:
         return args, kw
     params = list(sig.parameters)[1:]  # without self
     if any(p in CALLBACK_PARAMS for p in params):
@@ -200,13 +218,13 @@ class Twin:
         self._lt = lt
         return self
 
-    def _run(self, coro: Any) -> Any:
+    def _run(self, coro: Any, direct: bool = False) -> Any:
         lt = self._lt
         if lt is None:
             coro.close()
             raise errors.NotConnectedError(
                 f"this {type(self).__name__} is not bound to a connection")
-        return lt.run(coro)
+        return lt.run(coro, direct=direct)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -239,12 +257,14 @@ def _method_proxy(self: Twin, name: str, bound: Callable[..., Any]) -> Callable[
     except (TypeError, ValueError):
         sig = None
 
+    direct = getattr(fn, "__jsdata_direct__", False)
+
     def call(*args: Any, **kw: Any) -> Any:
         lt = self._lt
         a, k = _bind_args(sig, args, kw, lt) if lt is not None else (args, kw)
         res = bound(*a, **k)
         if inspect.iscoroutine(res):
-            return wrap(self._run(res), lt) if lt else self._run(res)
+            return wrap(self._run(res, direct), lt) if lt else self._run(res)
         return wrap(res, lt) if lt is not None else res
 
     call.__name__ = name
@@ -257,14 +277,16 @@ def _make_method(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     except (TypeError, ValueError):
         sig = None
     is_coro = inspect.iscoroutinefunction(fn)
+    direct = getattr(fn, "__jsdata_direct__", False)  # driven on the calling thread
+    callbacks = sig is not None and any(p in CALLBACK_PARAMS for p in sig.parameters)
 
     @functools.wraps(fn)
     def method(self: Twin, *args: Any, **kw: Any) -> Any:
         lt = self._lt
-        a, k = _bind_args(sig, args, kw, lt) if lt is not None else (args, kw)
+        a, k = _bind_args(sig, args, kw, lt, callbacks) if lt is not None else (args, kw)
         res = getattr(self._core, name)(*a, **k)
         if is_coro or inspect.iscoroutine(res):
-            res = self._run(res)
+            res = self._run(res, direct)
         return wrap(res, lt) if lt is not None else res
 
     if is_coro:

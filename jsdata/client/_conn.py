@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from nats.aio.subscription import Subscription
 
 from .. import errors
 from ._parser import BulkSink, FastParser, SidMap
+from ._portable import LoopWaiter, ReplyWaiter, ThreadWaiter, driven, on_loop
 
 # handler(subject, reply, data, header_block) — called on the event loop, must not block.
 FastHandler = Callable[[bytes, bytes, bytes, bytes], None]
@@ -81,14 +83,130 @@ def new_token(n: int = 12) -> str:
 class Connection(Client):
     """nats-py ``Client`` plus the fast subscription and raw publish paths jsdata needs."""
 
+    # Let calling threads write requests to the socket themselves (False: always through
+    # the loop; the round-trip benchmark compares both in one run).
+    thread_writes = True
+
     def __init__(self) -> None:
+        # Every write to the socket holds this lock (the transport's write/writelines are
+        # wrapped when nats-py installs a transport), so a calling thread may write too.
+        self._wlock = threading.Lock()
+        self._wrest = b""  # the tail of a partial write from a calling thread: sent first
+        # What calling threads wrote, not yet in ``stats`` (under ``_wlock``): only the loop
+        # writes ``stats`` (nats-py's unlocked ``+=`` too), so the loop adds these in
+        # (:meth:`_fold_out`) before the reply to such a write is handed on.
+        self._tout_msgs = 0
+        self._tout_bytes = 0
         super().__init__()
         self._fast: SidMap = SidMap()
         self._bulk: dict[bytes, BulkSink] = {}  # sid (as the server echoes it) -> sink
         self._ps = FastParser(self)
         # (operation, subject) -> callbacks of requests waiting on it, failed by a denial
         self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
+        self._denials_lock = threading.Lock()  # requests driven on calling threads watch too
         self._denial_listeners: list[DenialHandler] = []  # told of every denial
+
+    # nats-py 2.16.0 (read against it): ``Client._transport`` is set once, on the first
+    # connect, and the same TcpTransport / WebSocketTransport object is reconnected in place
+    # (``connect`` / ``connect_tls`` open a new socket under it); every write nats-py makes
+    # (the flusher's ``writelines``, PING/PONG, CONNECT, re-SUBs after a reconnect) goes
+    # through that object's ``write`` / ``writelines``. Wrapping those on the instance puts
+    # each write under ``_wlock`` for every later socket too, and wrapping ``connect`` /
+    # ``connect_tls`` drops a partial-write tail meant for the socket that is gone.
+    @property  # type: ignore[override]
+    def _transport(self) -> Any:
+        return self.__dict__.get("_jsdata_transport")
+
+    @_transport.setter
+    def _transport(self, tr: Any) -> None:
+        if tr is not None:
+            write, writelines, lock = tr.write, tr.writelines, self._wlock
+            for name in ("connect", "connect_tls"):
+                opener = getattr(tr, name, None)
+                if opener is not None:
+                    setattr(tr, name, self._new_socket_drops_tail(opener))
+
+            def locked_write(data: bytes) -> None:
+                with lock:
+                    if self._wrest:
+                        data, self._wrest = self._wrest + data, b""
+                    write(data)
+
+            def locked_writelines(chunks: list[bytes]) -> None:
+                with lock:
+                    if self._wrest:
+                        chunks, self._wrest = [self._wrest, *chunks], b""
+                    writelines(chunks)
+
+            tr.write, tr.writelines = locked_write, locked_writelines
+        self._wrest = b""  # a tail for the old socket must not go to the new one
+        self.__dict__["_jsdata_transport"] = tr
+
+    def _new_socket_drops_tail(self, opener: Callable[..., Any]) -> Callable[..., Any]:
+        """``opener`` (the transport's ``connect`` / ``connect_tls``) that first drops the
+        tail of a partial write: those bytes belong to the old socket's protocol stream."""
+        async def reopen(*args: Any, **kwargs: Any) -> Any:
+            with self._wlock:
+                self._wrest = b""
+            return await opener(*args, **kwargs)
+
+        return reopen
+
+    def _write_now(self, loop: asyncio.AbstractEventLoop, cmd: bytes, nbytes: int) -> bool:
+        """From a calling thread: write ``cmd`` straight to the socket, with no loop
+        wake-up, when that keeps the order of the bytes: a plain TCP transport (not TLS or
+        websocket), connected, nothing queued or buffered before it. False: not sent.
+
+        A partial write leaves its tail in ``_wrest``, which the next write on the loop sends
+        first (a call is scheduled for it). Read against nats-py 2.16.0 (``TcpTransport``
+        keeps its asyncio ``StreamWriter`` in ``_io_writer``) and CPython 3.11's selector
+        transport (its socket in ``_sock``; a TLS transport has none, so TLS never gets here).
+        """
+        if not self.thread_writes or self._status != Client.CONNECTED or self._pending:
+            return False
+        with self._wlock:
+            tr = getattr(getattr(self._transport, "_io_writer", None), "transport", None)
+            sock = getattr(tr, "_sock", None)  # asyncio's plain socket transport only
+            if (tr is None or sock is None or self._wrest or self._pending or tr.is_closing()
+                    or self._status != Client.CONNECTED or tr.get_write_buffer_size()):
+                return False
+            # counted before the send: its reply cannot reach the loop before the count does
+            self._tout_msgs += 1
+            self._tout_bytes += nbytes
+            try:
+                n = sock.send(cmd)
+            except OSError:  # would block, or the socket broke: the loop's path handles it
+                self._tout_msgs -= 1
+                self._tout_bytes -= nbytes
+                return False
+            if n < len(cmd):
+                self._wrest = cmd[n:]
+                loop.call_soon_threadsafe(self._write_rest)
+        return True
+
+    def _fold_out(self) -> None:
+        """On the loop: add what calling threads wrote to ``stats`` (out_msgs, out_bytes).
+
+        The loop is the only writer of ``stats``, so no increment is lost; a calling
+        thread's count is taken under ``_wlock`` and is in before its send, hence before the
+        reply that :class:`ReplyMux` hands on after folding."""
+        with self._wlock:
+            msgs, nbytes = self._tout_msgs, self._tout_bytes
+            self._tout_msgs = self._tout_bytes = 0
+        if msgs:
+            stats = self.stats
+            stats["out_msgs"] += msgs
+            stats["out_bytes"] += nbytes
+
+    def _write_rest(self) -> None:
+        """On the loop: send the tail a calling thread's partial write left."""
+        self._fold_out()
+        tr = self._transport
+        if self._wrest and tr is not None:
+            try:
+                tr.write(b"")  # the locked write sends the tail first
+            except Exception:  # noqa: BLE001 - a broken socket: nats-py's reader reconnects
+                _logger.debug("jsdata: writing the tail of a request failed", exc_info=True)
 
     @property
     def inbox_prefix(self) -> str:
@@ -105,11 +223,13 @@ class Connection(Client):
 
     def add_denial_listener(self, cb: DenialHandler) -> Callable[[], None]:
         """Call ``cb(error)`` for every permissions violation (e.g. to fail the async
-        publishes to the denied subject); returns the function that removes it."""
-        self._denial_listeners.append(cb)
+        publishes to the denied subject); returns the function that removes it. Safe from
+        any thread, like :meth:`watch_denial`."""
+        with self._denials_lock:
+            self._denial_listeners.append(cb)
 
         def remove() -> None:
-            with contextlib.suppress(ValueError):
+            with self._denials_lock, contextlib.suppress(ValueError):
                 self._denial_listeners.remove(cb)
 
         return remove
@@ -122,16 +242,17 @@ class Connection(Client):
         its whole timeout; watching lets it fail the moment the server says no.
         """
         key = (operation, subject)
-        cbs = self._denials.setdefault(key, [])
-        cbs.append(cb)
+        with self._denials_lock:
+            self._denials.setdefault(key, []).append(cb)
 
         def unwatch() -> None:
-            lst = self._denials.get(key)
-            if lst is not None:
-                with contextlib.suppress(ValueError):
-                    lst.remove(cb)
-                if not lst:
-                    del self._denials[key]
+            with self._denials_lock:
+                lst = self._denials.get(key)
+                if lst is not None:
+                    with contextlib.suppress(ValueError):
+                        lst.remove(cb)
+                    if not lst:
+                        del self._denials[key]
 
         return unwatch
 
@@ -150,10 +271,12 @@ class Connection(Client):
             f"{'to' if operation == 'publish' else 'on'} {subject!r} "
             f"(the server's permissions for this user do not allow it)",
             subject=subject, operation=operation)
-        waiting = self._denials.get((operation, subject), ())
+        with self._denials_lock:
+            waiting = list(self._denials.get((operation, subject), ()))
+            listeners = list(self._denial_listeners)
         if not waiting:  # nobody's request fails with it (e.g. a pull request): say it once
             _jsdata_log.warning("%s", err.description)
-        for cb in [*waiting, *self._denial_listeners]:
+        for cb in [*waiting, *listeners]:
             try:
                 cb(err)
             except Exception:  # noqa: BLE001 - a waiter must not break the read loop
@@ -271,8 +394,9 @@ class Connection(Client):
         if self.is_closed:
             raise errors.ConnectionClosedError("the connection is closed")
 
-    async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
-        """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+    def _pub_cmd(self, subject: str, reply: str, data: bytes, hdr: bytes) -> bytes:
+        """The PUB/HPUB frame, after the checks every publish makes (closed, max_payload,
+        reconnect buffer full); safe on any thread."""
         if self.is_closed:
             raise errors.ConnectionClosedError("the connection is closed")
         size = len(data) + len(hdr)
@@ -286,7 +410,11 @@ class Connection(Client):
             or size + self._pending_data_size > self._max_pending_size
         ):
             raise errors.NotConnectedError("not connected and the reconnect buffer is full")
-        cmd = pub_frame(subject.encode(), reply.encode(), data, hdr)
+        return pub_frame(subject.encode(), reply.encode(), data, hdr)
+
+    async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
+        """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+        cmd = self._pub_cmd(subject, reply, data, hdr)
         # queue_raw + kick, inlined: this is the per-message hot path of async publishing
         stats = self.stats
         stats["out_msgs"] += 1
@@ -365,6 +493,44 @@ class Connection(Client):
 
         return remove
 
+    def publish_threadsafe(self, loop: asyncio.AbstractEventLoop, subject: str, reply: str,
+                           data: bytes, hdr: bytes, fail: Callable[[BaseException], None]
+                           ) -> None:
+        """Publish from any thread: checked and framed here, then written from this thread
+        (:meth:`_write_now`) or else handed to the loop in one ``call_soon_threadsafe`` (no
+        coroutine, no task); ``fail(error)`` runs on the loop if it can no longer be sent
+        (closed meanwhile)."""
+        cmd = self._pub_cmd(subject, reply, data, hdr)
+        if self._write_now(loop, cmd, len(data)):
+            return
+        try:
+            loop.call_soon_threadsafe(self._send_cmd, cmd, len(data), fail)
+        except RuntimeError:  # the loop is closed
+            raise errors.ConnectionClosedError("the connection is closed") from None
+
+    def _send_cmd(self, cmd: bytes, nbytes: int, fail: Callable[[BaseException], None]) -> None:
+        """On the loop: write ``cmd`` now when nothing is queued before it, else queue it
+        for the flusher (or the reconnect buffer) as :meth:`publish_raw` does."""
+        if self.is_closed:
+            fail(errors.ConnectionClosedError("the connection is closed"))
+            return
+        stats = self.stats
+        stats["out_msgs"] += 1
+        stats["out_bytes"] += nbytes
+        tr = self._transport
+        if tr is not None and self._status == Client.CONNECTED and not self._pending:
+            try:
+                tr.write(cmd)
+                return
+            except Exception as e:  # noqa: BLE001 - a transport torn down under us
+                fail(errors.NotConnectedError(f"the request could not be sent: {e}"))
+                return
+        self._pending.append(cmd)
+        self._pending_data_size += len(cmd)
+        fq = self._flush_queue
+        if self.is_connected and fq is not None and fq.empty():
+            fq.put_nowait(asyncio.get_running_loop().create_future())  # kick the flusher
+
     def publish_now(self, subject: str, reply: str, data: bytes) -> bool:
         """Write a PUB straight to the socket when connected and nothing is queued before it.
 
@@ -387,6 +553,8 @@ class ReplyMux:
 
     Used for API requests, publish acks and async publish: one SUB for the connection's
     lifetime, a token per request, as nats.go does with its response multiplexer.
+    :meth:`request` also runs driven on a calling thread (``_portable``): it then registers a
+    :class:`~jsdata.client._portable.ThreadWaiter` that the reader completes directly.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -397,10 +565,12 @@ class ReplyMux:
         self._counter = itertools.count(1)
         self._sub: Subscription | None = None
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the subscription lives
 
     async def start(self) -> None:
         async with self._lock:
             if self._sub is None:
+                self._loop = asyncio.get_running_loop()
                 self._set_prefix()
                 self._sub = await self.conn.fast_subscribe(self.prefix + "*", self._on_msg)
 
@@ -410,6 +580,8 @@ class ReplyMux:
             self._plen = len(self.prefix.encode())
 
     def _on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+        if self.conn._tout_msgs:  # requests written by calling threads: count them first
+            self.conn._fold_out()
         cb = self._waiters.pop(subject[self._plen:], None)
         if cb is not None:
             cb(data, hdr)
@@ -426,38 +598,51 @@ class ReplyMux:
 
     async def request(self, subject: str, data: bytes, timeout: float,
                       hdr: bytes = b"") -> tuple[bytes, bytes]:
-        """Publish and wait for one reply: (data, header_block)."""
+        """Publish and wait for one reply: (data, header_block).
+
+        Under the event loop, or driven on a calling thread (then the request is handed to
+        the loop with one ``call_soon_threadsafe`` and the reply wakes the caller directly).
+        """
         if self._sub is None:
-            await self.start()
-        fut: asyncio.Future[tuple[bytes, bytes]] = asyncio.get_running_loop().create_future()
-
-        def done(d: bytes, h: bytes) -> None:
-            if not fut.done():
-                fut.set_result((d, h))
-
-        def denied(err: errors.PermissionDeniedError) -> None:
-            if not fut.done():
-                fut.set_exception(err)
-
-        reply, tok = self.register(done)
-        unwatch = self.conn.watch_denial("publish", subject, denied)
-        unwatch_sub = self.conn.watch_denial("subscribe", self.prefix + "*", denied)
+            await on_loop(self.start())
+        loop = self._loop
+        on_thread = driven()
+        w: ReplyWaiter = ThreadWaiter() if on_thread else LoopWaiter()
+        reply, tok = self.register(w.done)
+        unwatch = self.conn.watch_denial("publish", subject, w.fail)
+        unwatch_sub = self.conn.watch_denial("subscribe", self.prefix + "*", w.fail)
         try:
-            await self.conn.publish_raw(subject, reply, data, hdr)
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            raise errors.APITimeoutError(
-                f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
+            if on_thread:
+                assert loop is not None
+                self.conn.publish_threadsafe(loop, subject, reply, data, hdr, w.fail)
+            else:
+                await self.conn.publish_raw(subject, reply, data, hdr)
+            return await w.wait(timeout)
+        except BaseException as e:
+            if on_thread and loop is not None and self.conn._tout_msgs:
+                # no reply folded this request's count into stats: have the loop do it
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    loop.call_soon_threadsafe(self.conn._fold_out)
+            if isinstance(e, asyncio.TimeoutError):
+                raise errors.APITimeoutError(
+                    f"timed out after {timeout:g}s waiting for a reply on {subject}") from None
+            raise
         finally:
             self._waiters.pop(tok, None)
             unwatch()
             unwatch_sub()
 
     async def close(self) -> None:
+        """Unsubscribe; requests still waiting fail with ConnectionClosedError at once."""
         if self._sub is not None:
             await self.conn.fast_unsubscribe(self._sub)
             self._sub = None
+        waiting = list(self._waiters.values())
         self._waiters.clear()
+        for cb in waiting:
+            owner = getattr(cb, "__self__", None)
+            if isinstance(owner, ReplyWaiter):
+                owner.fail(errors.ConnectionClosedError("the connection is closed"))
 
 
 def status_of(hdr: bytes) -> tuple[int, str] | None:

@@ -20,6 +20,7 @@ from . import _connect, _diff, names
 from ._conn import Connection
 from ._connect import redact
 from ._model import make_config
+from ._portable import direct
 from .atomic import AtomicPublishMethods
 from .config import StreamConfig
 from .connect_options import DEFAULT_RESUME_WINDOW, DEFAULT_TIMEOUT, ConnectOptions
@@ -74,7 +75,11 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def close(self) -> None:
-        """Stop async publishing, close consumers' subscriptions and the connection."""
+        """Stop async publishing, close consumers' subscriptions and the connection.
+
+        Calls still waiting for a reply (awaited publishes, API requests, KV gets, on any
+        task or calling thread) fail at once with ConnectionClosedError rather than waiting
+        out their timeout."""
         if self._closed:
             return
         self._closed = True
@@ -161,12 +166,14 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
         except errors.StreamNotFoundError:
             return await self.create_stream(cfg)
 
+    @direct
     async def stream(self, name: str) -> Stream:
         """A handle on an existing stream (raises StreamNotFoundError)."""
         names.stream_name(name)
         resp = await self._api(f"STREAM.INFO.{name}")
         return self._stream_class(self, StreamInfo.from_json(resp))
 
+    @direct
     async def stream_info(self, name: str, subjects_filter: str | None = None,
                           deleted_details: bool = False) -> StreamInfo:
         """The stream's info (with per-subject counts for ``subjects_filter``)."""
@@ -175,6 +182,7 @@ class JetStream(ConsumerManager, Publisher, AtomicPublishMethods, FastPublishMet
             return s.cached_info()
         return await s.info(subjects_filter, deleted_details)
 
+    @direct
     async def delete_stream(self, name: str) -> None:
         """Delete a stream and all its messages and consumers."""
         names.stream_name(name)

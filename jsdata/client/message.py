@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import errors
+from ._portable import direct
 from .headers import Headers, HeadersInput, decode_headers
 
 if TYPE_CHECKING:
@@ -156,10 +157,12 @@ class Msg:
         """Acknowledge the message."""
         await self._ack_now(ACK)
 
+    @direct
     async def double_ack(self, timeout: float | None = None) -> None:
         """Acknowledge and wait for the server to confirm it received the ack."""
         await self._ack_confirmed(ACK, timeout)
 
+    @direct
     async def _ack_confirmed(self, body: bytes, timeout: float | None = None) -> None:
         """Send ack ``body`` with a reply subject and wait for the server's reply.
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .. import errors
-from . import names
+from . import _portable, names
 from ._conn import status_of
 from .bulk import BulkPublisher
 from .context import Context
@@ -151,6 +151,7 @@ class Publisher(Context):
         self._bulks: set[BulkPublisher] = set()
 
     # -- awaited publish -----------------------------------------------------------------------
+    @_portable.direct
     async def publish(self, subject: str, data: Data | None = b"", *,
                       headers: HeadersInput = None, msg_id: str | None = None,
                       expect_stream: str | None = None,
@@ -190,13 +191,14 @@ class Publisher(Context):
             st = status_of(rhdr) if rhdr and not rdata else None
             if st is not None and st[0] == 503:
                 if attempt < retry_attempts:
-                    await asyncio.sleep(retry_wait)
+                    await _portable.sleep(retry_wait)
                     continue
                 raise errors.NoStreamResponseError(
                     f"no stream captures subject {subject!r} (no responders)", code=503)
             return parse_ack(rdata)
         raise AssertionError("unreachable")
 
+    @_portable.direct
     async def publish_msg(self, msg: Msg, *, msg_id: str | None = None,
                           expect_stream: str | None = None,
                           expect_last_sequence: int | None = None,

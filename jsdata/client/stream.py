@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from . import names
 from ._conn import status_of
+from ._portable import direct
 from .consumer_manager import StreamConsumerMethods
 from .direct import DirectMethods
 from .info import StreamInfo
@@ -41,6 +42,7 @@ class Stream(StreamConsumerMethods, DirectMethods):
         """The info from the last server call, without a network round trip."""
         return self._info
 
+    @direct
     async def info(self, subjects_filter: str | None = None,
                    deleted_details: bool = False) -> StreamInfo:
         """Fresh stream info; ``subjects_filter`` fills ``state.subjects`` (all pages)."""
@@ -85,6 +87,7 @@ class Stream(StreamConsumerMethods, DirectMethods):
     def _direct(self) -> bool:
         return bool(self._info.config.allow_direct)
 
+    @direct
     async def _direct_get(self, payload: dict[str, Any] | None, subject: str | None = None
                           ) -> RawStreamMsg:
         import json
@@ -107,6 +110,7 @@ class Stream(StreamConsumerMethods, DirectMethods):
             raise errors.APIError(f"direct get failed: {st[0]} {st[1]}", code=st[0])
         return raw_from_direct(data, hdr)
 
+    @direct
     async def get_msg(self, seq: int) -> RawStreamMsg:
         """The message stored at stream sequence ``seq`` (MsgNotFoundError if none)."""
         if self._direct():
@@ -114,6 +118,7 @@ class Stream(StreamConsumerMethods, DirectMethods):
         resp = await self._js._api(f"STREAM.MSG.GET.{self.name}", {"seq": int(seq)})
         return raw_from_api(resp["message"])
 
+    @direct
     async def get_last_msg_for_subject(self, subject: str) -> RawStreamMsg:
         """The newest message on ``subject`` (wildcards allowed)."""
         names.filter_subject(subject)
@@ -122,6 +127,7 @@ class Stream(StreamConsumerMethods, DirectMethods):
         resp = await self._js._api(f"STREAM.MSG.GET.{self.name}", {"last_by_subj": subject})
         return raw_from_api(resp["message"])
 
+    @direct
     async def delete_msg(self, seq: int) -> None:
         """Mark a message deleted (its bytes are not overwritten)."""
         await self._js._api(f"STREAM.MSG.DELETE.{self.name}",

@@ -42,16 +42,16 @@ class KeyValueDict(MutableMapping):  # type: ignore[type-arg]
         return self._view.codec
 
     def __getitem__(self, key: str) -> Any:
-        return self._lt.run(self._view.getitem(key))
+        return self._lt.run(self._view.getitem(key), direct=True)
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._lt.run(self._view.set(key, value))
+        self._lt.run(self._view.set(key, value), direct=True)
 
     def __delitem__(self, key: str) -> None:
-        self._lt.run(self._view.delete(key))
+        self._lt.run(self._view.delete(key), direct=True)
 
     def __contains__(self, key: object) -> bool:
-        return bool(self._lt.run(self._view.contains(key)))
+        return bool(self._lt.run(self._view.contains(key), direct=True))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lt.run(self._view.keys()))
@@ -87,16 +87,16 @@ class KeyValueExtras:
 
     def __getitem__(self, key: str) -> bytes:
         """``kv["k"]``: the value bytes (KeyError if missing or deleted)."""
-        return self._lt.run(self._core._value_of(key))  # type: ignore[no-any-return]
+        return self._lt.run(self._core._value_of(key), direct=True)  # type: ignore[no-any-return]
 
     def __setitem__(self, key: str, value: Data) -> None:
-        self._lt.run(self._core.put(key, value))
+        self._lt.run(self._core.put(key, value), direct=True)
 
     def __delitem__(self, key: str) -> None:
-        self._lt.run(self._core._delete_existing(key))
+        self._lt.run(self._core._delete_existing(key), direct=True)
 
     def __contains__(self, key: object) -> bool:
-        return bool(self._lt.run(self._core._has(key)))
+        return bool(self._lt.run(self._core._has(key), direct=True))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lt.run(self._core._key_list()))

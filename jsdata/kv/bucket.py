@@ -30,6 +30,7 @@ from .. import errors
 from .._util import seconds
 from ..client import names
 from ..client._conn import status_of
+from ..client._portable import direct
 from ..client.config import (
     StoreCompression,
 )
@@ -157,6 +158,7 @@ class KeyValue:
                 f"at most {mx} bytes (max_value_size)")
         return key, payload
 
+    @direct
     async def _check_ttl(self, ttl: float | timedelta | None) -> None:
         if ttl is None:
             return
@@ -167,6 +169,7 @@ class KeyValue:
                     f"per-key TTL needs a bucket created with limit_marker_ttl "
                     f"(bucket {self._name!r})")
 
+    @direct
     async def _send(self, key: str, payload: bytes, *, headers: dict[str, str] | None = None,
                     expect: int | None = None, ttl: float | timedelta | None = None,
                     what: str = "put") -> int:
@@ -189,15 +192,18 @@ class KeyValue:
                 err_code=e.err_code)
         return e
 
+    @direct
     async def put(self, key: str, value: Data | None) -> int:
         """Store ``value`` (bytes or str) under ``key``; returns the new revision."""
         key, payload = self._prepare(key, value)
         return await self._send(key, payload)
 
+    @direct
     async def put_string(self, key: str, value: str) -> int:
         """Store a string (UTF-8) under ``key``; returns the new revision."""
         return await self.put(key, value)
 
+    @direct
     async def create(self, key: str, value: Data | None,
                      ttl: float | timedelta | None = None) -> int:
         """Store ``value`` only if ``key`` has no value (absent, deleted or purged);
@@ -217,12 +223,14 @@ class KeyValue:
             return await self._send(key, payload, expect=entry.revision, ttl=ttl,
                                     what="create")
 
+    @direct
     async def update(self, key: str, value: Data | None, last_revision: int) -> int:
         """Store ``value`` only if ``key``'s latest revision is ``last_revision``
         (compare-and-set); KeyExistsError otherwise."""
         key, payload = self._prepare(key, value)
         return await self._send(key, payload, expect=int(last_revision), what="update")
 
+    @direct
     async def delete(self, key: str, last_revision: int | None = None) -> None:
         """Place a delete marker (history is kept); with ``last_revision``, only if that is
         the latest revision (KeyExistsError otherwise)."""
@@ -230,6 +238,7 @@ class KeyValue:
         await self._send(key, b"", headers={KV_OP: "DEL"},
                          expect=int(last_revision) if last_revision else None, what="delete")
 
+    @direct
     async def purge(self, key: str, ttl: float | timedelta | None = None,
                     last_revision: int | None = None) -> None:
         """Place a purge marker and remove every earlier revision of ``key``; ``ttl`` makes
@@ -310,6 +319,7 @@ class KeyValue:
         return revs
 
     # -- reading -------------------------------------------------------------------------------
+    @direct
     async def _entry(self, key: str, revision: int | None) -> KeyValueEntry:
         """The stored revision (markers included); KeyNotFoundError when there is none."""
         subj = self._pre + key
@@ -336,6 +346,7 @@ class KeyValue:
         op = _op_of(m.headers) if m.headers else _PUT
         return KeyValueEntry(self._name, key, m.data, m.sequence, m.time, 0, op)
 
+    @direct
     async def _direct_last(self, key: str, subj: str) -> KeyValueEntry:
         """The latest revision of ``key`` by direct get (the hot read path)."""
         js = self._js
@@ -355,6 +366,7 @@ class KeyValue:
         return KeyValueEntry(self._name, key, data, int(h.get("Nats-Sequence", "0")),
                              parse_time(h.get("Nats-Time-Stamp")), 0, _op_of(h))
 
+    @direct
     async def get(self, key: str, revision: int | None = None) -> KeyValueEntry:
         """The latest entry of ``key`` (or the given revision). KeyNotFoundError if absent,
         KeyDeletedError if deleted or purged (both are KeyErrors)."""
@@ -497,9 +509,11 @@ class KeyValue:
         return KeyValueStatus.from_info(info, self._name)
 
     # -- mapping helpers (shared by the blocking dunders and the dict views) -------------------
+    @direct
     async def _value_of(self, key: str) -> bytes:
         return (await self.get(key)).value
 
+    @direct
     async def _has(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
@@ -511,6 +525,7 @@ class KeyValue:
             return False
         return True
 
+    @direct
     async def _delete_existing(self, key: str) -> None:
         await self.get(key)  # KeyError when missing or deleted, as dict's del
         await self.delete(key)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .. import errors
+from ..client._portable import direct
 from .codecs import CodecSpec, resolve_codec
 from .entry import KeyValueEntry
 
@@ -54,10 +55,12 @@ class AsyncKeyValueDict:
                 f"bucket {self._kv.bucket!r}: cannot decode key {e.key!r} with codec "
                 f"{self.codec!r}: {ex}", sequence=e.revision) from None
 
+    @direct
     async def getitem(self, key: str) -> Any:
         """The decoded value (KeyError if missing or deleted)."""
         return self._decode(await self._kv.get(key))
 
+    @direct
     async def get(self, key: str, default: Any = None) -> Any:
         """The decoded value, or ``default`` when missing or deleted."""
         try:
@@ -65,14 +68,17 @@ class AsyncKeyValueDict:
         except KeyError:
             return default
 
+    @direct
     async def set(self, key: str, value: Any) -> int:
         """Encode and store ``value``; returns the revision."""
         return await self._kv.put(key, self._enc(value))
 
+    @direct
     async def delete(self, key: str) -> None:
         """Delete ``key`` (KeyError if missing or already deleted)."""
         await self._kv._delete_existing(key)
 
+    @direct
     async def contains(self, key: object) -> bool:
         """Whether ``key`` has a live value."""
         return await self._kv._has(key)
