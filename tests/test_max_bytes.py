@@ -247,8 +247,8 @@ def _reader_stream(js, name: str, subject: str, n_fit: int, delta: int, limit: i
         js.publish(psubj, b"x")
     pc = js.create_consumer(probe, durable="probe__read_" + "q" * 11, ack_policy="none")
     fixed = [msg_cost(m.subject, m.reply, b"", b"") for m in pc.fetch(total, max_wait=5)]
-    assert len(fixed) == total
-    js.delete_stream(probe)
+    assert len(fixed) == total  # the probe stays: deleting it just before the next create
+    # was the one suspect of a lone "error creating store for stream" (10049) under load
     room = limit + delta - sum(fixed[:n_fit])
     sizes = [room // n_fit] * n_fit
     sizes[-1] += room - sum(sizes)
