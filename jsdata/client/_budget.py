@@ -22,8 +22,6 @@ know when the server considers the budget spent, because the server does not alw
 
 from __future__ import annotations
 
-from itertools import islice
-
 _CRLF = b"\r\n"
 _DIRECT_HDR = b"\r\nNats-Stream: "
 _BARE = len(b"NATS/1.0")
@@ -36,19 +34,6 @@ def pull_cost(subject: bytes, reply: bytes, hdr: bytes, data: bytes) -> int:
     ``b""``, payload). The pull is over once the costs add up to ``max_bytes``.
     """
     return len(subject) + len(reply) + len(hdr) + len(data)
-
-
-def batch_cost(subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
-               datas: list[bytes], start: int = 0) -> int:
-    """The sum of :func:`pull_cost` over parallel lists of received messages from index
-    ``start`` on (a bulk reader's buffers), computed list by list at C speed."""
-    if start:
-        return (sum(map(len, islice(subjects, start, None)))
-                + sum(map(len, islice(replies, start, None)))
-                + sum(map(len, islice(hdrs, start, None)))
-                + sum(map(len, islice(datas, start, None))))
-    return (sum(map(len, subjects)) + sum(map(len, replies)) + sum(map(len, hdrs))
-            + sum(map(len, datas)))
 
 
 def msg_cost(subject: str, reply: str, hdr: bytes, data: bytes) -> int:
