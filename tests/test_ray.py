@@ -22,7 +22,8 @@ import jsdata.ray as jray  # noqa: E402
 def ray_local():
     """One local Ray instance for the module (2 CPUs), shut down at the end."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
+    keys = ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED", "RAY_DATA_USAGE_DISABLED")
+    saved = {k: os.environ.get(k) for k in keys}
     # Ray's processes inherit this environment: jsdata from this checkout, and the
     # rfc3987_syntax shadow (tests/ray_shims: a 2 s CPU import in every Ray process
     # otherwise, which makes Ray 2.60's raylet abort its fixed 15 s wait for the dashboard
@@ -30,26 +31,40 @@ def ray_local():
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [os.path.join(root, "tests", "ray_shims"), root,
          *filter(None, (saved["PYTHONPATH"] or "").split(os.pathsep))])
+    # Usage stats stay off for the module's whole life, not just ray.init: Ray Data checks
+    # them at each execution, and with them on its first execution starts a daemon thread
+    # that polls Prometheus every 10 s for the rest of the process and logs each failed
+    # query with exc_info at DEBUG (Ray Data's file handler is at DEBUG). CPython 3.11
+    # formats those tracebacks with ast.parse (the ^^^ anchors), and ast.parse is not
+    # thread-safe there (gh-106905): a later test's ast.parse in the main thread failed
+    # with "AST constructor recursion depth mismatch" (test_signatures, once in a suite).
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_DATA_USAGE_DISABLED"] = "1"
+
+    def restore(*names: str) -> None:
+        for k in names or keys:
+            if saved[k] is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = saved[k]
+
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    except BaseException:
+        restore()
+        raise
+    restore("PYTHONPATH")
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield
     finally:
         ray.shutdown()
-        # Run the finalizers of Ray's objects here rather than inside a later ast.parse
-        # (pytest's assertion rewriting): once, after all 4 tests passed, the terminal
-        # summary's import of hypothesis failed with CPython 3.11's "AST constructor
-        # recursion depth mismatch" (gh-106905 family; Python code re-entering ast.parse, as
-        # a finalizer can, is the known way to get it).
+        restore()
+        # Run the finalizers of Ray's objects here rather than inside a later ast.parse.
+        # (Once, the terminal summary's import of hypothesis failed with the same "AST
+        # constructor recursion depth mismatch"; the usage poller above is the likelier
+        # cause, a finalizer re-entering ast.parse the other known one.)
         gc.collect()
 
 
