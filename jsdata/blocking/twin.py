@@ -158,6 +158,7 @@ class SyncIterator(Iterator[Any]):
         self._lt = lt
         self._buf: list[Any] = []
         self._many = getattr(ait, "_next_many", None)
+        self._ready = getattr(ait, "_ready", None)  # what is buffered, without waiting
         self._lock = threading.Lock()  # several threads may iterate one iterator
 
     def __iter__(self) -> SyncIterator:
@@ -175,7 +176,10 @@ class SyncIterator(Iterator[Any]):
                 raise StopIteration
             return self._buf.pop()
         if self._many is not None:
-            items = self._lt.run(self._many())
+            # what has arrived already is taken on this thread, with no hop to the loop
+            items = self._ready() if self._ready is not None else None
+            if items is None:
+                items = self._lt.run(self._many())
             if not items:
                 raise StopIteration
             items = [wrap(x, self._lt) for x in items]

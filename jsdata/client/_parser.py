@@ -215,6 +215,7 @@ class PurePythonParser(Parser):
                         nmsgs += 1
                         if hlen == total and hlen:  # header only: a status or an empty payload
                             sink.on_control(subject, reply, b[start:stop])
+                            cur = None  # it may have taken (swapped) the sink's lists
                             continue
                         if sink.packed:  # buffers + offsets (the C scan's job, in Python)
                             sink.add(subject, reply, b[start:start + hlen] if hlen else b"",

@@ -219,9 +219,9 @@ class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
             if not prev.done:
                 raise errors.OrderedConsumerConcurrentRequestsError(
                     "the previous fetch of this ordered consumer is still running")
-            last = prev._last
-            if last is not None:
-                seqs = ack_seqs(last.reply)
+            last = prev._last_reply
+            if last:
+                seqs = ack_seqs(last.decode())
                 if seqs is not None:
                     self._cursor = seqs[1]
         self._kind = _FETCH

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import deque
 from datetime import timedelta
@@ -21,7 +22,8 @@ from .. import errors
 from .._util import seconds
 from ._budget import pull_cost
 from ._conn import status_of
-from .message import Msg
+from ._parser import BulkSink
+from .message import Msg, received_run
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
 
 if TYPE_CHECKING:
@@ -62,29 +64,49 @@ class MessageBatch:
 
     Messages are yielded as they arrive; iteration ends when the batch is complete, the
     request expired, or an error ended it (then ``error`` is set).
+
+    The reader queues what arrives as runs of raw parts (the parser's lists, no object per
+    message); the consuming side turns them into :class:`Msg` objects as it takes them, so
+    on the blocking surface that work runs on the calling thread, not on the event loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, js: Context | None = None) -> None:
+        self._js = js
         self._msgs: deque[Msg] = deque()
+        self._runs: list[tuple[list[bytes], list[bytes], list[bytes], list[bytes]]] = []
+        self._runs_lock = threading.Lock()  # the loop queues runs; any thread may take them
         self._done = False
         self.error: errors.JetStreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._last: Msg | None = None  # the last message received (ordered fetch resumes there)
+        self._last_reply = b""  # of the last message received (ordered fetch resumes there)
         self._abandon: Any = None  # ends the pull request when a waiting reader is cancelled
 
     def __repr__(self) -> str:
-        return f"<MessageBatch buffered={len(self._msgs)} done={self._done} error={self.error!r}>"
+        return (f"<MessageBatch buffered={len(self._msgs) + sum(len(r[3]) for r in self._runs)}"
+                f" done={self._done} error={self.error!r}>")
 
     def _wake(self) -> None:
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
 
-    def _push(self, msg: Msg) -> None:
-        self._msgs.append(msg)
-        self._last = msg
+    def _push_run(self, subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
+                  datas: list[bytes]) -> None:
+        """Queue a run of received messages (on the loop)."""
+        with self._runs_lock:
+            self._runs.append((subjects, replies, hdrs, datas))
+        self._last_reply = replies[-1]
         if self._waiter is not None:
             self._wake()
+
+    def _take(self) -> bool:
+        """Turn the queued runs into messages (any thread); True if any are buffered."""
+        if self._runs:
+            with self._runs_lock:
+                runs, self._runs = self._runs, []
+            for subjects, replies, hdrs, datas in runs:
+                self._msgs.extend(received_run(subjects, replies, hdrs, datas, self._js))
+        return bool(self._msgs)
 
     def _finish(self, err: errors.JetStreamError | None = None) -> None:
         if not self._done:
@@ -116,22 +138,34 @@ class MessageBatch:
 
     async def __anext__(self) -> Msg:
         while True:
-            if self._msgs:
+            if self._msgs or self._take():
                 return self._msgs.popleft()
             if self._done:
                 raise StopAsyncIteration
             await self._wait()
+
+    def _ready(self) -> list[Msg] | None:
+        """Every message buffered now, without waiting: ``[]`` at the end of the batch,
+        ``None`` when the next one has yet to arrive. Safe on any thread: the blocking
+        surface calls it first and waits through the loop (:meth:`_next_many`) only on None.
+        """
+        done = self._done  # read before taking: a run queued before the end is not missed
+        if self._msgs or self._take():
+            out = list(self._msgs)
+            self._msgs.clear()
+            return out
+        return [] if done else None
 
     async def _next_many(self) -> list[Msg]:
         """Every buffered message, waiting for at least one (empty list at the end).
 
         The blocking surface uses this to cross threads once per burst, not per message.
         """
-        if not self._msgs and not self._done:
+        while True:
+            out = self._ready()
+            if out is not None:
+                return out
             await self._wait()
-        out = list(self._msgs)
-        self._msgs.clear()
-        return out
 
     async def messages(self) -> list[Msg]:
         """Wait for the whole batch and return its messages as a list."""
@@ -144,7 +178,13 @@ class MessageBatch:
 
 
 class _Fetch:
-    """One pull request's reception state: a temporary inbox feeding a MessageBatch."""
+    """One pull request's reception state: a temporary inbox feeding a MessageBatch.
+
+    The inbox is a bulk subscription (:class:`~jsdata.client._parser.BulkSink`): the parser
+    (in C when built) appends the messages of each read to the sink's lists with no call per
+    message; :meth:`on_batch` hands them on as one run. Header-only frames (statuses,
+    heartbeats, a message with an empty payload) come to :meth:`on_control`, in order.
+    """
 
     def __init__(self, js: Context, batch: MessageBatch, want: int, max_bytes: int,
                  expires: float | None, heartbeat: float, pin: PinHolder | None = None) -> None:
@@ -158,6 +198,7 @@ class _Fetch:
         self.heartbeat = heartbeat
         self.last_activity = time.monotonic()
         self.sub: Any = None
+        self.sink = BulkSink(self.on_control, self.on_batch)
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timers: list[asyncio.TimerHandle] = []
@@ -172,34 +213,60 @@ class _Fetch:
         if heartbeat:
             self.timers.append(loop.call_later(2 * heartbeat, self._check_heartbeat))
 
-    def on_msg(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
+    def on_control(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
+        self.on_batch()  # what arrived before it comes first
         if self.mb._done:
             return
         if self.heartbeat:
             self.last_activity = time.monotonic()
-        if hdr and not data:
-            st = status_of(hdr)
-            if st is not None:
-                code, desc = st
-                if code == 100:
-                    return
-                if code == 423 and self.pin is not None:
-                    self.pin.pin_id = None  # compete for the pin again on the next pull
-                self.finish(status_error(code, desc))
-                return
-        if self.pin is not None:
-            note_pin(self.pin, hdr)
-        self.mb._push(Msg(subject.decode(), data, None, reply.decode(), _js=self.js, _hdr=hdr))
-        self.received += 1
-        if self.max_bytes:
-            # The server ends a pull whose messages reach max_bytes exactly with no status.
-            self.bytes += pull_cost(subject, reply, hdr, data)
-            if self.pin is not None:  # the server charges before adding the pin header
-                self.bytes -= pin_extra(hdr)
-            if self.bytes >= self.max_bytes:
-                self.finish()
-                return
-        if self.received >= self.want:
+        st = status_of(hdr)
+        if st is None:  # a message with headers and an empty payload
+            self._take([subject], [reply], [hdr], [b""])
+            return
+        code, desc = st
+        if code == 100:
+            return
+        if code == 423 and self.pin is not None:
+            self.pin.pin_id = None  # compete for the pin again on the next pull
+        self.finish(status_error(code, desc))
+
+    def on_batch(self) -> None:
+        sink = self.sink
+        if not sink.datas:
+            return
+        run = sink.subjects, sink.replies, sink.hdrs, sink.datas
+        sink.subjects, sink.replies, sink.hdrs, sink.datas = [], [], [], []
+        if not self.mb._done:
+            if self.heartbeat:
+                self.last_activity = time.monotonic()
+            self._take(*run)
+
+    def _take(self, subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
+              datas: list[bytes]) -> None:
+        n = len(datas)
+        end = False
+        if self.max_bytes or self.pin is not None:
+            for i in range(n):
+                if self.pin is not None:
+                    note_pin(self.pin, hdrs[i])
+                if self.max_bytes:
+                    # The server ends a pull whose messages reach max_bytes exactly with no
+                    # status; it charges before adding a pin header.
+                    self.bytes += pull_cost(subjects[i], replies[i], hdrs[i], datas[i])
+                    if self.pin is not None:
+                        self.bytes -= pin_extra(hdrs[i])
+                    if self.bytes >= self.max_bytes:
+                        n, end = i + 1, True
+                        break
+        room = self.want - self.received
+        if n >= room:
+            n, end = room, True
+        if n < len(datas):
+            subjects, replies, hdrs, datas = subjects[:n], replies[:n], hdrs[:n], datas[:n]
+        if n:
+            self.received += n
+            self.mb._push_run(subjects, replies, hdrs, datas)
+        if end:
             self.finish()
 
     def on_conn(self, event: str) -> None:
@@ -230,12 +297,12 @@ class _Fetch:
             req["expires"] = int(left * 1e9)
         nc = self.js.nc
         try:
-            sub = await nc.fast_subscribe(nc.inbox(), self.on_msg)
+            sub = await nc.fast_subscribe_bulk(nc.inbox(), self.sink)
         except Exception:  # noqa: BLE001 - the connection went again: the next event decides
             return
         old, self.sub = self.sub, sub
         if old is not None:
-            nc._fast.pop(old._id, None)
+            nc.drop_fast(old)
             self.js._spawn(nc.fast_unsubscribe(old))
         if self.mb._done:
             self.finish()
@@ -325,12 +392,12 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     if hb:
         req["idle_heartbeat"] = int(hb * 1e9)
     req.update(prio)
-    mb = MessageBatch()
+    mb = MessageBatch(js)
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
     f.resend = resend
     inbox = js.nc.inbox()
-    f.sub = await js.nc.fast_subscribe(inbox, f.on_msg)
+    f.sub = await js.nc.fast_subscribe_bulk(inbox, f.sink)
     f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
     f.req = req
     f.unlisten = js.nc.add_status_listener(f.on_conn)

@@ -25,7 +25,7 @@ from .._util import seconds
 from ._budget import msg_cost, pull_cost
 from ._conn import status_of
 from .headers import header_int
-from .message import Msg
+from .message import Msg, received
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
 from .pull import DEFAULT_EXPIRES, ack_seqs
 
@@ -160,30 +160,6 @@ def _pull_body(batch: int, max_bytes: int, expires: float, heartbeat: float,
     if prio:
         body += "," + json.dumps(prio, separators=(",", ":"))[1:-1]
     return (body + "}").encode()
-
-
-_MSG_SLOTS = frozenset({"subject", "reply", "data", "_hdr", "_headers", "_js", "_acked", "_meta"})
-_msg_new = object.__new__
-
-
-def _make_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes, js: Any) -> Msg:
-    """A received Msg without ``Msg.__init__``'s conversions (the hot path)."""
-    m = _msg_new(Msg)
-    m.subject = subject.decode()
-    m.reply = reply.decode()
-    m.data = data
-    m._hdr = hdr
-    m._headers = None
-    m._js = js
-    m._acked = False
-    m._meta = None
-    return m
-
-
-if set(getattr(Msg, "__slots__", ())) != _MSG_SLOTS:  # Msg changed: use its constructor
-    def _make_msg(subject: bytes, reply: bytes, data: bytes, hdr: bytes,  # noqa: F811
-                  js: Any) -> Msg:
-        return Msg(subject.decode(), data, None, reply.decode(), _js=js, _hdr=hdr)
 
 
 class _OrderedHooks:
@@ -414,7 +390,7 @@ class _PullContext:
         if self._pin is not None:
             note_pin(self._pin, hdr)
         if self._state < _DRAINED:
-            self._received(_make_msg(subject, reply, data, hdr, self._js))
+            self._received(received(subject, reply, data, hdr, self._js))
             if self._sized:
                 self._charge(pull_cost(subject, reply, hdr, data)
                              - (pin_extra(hdr) if self._pin is not None else 0))
