@@ -662,9 +662,13 @@ class MessageBatch:
 
     Messages are yielded as they arrive; iteration ends when the batch is complete, the
     request expired, or an error ended it (then ``error`` is set).
+
+    The reader queues what arrives as runs of raw parts (the parser's lists, no object per
+    message); the consuming side turns them into :class:`Msg` objects as it takes them, so
+    on the blocking surface that work runs on the calling thread, not on the event loop.
     """
 
-    def __init__(self) -> None: ...
+    def __init__(self, js: JetStream | None = None) -> None: ...
 
     def __iter__(self) -> MessageBatch: ...
 

@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .. import errors
@@ -28,6 +29,17 @@ log = logging.getLogger("jsdata")
 _running_loop = asyncio._get_running_loop  # None on a thread without a running loop
 
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
+_HELD_MAX = 256  # fire-and-forget calls held on the calling side before they go over
+_HELD_DELAY = 0.002  # seconds at most that a held call waits to go over
+
+
+def _held_call(items: list[tuple[Any, Any, Any]]) -> Callable[[], str]:
+    """What a burst of held calls was, asked only if handing it over fails."""
+    def say() -> str:
+        call = items[0][2]
+        first = call() if callable(call) else call
+        return first if len(items) == 1 else f"{first} (and {len(items) - 1} more)"
+    return say
 _NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
 
 
@@ -81,6 +93,9 @@ class LoopThread:
         self._nowait_done = 0
         self._nowait_event: asyncio.Event | None = None
         self._nowait_progress: asyncio.Event | None = None
+        # fire-and-forget work held on the calling side (submit_held), handed over in bursts
+        self._held: list[tuple[Callable[[list[Any]], Any], Any, Any]] = []
+        self._held_lock = threading.Lock()
         # loop calls given up on (Ctrl-C, timeout) whose cancellation has not finished on the
         # loop yet: a direct call waits for their cleanup (e.g. ending a pull request) first
         self._unsettled: list[_Abandoned] = []
@@ -101,17 +116,27 @@ class LoopThread:
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
 
-    def submit_nowait(self, coro: Any, call: str = "a fire-and-forget call") -> None:
+    def submit_nowait(self, coro: Any, call: str | Callable[[], str] = "a fire-and-forget call"
+                      ) -> None:
         """Queue ``coro`` to run on the loop in submission order, without waiting for it.
 
         Used for fire-and-forget work (acks, async publishes): one thread hop per burst
         instead of one round trip per call. Later ``run`` calls see it done first. If it
         fails, the failure (an :class:`~jsdata.errors.AsyncCallError` naming ``call``) is
         raised by the next call through this loop, or given to ``error_cb``.
+
+        ``coro`` may also be a plain function, called on the loop (no coroutine per call:
+        an ack is one). It may return an async function to await once the run of plain
+        functions queued with it has been called (a connection's flush: one write for a
+        burst of acks). ``call`` may be a function that says what the call was, asked only
+        if it fails.
         """
         if self._failed:
-            coro.close()
+            if not callable(coro):
+                coro.close()
             self.raise_failed()
+        if self._held:
+            self._hand_over_held()
         with self._nowait_lock:
             self._nowait.append((coro, call))
             self._nowait_submitted += 1
@@ -127,6 +152,57 @@ class LoopThread:
             # where spinning here would starve it for whole switch intervals.
             self._nowait_room.wait(5.0)
 
+    def submit_held(self, fn: Callable[[list[Any]], Any], item: Any,
+                    call: str | Callable[[], str]) -> None:
+        """Queue ``fn(items)`` fire-and-forget, held on this side and handed to the loop in
+        bursts: ``fn`` gets the items of consecutive calls with the same ``fn`` at once and
+        may return what to await after, as :meth:`submit_nowait`'s functions do.
+
+        For the smallest and most frequent fire-and-forget work (a blocking ``Msg.ack``): a
+        burst costs one hand-over (and one socket write) instead of one per call. What is
+        held goes over when :data:`_HELD_MAX` items wait, before any later ``run`` or
+        ``submit_nowait`` (order is kept), and at the latest :data:`_HELD_DELAY` seconds
+        after the first of them (a timer on the loop, armed once per burst).
+        """
+        with self._held_lock:
+            held = self._held
+            held.append((fn, item, call))
+            n = len(held)
+        if n >= _HELD_MAX:
+            self._hand_over_held()
+        elif n == 1:
+            self.loop.call_soon_threadsafe(self._arm_held)
+
+    def _arm_held(self) -> None:
+        self.loop.call_later(_HELD_DELAY, self._hand_over_held)
+
+    def _hand_over_held(self) -> None:
+        """Move what :meth:`submit_held` holds into the ordered fire-and-forget queue."""
+        with self._held_lock:
+            items, self._held = self._held, []
+        if items:
+            self.submit_nowait(partial(self._run_held, items), _held_call(items))
+
+    def _run_held(self, items: list[tuple[Callable[[list[Any]], Any], Any, Any]]) -> Any:
+        """On the loop: call each ``fn`` once with its run of items."""
+        flush = None
+        i, n = 0, len(items)
+        while i < n:
+            fn = items[i][0]
+            j = i + 1
+            while j < n and items[j][0] == fn:
+                j += 1
+            try:
+                flush = fn([it for _, it, _ in items[i:j]]) or flush
+            except Exception:  # noqa: BLE001 - one by one, so each failure names its call
+                for _, it, call in items[i:j]:
+                    try:
+                        flush = fn([it]) or flush
+                    except Exception as e:  # noqa: BLE001 - surfaced, see failed()
+                        self.failed(call, e)
+            i = j
+        return flush
+
     async def _nowait_drainer(self) -> None:
         ev = self._nowait_event
         assert ev is not None and self._nowait_progress is not None
@@ -141,22 +217,38 @@ class LoopThread:
                     batch = list(self._nowait)
                     self._nowait.clear()
                     self._nowait_room.set()
+                flush = None  # what the plain functions of this run asked to await after
                 for c, call in batch:
                     try:
-                        await c
+                        if callable(c):
+                            flush = c() or flush
+                        else:
+                            if flush is not None:
+                                f, flush = flush, None
+                                await f()
+                            await c
                     except asyncio.CancelledError:
                         raise
                     except BaseException as e:  # noqa: BLE001 - surfaced, see failed()
                         self.failed(call, e)
                     self._nowait_done += 1
+                if flush is not None:
+                    try:
+                        await flush()
+                    except asyncio.CancelledError:
+                        raise
+                    except BaseException as e:  # noqa: BLE001 - surfaced, see failed()
+                        self.failed("flushing fire-and-forget work", e)
                 self._nowait_progress.set()
 
-    def failed(self, call: str, error: BaseException) -> None:
+    def failed(self, call: str | Callable[[], str], error: BaseException) -> None:
         """Report that fire-and-forget ``call`` failed (from any thread).
 
         With an ``error_cb`` the error goes to it (on the handler thread); otherwise the
         next call through this loop raises it, or ``close()`` does.
         """
+        if callable(call):
+            call = call()
         if isinstance(error, errors.AsyncCallError):
             err = error
         else:
@@ -220,6 +312,8 @@ class LoopThread:
             coro.close()
             raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
                                "use the asyncio API (jsdata.aio) there")
+        if self._held:
+            self._hand_over_held()
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
             coro = self._after_nowait(upto, coro, report)

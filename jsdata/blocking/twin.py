@@ -95,6 +95,26 @@ def wrap(value: Any, lt: LoopThread) -> Any:
     return value
 
 
+def wrap_all(values: list[Any], lt: LoopThread) -> list[Any]:
+    """:func:`wrap` for a list of results; a burst of one generated twin's objects (the
+    messages of a fetch) is wrapped in one tight loop."""
+    if values:
+        t = type(values[0])
+        tw = TWINS.get(t)
+        if (tw is not None and tw._wrap.__func__ is _plain_wrap  # type: ignore[attr-defined]
+                and all(type(v) is t for v in values)):
+            new = object.__new__
+            out = []
+            add = out.append
+            for v in values:
+                o = new(tw)
+                o._core = v
+                o._lt = lt
+                add(o)
+            return out
+    return [wrap(v, lt) for v in values]
+
+
 def unwrap(value: Any, lt: LoopThread | None) -> Any:
     """Turn a blocking-API argument into what the core expects."""
     if isinstance(value, Twin):
@@ -182,7 +202,7 @@ class SyncIterator(Iterator[Any]):
                 items = self._lt.run(self._many())
             if not items:
                 raise StopIteration
-            items = [wrap(x, self._lt) for x in items]
+            items = wrap_all(items, self._lt)
             items.reverse()
             self._buf = items
             return self._buf.pop()
@@ -456,3 +476,6 @@ def twin_of(core: type) -> type[Twin]:
         if tw is None:
             tw = make_twin(core.__name__, core)
         return tw
+
+
+_plain_wrap = Twin._wrap.__func__  # type: ignore[attr-defined]  # twins that wrap_all may build

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
@@ -133,6 +134,11 @@ class JetStreamExtras(_JetStreamClose, _AsyncPublish):
     """Every blocking-only part of ``jsdata.JetStream``."""
 
 
+def _ack_call(body: bytes, msg: Msg) -> str:
+    """What a failed fire-and-forget ack was (built only when one fails)."""
+    return f"{body[:5].decode().strip()} of {msg.subject!r} (reply {msg.reply})"
+
+
 class MsgExtras:
     """Blocking acks: checked here, sent from the loop without waiting (as Go's Ack)."""
 
@@ -146,12 +152,12 @@ class MsgExtras:
             raise errors.ConnectionClosedError(  # as Go's Ack returns ErrConnectionClosed
                 f"cannot send {body[:5].decode()} for {self._core.subject!r}: "
                 "the connection is closed")
-        coro = self._core._ack_now(body, final)
         if lt is None:
-            coro.close()
+            self._core._ack_target()  # not a JetStream message, or acked: that error first
             raise errors.NotConnectedError("message is not bound to a connection")
-        lt.submit_nowait(coro, f"{body[:5].decode().strip()} of {self._core.subject!r} "
-                               f"(reply {self._core.reply})")
+        core = self._core
+        nc, cmd = core._ack_frame(body, final)
+        lt.submit_held(nc.queue_frames, (cmd, len(body)), partial(_ack_call, body, core))
 
     def ack(self) -> None:
         """Acknowledge the message."""

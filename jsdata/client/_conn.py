@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
@@ -450,6 +450,13 @@ class Connection(Client):
             stats = self.stats
             stats["out_msgs"] += nmsgs
             stats["out_bytes"] += nbytes
+
+    def queue_frames(self, frames: list[tuple[bytes, int]]) -> Callable[[], Awaitable[None]]:
+        """On the loop: queue prebuilt frames, each with its payload size, and return the
+        flush to await after (:meth:`kick`): a burst of blocking acks is one write."""
+        self.queue_raw(*[f for f, _ in frames], nmsgs=len(frames),
+                       nbytes=sum([n for _, n in frames]))
+        return self.kick
 
     async def kick(self) -> None:
         """Have nats-py's flusher write what is queued (once per burst; forced when over

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import errors
+from ._conn import pub_frame
 from ._portable import direct
 from .headers import Headers, HeadersInput, decode_headers
 
@@ -142,6 +143,15 @@ class Msg:
         if self._acked:
             raise errors.MsgAlreadyAckedError("message was already acknowledged")
         return self._js, self.reply
+
+    def _ack_frame(self, body: bytes, final: bool = True) -> tuple[Any, bytes]:
+        """Check the ack, mark it sent and build its frame: (connection, frame). Any thread;
+        the blocking surface queues the frame with no coroutine per ack, and the connection
+        checks (closed, reconnect buffer full) when the loop queues it, as for a publish."""
+        js, reply = self._ack_target()
+        if final:
+            self._acked = True
+        return js.nc, pub_frame(reply.encode(), b"", body)
 
     def _ack_now(self, body: bytes, final: bool = True) -> Coroutine[Any, Any, None]:
         """Check and mark the ack here, return the coroutine that sends it.
