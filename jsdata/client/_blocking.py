@@ -104,7 +104,9 @@ class _AsyncPublish:
         if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
             # one round trip per half window, not per message; raises TooManyStalledMsgsError
             lt.run(core._wait_for_room(max(1, core._pa_max // 2)))
-        lt.submit_nowait(_submit_or_fail(core, paf), f"publish_async to {subject!r}")
+        # handed over at once, not held (LoopThread.submit_held): its ack is awaited, and
+        # holding a burst back left the server idle (measured: ~15 % fewer msgs/s)
+        lt.submit_nowait(_submit_or_fail(core, paf), partial(_publish_call, subject))
         return wrap(paf, lt)
 
     def publish_msg_async(self, msg: Any, **opts: Any) -> Any:
@@ -117,6 +119,10 @@ class _AsyncPublish:
         """How many async publishes await their ack (those still queued to send included)."""
         assert self._lt is not None
         return int(self._lt.run(_pending(self._core)))  # runs after the queued sends
+
+
+def _publish_call(subject: str) -> str:
+    return f"publish_async to {subject!r}"
 
 
 async def _pending(core: Any) -> int:
