@@ -18,6 +18,7 @@ from typing import Any
 from .. import errors
 from . import _portable, names
 from ._conn import status_of
+from ._parser import BulkSink
 from .bulk import BulkPublisher
 from .context import Context
 from .fast import FastBatchPublisher
@@ -141,6 +142,7 @@ class Publisher(Context):
         self._pa: dict[int, PubAckFuture] = {}
         self._pa_ids = itertools.count(1)
         self._pa_sub: Any = None
+        self._pa_sink = BulkSink(self._on_async_ack_control, self._on_async_acks)
         self._pa_unwatch: Callable[[], None] | None = None  # stops _on_async_denied
         self._pa_starting: asyncio.Future[None] | None = None
         self._pa_prefix = ""
@@ -301,7 +303,7 @@ class Publisher(Context):
         """The one wildcard inbox every async publish's ack comes back on."""
         prefix = self.nc.inbox() + "."
         try:
-            self._pa_sub = await self.nc.fast_subscribe(prefix + "*", self._on_async_ack)
+            self._pa_sub = await self.nc.fast_subscribe_bulk(prefix + "*", self._pa_sink)
         except BaseException:
             self._pa_starting = None
             raise
@@ -358,6 +360,34 @@ class Publisher(Context):
             self._pa.pop(n, None)
             self._pa_changed()
             raise
+
+    def _on_async_acks(self) -> None:
+        """The acks of one read, as the parser appended them to the ack inbox's lists (in C
+        when built): no call per ack until here, one pass over them."""
+        sink = self._pa_sink
+        if not sink.datas:
+            return
+        subjects, datas = sink.subjects, sink.datas
+        sink.subjects, sink.replies, sink.hdrs, sink.datas = [], [], [], []
+        pending, plen = self._pa, self._pa_plen
+        for subject, data in zip(subjects, datas, strict=True):
+            try:
+                paf = pending.pop(int(subject[plen:]), None)
+            except ValueError:
+                continue
+            if paf is None or paf._done:
+                continue
+            try:
+                paf._set_result(parse_ack(data))
+            except errors.JetStreamError as e:
+                paf._set_exception(e)
+        if self._pa_room is not None or self._pa_empty is not None:
+            self._pa_changed()
+
+    def _on_async_ack_control(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
+        """A header-only reply on the ack inbox (a 503 no-responders status), in order."""
+        self._on_async_acks()
+        self._on_async_ack(subject, reply, b"", hdr)
 
     def _on_async_ack(self, subject: bytes, reply: bytes,
                       data: bytes, hdr: bytes) -> None:
