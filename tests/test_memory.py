@@ -57,6 +57,29 @@ CHILD = textwrap.dedent("""
         r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return r // 1024 if sys.platform == "darwin" else r
 
+    def frame_bytes(df):
+        # What the frame holds: pandas' memory_usage(deep=True) counts a list or dict in an
+        # object column by the container's own size only, not the values in it; add those,
+        # each distinct object once (keys and small ints are shared between rows).
+        seen = set()
+
+        def inner(o):
+            n = 0
+            vals = [x for kv in o.items() for x in kv] if isinstance(o, dict) else o
+            for v in vals:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    n += sys.getsizeof(v)
+                    if isinstance(v, (list, tuple, dict)):
+                        n += inner(v)
+            return n
+
+        total = int(df.memory_usage(deep=True).sum())
+        for c in df.columns:
+            if df[c].dtype == object:
+                total += sum(inner(v) for v in df[c] if isinstance(v, (list, tuple, dict)))
+        return total
+
     import pandas, pyarrow, jsdata
     url, stream, mode = sys.argv[1:4]
     js = jsdata.connect(url)
@@ -73,14 +96,16 @@ CHILD = textwrap.dedent("""
         out.update(rows=rows, batch_bytes=nbytes)
     else:
         df = s.to_pandas(progress=False)
-        out.update(rows=len(df), df_bytes=int(df.memory_usage(deep=True).sum()))
+        out["peak_kb"] = peak_kb()  # before measuring the frame, which allocates
+        out.update(rows=len(df), pandas_bytes=int(df.memory_usage(deep=True).sum()),
+                   df_bytes=frame_bytes(df))
         if mode == "wide":
             from frames import WIDE_COLUMNS
             ids = df["id"].to_numpy()
             out["ids_ok"] = bool(len(ids) == len(set(ids.tolist())) and
                                  sorted(ids.tolist()) == list(range(len(ids))))
             out["columns"] = [c for c in df.columns if c in WIDE_COLUMNS]
-    out["peak_kb"] = peak_kb()
+    out.setdefault("peak_kb", peak_kb())
     js.close()
     print(json.dumps(out))
 """)
@@ -153,16 +178,22 @@ def test_to_pandas_peaks_under_two_and_a_half_times_the_frame(big_server: Embedd
                          f"({ratio:.2f}x)")
 
 
-# The bound each wide-frame case is held to: growth < factor x the frame + a fixed allowance.
-# Issue 10 asks for 2.5x. Measured in the child process (load average 4-10): the 13-column
-# frame (35.7 MB) grew 96-101 MB, 2.69-2.83x (3.44x before reads were packed and sized); the
-# frame without its list and dict columns (9.8 MB) grew 40.8-50.2 MB, 4.2-5.1x (112.5 MB,
-# 11.5x before). That second frame is a third the size of its JSON, so what it shows is the
-# fixed part: a read's raw pulls and decoding in flight (~25 MB here) plus allocator-held
-# memory (Arrow's mimalloc and glibc keep per-thread heaps warm), which a ratio on a 10 MB
-# frame cannot separate from the proportional part; it is held to 2.5x plus 40 MB. Both
-# bounds fail on the old buffering; docs/performance.md has the figures.
-WIDE_BOUND = {"13-columns": (3.0, 0), "no-list-dict": (2.5, 40 * MB)}
+# The bound each wide-frame case is held to: growth < factor x the frame + a fixed allowance,
+# the frame's size being what it holds (``frame_bytes`` in the child: pandas' deep
+# memory_usage plus the values inside its lists and dicts, which pandas leaves out).
+# Issue 10 asks for 2.5x. Measured in the child process (2026-12-03, quiet, load ~0.7): the
+# 13-column frame holds 49.1 MB (pandas reports 35.7 MB: it counts the tags lists and attrs
+# dicts as empty containers) and the read grew 85-88 MB, 1.73-1.78x; the peak is the finished
+# frame itself (the process's RSS right after the read equals its peak). It grew 94 MB
+# (1.9x) before each list column's Arrow memory was freed as it was converted, and 122.8 MB
+# (2.5x) before reads were packed and sized. The frame without its list and dict columns
+# (9.8 MB) grew 40.8-50.2 MB, 4.2-5.1x (112.5 MB, 11.5x before). That frame is a third the
+# size of its JSON, so what it shows is the fixed part: a read's raw pulls and decoding in
+# flight (~25 MB here) plus allocator-held memory (Arrow's mimalloc and glibc keep per-thread
+# heaps warm), which a ratio on a 10 MB frame cannot separate from the proportional part; it
+# is held to 2.5x plus 40 MB, which the old buffering fails. docs/performance.md has the
+# figures.
+WIDE_BOUND = {"13-columns": (2.5, 0), "no-list-dict": (2.5, 40 * MB)}
 
 
 @pytest.mark.parametrize("drop", [False, True], ids=["13-columns", "no-list-dict"])
@@ -185,8 +216,11 @@ def test_to_pandas_of_the_wide_json_frame_stays_bounded(
     assert r["columns"] == [c for c in WIDE_COLUMNS if not (drop and c in ("tags", "attrs"))]
     grew = (r["peak_kb"] - r["base_kb"]) * 1024
     ratio = grew / r["df_bytes"]
-    print(f"to_pandas wide json: {r['df_bytes'] / MB:.1f} MB frame, grew {grew / MB:.1f} MB "
-          f"({ratio:.2f}x)")
+    print(f"to_pandas wide json: {r['df_bytes'] / MB:.1f} MB frame "
+          f"({r['pandas_bytes'] / MB:.1f} MB by memory_usage(deep=True)), "
+          f"grew {grew / MB:.1f} MB ({ratio:.2f}x)")
+    if drop:  # no lists or dicts: nothing for pandas to leave out
+        assert r["df_bytes"] == r["pandas_bytes"]
     factor, allowance = WIDE_BOUND["no-list-dict" if drop else "13-columns"]
     assert grew < factor * r["df_bytes"] + allowance, (
         f"to_pandas of {rows} wide JSON rows: the DataFrame is "

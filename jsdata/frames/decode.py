@@ -569,8 +569,10 @@ def _to_pandas(table: pa.Table, dtype_backend: str | None, owned: bool) -> pd.Da
     meta = table.schema.metadata or {}
     df = table.to_pandas(**kw)
     del table  # unusable after self_destruct; its metadata was read first
-    for name, col in lists.items():  # Python lists and dicts, as they were written
+    for name in list(lists):  # Python lists and dicts, as they were written
+        col = lists.pop(name)  # each Arrow column is freed once its objects are built
         df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
+        del col
     if headers is not None:
         vals = []
         for pairs in headers.to_pylist():
