@@ -69,7 +69,7 @@ def check_codec_types(codec: Codec, schema: pa.Schema) -> None:
     built-in ``codec`` cannot write."""
     import pyarrow as pa
     if codec.name == "json":
-        from .codec import json_fragments
+        from .json_text import json_fragments
         for f in schema:
             try:
                 json_fragments(pa.array([], f.type), f.name)
