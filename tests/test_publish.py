@@ -497,3 +497,18 @@ async def test_publish_aio(ajs) -> None:
     assert (await s.get_msg(102)).headers["K"] == "v"
     with pytest.raises(errors.WrongLastMsgIdError):
         await (await ajs.publish_async("s.z", b"x", expect_last_msg_id="nope"))
+
+
+def test_async_acks_read_after_completion_carry_their_own_values(js: jsdata.JetStream) -> None:
+    """Acks that arrive before anyone asks are kept raw and parsed on first read: each
+    future still gives its own stream, sequence and duplicate flag, on both reads."""
+    js.create_stream(name="LAZYACK", subjects=["lazy.>"])
+    futs = [js.publish_async("lazy.x", b"%d" % i, msg_id=f"m{i}") for i in range(50)]
+    dup = js.publish_async("lazy.x", b"again", msg_id="m7")
+    js.publish_async_complete(timeout=30)
+    assert all(f.done() for f in futs) and dup.done()
+    for i, f in enumerate(futs):
+        ack = f.result()
+        assert (ack.stream, ack.sequence, ack.duplicate) == ("LAZYACK", i + 1, False)
+        assert f.result() is ack  # parsed once
+    assert dup.result().duplicate and dup.result().sequence == 8

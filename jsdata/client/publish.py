@@ -38,7 +38,7 @@ class PubAckFuture:
     """
 
     __slots__ = ("subject", "data", "headers", "_hdr", "_deadline", "_retries", "_retry_wait",
-                 "_id", "_result", "_exc", "_fut", "_loop", "_done")
+                 "_id", "_result", "_raw", "_exc", "_fut", "_loop", "_done")
     subject: str
     data: bytes
     headers: HeadersInput
@@ -55,6 +55,7 @@ class PubAckFuture:
         self._retry_wait = retry_wait
         self._id = 0
         self._result: PubAck | None = None
+        self._raw: bytes | None = None  # a success reply not parsed yet (see _set_acked)
         self._exc: BaseException | None = None
         self._fut: asyncio.Future[PubAck] | None = None
         self._loop = loop
@@ -74,6 +75,23 @@ class PubAckFuture:
         if self._fut is not None and not self._fut.done():
             self._fut.set_result(ack)
 
+    def _set_acked(self, data: bytes) -> None:
+        """Resolve with a success reply (``{"stream":...``), parsed into the PubAck only when
+        someone asks for it: a pipelined burst whose results nobody reads parses none."""
+        if self._done:
+            return
+        if self._fut is not None:  # someone waits: hand them the PubAck now
+            self._set_result(parse_ack(data))
+            return
+        self._raw = data
+        self._done = True
+
+    def _ack(self) -> PubAck:
+        if self._result is None and self._raw is not None:
+            self._result = parse_ack(self._raw)
+            self._raw = None
+        return self._result  # type: ignore[return-value]
+
     def _set_exception(self, exc: BaseException) -> None:
         if self._done:
             return
@@ -90,7 +108,7 @@ class PubAckFuture:
                 if self._exc is not None:
                     self._fut.set_exception(self._exc)
                 else:
-                    self._fut.set_result(self._result)  # type: ignore[arg-type]
+                    self._fut.set_result(self._ack())
         return self._fut
 
     # the concurrent.futures-like surface -------------------------------------------------------
@@ -98,7 +116,7 @@ class PubAckFuture:
         if self._done:
             if self._exc is not None:
                 raise self._exc
-            return self._result  # type: ignore[return-value]
+            return self._ack()
         return (yield from self._future().__await__())
 
     def done(self) -> bool:
@@ -110,7 +128,7 @@ class PubAckFuture:
             raise asyncio.InvalidStateError("the publish is not acknowledged yet")
         if self._exc is not None:
             raise self._exc
-        return self._result  # type: ignore[return-value]
+        return self._ack()
 
     def exception(self) -> BaseException | None:
         return self._exc
@@ -376,6 +394,9 @@ class Publisher(Context):
             except ValueError:
                 continue
             if paf is None or paf._done:
+                continue
+            if data[:11] == b'{"stream":"':  # success (an error reply starts with "error")
+                paf._set_acked(data)
                 continue
             try:
                 paf._set_result(parse_ack(data))
