@@ -414,18 +414,22 @@ class Connection(Client):
 
     async def publish_raw(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> None:
         """Send PUB/HPUB with a prebuilt header block (multi-valued headers need this)."""
+        if self.queue_pub(subject, reply, data, hdr):
+            await self.kick()
+
+    def queue_pub(self, subject: str, reply: str, data: bytes, hdr: bytes = b"") -> bool:
+        """On the loop: queue a PUB/HPUB with no await (the per-message hot path of async
+        publishing); True when the flusher is idle or the buffer over its limit: then
+        ``await kick()``."""
         cmd = self._pub_cmd(subject, reply, data, hdr)
-        # queue_raw + kick, inlined: this is the per-message hot path of async publishing
         stats = self.stats
         stats["out_msgs"] += 1
         stats["out_bytes"] += len(data)
         self._pending.append(cmd)
         self._pending_data_size += len(cmd)
-        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
-            await self._flush_pending(force_flush=True)
         fq = self._flush_queue
-        if fq is not None and fq.empty():
-            await self._flush_pending()
+        return (fq is not None and fq.empty()) or (
+            self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size)
 
     def queue_raw(self, *chunks: bytes, nmsgs: int = 0, nbytes: int = 0) -> None:
         """Append prebuilt protocol bytes to the outgoing buffer (nats-py's pending list).

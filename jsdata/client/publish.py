@@ -313,7 +313,8 @@ class Publisher(Context):
             if self._pa_starting is None:
                 self._pa_starting = asyncio.ensure_future(self._start_ack_sub())
             await asyncio.shield(self._pa_starting)
-        await self._send_async(paf)
+        if self._send_now(paf):
+            await self.nc.kick()
         if self._pa_sweeper is None:
             self._pa_sweeper = asyncio.get_running_loop().call_later(0.25, self._sweep)
 
@@ -369,11 +370,16 @@ class Publisher(Context):
         return subject, to_bytes(data), hdr, headers, retry_attempts, retry_wait, timeout
 
     async def _send_async(self, paf: PubAckFuture) -> None:
+        if self._send_now(paf):
+            await self.nc.kick()
+
+    def _send_now(self, paf: PubAckFuture) -> bool:
+        """Queue ``paf``'s message with its ack reply subject; True: ``await nc.kick()``."""
         n = next(self._pa_ids)
         paf._id = n
         self._pa[n] = paf
         try:
-            await self.nc.publish_raw(paf.subject, self._pa_prefix + str(n), paf.data, paf._hdr)
+            return self.nc.queue_pub(paf.subject, self._pa_prefix + str(n), paf.data, paf._hdr)
         except BaseException:
             self._pa.pop(n, None)
             self._pa_changed()
