@@ -315,6 +315,21 @@ class Publisher(Context):
             await asyncio.shield(self._pa_starting)
         if self._send_now(paf):
             await self.nc.kick()
+        self._arm_sweep()
+
+    def _submit_now(self, paf: PubAckFuture) -> Callable[[], Any] | None:
+        """On the loop, once the ack subscription is up (the blocking ``publish_async``,
+        which waited for room on its side): :meth:`_submit_paf` with no await; a failure to
+        queue fails ``paf``. Returns the flush to await after a burst, if one is needed."""
+        try:
+            kick = self._send_now(paf)
+        except errors.JetStreamError as e:
+            paf._set_exception(e)
+            return None
+        self._arm_sweep()
+        return self.nc.kick if kick else None
+
+    def _arm_sweep(self) -> None:
         if self._pa_sweeper is None:
             self._pa_sweeper = asyncio.get_running_loop().call_later(0.25, self._sweep)
 
