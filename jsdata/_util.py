@@ -8,7 +8,9 @@ own copies.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import gc
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar, overload
 
@@ -87,3 +89,21 @@ def prefixed(exc: BaseException, prefix: str) -> BaseException:
     if isinstance(exc, errors.JetStreamError):
         return redescribed(exc, f"{prefix}{exc.description}")
     return exc
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a bulk step builds many containers at once
+    (a batch's msgpack maps, a list or dict column's Python objects). They form no cycles,
+    yet every collection on the way scans the young ones again: for 100k rows of the wide
+    frame, ``to_pylist`` of its list and dict columns took 0.23 s with the collector on and
+    0.06 s paused. Left as it was when the collector is already off (the caller's choice, or
+    another thread's pause)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import errors
+from .._util import gc_paused
 from .json_text import json_rows
 from .values import decode_json, decode_msgpack, encode_json_row, encode_msgpack_row
 
@@ -409,6 +410,11 @@ class MsgpackCodec(Codec):
 
     def _decode(self, payloads: Sequence[bytes], schema: pa.Schema | None,
                 hints: pa.Schema | None) -> DecodeResult:
+        with gc_paused():  # a map (and lists) per row
+            return self._decode_rows(payloads, schema, hints)
+
+    def _decode_rows(self, payloads: Sequence[bytes], schema: pa.Schema | None,
+                     hints: pa.Schema | None) -> DecodeResult:
         import msgpack
         unpack = msgpack.unpackb
         rows: list[Any] = []
@@ -437,15 +443,18 @@ class MsgpackCodec(Codec):
         if isinstance(table, pa.RecordBatch):
             table = pa.Table.from_batches([table])
         names = table.column_names
-        cols = [_msgpack_values(table.column(i), names[i]) for i in range(len(names))]
+        with gc_paused():  # Python values per column (lists, dicts, timestamps)
+            cols = [_msgpack_values(table.column(i), names[i]) for i in range(len(names))]
         packer = msgpack.Packer(use_bin_type=True, datetime=False)
         pack = packer.pack
         n = table.num_rows
-        rows = ([dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)]
-                if cols else [{} for _ in range(n)])
-        if rows_per_message and rows_per_message > 1:
-            return [pack(rows[i:i + rows_per_message]) for i in range(0, n, rows_per_message)]
-        return [pack(r) for r in rows]
+        with gc_paused():  # a dict per row
+            rows = ([dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)]
+                    if cols else [{} for _ in range(n)])
+            if rows_per_message and rows_per_message > 1:
+                return [pack(rows[i:i + rows_per_message])
+                        for i in range(0, n, rows_per_message)]
+            return [pack(r) for r in rows]
 
     def encode_row(self, row: dict[str, Any]) -> bytes:
         return encode_msgpack_row(row)

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import errors
+from .._util import gc_paused
 from . import dtypes as _dtypes
 from . import packed as _packed
 from .codec import (
@@ -569,18 +570,19 @@ def _to_pandas(table: pa.Table, dtype_backend: str | None, owned: bool) -> pd.Da
     meta = table.schema.metadata or {}
     df = table.to_pandas(**kw)
     del table  # unusable after self_destruct; its metadata was read first
-    for name in list(lists):  # Python lists and dicts, as they were written
-        col = lists.pop(name)  # each Arrow column is freed once its objects are built
-        df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
-        del col
-    if headers is not None:
-        vals = []
-        for pairs in headers.to_pylist():
-            d: dict[str, str] = {}
-            for k, v in pairs or ():
-                d.setdefault(k, v)
-            vals.append(d)
-        df["_headers"] = pd.Series(vals, index=df.index, dtype=object)
+    with gc_paused():  # a Python list or dict per row
+        for name in list(lists):  # Python lists and dicts, as they were written
+            col = lists.pop(name)  # each Arrow column is freed once its objects are built
+            df[name] = pd.Series(col.to_pylist(), index=df.index, dtype=object)
+            del col
+        if headers is not None:
+            vals = []
+            for pairs in headers.to_pylist():
+                d: dict[str, str] = {}
+                for k, v in pairs or ():
+                    d.setdefault(k, v)
+                vals.append(d)
+            df["_headers"] = pd.Series(vals, index=df.index, dtype=object)
     if META_KEY in meta:
         df.attrs["jetstream"] = json.loads(meta[META_KEY])
     return df
