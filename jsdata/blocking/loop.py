@@ -29,6 +29,7 @@ log = logging.getLogger("jsdata")
 _running_loop = asyncio._get_running_loop  # None on a thread without a running loop
 
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
+_NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
 _HELD_MAX = 256  # fire-and-forget calls held on the calling side before they go over
 _HELD_DELAY = 0.002  # seconds at most that a held call waits to go over
 
@@ -40,7 +41,6 @@ def _held_call(items: list[tuple[Any, Any, Any]]) -> Callable[[], str]:
         first = call() if callable(call) else call
         return first if len(items) == 1 else f"{first} (and {len(items) - 1} more)"
     return say
-_NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
 
 
 _SETTLE_WAIT = 5.0  # seconds a direct call waits for a cancelled loop call to finish

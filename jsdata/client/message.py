@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import errors
@@ -153,15 +153,11 @@ class Msg:
             self._acked = True
         return js.nc, pub_frame(reply.encode(), b"", body)
 
-    def _ack_now(self, body: bytes, final: bool = True) -> Coroutine[Any, Any, None]:
-        """Check and mark the ack here, return the coroutine that sends it.
-
-        Split so the blocking surface can check synchronously and send without waiting.
-        """
-        js, reply = self._ack_target()
-        if final:
-            self._acked = True
-        return js.nc.publish_raw(reply, "", body)
+    async def _ack_now(self, body: bytes, final: bool = True) -> None:
+        """Send ack ``body`` without waiting for the server (as Go's Ack)."""
+        nc, cmd = self._ack_frame(body, final)
+        nc.queue_raw(cmd, nmsgs=1, nbytes=len(body))
+        await nc.kick()
 
     async def ack(self) -> None:
         """Acknowledge the message."""
@@ -226,22 +222,8 @@ def received(subject: bytes, reply: bytes, data: bytes, hdr: bytes, js: Context 
 
 def received_run(subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
                  datas: list[bytes], js: Context | None) -> list[Msg]:
-    """:func:`received` for a run of messages given as the parser's four parallel lists
-    (inlined: this loop is most of what a fetch costs per message)."""
-    out: list[Msg] = []
-    add = out.append
-    for s, r, h, d in zip(subjects, replies, hdrs, datas, strict=True):
-        m = _new(Msg)
-        m.subject = s.decode()
-        m.reply = r.decode()
-        m.data = d
-        m._hdr = h
-        m._headers = None
-        m._js = js
-        m._acked = False
-        m._meta = None
-        add(m)
-    return out
+    """:func:`received` for a run of messages given as the parser's four parallel lists."""
+    return list(map(received, subjects, replies, datas, hdrs, repeat(js, len(datas))))
 
 
 def nak_delay_body(delay: float) -> bytes:

@@ -150,6 +150,14 @@ class PubAckFuture:
         return f"<PubAckFuture {self.subject} {state}>"
 
 
+def _settle(paf: PubAckFuture, data: bytes) -> None:
+    """Resolve ``paf`` with a reply parsed now: its PubAck, or the error it carries."""
+    try:
+        paf._set_result(parse_ack(data))
+    except errors.JetStreamError as e:
+        paf._set_exception(e)
+
+
 class Publisher(Context):
     """Publishing methods of ``JetStream``."""
 
@@ -418,46 +426,33 @@ class Publisher(Context):
                 continue
             if data[:11] == b'{"stream":"':  # success (an error reply starts with "error")
                 paf._set_acked(data)
-                continue
-            try:
-                paf._set_result(parse_ack(data))
-            except errors.JetStreamError as e:
-                paf._set_exception(e)
+            else:
+                _settle(paf, data)
         if self._pa_room is not None or self._pa_empty is not None:
             self._pa_changed()
 
     def _on_async_ack_control(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
         """A header-only reply on the ack inbox (a 503 no-responders status), in order."""
         self._on_async_acks()
-        self._on_async_ack(subject, reply, b"", hdr)
-
-    def _on_async_ack(self, subject: bytes, reply: bytes,
-                      data: bytes, hdr: bytes) -> None:
         try:
             paf = self._pa.pop(int(subject[self._pa_plen:]), None)
         except ValueError:
             return
         if paf is None or paf._done:
             return
-        if hdr and not data:
-            st = status_of(hdr)
-            if st is not None and st[0] == 503:
-                if paf._retries > 0:
-                    paf._retries -= 1
-                    self._pa[paf._id] = paf  # still pending while we wait to resend
-                    asyncio.get_running_loop().call_later(
-                        paf._retry_wait, lambda: self._spawn(self._resend(paf)))
-                    return
-                paf._set_exception(errors.NoStreamResponseError(
-                    f"no stream captures subject {paf.subject!r} (no responders)", code=503))
-                self._pa_changed()
+        st = status_of(hdr)
+        if st is not None and st[0] == 503:
+            if paf._retries > 0:
+                paf._retries -= 1
+                self._pa[paf._id] = paf  # still pending while we wait to resend
+                asyncio.get_running_loop().call_later(
+                    paf._retry_wait, lambda: self._spawn(self._resend(paf)))
                 return
-        try:
-            paf._set_result(parse_ack(data))
-        except errors.JetStreamError as e:
-            paf._set_exception(e)
-        if self._pa_room is not None or self._pa_empty is not None:
-            self._pa_changed()
+            paf._set_exception(errors.NoStreamResponseError(
+                f"no stream captures subject {paf.subject!r} (no responders)", code=503))
+        else:
+            _settle(paf, b"")
+        self._pa_changed()
 
     async def _resend(self, paf: PubAckFuture) -> None:
         self._pa.pop(paf._id, None)
