@@ -519,16 +519,20 @@ async def test_mechanism_choice_and_consumer_loss(ajs: jsdata.aio.JetStream) -> 
     assert (await reader._make_plan(nd, o_small)).direct is False
 
     # the ephemeral consumer disappears mid-read: recreated after the last message read
+    # (at most 2 batches are fetched ahead, so later pulls meet the deleted consumer: the
+    # server answers them with a status (a reset) or, mid-deletion, not at all (a resume))
     rs = await s.to_batches(batch_size=500, progress=False)
     got: list[int] = []
+    deleted = False
     async with rs:
         async for b in rs:
             got += b.column("i").to_pylist()
-            if len(got) == 500:
+            if not deleted:
+                deleted = True
                 async for name in s.consumer_names():
                     await s.delete_consumer(name)
     assert got == list(range(3000))
-    assert rs._fetcher.resets == 1
+    assert rs._fetcher.resets + rs._fetcher.resumes >= 1
 
 
 def test_whole_table_read_over_several_pulls_returns_every_message_once(js) -> None:
