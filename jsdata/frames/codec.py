@@ -439,22 +439,8 @@ class MsgpackCodec(Codec):
         return table
 
     def encode(self, table: pa.Table, rows_per_message: int | None = None) -> list[bytes]:
-        import msgpack
-        if isinstance(table, pa.RecordBatch):
-            table = pa.Table.from_batches([table])
-        names = table.column_names
-        with gc_paused():  # Python values per column (lists, dicts, timestamps)
-            cols = [_msgpack_values(table.column(i), names[i]) for i in range(len(names))]
-        packer = msgpack.Packer(use_bin_type=True, datetime=False)
-        pack = packer.pack
-        n = table.num_rows
-        with gc_paused():  # a dict per row
-            rows = ([dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)]
-                    if cols else [{} for _ in range(n)])
-            if rows_per_message and rows_per_message > 1:
-                return [pack(rows[i:i + rows_per_message])
-                        for i in range(0, n, rows_per_message)]
-            return [pack(r) for r in rows]
+        from .msgpack_rows import msgpack_rows  # vectorised; what packb writes for each row
+        return msgpack_rows(table, rows_per_message)
 
     def encode_row(self, row: dict[str, Any]) -> bytes:
         return encode_msgpack_row(row)
