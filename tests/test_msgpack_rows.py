@@ -13,8 +13,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jsdata.frames.codec import _msgpack_values, get_codec
-from jsdata.frames.msgpack_rows import msgpack_rows
+from jsdata.frames.codec import get_codec
+from jsdata.frames.msgpack_rows import _msgpack_values, msgpack_rows
 
 
 def reference(table: pa.Table, rows_per_message: int | None = None) -> list[bytes]:

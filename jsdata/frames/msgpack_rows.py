@@ -11,11 +11,15 @@ decimals...) are packed value by value, one column at a time.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .. import errors
 
 __all__ = ["msgpack_rows"]
 
@@ -172,7 +176,6 @@ def _packed_each(arr: pa.Array, column: str) -> pa.Array:
     """The per-value path: each value as the codec's Python value, packed by msgpack."""
     import msgpack
 
-    from .codec import _msgpack_values
     pack = msgpack.Packer(use_bin_type=True, datetime=False).pack
     return pa.array([pack(v) for v in _msgpack_values(pa.chunked_array([arr]), column)], _B)
 
@@ -257,3 +260,44 @@ def msgpack_rows(table: pa.Table | pa.RecordBatch, rows_per_message: int | None 
     out: list[bytes] = rows.to_pylist()
     return out
 
+
+def _msgpack_values(col: pa.ChunkedArray, name: str) -> list[Any]:
+    import msgpack
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = col.type
+    if pa.types.is_timestamp(t):
+        ns = col.cast(pa.timestamp("ns", t.tz)).cast(pa.int64()).to_pylist()
+        ts = msgpack.Timestamp.from_unix_nano
+        return [None if v is None else ts(v) for v in ns]
+    if pa.types.is_floating(t):
+        return [None if v is None or (v != v) else v for v in col.to_pylist()]
+    if pa.types.is_duration(t) or pa.types.is_interval(t) or pa.types.is_union(t):
+        raise errors.UnsupportedTypeError(
+            f"column {name!r} has type {t}, which the msgpack codec cannot write")
+    vals = col.to_pylist()
+    if pa.types.is_struct(t) or pa.types.is_list(t) or pa.types.is_large_list(t) \
+            or pa.types.is_map(t):
+        vals = [_msgpack_nested(v) for v in vals]
+    elif pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_decimal(t):
+        vals = [None if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v))
+                for v in vals]
+    return vals
+
+
+def _msgpack_nested(v: Any) -> Any:
+    import msgpack
+    if isinstance(v, dict):
+        return {k: _msgpack_nested(x) for k, x in v.items()}
+    if isinstance(v, list):
+        if v and isinstance(v[0], tuple) and len(v[0]) == 2:  # a map's (key, value) pairs
+            return {k: _msgpack_nested(x) for k, x in v}
+        return [_msgpack_nested(x) for x in v]
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=timezone.utc)
+        return msgpack.Timestamp.from_datetime(v)
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
