@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from .. import errors
 
-__all__ = ["json_fragments", "json_rows"]
+__all__ = ["json_fragments", "json_rows", "one_array"]
 
 
 def _q(name: str) -> str:
@@ -123,6 +123,13 @@ def _own_values(arr: Any, *children: pa.Array) -> tuple[pa.Array, list[pa.Array]
             [c.slice(start, stop - start) for c in children])
 
 
+def one_array(col: pa.ChunkedArray) -> pa.Array:
+    """A column as one array (its only chunk, the chunks joined, or an empty array)."""
+    if col.num_chunks == 1:
+        return col.chunk(0)
+    return pa.concat_arrays(col.chunks) if col.num_chunks else pa.nulls(0, col.type)
+
+
 def json_rows(table: pa.Table | pa.RecordBatch) -> pa.Array:
     """Every row of ``table`` as one JSON object (a string array).
 
@@ -135,10 +142,7 @@ def json_rows(table: pa.Table | pa.RecordBatch) -> pa.Array:
     n = table.num_rows
     parts: list[Any] = []
     for i, name in enumerate(table.column_names):
-        col = table.column(i)
-        arr = col.chunk(0) if col.num_chunks == 1 else (
-            pa.concat_arrays(col.chunks) if col.num_chunks else pa.nulls(0, col.type))
-        frag = json_fragments(arr, name)
+        frag = json_fragments(one_array(table.column(i)), name)
         if frag.null_count:
             frag = pc.fill_null(frag, "null")
         if not pa.types.is_string(frag.type):

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import errors
+from .._util import gc_paused
+from .json_text import _own_values, one_array
 
 __all__ = ["msgpack_rows"]
 
@@ -45,43 +47,38 @@ def _put(mat: np.ndarray, rows: np.ndarray, at: int, vals: np.ndarray, dtype: st
     mat[rows, at:at + be.itemsize] = be.view(np.uint8).reshape(-1, be.itemsize)
 
 
+_UINT_FORMS = ((0xCC, 1 << 8, ">u1"), (0xCD, 1 << 16, ">u2"), (0xCE, 1 << 32, ">u4"),
+               (0xCF, None, ">u8"))  # (code, first value that no longer fits, wire type)
+_NEG_FORMS = ((0xD0, -(1 << 7) - 1, ">i1"), (0xD1, -(1 << 15) - 1, ">i2"),
+              (0xD2, -(1 << 31) - 1, ">i4"), (0xD3, None, ">i8"))
+
+
+def _by_size(mat: np.ndarray, lens: np.ndarray, x: np.ndarray, left: np.ndarray,
+             forms: tuple[tuple[int, int | None, str], ...]) -> None:
+    """Give each row in ``left`` the first of ``forms`` its value fits (the last fits all):
+    the type code, then the value big-endian."""
+    for code, stop, dt in forms:
+        if stop is not None:  # positive forms end above their range, negative ones below
+            sel = left & ((x < stop) if stop > 0 else (x > stop))
+        else:
+            sel = left
+        mat[sel, 0] = code
+        _put(mat, sel, 1, x[sel], dt)
+        lens[sel] = 1 + int(dt[-1])
+        left = left & ~sel
+
+
 def _ints(v: np.ndarray, unsigned: bool) -> tuple[np.ndarray, np.ndarray]:
     """msgpack's shortest int encodings of ``v``: (n, 9) bytes and lengths."""
     n = len(v)
+    x = v.astype(np.uint64 if unsigned else np.int64)
     mat = np.zeros((n, 9), dtype=np.uint8)
     lens = np.ones(n, dtype=np.int64)
-    if unsigned:
-        u = v.astype(np.uint64)
-        fix = u < 128
-        mat[fix, 0] = u[fix]
-        big = ~fix
-        for code, lim, dt in ((0xCC, 1 << 8, ">u1"), (0xCD, 1 << 16, ">u2"),
-                              (0xCE, 1 << 32, ">u4"), (0xCF, None, ">u8")):
-            sel = big & (u < lim) if lim is not None else big
-            mat[sel, 0] = code
-            _put(mat, sel, 1, u[sel], dt)
-            lens[sel] = 1 + int(dt[-1])
-            big = big & ~sel
-        return mat, lens
-    s = v.astype(np.int64)
-    fix = (s >= -32) & (s < 128)
-    mat[fix, 0] = (s[fix] & 0xFF).astype(np.uint8)
-    pos = (s >= 128)
-    for code, lim, dt in ((0xCC, 1 << 8, ">u1"), (0xCD, 1 << 16, ">u2"),
-                          (0xCE, 1 << 32, ">u4"), (0xCF, None, ">u8")):
-        sel = pos & (s < lim) if lim is not None else pos
-        mat[sel, 0] = code
-        _put(mat, sel, 1, s[sel], dt)
-        lens[sel] = 1 + int(dt[-1])
-        pos = pos & ~sel
-    neg = s < -32
-    for code, lim, dt in ((0xD0, -(1 << 7), ">i1"), (0xD1, -(1 << 15), ">i2"),
-                          (0xD2, -(1 << 31), ">i4"), (0xD3, None, ">i8")):
-        sel = neg & (s >= lim) if lim is not None else neg
-        mat[sel, 0] = code
-        _put(mat, sel, 1, s[sel], dt)
-        lens[sel] = 1 + int(dt[-1])
-        neg = neg & ~sel
+    fix = x < 128 if unsigned else (x >= -32) & (x < 128)  # one byte: the value itself
+    mat[fix, 0] = (x[fix] & 0xFF).astype(np.uint8)
+    _by_size(mat, lens, x, x >= 128, _UINT_FORMS)
+    if not unsigned:
+        _by_size(mat, lens, x, x < -32, _NEG_FORMS)
     return mat, lens
 
 
@@ -177,7 +174,9 @@ def _packed_each(arr: pa.Array, column: str) -> pa.Array:
     import msgpack
 
     pack = msgpack.Packer(use_bin_type=True, datetime=False).pack
-    return pa.array([pack(v) for v in _msgpack_values(pa.chunked_array([arr]), column)], _B)
+    with gc_paused():  # Python containers per value (lists, dicts, timestamps)
+        return pa.array([pack(v) for v in _msgpack_values(pa.chunked_array([arr]), column)],
+                        _B)
 
 
 def value_fragments(arr: pa.Array, column: str, nested: bool = False) -> pa.Array:
@@ -199,11 +198,9 @@ def value_fragments(arr: pa.Array, column: str, nested: bool = False) -> pa.Arra
         return _numbers(mat, lens, _valid(arr))
     if pa.types.is_floating(t):
         return _floats(arr)
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t) \
-            or pa.types.is_binary(t) or pa.types.is_large_binary(t) \
+    text = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    if text or pa.types.is_binary(t) or pa.types.is_large_binary(t) \
             or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t):
-        text = not (pa.types.is_binary(t) or pa.types.is_large_binary(t)
-                    or pa.types.is_binary_view(t) or pa.types.is_fixed_size_binary(t))
         b = arr.cast(pa.large_string()).cast(_B) if text else arr.cast(_B)
         lens = np.asarray(pc.fill_null(pc.binary_length(b), 0)).astype(np.int64)
         return _with_nulls(arr, _join(_headers(lens, _STR_FORMS if text else _BIN_FORMS),
@@ -219,7 +216,6 @@ def value_fragments(arr: pa.Array, column: str, nested: bool = False) -> pa.Arra
             parts.append(value_fragments(child, f"{column}.{f.name}", True))
         return _with_nulls(arr, _join(*parts))
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        from .json_text import _own_values
         offsets, (vals,) = _own_values(arr, arr.values)
         frags = value_fragments(vals, f"{column}[]", True)
         lst = pa.LargeListArray.from_arrays(offsets.cast(pa.int64()), frags)
@@ -245,11 +241,8 @@ def msgpack_rows(table: pa.Table | pa.RecordBatch, rows_per_message: int | None 
     names = table.column_names
     parts: list[Any] = [_headers(np.full(n, len(names), dtype=np.int64), _MAP_FORMS)]
     for i, name in enumerate(names):
-        col = table.column(i)
-        arr = col.chunk(0) if col.num_chunks == 1 else (
-            pa.concat_arrays(col.chunks) if col.num_chunks else pa.nulls(0, col.type))
         parts.append(_packed_key(name))
-        parts.append(value_fragments(arr, name))
+        parts.append(value_fragments(one_array(table.column(i)), name))
     rows = _join(*parts) if names else pa.array([b"\x80"] * n, _B)
     if rows_per_message and rows_per_message > 1 and n:
         k = rows_per_message
@@ -262,6 +255,8 @@ def msgpack_rows(table: pa.Table | pa.RecordBatch, rows_per_message: int | None 
 
 
 def _msgpack_values(col: pa.ChunkedArray, name: str) -> list[Any]:
+    """A column as the Python values msgpack packs: Timestamp objects, NaN as None, dates,
+    times and decimals as ISO/decimal strings, nested values through :func:`_msgpack_nested`."""
     import msgpack
     t = col.type
     if pa.types.is_dictionary(t):
@@ -287,6 +282,8 @@ def _msgpack_values(col: pa.ChunkedArray, name: str) -> list[Any]:
 
 
 def _msgpack_nested(v: Any) -> Any:
+    """A nested Python value as msgpack packs it: maps' pairs as dicts, datetimes as
+    Timestamps (naive ones taken as UTC), NaN as None."""
     import msgpack
     if isinstance(v, dict):
         return {k: _msgpack_nested(x) for k, x in v.items()}
