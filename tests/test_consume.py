@@ -444,6 +444,12 @@ async def test_consumer_deleted_stops_consume(ajs) -> None:
 
 # -- stop / drain --------------------------------------------------------------------------------
 
+async def started(seen: list[int]) -> None:
+    """Until the handler has been called once."""
+    while not seen:
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.parametrize("how", ["stop", "drain"])
 async def test_stop_discards_drain_delivers(ajs, how) -> None:
     await amake_stream(ajs, "SD")
@@ -459,6 +465,7 @@ async def test_stop_discards_drain_delivers(ajs, how) -> None:
 
     cc = await c.consume(handler, max_messages=10)
     await wait_delivered(c, 10)
+    await asyncio.wait_for(started(seen), 10)  # the handler runs: stop must wait for it
     closing = asyncio.ensure_future(getattr(cc, how)())
     await asyncio.sleep(0.2)
     assert not closing.done()  # waits for the running handler
@@ -483,6 +490,8 @@ def test_stop_and_drain_blocking(js, how) -> None:
 
     cc = c.consume(handler, max_messages=10)
     wait_for(lambda: c.info().delivered.consumer_seq == 10)
+    wait_for(lambda: len(seen) == 1)  # the handler runs (its thread may start late): stop
+    # must wait for it; before it started, stop would rightly discard message 0 unhandled
     t = threading.Thread(target=getattr(cc, how))
     t.start()
     time.sleep(0.2)
