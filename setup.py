@@ -1,11 +1,15 @@
-"""Build configuration beyond pyproject.toml: the optional C hot path of the parser.
+"""Build configuration beyond pyproject.toml: the optional C hot paths.
 
-``jsdata._cparse`` is plain C on the CPython API (gcc is all it needs). It is optional:
-when it cannot be built (no compiler, PyPy) the install still succeeds and the pure-Python
-parser is used (``jsdata._parser.NATIVE`` says which).
+``jsdata._cparse`` (the protocol parser's bulk scan, batch PUB formatting) and
+``jsdata._cmsgpack`` (msgpack rows -> Arrow columns) are plain C on the CPython API (gcc is
+all they need). They are optional: when one cannot be built (no compiler, PyPy) the install
+still succeeds and its pure-Python twin is used (``jsdata.client._native`` says which).
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("jsdata._cparse", ["jsdata/_cparse.c"], optional=True,
-                             extra_compile_args=["-O3"])])
+setup(ext_modules=[
+    Extension("jsdata._cparse", ["jsdata/_cparse.c"], optional=True, extra_compile_args=["-O3"]),
+    Extension("jsdata._cmsgpack", ["jsdata/_cmsgpack.c"], optional=True,
+              extra_compile_args=["-O3"]),
+])

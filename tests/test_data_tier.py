@@ -389,9 +389,10 @@ _1M_CODECS = [c for c in ("arrow", "json", "msgpack")
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("codec", _1M_CODECS)
 def test_one_million_wide_rows(tmp_path: Path, codec: str) -> None:
-    """1M rows of the wide frame, templated subjects, in every codec, through the bulk read
-    paths: to_pandas (whole frame), to_arrow with a subject filter, to_batches (every
-    batch). Quiet 2-core machine, 2026-12-03: arrow 16 s, json 40 s, msgpack ~70 s
+    """1M rows of the wide frame, templated subjects, in every codec, through every read
+    path: to_pandas (whole frame), to_arrow with a subject filter, to_batches (every
+    batch), read_stream over the middle third, to_polars of one subject, fetch_arrow in
+    large fetches from a filtered durable consumer, iter_arrow from a late start sequence
     (``JSDATA_TIER_1M_CODEC=json`` runs one codec only)."""
     seed = seed_for(f"million-{codec}")
     ctx = f"JSDATA_SEED={BASE_SEED} seed={seed} codec={codec} rows=1M"
@@ -405,7 +406,54 @@ def test_one_million_wide_rows(tmp_path: Path, codec: str) -> None:
         assert back.attrs["jetstream"]["end_seq"] == res.last_seq, ctx
         assert_same_values(df, by_id(back), columns=list(WIDE_COLUMNS), context=ctx + " to_pandas")
         dtypes = back.dtypes
+        seq = by_id(back)["_seq"].to_numpy(dtype=np.int64)  # the message of each row
         del back
+        cols = list(WIDE_COLUMNS)
+        cat = df["cat"].astype(str).to_numpy()
+
+        def expect(m: np.ndarray) -> pd.DataFrame:
+            return df[m].reset_index(drop=True)
+
+        last = res.last_seq
+        lo, hi = last // 3, 2 * last // 3
+        mid = jsdata.read_stream("WIDE", js=conn, start=lo, end=hi, progress=False)
+        assert_same_values(expect((seq >= lo) & (seq <= hi)), by_id(mid), columns=cols,
+                           context=ctx + f" read_stream start={lo} end={hi}")
+        del mid
+        us = s.to_polars(subjects="WIDE.us", progress=False)
+        assert_same_values(expect(cat == "us"), by_id(us.to_arrow()), columns=cols,
+                           context=ctx + " to_polars us")
+        del us
+        want = np.isin(cat, ["apac", "latam"])
+        c = s.create_consumer(durable_name="wide", ack_policy="explicit",
+                              filter_subjects=["WIDE.apac", "WIDE.latam"],
+                              max_ack_pending=100_000)  # the default 1000 caps a fetch
+        left = len(np.unique(seq[want]))
+        parts = []
+        while left:
+            ab = c.fetch_arrow(min(left, 50_000), max_wait=10.0)
+            assert ab.messages > 0, ctx + f" fetch_arrow stalled with {left} messages left"
+            parts.append(ab.record_batch)
+            left -= ab.messages
+            ab.ack()
+        assert_same_values(expect(want), by_id(pa.Table.from_batches(parts)), columns=cols,
+                           context=ctx + " fetch_arrow apac+latam")
+        del parts
+        late = last - last // 10
+        c2 = s.create_consumer(durable_name="late", ack_policy="none",
+                               deliver_policy="by_start_sequence", opt_start_seq=late)
+        left = last - late + 1
+        parts = []
+        with c2.iter_arrow(batch_size=20_000, max_latency=5.0) as it:
+            for ab in it:
+                parts.append(ab.record_batch)
+                left -= ab.messages
+                if left <= 0:
+                    break
+        assert left == 0, ctx + " iter_arrow: more messages than the stream holds"
+        assert_same_values(expect(seq >= late), by_id(pa.Table.from_batches(parts)),
+                           columns=cols, context=ctx + f" iter_arrow from {late}")
+        del parts
         eu = s.to_arrow(subjects="WIDE.eu", progress=False)
         assert_same_values(df[df["cat"] == "eu"].reset_index(drop=True), by_id(eu),
                            columns=list(WIDE_COLUMNS), context=ctx + " to_arrow eu")
@@ -418,7 +466,7 @@ def test_one_million_wide_rows(tmp_path: Path, codec: str) -> None:
             assert not ids[i].any(), ctx + " to_batches: a row came twice"
             ids[i] = True
             assert_same_values(df.iloc[i].reset_index(drop=True), b,
-                               columns=list(WIDE_COLUMNS), context=ctx + " to_batches")
+                               columns=cols, context=ctx + " to_batches")
         assert n == len(df) and ids.all(), ctx + " to_batches"
         assert_same_dtypes(df, pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()}),
                            context=ctx + " dtypes")

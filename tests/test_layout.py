@@ -28,6 +28,7 @@ PLUGINS = {"pandas_ext", "fs", "widgets", "demo", "__main__", "_default", "cli",
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "_cparse": set(),
+    "_cmsgpack": set(),
     "_util": {"errors"},
     "_repr": {"errors", "_util"},
     "server": {"errors"},
@@ -35,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": GROUND,
     "kv": GROUND | {"client", "frames"},
     "objects": GROUND | {"client"},
-    "frames": GROUND | {"client"},
+    "frames": GROUND | {"client", "_cmsgpack"},  # the msgpack reader's C half
 }
 # A package's _blocking.py holds blocking-only extras: it may also use the blocking engine.
 BLOCKING_EXTRAS_MAY_IMPORT = {"blocking"}

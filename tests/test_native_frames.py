@@ -67,6 +67,7 @@ def test_bad_input_is_a_type_error() -> None:
 
 def test_bulk_publish_round_trip(js: jsdata.JetStream) -> None:
     _round_trip(js, "NF")
+    _round_trip(js, "NFM", codec="msgpack")
     pure = os.environ.get("JSDATA_PURE_PYTHON") == "1" or publish.format_pubs_c is None
     assert (publish.format_pubs is publish.format_pubs_py) is pure
 
@@ -77,11 +78,14 @@ def test_bulk_publish_round_trip_pure_python(server) -> None:  # type: ignore[no
     code = textwrap.dedent(f"""
         import jsdata
         from jsdata.client import _parser, bulk
+        from jsdata.frames import msgpack_columns
         from tests.test_native_frames import _round_trip
         assert not _parser.NATIVE and bulk.format_pubs is bulk.format_pubs_py
+        assert msgpack_columns.columns_c is None  # msgpack rows decoded one by one
         with jsdata.connect({server.url!r}) as js:
             assert type(js.nc._ps) is _parser.PurePythonParser
             _round_trip(js, "NFPY")
+            _round_trip(js, "NFPYM", codec="msgpack")
         print("ok")
     """)
     env = {**os.environ, "JSDATA_PURE_PYTHON": "1"}
@@ -91,13 +95,14 @@ def test_bulk_publish_round_trip_pure_python(server) -> None:  # type: ignore[no
     assert out.stdout.strip() == "ok"
 
 
-def _round_trip(js: jsdata.JetStream, name: str) -> None:
+def _round_trip(js: jsdata.JetStream, name: str, codec: str = "json") -> None:
     import pandas as pd
     s = js.create_stream(name=name, subjects=[f"{name}.>"])
     n = 5000
     df = pd.DataFrame({"id": range(n), "region": [["eu", "us", "ap"][i % 3] for i in range(n)],
                        "blob": ["é" * (i % 50) for i in range(n)]})
-    r = js.publish_dataframe(name + ".{region}", df, msg_id="{id}", progress=False)
+    r = js.publish_dataframe(name + ".{region}", df, msg_id="{id}", codec=codec,
+                             progress=False)
     assert r.rows == n
     back = s.to_pandas(metadata=("subject",), progress=False)
     assert back["id"].tolist() == list(range(n))

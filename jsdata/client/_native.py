@@ -3,10 +3,12 @@
 ``jsdata._cparse`` speeds up two hot paths: scanning runs of bulk-subscription frames in
 the protocol parser (:mod:`jsdata.client._parser`) and formatting a batch of PUB/HPUB
 commands in the bulk publisher (:mod:`jsdata.client.bulk`). Both have a pure-Python twin
-that produces the same results. Which one a process uses is decided here, once: the C one
-when the extension is built, unless the environment variable ``JSDATA_PURE_PYTHON=1`` is
-set (the suite runs once that way, so the fallback is as tested as the C path; users may set
-it to rule the extension out when chasing a problem). Nothing switches it later.
+that produces the same results. (The data layer's extension, ``jsdata._cmsgpack``, is
+loaded by :mod:`jsdata.frames.msgpack_columns` and obeys the same switch.) Which one a
+process uses is decided here, once: the C one when the extension is built, unless the
+environment variable ``JSDATA_PURE_PYTHON=1`` is set (the suite runs once that way, so the
+fallback is as tested as the C path; users may set it to rule the extension out when
+chasing a problem). Nothing switches it later.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ENV_PURE_PYTHON", "NATIVE", "join", "pubs", "scan", "split"]
+__all__ = ["ENV_PURE_PYTHON", "NATIVE", "forced_pure", "join", "pubs", "scan", "split"]
 
 ENV_PURE_PYTHON = "JSDATA_PURE_PYTHON"
 
@@ -23,8 +25,13 @@ ENV_PURE_PYTHON = "JSDATA_PURE_PYTHON"
 _Fn = Callable[..., Any] | None
 
 
+def forced_pure() -> bool:
+    """Whether ``JSDATA_PURE_PYTHON`` rules the C extensions out in this process."""
+    return os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _load() -> tuple[_Fn, _Fn, _Fn, _Fn]:
-    if os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on"):
+    if forced_pure():
         return None, None, None, None
     try:
         from .._cparse import join, pubs, scan, split

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Union
 
 import numpy as np
@@ -30,6 +29,7 @@ import pyarrow.compute as pc
 from .. import errors
 from .._util import gc_paused
 from .json_text import json_rows
+from .rows import TS_UTC, rows_to_table
 from .values import decode_json, decode_msgpack, encode_json_row, encode_msgpack_row
 
 JSON_TYPE = "application/json"
@@ -114,7 +114,6 @@ _ISO_DT = re.compile(
     r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d(:?\d\d)?)?$")
 _ISO_DT_ARROW = (r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,9})?)?"
                  r"(Z|[+-]\d\d(:?\d\d)?)?$")
-TS_UTC = pa.timestamp("ns", "UTC")
 
 
 def _strings_to_timestamps(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | None:
@@ -174,76 +173,6 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
                     f"column {f.name!r} ({c.type}) cannot be cast to {f.type}: {e}") from None
         cols.append(c)
     return pa.Table.from_arrays(cols, schema=schema)
-
-
-def _py_normalize(v: Any) -> Any:
-    """Python value with msgpack timestamps as datetimes (nested values too)."""
-    import msgpack
-    if isinstance(v, msgpack.Timestamp):
-        return v.to_datetime()
-    if isinstance(v, dict):
-        return {k: _py_normalize(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_py_normalize(x) for x in v]
-    return v
-
-
-def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema | None = None,
-                  hints: pa.Schema | None = None) -> pa.Table:
-    """Build a table from row dicts (keys in order of first appearance); ``hints`` gives
-    the types of some fields (others are inferred; a hint that does not fit is dropped)."""
-    if schema is not None:
-        if not rows:
-            return schema.empty_table()
-        try:
-            return pa.Table.from_pylist(rows, schema=schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            try:
-                return pa.Table.from_pylist([_py_normalize(r) for r in rows], schema=schema)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-                raise errors.DecodeError(f"rows do not fit the schema: {e}") from None
-    if not rows:
-        return pa.table({})
-    keys: dict[str, None] = {}
-    for r in rows:
-        for k in r:
-            if k not in keys:
-                keys[k] = None
-    cols = []
-    names = []
-    for k in keys:
-        vals = [r.get(k) for r in rows]
-        col = None
-        if hints is not None and isinstance(k, str):
-            i = hints.get_field_index(k)
-            if i >= 0:
-                try:
-                    col = pa.array(vals, hints.field(i).type, from_pandas=True)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
-                    col = None
-        cols.append(col if col is not None else _py_column(k, vals))
-        names.append(str(k))
-    return pa.table(cols, names=names)
-
-
-def _py_column(name: Any, vals: list[Any]) -> pa.Array:
-    import msgpack
-    first = next((v for v in vals if v is not None), None)
-    if isinstance(first, msgpack.Timestamp):
-        try:
-            return pa.array([None if v is None else v.to_unix_nano() for v in vals],
-                            pa.int64()).cast(TS_UTC)
-        except (AttributeError, TypeError):
-            pass
-    if isinstance(first, datetime):
-        return pa.array(vals).cast(TS_UTC) if first.tzinfo is not None else pa.array(vals)
-    try:
-        return pa.array(vals, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        try:
-            return pa.array([_py_normalize(v) for v in vals], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise errors.DecodeError(f"field {name!r} has values of mixed types: {e}") from None
 
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:
@@ -409,6 +338,11 @@ class MsgpackCodec(Codec):
 
     def _decode(self, payloads: Sequence[bytes], schema: pa.Schema | None,
                 hints: pa.Schema | None) -> DecodeResult:
+        if schema is None:  # rows that are plain maps: read into columns in C
+            from .msgpack_columns import maps_to_table
+            table = maps_to_table(payloads, hints)
+            if table is not None:
+                return table
         with gc_paused():  # a map (and lists) per row
             return self._decode_rows(payloads, schema, hints)
 

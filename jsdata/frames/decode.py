@@ -26,6 +26,7 @@ from .codec import (
     TS_UTC,
     Codec,
     JsonCodec,
+    MsgpackCodec,
     codec_for_content_type,
     concat_tables,
     conform,
@@ -40,7 +41,8 @@ if TYPE_CHECKING:
 
     from .options import ReadOptions
 
-_VIEW_CODECS = (JsonCodec,)  # built-in codecs that take a PackedPayloads view as it is
+# built-in codecs that take a PackedPayloads view as it is
+_VIEW_CODECS = (JsonCodec, MsgpackCodec)
 META_KEY = b"jetstream"  # schema metadata: the covered range
 UNKNOWN_KEY = b"jsdata.unknown_schemas"  # decode_chunk: schema ids it did not know
 
