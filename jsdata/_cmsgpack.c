@@ -9,17 +9,18 @@
  *     (key, kind, null_count, validity, values, offsets)
  *
  * ``validity`` is an Arrow validity bitmap (None when nothing is null), ``values`` and
- * ``offsets`` the Arrow buffers of the column for its kind (see KINDS below): int64,
- * float64 (NaN counts as null, as pandas' from_pandas does), bool (bit-packed), string and
- * binary (int32 offsets), a Timestamp extension (-1) as int64 nanoseconds, or "raw": any
+ * ``offsets`` the Arrow buffers of the column for its kind (the K_ enum below): int64
+ * (uint64 when a value is beyond int64 and none is negative), float64 (NaN counts as null,
+ * as pandas' from_pandas does), bool (bit-packed), string and binary (int32 offsets), a
+ * Timestamp extension (-1) as int64 nanoseconds, or "raw": any
  * other value (arrays, maps, other extensions, or a column whose first value is one), as
  * one msgpack array of the column's values (nil where a row lacks the key) that Python
  * unpacks in one call. A column's kind is fixed by its first non-nil value.
  *
  * It returns None, having built nothing, whenever the rows are not that simple: a payload
  * that is not one map, a key that is not a string, a key twice in a row, a value of
- * another kind than its column's, an int beyond int64, a malformed or truncated payload.
- * The caller then decodes the batch row by row (jsdata/frames/codec.py), the pure-Python
+ * another kind than its column's, ints that fit neither int64 nor uint64, a malformed or
+ * truncated payload. The caller then decodes the batch row by row (jsdata/frames/rows.py), the pure-Python
  * path that also finds and names what was wrong. String values are not checked for UTF-8
  * here: the caller validates the Arrow array.
  */
@@ -30,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_BIN, K_TS, K_RAW };
+enum { K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_BIN, K_TS, K_RAW, K_UINT };
 
 typedef struct {
     char *p;
@@ -69,6 +70,7 @@ typedef struct {
     Py_ssize_t len;   /* rows so far */
     Py_ssize_t nulls;
     Py_ssize_t row;   /* the last row that had this key */
+    int neg, big;     /* ints: a negative one seen, one beyond int64 seen (then uint64) */
     Buf valid;        /* validity bitmap (bits 0..len-1) */
     Buf vals;         /* values: 8 bytes a row, bool bits, or string/raw bytes */
     Buf offs;         /* int32 offsets (string, binary) */
@@ -393,7 +395,7 @@ static int col_value(Col *c, const unsigned char *p, const unsigned char *end,
         case 0xcf: {
             uint64_t u = be64(p + 1);
             if (u > (uint64_t)INT64_MAX)
-                return BAIL;
+                c->big = 1; /* the column becomes uint64, if no value is negative */
             v = (int64_t)u;
             break;
         }
@@ -402,6 +404,10 @@ static int col_value(Col *c, const unsigned char *p, const unsigned char *end,
         case 0xd2: v = (int32_t)be32(p + 1); break;
         default: v = (int64_t)be64(p + 1); break;
         }
+        if (v < 0 && !(t == 0xcf))
+            c->neg = 1;
+        if (c->neg && c->big)
+            return BAIL; /* fits neither int64 nor uint64: the row path says so */
         if (buf_put(&c->vals, &v, 8))
             return NOMEM;
         break;
@@ -569,7 +575,8 @@ static PyObject *col_tuple(Col *c)
         offs = Py_NewRef(Py_None);
     PyObject *out = NULL;
     if (valid && vals && offs)
-        out = Py_BuildValue("(NinNNN)", key, c->kind, c->nulls, valid, vals, offs);
+        out = Py_BuildValue("(NinNNN)", key, c->kind == K_INT && c->big ? K_UINT : c->kind,
+                            c->nulls, valid, vals, offs);
     else {
         Py_DECREF(key);
         Py_XDECREF(valid);

@@ -50,9 +50,10 @@ def ts(sec: int, nsec: int = 0) -> msgpack.Timestamp:
 
 
 EDGE_ROWS: list[dict[str, Any]] = [
-    {"i": 0, "f": 1.5, "s": "", "b": b"", "t": ts(0), "x": True},
-    {"i": 127, "f": float("nan"), "s": "a" * 31, "b": b"a" * 255, "t": ts(2**32 - 1), "x": False},
-    {"i": 128, "f": float("inf"), "s": "b" * 32, "b": b"a" * 256, "t": ts(2**32, 5)},
+    {"i": 0, "f": 1.5, "s": "", "b": b"", "t": ts(0), "x": True, "u": 2**63},
+    {"i": 127, "f": float("nan"), "s": "a" * 31, "b": b"a" * 255, "t": ts(2**32 - 1), "x": False,
+     "u": 2**64 - 1},
+    {"i": 128, "f": float("inf"), "s": "b" * 32, "b": b"a" * 256, "t": ts(2**32, 5), "u": 0},
     {"i": 65536, "f": -0.0, "s": "c" * 255, "b": b"z" * 70000, "t": ts(2**33, 999_999_999)},
     {"i": 2**63 - 1, "s": "d" * 256, "t": ts(-1, 1), "x": None},
     {"i": -1, "f": None, "s": "é\u2603" * 40000, "t": ts(-(2**33), 0)},
@@ -75,6 +76,8 @@ def test_every_form_reads_as_the_rows_do() -> None:
     assert got.column("f").null_count == 8  # NaN, nil and the 6 rows without it are null
     assert got.column("t").type == pa.timestamp("ns", "UTC")
     assert got.column("nil").type == pa.null()
+    assert got.column("u").type == pa.uint64()  # beyond int64, none negative
+    assert got.column("u").to_pylist()[:3] == [2**63, 2**64 - 1, 0]
     assert got.column("late").to_pylist()[6:9] == [[1, 2], None, [3, 4]]
     same(maps_to_table(payloads, pa.schema([("i", pa.int64()), ("f", pa.float32()),
                                               ("s", pa.string()), ("b", pa.string()),
@@ -141,7 +144,7 @@ DECLINED = {
     "a key twice": [b"\x82\xa1a\x01\xa1a\x02"],
     "mixed kinds": [pack({"a": 1}), pack({"a": "x"})],
     "int then float": [pack({"a": 1}), pack({"a": 2.5})],
-    "beyond int64": [pack({"a": 2**63})],
+    "ints for neither int64 nor uint64": [pack({"a": -1}), pack({"a": 2**63})],
     "truncated": [pack({"a": "hello"})[:-1]],
     "trailing bytes": [pack({"a": 1}) + b"\x01"],
     "empty payload": [b""],
@@ -207,7 +210,8 @@ def column_rows(draw: st.DrawFn) -> list[dict[str, Any]]:
     n = draw(st.integers(1, 30))
     kinds = {k: draw(st.sampled_from(["int", "float", "bool", "str", "bin", "ts", "any",
                                       "nested"])) for k in KEYS}
-    gen = {"int": st.integers(-(2**63), 2**63 - 1), "float": st.floats(),
+    gen = {"int": st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**64 - 1)),
+           "float": st.floats(),
            "bool": st.booleans(), "str": st.text(max_size=20), "bin": st.binary(max_size=20),
            "ts": st.builds(ts, st.integers(0, 2**34 - 1), st.integers(0, 10**9 - 1)),
            "any": scalars, "nested": values}
@@ -247,14 +251,18 @@ def simple(rows: list[dict[str, Any]]) -> bool:
     if not any(rows):
         return False  # no column at all: left to the row path
     kinds: dict[str, str] = {}
+    neg: set[str] = set()
+    big: set[str] = set()
     for r in rows:
         for k, v in r.items():
             if v is None:
                 continue
             kind = ("nested" if isinstance(v, (list, dict)) else "bool" if isinstance(v, bool)
                     else "int" if isinstance(v, int) else type(v).__name__)
-            if kind == "int" and not -(2**63) <= v < 2**63:
-                return False
+            if kind == "int" and kinds.get(k, "int") == "int":
+                (neg if v < 0 else big if v >= 2**63 else set()).add(k)
+                if k in neg and k in big:
+                    return False  # fits neither int64 nor uint64
             if isinstance(v, msgpack.Timestamp) and not -(2**63) <= v.to_unix_nano() < 2**63:
                 return False
             first = kinds.setdefault(k, kind)

@@ -27,7 +27,7 @@ from .rows import TS_UTC, py_column
 __all__ = ["maps_to_table"]
 
 # the kinds of jsdata/_cmsgpack.c
-K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_BIN, K_TS, K_RAW = range(8)
+K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_BIN, K_TS, K_RAW, K_UINT = range(9)
 
 
 def _load() -> Callable[..., Any] | None:
@@ -42,7 +42,7 @@ def _load() -> Callable[..., Any] | None:
 
 columns_c = _load()  # the C reader this process uses (None: the row-by-row path only)
 _TYPES = {K_INT: pa.int64(), K_F64: pa.float64(), K_BOOL: pa.bool_(), K_STR: pa.string(),
-          K_BIN: pa.binary(), K_TS: pa.int64()}
+          K_BIN: pa.binary(), K_TS: pa.int64(), K_UINT: pa.uint64()}
 
 
 def _buffers(payloads: Sequence[bytes]) -> tuple[Any, Any, int, int]:
@@ -107,7 +107,7 @@ def _column(key: str, kind: int, n: int, nulls: int, valid: bytes | None, values
         return arr.cast(TS_UTC)
     if hint is None or hint == arr.type:
         return arr
-    if pa.types.is_integer(hint) and kind == K_INT:
+    if pa.types.is_integer(hint) and kind in (K_INT, K_UINT):
         try:
             return arr.cast(hint)  # a value out of range: as a Python int list would fail
         except (pa.ArrowInvalid, OverflowError):

@@ -68,8 +68,9 @@ def rows_to_table(rows: list[dict[str, Any]], schema: pa.Schema | None = None,
 
 def py_column(name: Any, vals: list[Any], hint: pa.DataType | None = None) -> pa.Array:
     """One column of Python values: of type ``hint`` when they all fit it, else inferred
-    (msgpack Timestamps and aware datetimes as :data:`TS_UTC`, NaN as null); values of
-    mixed types raise :class:`~jsdata.errors.DecodeError` naming the field."""
+    (msgpack Timestamps and aware datetimes as :data:`TS_UTC`, ints beyond int64 as uint64,
+    NaN as null); values of mixed types raise :class:`~jsdata.errors.DecodeError` naming
+    the field."""
     if hint is not None:
         try:
             return pa.array(vals, hint, from_pandas=True)
@@ -87,8 +88,14 @@ def py_column(name: Any, vals: list[Any], hint: pa.DataType | None = None) -> pa
         return pa.array(vals).cast(TS_UTC) if first.tzinfo is not None else pa.array(vals)
     try:
         return pa.array(vals, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+    except OverflowError:  # ints beyond int64: uint64 when none is negative
         try:
-            return pa.array([_py_normalize(v) for v in vals], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
-            raise errors.DecodeError(f"field {name!r} has values of mixed types: {e}") from None
+            return pa.array(vals, pa.uint64(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+            pass
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:
+        return pa.array([_py_normalize(v) for v in vals], from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as e:
+        raise errors.DecodeError(f"field {name!r} has values of mixed types: {e}") from None
