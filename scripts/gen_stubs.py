@@ -17,6 +17,7 @@ tests/test_signatures.py regenerates the stubs and fails when the committed ones
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import importlib
 import inspect
 import sys
@@ -117,6 +118,12 @@ class StubWriter:
         ind = "    "
         if attr == "__exit__":
             self.lines.append(f"{ind}def __exit__(self, *exc: object) -> None: ...")
+            return
+        if attr == "__iter__" and getattr(raw, "__name__", "") == "_iter_bursts":
+            anext = inspect.getattr_static(core, "__anext__")  # a generator of the items
+            ret = sigs.resolved_signature(anext).return_annotation
+            self.lines.append(f"{ind}def __iter__(self) -> "
+                              f"{self.tt.render(collections.abc.Iterator[ret])}: ...")
             return
         if attr in ("__iter__", "__enter__") and not _own_typed(raw):
             target = self.twin_self(twin, core, attr)

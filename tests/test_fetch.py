@@ -48,6 +48,29 @@ def test_fetch_full_batch(js) -> None:
     assert [m.metadata.sequence.stream for m in rest] == [4, 5]
 
 
+def test_a_loop_left_early_keeps_the_rest_of_the_batch(js) -> None:
+    """A blocking ``for`` takes what has arrived a burst at a time; what a loop did not
+    reach (``break``) stays in the batch, in order, for the next loop or ``next()``."""
+    c = _setup(js, 50)
+    b = c.fetch(50, max_wait=5)
+    wait_for(lambda: b.done)  # the whole batch has arrived: one burst holds all of it
+    first = []
+    for m in b:
+        first.append(int(m.data.rstrip(b".")))
+        if len(first) == 10:
+            break
+    one = next(iter(b))  # a new loop starts where the last one stopped
+    two = next(b)  # and next() on the batch itself goes on from there
+    for m in b:
+        if int(m.data.rstrip(b".")) == 20:
+            break  # the loop's generator is dropped here: 21.. go back to the batch
+    rest = [int(m.data.rstrip(b".")) for m in b]
+    got = first + [int(one.data.rstrip(b".")), int(two.data.rstrip(b"."))]
+    assert got == list(range(12))
+    assert rest == list(range(21, 50))
+    assert list(b) == [] and b.error is None
+
+
 def test_fetch_partial_batch_ends_at_max_wait_without_error(js) -> None:
     c = _setup(js, 2)
     t0 = time.monotonic()

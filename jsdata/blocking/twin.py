@@ -211,6 +211,24 @@ class SyncIterator(Iterator[Any]):
         except StopAsyncIteration:
             raise StopIteration from None
 
+    def burst(self) -> list[Any]:
+        """What :meth:`__next__` would return next, all of it: everything buffered, or else
+        the next burst (waiting for it); ``[]`` at the end. Needs ``_next_many``."""
+        with self._lock:
+            if self._buf:
+                out = self._buf[::-1]
+                self._buf = []
+                return out
+            items = self._ready() if self._ready is not None else None
+            if items is None:
+                items = self._lt.run(self._many())
+            return wrap_all(items, self._lt) if items else []
+
+    def unread(self, items: list[Any]) -> None:
+        """Put back the unconsumed tail of a :meth:`burst`: the next items again."""
+        with self._lock:
+            self._buf.extend(reversed(items))
+
     def close(self) -> None:
         aclose = getattr(self._ait, "aclose", None)
         if aclose is not None and not self._lt.closed:
@@ -401,15 +419,39 @@ def _iter_self(self: Twin) -> Twin:
     return self
 
 
-def _next_item(self: Twin) -> Any:
+def _sync_iterator(self: Twin) -> SyncIterator:
     try:
-        sit = self._sit  # type: ignore[attr-defined]
+        return self._sit  # type: ignore[attr-defined, no-any-return]
     except AttributeError:
         lt = self._lt
         if lt is None:
             raise errors.NotConnectedError("not bound to a connection") from None
         sit = self._sit = SyncIterator(self._core, lt)  # type: ignore[attr-defined]
-    return next(sit)
+        return sit
+
+
+def _next_item(self: Twin) -> Any:
+    return next(_sync_iterator(self))
+
+
+def _iter_bursts(self: Twin) -> Iterator[Any]:
+    """``for`` over a core iterator that opts in (``_iter_in_bursts``): a burst at a time
+    from the shared :class:`SyncIterator`, so each item costs a generator step instead of
+    a ``__next__`` call through the iterator's lock. What a loop left (``break``) goes back
+    to the shared buffer when the generator closes, for the next loop or ``next()``."""
+    sit = _sync_iterator(self)
+    while True:
+        items = sit.burst()
+        if not items:
+            return
+        i = 0
+        try:
+            for item in items:
+                i += 1
+                yield item
+        finally:
+            if i < len(items):
+                sit.unread(items[i:])
 
 
 def _enter(self: Twin) -> Any:
@@ -443,7 +485,8 @@ def make_twin(name: str, core: type, module: str = "jsdata") -> type[Twin]:
             ns[attr] = _make_method(attr, raw)
     if hasattr(core, "__anext__"):
         ns["__slots__"] = ("_sit",)
-        ns["__iter__"] = _iter_self
+        ns["__iter__"] = (_iter_bursts if getattr(core, "_iter_in_bursts", False)
+                          and hasattr(core, "_next_many") else _iter_self)
         ns["__next__"] = _next_item
     if hasattr(core, "__aenter__"):
         ns["__enter__"] = _enter

@@ -70,6 +70,10 @@ class MessageBatch:
     on the blocking surface that work runs on the calling thread, not on the event loop.
     """
 
+    # the blocking surface's ``for`` takes what has arrived a burst at a time (one batch,
+    # one consumer: no stop() to honour between two messages, unlike a consume context)
+    _iter_in_bursts = True
+
     def __init__(self, js: Context | None = None) -> None:
         self._js = js
         self._msgs: deque[Msg] = deque()
