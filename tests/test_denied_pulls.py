@@ -16,6 +16,7 @@ import pytest
 import jsdata
 from jsdata import errors
 from jsdata.server import EmbeddedServer
+from tests.helpers import wait_for
 
 PERMS = '''
 authorization {
@@ -88,7 +89,9 @@ def test_consume_reports_the_denial_and_stops(nopull_server) -> None:
         c = js.consumer("DENYP", "C")
         cc = c.consume(lambda m: None, error_handler=lambda ctx, e: seen.append(e))
         assert cc.wait_closed(timeout=LONG), "the consume context did not stop"
-        assert seen, "the error handler was not told"
+        # the blocking error handler runs on the handler thread, queued before the context
+        # closed but not necessarily run by the time wait_closed() returns
+        wait_for(lambda: bool(seen), LONG, "the error handler to be told")
         _denied(seen[0])
 
 

@@ -87,6 +87,19 @@ def test_every_form_reads_as_the_rows_do() -> None:
                                       ("t", pa.string()), ("nil", pa.int8())])))
 
 
+@needs_c
+@pytest.mark.parametrize("hint", [None, pa.float32(), pa.int8(), pa.string()])
+def test_a_column_of_nan_and_nil_only_has_no_type(hint: pa.DataType | None) -> None:
+    """NaN is null (as pandas' from_pandas reads it): a float column with no other value
+    is a null column, as the row path makes it (found by the random-rows property)."""
+    payloads = [pack({"a": float("nan")}), pack({"a": None}), pack({"b": 1})]
+    hints = None if hint is None else pa.schema([("a", hint)])
+    got = maps_to_table(payloads, hints)
+    assert got is not None
+    same(got, by_rows(payloads, hints))
+    assert got.schema.field("a").type == (pa.null() if hint is None else hint)
+
+
 def wide_frame(n: int) -> pd.DataFrame:
     rng = np.random.default_rng(7)
     return pd.DataFrame({

@@ -92,7 +92,7 @@ def _column(key: str, kind: int, n: int, nulls: int, valid: bytes | None, values
         except Exception:  # noqa: BLE001 - e.g. a malformed extension: the row path says
             return None
         return py_column(key, vals, hint)
-    if kind == K_NONE:
+    if kind == K_NONE or nulls == n:  # nil or missing (or NaN) in every row: no type
         return pa.nulls(n) if hint is None else pa.nulls(n, hint)
     vbuf = None if valid is None else pa.py_buffer(valid)
     bufs = [vbuf, pa.py_buffer(values)] if offsets is None else [
