@@ -10,6 +10,7 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[
     Extension("jsdata._cparse", ["jsdata/_cparse.c"], optional=True, extra_compile_args=["-O3"]),
-    Extension("jsdata._cmsgpack", ["jsdata/_cmsgpack.c"], optional=True,
+    Extension("jsdata._cmsgpack", ["jsdata/_cmsgpack.c"], depends=["jsdata/_columns.h"],
+              optional=True,
               extra_compile_args=["-O3"]),
 ])
