@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "_cparse": set(),
     "_cmsgpack": set(),
+    "_cjson": set(),
     "_util": {"errors"},
     "_repr": {"errors", "_util"},
     "server": {"errors"},
@@ -36,7 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": GROUND,
     "kv": GROUND | {"client", "frames"},
     "objects": GROUND | {"client"},
-    "frames": GROUND | {"client", "_cmsgpack"},  # the msgpack reader's C half
+    "frames": GROUND | {"client", "_cmsgpack", "_cjson"},  # the row readers' C halves
 }
 # A package's _blocking.py holds blocking-only extras: it may also use the blocking engine.
 BLOCKING_EXTRAS_MAY_IMPORT = {"blocking"}

@@ -78,10 +78,11 @@ def test_bulk_publish_round_trip_pure_python(server) -> None:  # type: ignore[no
     code = textwrap.dedent(f"""
         import jsdata
         from jsdata.client import _parser, bulk
-        from jsdata.frames import msgpack_columns
+        from jsdata.frames import json_columns, msgpack_columns
         from tests.test_native_frames import _round_trip
         assert not _parser.NATIVE and bulk.format_pubs is bulk.format_pubs_py
         assert msgpack_columns.columns_c is None  # msgpack rows decoded one by one
+        assert json_columns.columns_c is None  # JSON rows read by pyarrow only
         with jsdata.connect({server.url!r}) as js:
             assert type(js.nc._ps) is _parser.PurePythonParser
             _round_trip(js, "NFPY")

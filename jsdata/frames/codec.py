@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from .. import errors
 from .._util import gc_paused
+from .json_columns import objects_to_table
 from .json_text import json_rows
 from .rows import TS_UTC, rows_to_table
 from .values import decode_json, decode_msgpack, encode_json_row, encode_msgpack_row
@@ -263,6 +264,10 @@ class JsonCodec(Codec):
         n = len(payloads)
         if n == 0:
             return pa.table({}) if schema is None else schema.empty_table()
+        if schema is None:  # rows of scalars: read in C, straight from the buffer
+            table = objects_to_table(payloads, hints)
+            if table is not None:
+                return infer_timestamps(table, hints)
         joined = getattr(payloads, "joined", None)  # a packed batch: one copy, in C
         blob = joined(b"\n") if joined is not None else b"\n".join(payloads)
         if blob.count(b"\n") != n - 1:

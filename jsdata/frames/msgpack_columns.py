@@ -17,11 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from ..client import _native
-from .packed import PackedPayloads
+from .packed import buffers
 from .rows import TS_UTC, py_column
 
 __all__ = ["maps_to_table"]
@@ -45,18 +44,6 @@ _TYPES = {K_INT: pa.int64(), K_F64: pa.float64(), K_BOOL: pa.bool_(), K_STR: pa.
           K_BIN: pa.binary(), K_TS: pa.int64(), K_UINT: pa.uint64()}
 
 
-def _buffers(payloads: Sequence[bytes]) -> tuple[Any, Any, int, int]:
-    """(data, int64 offsets, start, stop) of the payloads: the received buffer of a packed
-    batch as it is, else the payloads joined."""
-    if isinstance(payloads, PackedPayloads):
-        p = payloads.p
-        return p.data, p.doff, payloads.start, payloads.stop
-    lens = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
-    off = np.zeros(len(payloads) + 1, dtype=np.int64)
-    np.cumsum(lens, out=off[1:])
-    return b"".join(payloads), off, 0, len(payloads)
-
-
 def maps_to_table(payloads: Sequence[bytes], hints: pa.Schema | None) -> pa.Table | None:
     """The table of a batch of msgpack row maps (``hints``: types for some columns, as
     :func:`~jsdata.frames.rows.rows_to_table` takes them), or None: decode row by row."""
@@ -64,7 +51,7 @@ def maps_to_table(payloads: Sequence[bytes], hints: pa.Schema | None) -> pa.Tabl
     n = len(payloads)
     if columns is None or n == 0:
         return None
-    cols = columns(*_buffers(payloads))
+    cols = columns(*buffers(payloads))
     if cols is None:
         return None
     arrays = []

@@ -11,7 +11,7 @@ can still take them one at a time. pyarrow and numpy load with the reader, as fo
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
@@ -119,3 +119,15 @@ class PackedPayloads(Sequence[bytes]):
     def arrow(self) -> pa.Array:
         """The payloads as a ``large_binary`` array over the batch's buffer (zero-copy)."""
         return binary(self.p, "data", self.start, self.stop)
+
+
+def buffers(payloads: Sequence[bytes]) -> tuple[Any, Any, int, int]:
+    """(data, int64 offsets, start, stop) of the payloads, as the C row readers take them:
+    the received buffer of a packed batch as it is, else the payloads joined."""
+    if isinstance(payloads, PackedPayloads):
+        p = payloads.p
+        return p.data, p.doff, payloads.start, payloads.stop
+    lens = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    off = np.zeros(len(payloads) + 1, dtype=np.int64)
+    np.cumsum(lens, out=off[1:])
+    return b"".join(payloads), off, 0, len(payloads)
