@@ -5,18 +5,22 @@
  * columns(data, offsets, start, stop) reads payloads start..stop-1 of a buffer with int64
  * offsets, each one JSON object of scalar values (a row, as publish_dataframe writes it or
  * as most producers send events), and returns one tuple per key in order of first
- * appearance (see jsdata/_columns.h): ints as int64, numbers as float64 once a column holds
- * one with a fraction or an exponent (ints read before are converted, as pyarrow does),
- * true/false as bool, strings (escapes decoded to UTF-8) as string, null as null.
+ * appearance (see jsdata/_columns.h): ints as int64 (uint64 when one passes int64 and none
+ * is negative: the caller decides, as pyarrow makes doubles of them without a hint), numbers
+ * as float64 once a column holds one with a fraction or an exponent (ints read before are
+ * converted, as pyarrow does), true/false as bool, strings (escapes decoded to UTF-8) as
+ * string, null as null. A column of nested values (objects, arrays) comes back as lines
+ * {"v":<value>} for pyarrow to read as one column: the scalar columns around it are not
+ * parsed twice.
  *
  * It returns None, having built nothing, whenever pyarrow's reader might read the rows
  * differently or not at all, so that the caller's pyarrow path gives the answer:
  *   - a payload that is not one object (plus whitespace), or malformed JSON;
- *   - a nested value (object or array), or NaN / Infinity;
+ *   - NaN / Infinity, a nested value that does not end;
  *   - a key with an escape sequence, a key twice in one row;
- *   - a column whose values are of different kinds (bool, number, string);
- *   - an int beyond int64 or written -0, a number beyond float64's range or with an
- *     exponent above 308;
+ *   - a column whose values are of different kinds (bool, number, string, nested);
+ *   - an int beyond uint64 (or below int64, or ints of both signs beyond int64), an int
+ *     written -0, a number beyond float64's range or with an exponent above 308;
  *   - an invalid escape or surrogate pair, a raw control character in a string.
  * String columns holding a value that starts like an ISO date (dddd-dd-dd) are reported as
  * K_DSTR: pyarrow infers timestamps from such strings, so the caller reads those rows with
@@ -162,23 +166,34 @@ static int put_string(Col *c, const unsigned char *p, const unsigned char *end,
     return buf_put(&c->offs, &off, 4) ? NOMEM : 0;
 }
 
-/* The column's int64 values as float64 (a number with a fraction arrived). */
+/* The column's ints as float64 (a number with a fraction arrived). */
 static void to_f64(Col *c)
 {
     int64_t *v = (int64_t *)c->vals.p;
     for (Py_ssize_t i = 0; i < c->len; i++) {
-        double d = (double)v[i];
+        double d = c->big ? (double)(uint64_t)v[i] : (double)v[i];
         memcpy(&v[i], &d, 8);
     }
     c->kind = K_F64;
 }
 
-/* The number at p onto c (int64 or float64); *next after it. */
+/* m * 10 + digit, unless that passes uint64 (then 0 and m is left alone). */
+static inline int acc(uint64_t *m, unsigned char ch)
+{
+    uint64_t t;
+    if (__builtin_mul_overflow(*m, (uint64_t)10, &t) ||
+        __builtin_add_overflow(t, (uint64_t)(ch - '0'), &t))
+        return 0;
+    *m = t;
+    return 1;
+}
+
+/* The number at p onto c (int64, uint64 or float64); *next after it. */
 static int put_number(Col *c, const unsigned char *p, const unsigned char *end,
                       const unsigned char **next)
 {
     const unsigned char *s = p;
-    int neg = 0, isint = 1, exact = 1, nd = 0;
+    int neg = 0, isint = 1, exact = 1;
     uint64_t m = 0;
     int64_t e10 = 0;
     if (*p == '-') {
@@ -190,30 +205,21 @@ static int put_number(Col *c, const unsigned char *p, const unsigned char *end,
     if (*p == '0') {
         p++;
     } else {
-        for (; p < end && IS_DIGIT(*p); p++) {
-            if (nd < 19) {
-                m = m * 10 + (uint64_t)(*p - '0');
-                nd++;
-            } else {
-                exact = 0;
+        for (; p < end && IS_DIGIT(*p); p++)
+            if (!exact || !acc(&m, *p)) {
+                exact = 0; /* digits beyond 64 bits: strtod reads the text */
                 e10++;
             }
-        }
     }
     if (p < end && *p == '.') {
         isint = 0;
         if (++p >= end || !IS_DIGIT(*p))
             return BAIL;
         for (; p < end && IS_DIGIT(*p); p++) {
-            if (m == 0 && *p == '0') {
+            if (exact && acc(&m, *p))
                 e10--;
-            } else if (nd < 19) {
-                m = m * 10 + (uint64_t)(*p - '0');
-                nd++;
-                e10--;
-            } else {
+            else
                 exact = 0;
-            }
         }
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
@@ -234,19 +240,26 @@ static int put_number(Col *c, const unsigned char *p, const unsigned char *end,
     }
     *next = p;
     if (isint) {
-        if (!exact || (neg ? m > (uint64_t)INT64_MAX + 1 : m > (uint64_t)INT64_MAX))
-            return BAIL; /* beyond int64: pyarrow makes a double of it; rare, its path */
+        if (!exact || (neg && m > (uint64_t)INT64_MAX + 1))
+            return BAIL; /* beyond int64 and uint64: pyarrow makes a double of it */
         if (neg && m == 0)
             return BAIL; /* -0: a -0.0 once the column holds floats; rare, its path */
-        int64_t v = neg ? (int64_t)(0 - m) : (int64_t)m;
         if (c->kind == K_NONE && col_start(c, K_INT))
             return NOMEM;
-        if (c->kind == K_INT)
-            return buf_put(&c->vals, &v, 8) ? NOMEM : 0;
-        if (c->kind != K_F64)
+        if (c->kind == K_F64) {
+            double d = neg ? -(double)m : (double)m; /* correctly rounded, as from text */
+            return buf_put(&c->vals, &d, 8) ? NOMEM : 0;
+        }
+        if (c->kind != K_INT)
             return BAIL;
-        double d = (double)v;
-        return buf_put(&c->vals, &d, 8) ? NOMEM : 0;
+        if (neg)
+            c->neg = 1;
+        else if (m > (uint64_t)INT64_MAX)
+            c->big = 1; /* a uint64 column, if no value is negative */
+        if (c->neg && c->big)
+            return BAIL;
+        int64_t v = neg ? (int64_t)(0 - m) : (int64_t)m;
+        return buf_put(&c->vals, &v, 8) ? NOMEM : 0;
     }
     double d;
     if (exact && m <= (1ULL << 53) && e10 >= -22 && e10 <= 22) {
@@ -272,6 +285,48 @@ static int put_number(Col *c, const unsigned char *p, const unsigned char *end,
     if (c->kind != K_F64)
         return BAIL;
     return buf_put(&c->vals, &d, 8) ? NOMEM : 0;
+}
+
+/* The end of the nested value (object or array) at p, or NULL if it does not end (the
+ * tokens inside are checked by pyarrow when it reads the column). */
+static const unsigned char *skip_nested(const unsigned char *p, const unsigned char *end)
+{
+    Py_ssize_t depth = 0;
+    for (; p < end; p++) {
+        unsigned char ch = *p;
+        if (ch == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\')
+                    p++;
+            if (p >= end)
+                return NULL;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (--depth == 0)
+                return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* The nested value at p onto c's lines ({"v":<value>}, raw CR/LF as spaces). */
+static int put_nested(Col *c, const unsigned char *p, const unsigned char *end,
+                      const unsigned char **next)
+{
+    const unsigned char *q = skip_nested(p, end);
+    if (!q)
+        return BAIL;
+    *next = q;
+    Py_ssize_t from = c->vals.len;
+    if (buf_put(&c->vals, JRAW_HEAD, (Py_ssize_t)strlen(JRAW_HEAD)) ||
+        buf_put(&c->vals, p, q - p) || buf_put(&c->vals, JRAW_TAIL, (Py_ssize_t)strlen(JRAW_TAIL)))
+        return NOMEM;
+    for (char *x = c->vals.p + from, *e = c->vals.p + c->vals.len - 1; x < e; x++)
+        if (*x == '\n' || *x == '\r')
+            *x = ' '; /* only between tokens in valid JSON: the line stays one value */
+    c->len++;
+    return 0;
 }
 
 /* Append the value at p to c; *next gets its end. */
@@ -309,8 +364,14 @@ static int col_value(Col *c, const unsigned char *p, const unsigned char *end,
             return BAIL;
         *next = p + 4;
         return col_null(c) ? NOMEM : 0;
+    } else if (t == '{' || t == '[') {
+        if (c->kind == K_NONE && col_start(c, K_JRAW))
+            return NOMEM;
+        if (c->kind != K_JRAW)
+            return BAIL;
+        return put_nested(c, p, end, next);
     } else {
-        return BAIL; /* an object, an array, NaN, Infinity or not JSON */
+        return BAIL; /* NaN, Infinity or not JSON */
     }
     if (rc)
         return rc;

@@ -26,8 +26,13 @@
 
 /* Column kinds. K_UINT is reported for a K_INT column with a value beyond int64 (msgpack);
  * K_DSTR for a K_STR column holding a value that starts like an ISO date (JSON: pyarrow
- * may read such a column as timestamps, so the caller leaves it to pyarrow). */
-enum { K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_BIN, K_TS, K_RAW, K_UINT, K_DSTR };
+ * may read such a column as timestamps, so the caller leaves it to pyarrow). K_RAW is a
+ * msgpack column of nested values (one msgpack array), K_JRAW a JSON one: one line
+ * {"v":<value>} per row ({"v":null} for a null), for pyarrow to read as one column. */
+enum { K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_BIN, K_TS, K_RAW, K_UINT, K_DSTR, K_JRAW };
+#define JRAW_NULL "{\"v\":null}\n"
+#define JRAW_HEAD "{\"v\":"
+#define JRAW_TAIL "}\n"
 
 typedef struct {
     char *p;
@@ -124,8 +129,13 @@ static int col_null(Col *c)
             return -1;
         break;
     }
+    case K_JRAW:
+        if (buf_put(&c->vals, JRAW_NULL, (Py_ssize_t)strlen(JRAW_NULL)))
+            return -1;
+        break;
     }
-    if (c->kind != K_RAW && c->kind != K_NONE && bits_reserve(&c->valid, i + 1))
+    if (c->kind != K_RAW && c->kind != K_JRAW && c->kind != K_NONE &&
+        bits_reserve(&c->valid, i + 1))
         return -1;
     c->len++;
     c->nulls++;
@@ -227,7 +237,7 @@ static PyObject *col_tuple(Col *c)
         return NULL;
     PyObject *valid = NULL, *vals = NULL, *offs = NULL;
     Py_ssize_t n = c->len;
-    if (c->kind != K_NONE && c->kind != K_RAW && c->nulls)
+    if (c->kind != K_NONE && c->kind != K_RAW && c->kind != K_JRAW && c->nulls)
         valid = bytes_of(&c->valid, (n + 7) / 8);
     else
         valid = Py_NewRef(Py_None);

@@ -275,7 +275,7 @@ class JsonCodec(Codec):
             blob = b"\n".join(payloads)
         table = None
         parents = None
-        if blob[:1] == b"{":  # optimistic: one object per line
+        if blob[:1] == b"{" or blob.lstrip()[:1] == b"{":  # optimistic: one object per line
             try:
                 table = (_json_read(blob, hints, "infer") if hints is not None
                          else _json_read(blob, schema))

@@ -4,17 +4,19 @@ A batch of payloads that are each one JSON object of scalar values (a row, as
 ``publish_dataframe`` writes it, or an event as most producers send it) is read by the C
 extension (``jsdata/_cjson.c``) straight into Arrow buffers, one column per key: ints,
 floats, booleans, strings and nulls, with no Python object per value and without joining
-the payloads. :func:`objects_to_table` builds the table pyarrow's ``read_json`` builds from
-the same lines (and the same explicit-schema ``hints``), type for type, value for value and
-column for column. It returns None when the C reader is not built (or
-``JSDATA_PURE_PYTHON=1``) or when pyarrow might read the rows differently: nested values,
-strings that pyarrow may take for timestamps, mixed kinds, malformed JSON, ints beyond
-int64. The caller then reads the batch with pyarrow, which is also the path that names
-what was wrong.
+the payloads. Columns of nested values (lists, objects) come back from C as one line per
+row, which pyarrow reads as that one column. :func:`objects_to_table` builds the table
+pyarrow's ``read_json`` builds from the same lines (and the same explicit-schema
+``hints``), type for type, value for value and column for column. It returns None when
+the C reader is not built (or ``JSDATA_PURE_PYTHON=1``) or when pyarrow might read the
+rows differently: strings that pyarrow may take for timestamps (unless hinted as text),
+mixed kinds, malformed JSON, ints beyond uint64. The caller then reads the batch with
+pyarrow, which is also the path that names what was wrong.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +29,7 @@ from .packed import buffers
 __all__ = ["objects_to_table"]
 
 # the kinds of jsdata/_columns.h that the JSON reader gives
-K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_DSTR = 0, 1, 2, 3, 4, 9
+K_NONE, K_INT, K_F64, K_BOOL, K_STR, K_UINT, K_DSTR, K_JRAW = 0, 1, 2, 3, 4, 8, 9, 10
 
 
 def _load() -> Callable[..., Any] | None:
@@ -42,7 +44,7 @@ def _load() -> Callable[..., Any] | None:
 
 columns_c = _load()  # the C reader this process uses (None: pyarrow's reader only)
 _TYPES = {K_INT: pa.int64(), K_F64: pa.float64(), K_BOOL: pa.bool_(), K_STR: pa.string(),
-          K_DSTR: pa.string()}
+          K_DSTR: pa.string(), K_UINT: pa.uint64()}
 
 
 def objects_to_table(payloads: Sequence[bytes], hints: pa.Schema | None = None
@@ -82,6 +84,8 @@ def _column(kind: int, n: int, nulls: int, valid: bytes | None, values: Any,
         return pa.nulls(n) if hint is None else pa.nulls(n, hint)
     if kind == K_DSTR and not (hint is not None and pa.types.is_string(hint)):
         return None  # strings pyarrow may infer as timestamps: its own path
+    if kind == K_JRAW:
+        return _nested(values, n, hint)
     vbuf = None if valid is None else pa.py_buffer(valid)
     bufs = [vbuf, pa.py_buffer(values)] if offsets is None else [
         vbuf, pa.py_buffer(offsets), pa.py_buffer(values)]
@@ -91,16 +95,35 @@ def _column(kind: int, n: int, nulls: int, valid: bytes | None, values: Any,
             arr.validate(full=True)  # UTF-8: not checked in C
         except pa.ArrowInvalid:
             return None
+    if kind == K_UINT and hint is None:
+        return arr.cast(pa.float64(), safe=False)  # pyarrow makes doubles of them; rounded alike
     if hint is None or hint == arr.type:
         return arr
-    if kind == K_INT and (pa.types.is_integer(hint) or pa.types.is_float64(hint)):
+    if kind in (K_INT, K_UINT) and (pa.types.is_integer(hint) or pa.types.is_float64(hint)):
         try:
             return arr.cast(hint)  # out of range: pyarrow refuses it, and says so
         except (pa.ArrowInvalid, OverflowError):
             return None
-    if kind in (K_INT, K_F64) and pa.types.is_float32(hint):
+    if kind in (K_INT, K_UINT, K_F64) and pa.types.is_float32(hint):
         return _float32(arr)
     return None  # another type: pyarrow's path, which says what does not fit
+
+
+def _nested(lines: bytes, n: int, hint: pa.DataType | None) -> pa.Array | None:
+    """A column of nested values (objects, arrays), given as one line ``{"v":<value>}`` a
+    row: read by pyarrow, which infers its type from this column's values alone, as it does
+    when it reads whole rows."""
+    import pyarrow.json as pj
+    ropts = pj.ReadOptions(block_size=max(1 << 20, len(lines) + 1), use_threads=False)
+    popts = pj.ParseOptions(newlines_in_values=False) if hint is None else pj.ParseOptions(
+        explicit_schema=pa.schema([("v", hint)]), newlines_in_values=False)
+    try:
+        t = pj.read_json(io.BytesIO(lines), read_options=ropts, parse_options=popts)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # malformed, or kinds that pyarrow refuses to mix: its whole-row path
+    if t.num_rows != n or t.column_names != ["v"]:
+        return None
+    return t.column(0).combine_chunks()
 
 
 def _float32(arr: pa.Array) -> pa.Array | None:
