@@ -15,6 +15,10 @@
  * frame at ``pos`` needs that many bytes in total (counted from ``pos``) before it can be
  * parsed. The pure-Python parser (jsdata/_parser.py) does the same work when this
  * extension is not built, and handles everything else.
+ *
+ * pub_acks(subjects, datas, plen, done) settles a run of a bulk publisher's acks (its
+ * inbox's messages, as the scan appended them): see jsdata/client/bulk.py, whose
+ * pub_acks_py is the pure-Python twin.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -614,6 +618,126 @@ static PyObject *split(PyObject *self, PyObject *args)
     return out;
 }
 
+
+/* The decimal digits s[0..len) as a number, or -1 (not all digits, empty, or 19 digits and
+ * more: an index or sequence that large goes to the Python path). */
+static int64_t digits_of(const char *s, Py_ssize_t len)
+{
+    if (len <= 0 || len > 18)
+        return -1;
+    int64_t v = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static int has(const char **p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n))
+        return 0;
+    *p += n;
+    return 1;
+}
+
+/* The stream and sequence of a plain successful publish ack,
+ * {"stream":"S"[,"domain":"D"],"seq":N[,"duplicate":true]}: 1, 2 (a duplicate) or 0. */
+static int plain_ack(const char *d, Py_ssize_t len, const char **stream, Py_ssize_t *slen,
+                     int64_t *seq)
+{
+    const char *p = d, *end = d + len, *q;
+    if (!has(&p, end, "{\"stream\":\""))
+        return 0;
+    for (q = p; q < end && *q != '"' && *q != '\\'; q++)
+        ;
+    if (q == p || q >= end || *q != '"')
+        return 0;
+    *stream = p;
+    *slen = q - p;
+    p = q + 1;
+    if (has(&p, end, ",\"domain\":\"")) {
+        for (; p < end && *p != '"' && *p != '\\'; p++)
+            ;
+        if (p >= end || *p != '"')
+            return 0;
+        p++;
+    }
+    if (!has(&p, end, ",\"seq\":"))
+        return 0;
+    for (q = p; q < end && *q >= '0' && *q <= '9'; q++)
+        ;
+    if ((*seq = digits_of(p, q - p)) < 0)
+        return 0;
+    p = q;
+    int dup = has(&p, end, ",\"duplicate\":true");
+    return p + 1 == end && *p == '}' ? 1 + dup : 0;
+}
+
+static PyObject *pub_acks(PyObject *self, PyObject *args)
+{
+    PyObject *subjects, *datas, *done;
+    Py_ssize_t plen;
+    if (!PyArg_ParseTuple(args, "O!O!nO!", &PyList_Type, &subjects, &PyList_Type, &datas,
+                          &plen, &PyByteArray_Type, &done))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(subjects);
+    if (PyList_GET_SIZE(datas) != n) {
+        PyErr_SetString(PyExc_ValueError, "subjects and datas differ in length");
+        return NULL;
+    }
+    char *dn = PyByteArray_AS_STRING(done);
+    Py_ssize_t ndone = PyByteArray_GET_SIZE(done), acked = 0, dups = 0;
+    int64_t lo = -1, hi = -1;
+    PyObject *stream = NULL, *rest = PyList_New(0);
+    if (!rest)
+        return NULL;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *so = PyList_GET_ITEM(subjects, k), *dobj = PyList_GET_ITEM(datas, k);
+        if (!PyBytes_Check(so) || !PyBytes_Check(dobj) || PyBytes_GET_SIZE(so) < plen)
+            goto python;
+        int64_t i = digits_of(PyBytes_AS_STRING(so) + plen, PyBytes_GET_SIZE(so) - plen);
+        if (i < 0)
+            goto python;
+        if (i >= ndone || dn[i])
+            continue; /* not ours, or resolved already (a resend's second ack) */
+        const char *sname;
+        Py_ssize_t slen;
+        int64_t seq;
+        int kind = plain_ack(PyBytes_AS_STRING(dobj), PyBytes_GET_SIZE(dobj), &sname, &slen,
+                             &seq);
+        if (!kind)
+            goto python;
+        if (!stream && !(stream = PyBytes_FromStringAndSize(sname, slen)))
+            goto fail;
+        dn[i] = 1;
+        acked++;
+        dups += kind == 2;
+        if (lo < 0 || seq < lo)
+            lo = seq;
+        if (seq > hi)
+            hi = seq;
+        continue;
+    python: {
+        PyObject *at = PyLong_FromSsize_t(k);
+        if (!at || PyList_Append(rest, at)) {
+            Py_XDECREF(at);
+            goto fail;
+        }
+        Py_DECREF(at);
+    }
+    }
+    if (!stream)
+        stream = Py_NewRef(Py_None);
+    return Py_BuildValue("(nnLLNN)", acked, dups, (long long)lo, (long long)hi, stream, rest);
+fail:
+    Py_XDECREF(stream);
+    Py_DECREF(rest);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"join", join, METH_VARARGS,
      "join(data, offsets, start, stop, sep) -> bytes: parts start..stop-1 of a buffer with "
@@ -627,6 +751,10 @@ static PyMethodDef methods[] = {
     {"pubs", pubs, METH_VARARGS,
      "pubs(subjects, prefix, start, payloads, hdrs) -> bytes: the PUB/HPUB commands of a "
      "batch (reply = prefix + str(start + i)) in one buffer."},
+    {"pub_acks", pub_acks, METH_VARARGS,
+     "pub_acks(subjects, datas, plen, done) -> (acked, duplicates, min_seq, max_seq, stream, "
+     "rest): settle a bulk publisher's plain acks (index = subject[plen:]) in done; rest: the "
+     "positions for the Python path."},
     {NULL, NULL, 0, NULL},
 };
 

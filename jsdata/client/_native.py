@@ -1,8 +1,9 @@
 """The optional C extension (jsdata/_cparse.c), chosen once, at import.
 
-``jsdata._cparse`` speeds up two hot paths: scanning runs of bulk-subscription frames in
-the protocol parser (:mod:`jsdata.client._parser`) and formatting a batch of PUB/HPUB
-commands in the bulk publisher (:mod:`jsdata.client.bulk`). Both have a pure-Python twin
+``jsdata._cparse`` speeds up the protocol hot paths: scanning runs of bulk-subscription
+frames in the protocol parser (:mod:`jsdata.client._parser`), and formatting a batch of
+PUB/HPUB commands and settling runs of their acks in the bulk publisher
+(:mod:`jsdata.client.bulk`). Both have a pure-Python twin
 that produces the same results. (The data layer's extension, ``jsdata._cmsgpack``, is
 loaded by :mod:`jsdata.frames.msgpack_columns` and obeys the same switch.) Which one a
 process uses is decided here, once: the C one when the extension is built, unless the
@@ -17,7 +18,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ENV_PURE_PYTHON", "NATIVE", "forced_pure", "join", "pubs", "scan", "split"]
+__all__ = ["ENV_PURE_PYTHON", "NATIVE", "forced_pure", "join", "pub_acks", "pubs", "scan",
+           "split"]
 
 ENV_PURE_PYTHON = "JSDATA_PURE_PYTHON"
 
@@ -30,18 +32,18 @@ def forced_pure() -> bool:
     return os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _load() -> tuple[_Fn, _Fn, _Fn, _Fn]:
+def _load() -> tuple[_Fn, _Fn, _Fn, _Fn, _Fn]:
     if forced_pure():
-        return None, None, None, None
+        return None, None, None, None, None
     try:
-        from .._cparse import join, pubs, scan, split
+        from .._cparse import join, pub_acks, pubs, scan, split
     except ImportError:  # not built (no compiler at install time, PyPy): pure Python
-        return None, None, None, None
-    return scan, pubs, join, split
+        return None, None, None, None, None
+    return scan, pubs, join, split, pub_acks
 
 
 # The C functions this process uses (None: their pure-Python twins are used instead): the
-# bulk-frame scan of the parser, the batch PUB/HPUB formatter, and the join/split of packed
-# message parts (jsdata.client._packed).
-scan, pubs, join, split = _load()
+# bulk-frame scan of the parser, the batch PUB/HPUB formatter, the join/split of packed
+# message parts (jsdata.client._packed), and the bulk publisher's ack settling.
+scan, pubs, join, split, pub_acks = _load()
 NATIVE: bool = scan is not None  # whether this process uses the C hot paths

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import prefixed
 from ._conn import indexed_pub_templates, status_of
+from ._native import pub_acks as _cpub_acks
 from ._native import pubs as _cpubs
+from ._parser import BulkSink
 from .info import ACK_RE, parse_ack
 
 if TYPE_CHECKING:
@@ -74,6 +76,47 @@ format_pubs_c: Any = _cpubs
 format_pubs = format_pubs_c or format_pubs_py
 
 
+def pub_acks_py(subjects: list[bytes], datas: list[bytes], plen: int, done: bytearray
+                ) -> tuple[int, int, int, int, bytes | None, list[int]]:
+    """Settle a run of a bulk publisher's plain acks (message index = ``subject[plen:]``):
+    marks them in ``done`` and returns (acked, duplicates, lowest seq, highest seq (-1 if
+    none), the first ack's stream, and the positions in the run that need the full path:
+    errors, other shapes, odd subjects). Acks of unknown or resolved indices are skipped.
+    The pure-Python twin of ``jsdata._cparse.pub_acks``."""
+    acked = dups = 0
+    lo = hi = -1
+    stream = None
+    rest = []
+    n = len(done)
+    for k, (subject, data) in enumerate(zip(subjects, datas, strict=True)):
+        tail = subject[plen:]
+        if not (0 < len(tail) <= 18 and tail.isdigit()):
+            rest.append(k)
+            continue
+        i = int(tail)
+        if i >= n or done[i]:
+            continue  # not ours, or resolved already (a resend's second ack)
+        m = ACK_RE.fullmatch(data)
+        if m is None or len(m.group(3)) > 18:
+            rest.append(k)
+            continue
+        done[i] = 1
+        acked += 1
+        if m.group(4) is not None:
+            dups += 1
+        if stream is None:
+            stream = m.group(1)
+        seq = int(m.group(3))
+        if lo < 0 or seq < lo:
+            lo = seq
+        if seq > hi:
+            hi = seq
+    return acked, dups, lo, hi, stream, rest
+
+
+settle_acks = _cpub_acks or pub_acks_py  # the one this process uses
+
+
 class BulkPublisher:
     """Pipelined publishing of many messages with aggregate results (no per-message objects).
 
@@ -116,6 +159,7 @@ class BulkPublisher:
         self._room: asyncio.Future[None] | None = None
         self._room_at = 0
         self._sub: Any = None
+        self._sink: BulkSink | None = None
         self._prefix = b""
         self._plen = 0
         self._sweeper: asyncio.TimerHandle | None = None
@@ -124,7 +168,10 @@ class BulkPublisher:
     # -- lifecycle -----------------------------------------------------------------------------
     async def _start(self) -> None:
         prefix = self._nc.inbox() + "."
-        self._sub = await self._nc.fast_subscribe(prefix + "*", self._on_ack)
+        # the parser appends the acks to lists and calls _on_acks once a read (in C: no
+        # Python call per ack); statuses (503, header only) come to _on_status one by one
+        self._sink = BulkSink(self._on_status, self._on_acks)
+        self._sub = await self._nc.fast_subscribe_bulk(prefix + "*", self._sink)
         self._prefix = prefix.encode()
         self._plen = len(self._prefix)
         self._js._bulks.add(self)
@@ -284,6 +331,34 @@ class BulkPublisher:
                 hdrs if isinstance(hdrs, bytes) else hdrs[j])
 
     # -- acks (loop thread) --------------------------------------------------------------------
+    def _on_status(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
+        self._on_ack(subject, reply, b"", hdr)
+
+    def _on_acks(self) -> None:
+        """The acks of one read: the plain ones settled in one pass (C when built), the
+        rest (errors, other shapes) one by one."""
+        sink = self._sink
+        subjects, datas, hdrs = sink.subjects, sink.datas, sink.hdrs
+        if not subjects:
+            return
+        sink.subjects, sink.replies, sink.hdrs, sink.datas = [], [], [], []
+        acked, dups, lo, hi, stream, rest = settle_acks(subjects, datas, self._plen,
+                                                        self._done)
+        if acked:
+            self.acked += acked
+            self.resolved += acked
+            self.duplicates += dups
+            if self.last_seq is None:
+                self.first_seq, self.last_seq = lo, hi
+                self.stream = stream.decode() if stream is not None else None
+            else:
+                self.first_seq = min(self.first_seq, lo)  # type: ignore[type-var]
+                self.last_seq = max(self.last_seq, hi)
+        for k in rest:
+            self._on_ack(subjects[k], b"", datas[k], hdrs[k])
+        if acked:
+            self._wake_if_room()
+
     def _on_ack(self, subject: bytes, reply: bytes, data: bytes, hdr: bytes) -> None:
         try:
             i = int(subject[self._plen:])
