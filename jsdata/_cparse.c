@@ -738,6 +738,22 @@ fail:
     return NULL;
 }
 
+/* untrack(obj): leave obj out of the cycle collector's traversals (see PubAckFuture in
+ * jsdata/client/publish.py); track(obj): put it back (no-op when tracked). */
+static PyObject *untrack(PyObject *self, PyObject *obj)
+{
+    if (PyObject_IS_GC(obj))
+        PyObject_GC_UnTrack(obj);
+    Py_RETURN_NONE;
+}
+
+static PyObject *track(PyObject *self, PyObject *obj)
+{
+    if (PyObject_IS_GC(obj) && !PyObject_GC_IsTracked(obj))
+        PyObject_GC_Track(obj);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"join", join, METH_VARARGS,
      "join(data, offsets, start, stop, sep) -> bytes: parts start..stop-1 of a buffer with "
@@ -751,6 +767,9 @@ static PyMethodDef methods[] = {
     {"pubs", pubs, METH_VARARGS,
      "pubs(subjects, prefix, start, payloads, hdrs) -> bytes: the PUB/HPUB commands of a "
      "batch (reply = prefix + str(start + i)) in one buffer."},
+    {"untrack", untrack, METH_O,
+     "untrack(obj): leave obj out of the cycle collector (it must hold no cycle)."},
+    {"track", track, METH_O, "track(obj): put an untracked obj back in the cycle collector."},
     {"pub_acks", pub_acks, METH_VARARGS,
      "pub_acks(subjects, datas, plen, done) -> (acked, duplicates, min_seq, max_seq, stream, "
      "rest): settle a bulk publisher's plain acks (index = subject[plen:]) in done; rest: the "

@@ -100,15 +100,18 @@ class _AsyncPublish:
             raise errors.MaxPayloadExceededError(
                 f"message of {size} bytes exceeds the server's max_payload of "
                 f"{core.nc.max_payload} bytes")
-        paf = core._new_paf(*parts, lt.loop)
+        paf = core._new_paf(*parts)
         if len(core._pa) + (lt._nowait_submitted - lt._nowait_done) >= core._pa_max:
             # one round trip per half window, not per message; raises TooManyStalledMsgsError
             lt.run(core._wait_for_room(max(1, core._pa_max // 2)))
         # handed over at once, not held (LoopThread.submit_held): its ack is awaited, and
-        # holding a burst back left the server idle (measured: ~15 % fewer msgs/s); a plain
-        # function once the ack subscription is up, the coroutine (which starts it) before
-        work = partial(core._submit_now, paf) if core._pa_prefix else _submit_or_fail(core, paf)
-        lt.submit_nowait(work, partial(_publish_call, subject))
+        # holding a burst back left the server idle (measured: ~15 % fewer msgs/s); joined
+        # to the burst still queued once the ack subscription is up, the coroutine (which
+        # starts it) before
+        if core._pa_prefix:
+            lt.submit_burst(core._submit_pafs, paf, _paf_call)
+        else:
+            lt.submit_nowait(_submit_or_fail(core, paf), partial(_publish_call, subject))
         return wrap(paf, lt)
 
     def publish_msg_async(self, msg: Any, **opts: Any) -> Any:
@@ -125,6 +128,10 @@ class _AsyncPublish:
 
 def _publish_call(subject: str) -> str:
     return f"publish_async to {subject!r}"
+
+
+def _paf_call(paf: Any) -> str:
+    return _publish_call(paf.subject)
 
 
 async def _pending(core: Any) -> int:

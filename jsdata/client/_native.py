@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["ENV_PURE_PYTHON", "NATIVE", "forced_pure", "join", "pub_acks", "pubs", "scan",
-           "split"]
+           "split", "track", "untrack"]
 
 ENV_PURE_PYTHON = "JSDATA_PURE_PYTHON"
 
@@ -32,18 +32,19 @@ def forced_pure() -> bool:
     return os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _load() -> tuple[_Fn, _Fn, _Fn, _Fn, _Fn]:
+def _load() -> tuple[_Fn, _Fn, _Fn, _Fn, _Fn, _Fn, _Fn]:
     if forced_pure():
-        return None, None, None, None, None
+        return None, None, None, None, None, None, None
     try:
-        from .._cparse import join, pub_acks, pubs, scan, split
+        from .._cparse import join, pub_acks, pubs, scan, split, track, untrack
     except ImportError:  # not built (no compiler at install time, PyPy): pure Python
-        return None, None, None, None, None
-    return scan, pubs, join, split, pub_acks
+        return None, None, None, None, None, None, None
+    return scan, pubs, join, split, pub_acks, untrack, track
 
 
 # The C functions this process uses (None: their pure-Python twins are used instead): the
 # bulk-frame scan of the parser, the batch PUB/HPUB formatter, the join/split of packed
-# message parts (jsdata.client._packed), and the bulk publisher's ack settling.
-scan, pubs, join, split, pub_acks = _load()
+# message parts (jsdata.client._packed), the bulk publisher's ack settling, and leaving a
+# pending publish out of the cycle collector (jsdata.client.publish.PubAckFuture).
+scan, pubs, join, split, pub_acks, untrack, track = _load()
 NATIVE: bool = scan is not None  # whether this process uses the C hot paths

@@ -18,6 +18,8 @@ from typing import Any
 from .. import errors
 from . import _portable, names
 from ._conn import status_of
+from ._native import track as _track
+from ._native import untrack as _untrack
 from ._parser import BulkSink
 from .bulk import BulkPublisher
 from .context import Context
@@ -37,15 +39,24 @@ class PubAckFuture:
     before the ack arrived, which keeps the pipelined path cheap.
     """
 
+    # A pending publish without headers holds only strings, bytes and numbers (and later
+    # its PubAck), so it cannot be part of a reference cycle; with the C extension it is
+    # left out of the cycle collector (_native.untrack) until it takes on something that
+    # could be (a waiter's asyncio future, an exception with its traceback: then it is
+    # tracked again). Thousands are in flight at once and each lives long enough to reach
+    # the oldest generation, whose full passes traverse every tracked object of the
+    # process. Measured on a blocking publish_async loop of 200k ~120-byte messages: 12
+    # full passes took 0.32-0.47 s of 1.2-1.5 s; with these left out and no closure queued
+    # per call (LoopThread.submit_burst), 0-1 passes, and 220k-237k msgs/s against 155k.
+
     __slots__ = ("subject", "data", "headers", "_hdr", "_deadline", "_retries", "_retry_wait",
-                 "_id", "_result", "_raw", "_exc", "_fut", "_loop", "_done")
+                 "_id", "_result", "_raw", "_exc", "_fut", "_done")
     subject: str
     data: bytes
     headers: HeadersInput
 
     def __init__(self, subject: str, data: bytes, headers: HeadersInput, hdr: bytes,
-                 deadline: float, retries: int, retry_wait: float,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 deadline: float, retries: int, retry_wait: float) -> None:
         self.subject = subject
         self.data = data
         self.headers = headers
@@ -58,8 +69,9 @@ class PubAckFuture:
         self._raw: bytes | None = None  # a success reply not parsed yet (see _set_acked)
         self._exc: BaseException | None = None
         self._fut: asyncio.Future[PubAck] | None = None
-        self._loop = loop
         self._done = False
+        if headers is None and _untrack is not None:
+            _untrack(self)
 
     @property
     def msg(self) -> Msg:
@@ -95,6 +107,8 @@ class PubAckFuture:
     def _set_exception(self, exc: BaseException) -> None:
         if self._done:
             return
+        if _track is not None:
+            _track(self)  # the exception's traceback may lead back here
         self._exc = exc
         self._done = True
         if self._fut is not None and not self._fut.done():
@@ -102,8 +116,11 @@ class PubAckFuture:
             self._fut.exception()  # retrieved: no "never retrieved" noise if nobody awaits
 
     def _future(self) -> asyncio.Future[PubAck]:
+        """The asyncio future a waiter awaits (on the loop), made on first use."""
         if self._fut is None:
-            self._fut = self._loop.create_future()
+            if _track is not None:
+                _track(self)  # the future's callbacks may lead back here
+            self._fut = asyncio.get_running_loop().create_future()
             if self._done:
                 if self._exc is not None:
                     self._fut.set_exception(self._exc)
@@ -264,7 +281,7 @@ class Publisher(Context):
                 and expect_last_msg_id is None and schedule is None
                 ):  # the common case, with fewer calls
             paf = self._new_paf(names.publish_subject(subject), to_bytes(data), b"", None,
-                                retry_attempts, retry_wait, timeout, asyncio.get_running_loop())
+                                retry_attempts, retry_wait, timeout)
             await self._submit_paf(paf)
             return paf
         return await self._publish_async_raw(*self._prepare_publish(
@@ -299,19 +316,19 @@ class Publisher(Context):
                                  timeout: float | None = None) -> PubAckFuture:
         """Send a validated message asynchronously (writers call this directly)."""
         paf = self._new_paf(subject, payload, hdr, headers, retry_attempts, retry_wait,
-                            timeout, asyncio.get_running_loop())
+                            timeout)
         await self._submit_paf(paf)
         return paf
 
     def _new_paf(self, subject: str, payload: bytes,
                  hdr: bytes, headers: HeadersInput, retry_attempts: int, retry_wait: float,
-                 timeout: float | None, loop: asyncio.AbstractEventLoop) -> PubAckFuture:
+                 timeout: float | None) -> PubAckFuture:
         """A PubAckFuture for a message not sent yet (may be built off the loop thread)."""
         if self._closed:
             raise errors.ConnectionClosedError("the JetStream context is closed")
         return PubAckFuture(subject, payload, headers, hdr,
                             time.monotonic() + (timeout or self.timeout),
-                            retry_attempts if retry_attempts > 0 else 0, retry_wait, loop)
+                            retry_attempts if retry_attempts > 0 else 0, retry_wait)
 
     async def _submit_paf(self, paf: PubAckFuture) -> None:
         """Send a prepared async publish, waiting for room under max pending first."""
@@ -336,6 +353,13 @@ class Publisher(Context):
             return None
         self._arm_sweep()
         return self.nc.kick if kick else None
+
+    def _submit_pafs(self, pafs: list[PubAckFuture]) -> Callable[[], Any] | None:
+        """:meth:`_submit_now` for a burst of blocking ``publish_async`` calls."""
+        kick = None
+        for paf in pafs:
+            kick = self._submit_now(paf) or kick
+        return kick
 
     def _arm_sweep(self) -> None:
         if self._pa_sweeper is None:
