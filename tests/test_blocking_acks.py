@@ -1,10 +1,10 @@
-"""Blocking acks are held on the calling thread and go to the server in bursts.
+"""Blocking acks go to the server in bursts, with no later call needed to push them.
 
 ``Msg.ack`` (and nak / term / in_progress) on the blocking surface returns at once; the
-frames wait on the calling side (``LoopThread.submit_held``) and go over in bursts: after
-``_HELD_MAX`` of them, before the next call through the connection, or within
-``_HELD_DELAY`` by a loop timer. These tests watch the effect from a second connection, so
-nothing on the acking connection could push the acks out by accident.
+frame joins the burst still queued for the loop (``LoopThread.submit_burst``), which the
+loop writes as one when it takes it; a burst of ``_NOWAIT_HIGH_WATER`` makes the caller
+wait for the loop. These tests watch the effect from a second connection, so nothing on
+the acking connection could push the acks out by accident.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _ack_pending(js: jsdata.JetStream, stream: str) -> int:
     return js.stream(stream).consumer("C").info().num_ack_pending
 
 
-def test_a_held_ack_reaches_the_server_with_no_later_call(
+def test_an_ack_reaches_the_server_with_no_later_call(
         two: tuple[jsdata.JetStream, jsdata.JetStream]) -> None:
     js, watcher = two
     name, c = _consumer(js, 3)
@@ -55,15 +55,15 @@ def test_a_held_ack_reaches_the_server_with_no_later_call(
     assert [m.data for m in msgs] == [b"0", b"1", b"2"]
     assert _ack_pending(watcher, name) == 3
     msgs[1].ack()  # nothing else is called on `js` from here on
-    wait_for(lambda: _ack_pending(watcher, name) == 2, timeout=20, what="the held ack")
+    wait_for(lambda: _ack_pending(watcher, name) == 2, timeout=20, what="the ack")
     info = watcher.stream(name).consumer("C").info()
     assert info.ack_floor.stream_seq == 0  # message 1 (seq 2) acked, seq 1 still pending
 
 
-def test_a_burst_over_the_hold_limit_lands_whole_and_in_order(
+def test_a_burst_over_the_high_water_mark_lands_whole_and_in_order(
         two: tuple[jsdata.JetStream, jsdata.JetStream]) -> None:
     js, watcher = two
-    n = loop_mod._HELD_MAX * 3 + 7
+    n = loop_mod._NOWAIT_HIGH_WATER * 3 + 7
     name, c = _consumer(js, n)
     got = []
     while len(got) < n:
@@ -72,7 +72,7 @@ def test_a_burst_over_the_hold_limit_lands_whole_and_in_order(
     for m in got[:-1]:
         m.ack()
     got[-1].term()  # a different kind in the same burst
-    wait_for(lambda: _ack_pending(watcher, name) == 0, timeout=30, what="every held ack")
+    wait_for(lambda: _ack_pending(watcher, name) == 0, timeout=30, what="every ack")
     info = watcher.stream(name).consumer("C").info()
     assert info.ack_floor.stream_seq == n and info.num_pending == 0 and info.num_redelivered == 0
 
@@ -95,7 +95,7 @@ def test_acks_from_several_threads_all_land(
     assert watcher.stream(name).consumer("C").info().ack_floor.stream_seq == n
 
 
-def test_the_next_call_sends_the_held_acks_first(
+def test_the_next_call_comes_after_the_queued_acks(
         two: tuple[jsdata.JetStream, jsdata.JetStream]) -> None:
     """An ack then ``double_ack`` of the next message: the server confirms the second only
     after it processed it, and it got the first before (one ordered stream of bytes)."""

@@ -1,8 +1,9 @@
 """The blocking engine: one asyncio loop on a daemon thread, and one handler thread.
 
 ``LoopThread.run`` submits a coroutine and blocks for its result (Ctrl-C cancels it);
-``submit_nowait`` queues fire-and-forget work (acks, async publishes) that runs in order
-and that later ``run`` calls wait for. A failure known at once (a closed connection)
+``submit_nowait`` queues fire-and-forget work that runs in order and that later ``run``
+calls wait for; ``submit_burst`` joins calls made faster than the loop takes them (acks,
+async publishes) into one queued burst. A failure known at once (a closed connection)
 raises at once, as Go's ``Ack`` does; one that happens on the loop becomes an
 :class:`~jsdata.errors.AsyncCallError`, raised by the next call through the loop or by
 ``close()``, or given to ``error_cb``. Callbacks given to the blocking API run in order on
@@ -30,22 +31,11 @@ _running_loop = asyncio._get_running_loop  # None on a thread without a running 
 
 _HANDLER_HIGH_WATER = 1024  # queued callback calls before the core is made to wait
 _NOWAIT_HIGH_WATER = 512  # queued fire-and-forget calls before the caller waits
-_HELD_MAX = 256  # fire-and-forget calls held on the calling side before they go over
-_HELD_DELAY = 0.002  # seconds at most that a held call waits to go over
 
 
 def _burst_call(b: tuple[Any, list[Any], Callable[[Any], str]]) -> Callable[[], str]:
     """What a burst was, asked only if running it fails outside ``fn``."""
     return lambda: f"a burst of {len(b[1])} calls, the first {b[2](b[1][0])}"
-
-
-def _held_call(items: list[tuple[Any, Any, Any]]) -> Callable[[], str]:
-    """What a burst of held calls was, asked only if handing it over fails."""
-    def say() -> str:
-        call = items[0][2]
-        first = call() if callable(call) else call
-        return first if len(items) == 1 else f"{first} (and {len(items) - 1} more)"
-    return say
 
 
 _SETTLE_WAIT = 5.0  # seconds a direct call waits for a cancelled loop call to finish
@@ -98,9 +88,6 @@ class LoopThread:
         self._nowait_done = 0
         self._nowait_event: asyncio.Event | None = None
         self._nowait_progress: asyncio.Event | None = None
-        # fire-and-forget work held on the calling side (submit_held), handed over in bursts
-        self._held: list[tuple[Callable[[list[Any]], Any], Any, Any]] = []
-        self._held_lock = threading.Lock()
         # the open burst of submit_burst (queued, not taken by the drainer yet): (fn, items,
         # call); None once taken or once other work was queued behind it
         self._burst: tuple[Callable[[list[Any]], Any], list[Any], Callable[[Any], str]
@@ -144,8 +131,6 @@ class LoopThread:
             if not callable(coro):
                 coro.close()
             self.raise_failed()
-        if self._held:
-            self._hand_over_held()
         with self._nowait_lock:
             self._nowait.append((coro, call))
             self._nowait_submitted += 1
@@ -179,8 +164,6 @@ class LoopThread:
         """
         if self._failed:
             self.raise_failed()
-        if self._held:
-            self._hand_over_held()
         wake = False
         with self._nowait_lock:
             b = self._burst
@@ -219,57 +202,6 @@ class LoopThread:
                 except Exception as e:  # noqa: BLE001 - surfaced, see failed()
                     self.failed(partial(call, it), e)
             return flush
-
-    def submit_held(self, fn: Callable[[list[Any]], Any], item: Any,
-                    call: str | Callable[[], str]) -> None:
-        """Queue ``fn(items)`` fire-and-forget, held on this side and handed to the loop in
-        bursts: ``fn`` gets the items of consecutive calls with the same ``fn`` at once and
-        may return what to await after, as :meth:`submit_nowait`'s functions do.
-
-        For the smallest and most frequent fire-and-forget work (a blocking ``Msg.ack``): a
-        burst costs one hand-over (and one socket write) instead of one per call. What is
-        held goes over when :data:`_HELD_MAX` items wait, before any later ``run`` or
-        ``submit_nowait`` (order is kept), and at the latest :data:`_HELD_DELAY` seconds
-        after the first of them (a timer on the loop, armed once per burst).
-        """
-        with self._held_lock:
-            held = self._held
-            held.append((fn, item, call))
-            n = len(held)
-        if n >= _HELD_MAX:
-            self._hand_over_held()
-        elif n == 1:
-            self.loop.call_soon_threadsafe(self._arm_held)
-
-    def _arm_held(self) -> None:
-        self.loop.call_later(_HELD_DELAY, self._hand_over_held)
-
-    def _hand_over_held(self) -> None:
-        """Move what :meth:`submit_held` holds into the ordered fire-and-forget queue."""
-        with self._held_lock:
-            items, self._held = self._held, []
-        if items:
-            self.submit_nowait(partial(self._run_held, items), _held_call(items))
-
-    def _run_held(self, items: list[tuple[Callable[[list[Any]], Any], Any, Any]]) -> Any:
-        """On the loop: call each ``fn`` once with its run of items."""
-        flush = None
-        i, n = 0, len(items)
-        while i < n:
-            fn = items[i][0]
-            j = i + 1
-            while j < n and items[j][0] == fn:
-                j += 1
-            try:
-                flush = fn([it for _, it, _ in items[i:j]]) or flush
-            except Exception:  # noqa: BLE001 - one by one, so each failure names its call
-                for _, it, call in items[i:j]:
-                    try:
-                        flush = fn([it]) or flush
-                    except Exception as e:  # noqa: BLE001 - surfaced, see failed()
-                        self.failed(call, e)
-            i = j
-        return flush
 
     async def _nowait_drainer(self) -> None:
         ev = self._nowait_event
@@ -381,8 +313,6 @@ class LoopThread:
             coro.close()
             raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
                                "use the asyncio API (jsdata.aio) there")
-        if self._held:
-            self._hand_over_held()
         upto = self._nowait_submitted
         if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
             coro = self._after_nowait(upto, coro, report)

@@ -455,11 +455,12 @@ class Connection(Client):
             stats["out_msgs"] += nmsgs
             stats["out_bytes"] += nbytes
 
-    def queue_frames(self, frames: list[tuple[bytes, int]]) -> Callable[[], Awaitable[None]]:
-        """On the loop: queue prebuilt frames, each with its payload size, and return the
-        flush to await after (:meth:`kick`): a burst of blocking acks is one write."""
-        self.queue_raw(*[f for f, _ in frames], nmsgs=len(frames),
-                       nbytes=sum([n for _, n in frames]))
+    def queue_frames(self, frames: list[tuple[Any, ...]]) -> Callable[[], Awaitable[None]]:
+        """On the loop: queue prebuilt frames, each ``(frame, payload size, ...)``, and
+        return the flush to await after (:meth:`kick`): a burst of blocking acks is one
+        write."""
+        self.queue_raw(*[f[0] for f in frames], nmsgs=len(frames),
+                       nbytes=sum([f[1] for f in frames]))
         return self.kick
 
     async def kick(self) -> None:
