@@ -310,7 +310,221 @@ static const unsigned char *skip_nested(const unsigned char *p, const unsigned c
     return NULL;
 }
 
-/* The nested value at p onto c's lines ({"v":<value>}, raw CR/LF as spaces). */
+static int col_value(Col *c, const unsigned char *p, const unsigned char *end,
+                     const unsigned char **next);
+
+/* A column of nested values read as Arrow, beside its lines: a list of scalars a row
+ * (list<T>, T inferred over all the elements as a top-level column's type is) or an
+ * object of scalars a row (a struct of the fields in order of first appearance). Anything
+ * else in the column (deeper nesting, a list in one row and an object in another, an
+ * escaped or repeated key, elements of mixed kinds) turns it off, and the lines are what
+ * the caller reads. */
+enum { N_UNSET, N_LIST, N_STRUCT };
+
+typedef struct {
+    int ok, kind;
+    Py_ssize_t rows;  /* rows read so far (nulls included) */
+    Py_ssize_t nulls;
+    Buf valid;        /* a bit a row */
+    Buf offs;         /* list: int32 offsets, rows + 1 of them */
+    Col item;         /* list: the elements */
+    Cols kids;        /* struct: the fields */
+} Nest;
+
+static void nest_free(void *x)
+{
+    Nest *t = x;
+    free(t->valid.p);
+    free(t->offs.p);
+    col_free(&t->item);
+    cols_free(&t->kids);
+    free(t);
+}
+
+/* Null rows up to row `upto` (rows the column had null or lacked). */
+static int nest_pad(Nest *t, Py_ssize_t upto)
+{
+    for (; t->rows < upto; t->rows++) {
+        if (bits_reserve(&t->valid, t->rows + 1))
+            return NOMEM;
+        t->nulls++;
+        if (t->kind == N_LIST) {
+            int32_t o = (int32_t)t->item.len;
+            if (buf_put(&t->offs, &o, 4))
+                return NOMEM;
+        } else if (t->kind == N_STRUCT && cols_end_row(&t->kids, t->rows)) {
+            return NOMEM;
+        }
+    }
+    return 0;
+}
+
+static int nest_start(Nest *t, int kind)
+{
+    Py_ssize_t rows = t->rows;
+    t->kind = kind;
+    t->rows = 0;
+    t->nulls = 0;
+    t->valid.len = 0;
+    if (kind == N_LIST) {
+        int32_t z = 0;
+        t->item.key = "";
+        t->item.kind = K_NONE;
+        t->item.row = -1;
+        if (buf_put(&t->offs, &z, 4))
+            return NOMEM;
+    }
+    return nest_pad(t, rows);
+}
+
+/* One scalar element of a list (or field of an object) onto col: 0, BAIL (not for Arrow
+ * here: the lines are read instead) or NOMEM. */
+static int nest_scalar(Col *col, const unsigned char *p, const unsigned char *end,
+                       const unsigned char **next)
+{
+    if (*p == '{' || *p == '[')
+        return BAIL;
+    return col_value(col, p, end, next);
+}
+
+static int nest_list(Nest *t, const unsigned char *p, const unsigned char *end)
+{
+    p = ws(p + 1, end);
+    if (p < end && *p == ']')
+        p++;
+    else
+        for (;;) {
+            if (p >= end)
+                return BAIL;
+            int rc = nest_scalar(&t->item, p, end, &p);
+            if (rc)
+                return rc;
+            p = ws(p, end);
+            if (p < end && *p == ']') {
+                p++;
+                break;
+            }
+            if (p >= end || *p != ',')
+                return BAIL;
+            p = ws(p + 1, end);
+        }
+    if (t->item.len > INT32_MAX)
+        return BAIL;
+    int32_t o = (int32_t)t->item.len;
+    return buf_put(&t->offs, &o, 4) ? NOMEM : 0;
+}
+
+static int nest_struct(Nest *t, const unsigned char *p, const unsigned char *end)
+{
+    Py_ssize_t row = t->rows, guess = 0;
+    p = ws(p + 1, end);
+    if (p < end && *p == '}')
+        return cols_end_row(&t->kids, row) ? NOMEM : 0;
+    for (;;) {
+        if (p >= end || *p != '"')
+            return BAIL;
+        const unsigned char *key = ++p;
+        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+            p++;
+        if (p >= end || *p != '"')
+            return BAIL;
+        Py_ssize_t klen = p - key, at;
+        p = ws(p + 1, end);
+        if (p >= end || *p != ':')
+            return BAIL;
+        p = ws(p + 1, end);
+        if (p >= end)
+            return BAIL;
+        Col *c = col_for(&t->kids, key, klen, guess, row, &at);
+        if (!c)
+            return NOMEM;
+        if (c->row == row)
+            return BAIL;
+        c->row = row;
+        int rc = nest_scalar(c, p, end, &p);
+        if (rc)
+            return rc;
+        guess = at + 1;
+        p = ws(p, end);
+        if (p < end && *p == '}')
+            break;
+        if (p >= end || *p != ',')
+            return BAIL;
+        p = ws(p + 1, end);
+    }
+    return cols_end_row(&t->kids, row) ? NOMEM : 0;
+}
+
+/* The nested value p..q (row `row` of c) read into c's Nest, if it still reads as Arrow. */
+static int nest_value(Col *c, Py_ssize_t row, const unsigned char *p, const unsigned char *q)
+{
+    Nest *t = c->ext;
+    if (!t || !t->ok)
+        return 0;
+    int kind = *p == '[' ? N_LIST : N_STRUCT;
+    int rc = 0;
+    if (t->kind == N_UNSET)
+        rc = nest_start(t, kind);
+    else if (t->kind != kind)
+        rc = BAIL;
+    if (!rc)
+        rc = nest_pad(t, row);
+    if (!rc)
+        rc = kind == N_LIST ? nest_list(t, p, q) : nest_struct(t, p, q);
+    if (rc == NOMEM)
+        return NOMEM;
+    if (rc) {
+        t->ok = 0; /* the lines are read instead */
+        return 0;
+    }
+    if (bits_reserve(&t->valid, row + 1))
+        return NOMEM;
+    bit_set(&t->valid, row);
+    t->rows = row + 1;
+    return 0;
+}
+
+/* What a nested column reports beside its lines: ("list", nulls, validity, offsets, item)
+ * or ("struct", nulls, validity, [field tuples]), or None (read the lines). */
+static PyObject *nest_tuple(Col *c)
+{
+    Nest *t = c->ext;
+    if (!t || !t->ok || t->kind == N_UNSET || nest_pad(t, c->len))
+        Py_RETURN_NONE;
+    if (t->kind == N_STRUCT && t->kids.n == 0)
+        Py_RETURN_NONE; /* objects without fields only: pyarrow says what that is */
+    PyObject *valid = t->nulls ? bytes_of(&t->valid, (t->rows + 7) / 8) : Py_NewRef(Py_None);
+    if (!valid)
+        return NULL;
+    if (t->kind == N_LIST) {
+        PyObject *offs = bytes_of(&t->offs, t->offs.len), *item = col_tuple(&t->item);
+        if (!offs || !item) {
+            Py_DECREF(valid);
+            Py_XDECREF(offs);
+            Py_XDECREF(item);
+            return NULL;
+        }
+        return Py_BuildValue("(snNNN)", "list", t->nulls, valid, offs, item);
+    }
+    PyObject *kids = PyList_New(t->kids.n);
+    if (!kids) {
+        Py_DECREF(valid);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < t->kids.n; i++) {
+        PyObject *k = col_tuple(&t->kids.cols[i]);
+        if (!k) {
+            Py_DECREF(valid);
+            Py_DECREF(kids);
+            return NULL;
+        }
+        PyList_SET_ITEM(kids, i, k);
+    }
+    return Py_BuildValue("(snNN)", "struct", t->nulls, valid, kids);
+}
+
+/* The nested value at p onto c: its line {"v":<value>} (raw CR/LF as spaces), and into
+ * its Arrow form while the column still reads as one. */
 static int put_nested(Col *c, const unsigned char *p, const unsigned char *end,
                       const unsigned char **next)
 {
@@ -325,6 +539,17 @@ static int put_nested(Col *c, const unsigned char *p, const unsigned char *end,
     for (char *x = c->vals.p + from, *e = c->vals.p + c->vals.len - 1; x < e; x++)
         if (*x == '\n' || *x == '\r')
             *x = ' '; /* only between tokens in valid JSON: the line stays one value */
+    if (!c->ext) {
+        Nest *t = calloc(1, sizeof(Nest));
+        if (!t)
+            return NOMEM;
+        t->ok = 1;
+        c->ext = t;
+        c->ext_free = nest_free;
+        c->ext_tuple = nest_tuple;
+    }
+    if (nest_value(c, c->len, p, q))
+        return NOMEM;
     c->len++;
     return 0;
 }

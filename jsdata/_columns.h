@@ -64,7 +64,7 @@ static int buf_put(Buf *b, const void *src, Py_ssize_t n)
     return 0;
 }
 
-typedef struct {
+typedef struct Col {
     const char *key;
     Py_ssize_t klen;
     int kind;
@@ -76,6 +76,11 @@ typedef struct {
     Buf valid;        /* validity bitmap (bits 0..len-1) */
     Buf vals;         /* values: 8 bytes a row, bool bits, or string/raw bytes */
     Buf offs;         /* int32 offsets (string, binary) */
+    /* a reader's own state for the column (JSON: nested values read as Arrow lists and
+     * structs), freed with it; ext_tuple gives what K_JRAW reports in its offsets slot */
+    void *ext;
+    void (*ext_free)(void *);
+    PyObject *(*ext_tuple)(struct Col *);
 } Col;
 
 static void col_free(Col *c)
@@ -83,6 +88,8 @@ static void col_free(Col *c)
     free(c->valid.p);
     free(c->vals.p);
     free(c->offs.p);
+    if (c->ext && c->ext_free)
+        c->ext_free(c->ext);
 }
 
 /* The column's bits for `len` rows (bitmap bytes exist and are zero past what was set). */
@@ -262,6 +269,8 @@ static PyObject *col_tuple(Col *c)
     }
     if (c->kind == K_STR || c->kind == K_BIN)
         offs = bytes_of(&c->offs, c->offs.len);
+    else if (c->kind == K_JRAW && c->ext_tuple)
+        offs = c->ext_tuple(c);
     else
         offs = Py_NewRef(Py_None);
     PyObject *out = NULL;

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jsdata import errors
 from jsdata.frames import dtypes, json_columns
 from jsdata.frames.codec import JsonCodec
 from jsdata.frames.json_columns import columns_c, objects_to_table
@@ -122,6 +123,64 @@ def test_every_form_reads_as_pyarrow_does() -> None:
     assert got.column("u").type == pa.float64()  # beyond int64, no hint: pyarrow's doubles
     assert got.column("i_then_f").type == pa.float64()  # ints read before became floats
     assert got.column("nil").type == pa.null()
+
+
+NESTED_ROWS = [
+    b'{"l":[1,2,3],"o":{"a":1,"b":"x"},"deep":[[1],[2]],"dates":["2024-01-01"]}',
+    b'{"l":[],"o":{"b":"y","c":true},"deep":[[]],"dates":[]}',
+    b'{"l":null,"o":null,"deep":null}',
+    b'{"l":[4.5,null],"o":{},"f":[true,false]}',
+    b'{"o":{"a":2.5,"d":null},"f":[]}',
+    rb'{"l":[9223372036854775807],"o":{"a":-1,"e":[1]},"s":["a","\u00e9",null]}',
+]
+
+
+@needs_c
+def test_nested_scalars_read_as_arrow_in_c() -> None:
+    """Lists of scalars and objects of scalars are read into Arrow lists and structs in C
+    (int elements promoted to floats, fields in order of first appearance, null and
+    missing rows); deeper nesting, date-like strings and a field holding a list leave
+    that column to pyarrow's reading of its lines. Both give pyarrow's table."""
+    got = objects_to_table(NESTED_ROWS)
+    assert got is not None
+    same(got, by_pyarrow(NESTED_ROWS))
+    cols = {c[0]: c for c in columns_c(*json_columns.buffers(NESTED_ROWS))}
+    assert cols["l"][5][0] == "list" and cols["f"][5][0] == "list"
+    assert cols["s"][5][0] == "list"
+    assert cols["o"][5] is None  # a field of "o" holds a list in the last row: its lines
+    assert cols["deep"][5] is None  # lists of lists: the lines
+    assert got.column("l").type == pa.list_(pa.float64())
+    assert got.column("o").type.names == ["a", "b", "c", "d", "e"]
+    simple = NESTED_ROWS[:5]
+    nested = {c[0]: c for c in columns_c(*json_columns.buffers(simple))}
+    assert nested["o"][5][0] == "struct"
+    assert [k[0] for k in nested["o"][5][3]] == ["a", "b", "c", "d"]
+    same(objects_to_table(simple), by_pyarrow(simple))
+
+
+LEADING_NULLS = [b'{"h":null}', b'{"h":[null,1]}', b"{}", b'{"h":[null,null,2.5]}',
+                 b'{"h":[]}', b'{"h":[3]}']
+
+
+@needs_c
+def test_lists_with_leading_null_elements() -> None:
+    """pyarrow 26's JSON reader builds an invalid list column (offsets past its values)
+    when a list's first elements are null before any typed one; C reads them right."""
+    got = objects_to_table(LEADING_NULLS)
+    assert got is not None
+    got.validate(full=True)
+    assert got.column("h").type == pa.list_(pa.float64())
+    assert got.column("h").to_pylist() == [None, [None, 1.0], None, [None, None, 2.5], [], [3.0]]
+
+
+def test_a_broken_pyarrow_column_is_a_decode_error_not_garbage() -> None:
+    """Without the C reader those rows go to pyarrow; the codec checks what it built and
+    says what went wrong instead of handing on an invalid array."""
+    got = codec_result(LEADING_NULLS, None, c=False)
+    if isinstance(got, tuple):  # this pyarrow builds the invalid column
+        assert got[0] is errors.DecodeError and "invalid column" in got[1], got
+    else:  # a pyarrow that reads them right
+        assert got.column("h").to_pylist()[1] == [None, 1.0]
 
 
 @needs_c
@@ -279,7 +338,10 @@ def column_rows(draw: Any) -> list[bytes]:
              "e": st.lists(st.integers(-5, 5), max_size=3),
              "f": st.fixed_dictionaries({}, optional={"x": st.text(max_size=3),
                                                       "y": st.floats(allow_nan=False)}),
-             "g": st.integers(2**63, 2**64 - 1)}
+             "g": st.integers(2**63, 2**64 - 1),
+             "h": st.lists(st.one_of(st.integers(-9, 9), st.floats(-1e3, 1e3)), max_size=3),
+             "i": st.fixed_dictionaries({}, optional={"p": st.booleans(), "q": st.none(),
+                                                      "r": st.lists(st.integers(0, 2))})}
     out = []
     for _ in range(draw(st.integers(1, 20))):
         row = {}

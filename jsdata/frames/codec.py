@@ -207,7 +207,15 @@ def _json_read(blob: bytes, schema: pa.Schema | None, unexpected: str = "ignore"
                                 unexpected_field_behavior=unexpected)
     else:
         popts = pj.ParseOptions(newlines_in_values=False)
-    return pj.read_json(io.BytesIO(blob), read_options=ropts, parse_options=popts)
+    table = pj.read_json(io.BytesIO(blob), read_options=ropts, parse_options=popts)
+    try:
+        table.validate()
+    except pa.ArrowInvalid as e:  # never hand on an array whose offsets point past its values
+        raise errors.DecodeError(
+            f"pyarrow's JSON reader built an invalid column ({e}); pyarrow {pa.__version__} "
+            "does so for lists whose first elements are null (jsdata's C JSON reader reads "
+            "those rows: it is not built, or JSDATA_PURE_PYTHON=1 rules it out)") from None
+    return table
 
 
 def _clean_lines(payloads: Sequence[bytes]) -> list[bytes]:

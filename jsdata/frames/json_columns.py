@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..client import _native
-from .packed import buffers
+from .packed import buffers  # noqa: F401 - also what tests pass to columns_c
 
 __all__ = ["objects_to_table"]
 
@@ -85,7 +85,8 @@ def _column(kind: int, n: int, nulls: int, valid: bytes | None, values: Any,
     if kind == K_DSTR and not (hint is not None and pa.types.is_string(hint)):
         return None  # strings pyarrow may infer as timestamps: its own path
     if kind == K_JRAW:
-        return _nested(values, n, hint)
+        arr = _structured(offsets, n) if hint is None and offsets is not None else None
+        return arr if arr is not None else _nested(values, n, hint)
     vbuf = None if valid is None else pa.py_buffer(valid)
     bufs = [vbuf, pa.py_buffer(values)] if offsets is None else [
         vbuf, pa.py_buffer(offsets), pa.py_buffer(values)]
@@ -109,6 +110,36 @@ def _column(kind: int, n: int, nulls: int, valid: bytes | None, values: Any,
     return None  # another type: pyarrow's path, which says what does not fit
 
 
+def _structured(nest: tuple[Any, ...], n: int) -> pa.Array | None:
+    """A nested column that C read as Arrow: ``("list", nulls, validity, offsets, item)``
+    (a list of scalars a row) or ``("struct", nulls, validity, fields)`` (an object of
+    scalars a row), or None when a part is not plain (date-like strings, say): then the
+    column's lines are read by pyarrow."""
+    shape, nulls, valid = nest[0], nest[1], nest[2]
+    vbuf = None if valid is None else pa.py_buffer(valid)
+    if shape == "list":
+        offsets, item = nest[3], nest[4]
+        m = len(offsets) // 4 - 1
+        if m != n:
+            return None
+        count = int(np.frombuffer(offsets, dtype=np.int32)[-1])  # elements in all
+        child = _column(item[1], count, item[2], item[3], item[4], item[5], None)
+        if child is None:
+            return None
+        return pa.Array.from_buffers(pa.list_(child.type), n, [vbuf, pa.py_buffer(offsets)],
+                                     null_count=nulls, children=[child])
+    fields = []
+    children = []
+    for key, kind, knulls, kvalid, values, koffsets in nest[3]:
+        child = _column(kind, n, knulls, kvalid, values, koffsets, None)
+        if child is None or len(child) != n:
+            return None
+        fields.append(pa.field(key, child.type))
+        children.append(child)
+    return pa.Array.from_buffers(pa.struct(fields), n, [vbuf], null_count=nulls,
+                                 children=children)
+
+
 def _nested(lines: bytes, n: int, hint: pa.DataType | None) -> pa.Array | None:
     """A column of nested values (objects, arrays), given as one line ``{"v":<value>}`` a
     row: read by pyarrow, which infers its type from this column's values alone, as it does
@@ -122,6 +153,10 @@ def _nested(lines: bytes, n: int, hint: pa.DataType | None) -> pa.Array | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None  # malformed, or kinds that pyarrow refuses to mix: its whole-row path
     if t.num_rows != n or t.column_names != ["v"]:
+        return None
+    try:
+        t.validate()  # pyarrow can build invalid lists (see codec._json_read)
+    except pa.ArrowInvalid:
         return None
     return t.column(0).combine_chunks()
 
