@@ -16,6 +16,8 @@ import pytest
 import jsdata
 from jsdata.client import _native
 from jsdata.client.publish import PubAckFuture
+from jsdata.server import EmbeddedServer
+from tests.helpers import wait_for
 
 
 def _loop_held(js: jsdata.JetStream) -> threading.Event:
@@ -99,3 +101,35 @@ def test_a_waited_for_publish_is_tracked_again() -> None:
     other = PubAckFuture("s.a", b"x", None, b"", time.monotonic() + 5, 0, 0.1)
     other._set_exception(jsdata.errors.JetStreamTimeoutError("timed out"))
     assert gc.is_tracked(other)
+
+
+def test_a_burst_that_cannot_be_queued_fails_each_publish(server: EmbeddedServer) -> None:
+    """Disconnected with no room to buffer: every publish of a burst (one formatted buffer)
+    fails with the connection's error, none is left pending; after the reconnect the next
+    burst lands whole."""
+    js = jsdata.connect(server.url, pending_size=1)
+    try:
+        s = js.create_stream(name="NOQ", subjects=["noq.>"])
+        js.publish_async("noq.0", b"0")
+        js.publish_async_complete(timeout=10)
+        server.stop()
+        wait_for(lambda: not js.nc.is_connected, timeout=20, what="the client to see the loss")
+        release = _loop_held(js)
+        try:
+            futs = [js.publish_async("noq.x", b"%d" % i) for i in range(40)]
+        finally:
+            release.set()
+        for f in futs:
+            assert isinstance(f.exception(timeout=10), jsdata.errors.NotConnectedError)
+        assert js.publish_async_pending() == 0
+        server.start()
+        wait_for(lambda: js.nc.is_connected, timeout=30, what="the reconnect")
+        release = _loop_held(js)
+        try:
+            futs = [js.publish_async("noq.y", b"%d" % i) for i in range(40)]
+        finally:
+            release.set()
+        assert [f.result(timeout=10).sequence for f in futs] == list(range(2, 42))
+        assert s.info().state.messages == 41
+    finally:
+        js.close()
