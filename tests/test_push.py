@@ -191,7 +191,11 @@ def test_push_heartbeats_server_stop(js, server) -> None:
 
 
 async def test_push_flow_control(ajs, server) -> None:
-    """Flow-control requests are answered; the consumer keeps delivering a large backlog."""
+    """Flow-control requests are answered; the consumer keeps delivering a large backlog.
+
+    The spy watches the answers (``$JS.FC.>``), not the deliver subject: a second
+    subscriber there is interest too, and the server would start pushing (AckNone, never
+    redelivered) before the consumer's own subscription exists."""
     await ajs.create_stream(name="PF", subjects=["pf.>"])
     payload = b"x" * 16_000
     for _ in range(600):
@@ -200,14 +204,13 @@ async def test_push_flow_control(ajs, server) -> None:
     pc = await ajs.create_push_consumer("PF", durable="c", deliver_subject="dl.pf",
                                        ack_policy="none", flow_control=True,
                                        idle_heartbeat=1.0)
-    fc_requests: list[str] = []
+    fc_replies: list[str] = []
     spy = await nats.connect(server.url)
 
     async def watch(msg: Any) -> None:
-        if msg.headers and msg.headers.get("Status") == "100" and msg.reply:
-            fc_requests.append(msg.reply)
+        fc_replies.append(msg.subject)
 
-    await spy.subscribe("dl.pf", cb=watch)
+    await spy.subscribe("$JS.FC.PF.>", cb=watch)
     await spy.flush()
     got: list[int] = []
 
@@ -218,10 +221,11 @@ async def test_push_flow_control(ajs, server) -> None:
 
     cc = await pc.consume(handler)
     await await_for(lambda: len(got) == 600, timeout=30, what="the whole backlog")
+    await await_for(lambda: bool(fc_replies), timeout=10, what="a flow-control answer")
     await cc.stop()
     await spy.close()
     assert set(got) == {16_000}
-    assert fc_requests  # the server asked; without replies it would have stalled
+    assert fc_replies  # the server asked and was answered; without answers it stalls
 
 
 def test_push_no_leaks_on_close(server) -> None:
