@@ -359,13 +359,10 @@ static int nest_pad(Nest *t, Py_ssize_t upto)
     return 0;
 }
 
+/* Fix the Nest's shape by its first value (it has no rows yet: nest_value pads after). */
 static int nest_start(Nest *t, int kind)
 {
-    Py_ssize_t rows = t->rows;
     t->kind = kind;
-    t->rows = 0;
-    t->nulls = 0;
-    t->valid.len = 0;
     if (kind == N_LIST) {
         int32_t z = 0;
         t->item.key = "";
@@ -374,7 +371,7 @@ static int nest_start(Nest *t, int kind)
         if (buf_put(&t->offs, &z, 4))
             return NOMEM;
     }
-    return nest_pad(t, rows);
+    return 0;
 }
 
 /* One scalar element of a list (or field of an object) onto col: 0, BAIL (not for Arrow
@@ -414,45 +411,54 @@ static int nest_list(Nest *t, const unsigned char *p, const unsigned char *end)
     return buf_put(&t->offs, &o, 4) ? NOMEM : 0;
 }
 
-static int nest_struct(Nest *t, const unsigned char *p, const unsigned char *end)
+/* The object at p ('{') as row `row` of cs, up to its '}' (*next after it); columns it
+ * lacks get a null. `scalars`: a nested value in it is not for Arrow here (BAIL), as in an
+ * object nested in a row; at the top level it goes to its column's lines. */
+static int read_object(Cols *cs, Py_ssize_t row, const unsigned char *p,
+                       const unsigned char *end, int scalars, const unsigned char **next)
 {
-    Py_ssize_t row = t->rows, guess = 0;
+    Py_ssize_t guess = 0;
     p = ws(p + 1, end);
-    if (p < end && *p == '}')
-        return cols_end_row(&t->kids, row) ? NOMEM : 0;
-    for (;;) {
-        if (p >= end || *p != '"')
-            return BAIL;
-        const unsigned char *key = ++p;
-        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-            p++;
-        if (p >= end || *p != '"')
-            return BAIL;
-        Py_ssize_t klen = p - key, at;
-        p = ws(p + 1, end);
-        if (p >= end || *p != ':')
-            return BAIL;
-        p = ws(p + 1, end);
-        if (p >= end)
-            return BAIL;
-        Col *c = col_for(&t->kids, key, klen, guess, row, &at);
-        if (!c)
-            return NOMEM;
-        if (c->row == row)
-            return BAIL;
-        c->row = row;
-        int rc = nest_scalar(c, p, end, &p);
-        if (rc)
-            return rc;
-        guess = at + 1;
-        p = ws(p, end);
-        if (p < end && *p == '}')
-            break;
-        if (p >= end || *p != ',')
-            return BAIL;
-        p = ws(p + 1, end);
+    if (p < end && *p == '}') {
+        p++;
+    } else {
+        for (;;) {
+            if (p >= end || *p != '"')
+                return BAIL;
+            const unsigned char *key = ++p;
+            while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+                p++;
+            if (p >= end || *p != '"')
+                return BAIL; /* an escape in a key (or no key): pyarrow's path */
+            Py_ssize_t klen = p - key, at;
+            p = ws(p + 1, end);
+            if (p >= end || *p != ':')
+                return BAIL;
+            p = ws(p + 1, end);
+            if (p >= end)
+                return BAIL;
+            Col *c = col_for(cs, key, klen, guess, row, &at);
+            if (!c)
+                return NOMEM;
+            if (c->row == row)
+                return BAIL; /* the key twice in one row */
+            c->row = row;
+            int rc = scalars ? nest_scalar(c, p, end, &p) : col_value(c, p, end, &p);
+            if (rc)
+                return rc;
+            guess = at + 1;
+            p = ws(p, end);
+            if (p < end && *p == '}') {
+                p++;
+                break;
+            }
+            if (p >= end || *p != ',')
+                return BAIL;
+            p = ws(p + 1, end);
+        }
     }
-    return cols_end_row(&t->kids, row) ? NOMEM : 0;
+    *next = p;
+    return cols_end_row(cs, row) ? NOMEM : 0;
 }
 
 /* The nested value p..q (row `row` of c) read into c's Nest, if it still reads as Arrow. */
@@ -470,7 +476,7 @@ static int nest_value(Col *c, Py_ssize_t row, const unsigned char *p, const unsi
     if (!rc)
         rc = nest_pad(t, row);
     if (!rc)
-        rc = kind == N_LIST ? nest_list(t, p, q) : nest_struct(t, p, q);
+        rc = kind == N_LIST ? nest_list(t, p, q) : read_object(&t->kids, row, p, q, 1, &p);
     if (rc == NOMEM)
         return NOMEM;
     if (rc) {
@@ -616,56 +622,11 @@ static int parse_rows(Cols *cs, const unsigned char *d, const int64_t *o, Py_ssi
         p = ws(p, end);
         if (p >= end || *p != '{')
             return BAIL;
-        p = ws(p + 1, end);
-        if (p >= end)
-            return BAIL;
-        Py_ssize_t guess = 0;
-        if (*p == '}') {
-            p++;
-        } else {
-            for (;;) {
-                if (*p != '"')
-                    return BAIL;
-                const unsigned char *key = ++p;
-                while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
-                    p++;
-                if (p >= end || *p != '"')
-                    return BAIL; /* an escape in a key (or no key): pyarrow's path */
-                Py_ssize_t klen = p - key, at;
-                p = ws(p + 1, end);
-                if (p >= end || *p != ':')
-                    return BAIL;
-                p = ws(p + 1, end);
-                if (p >= end)
-                    return BAIL;
-                Col *c = col_for(cs, key, klen, guess, r, &at);
-                if (!c)
-                    return NOMEM;
-                if (c->row == r)
-                    return BAIL; /* the key twice in one row */
-                c->row = r;
-                int rc = col_value(c, p, end, &p);
-                if (rc)
-                    return rc;
-                guess = at + 1;
-                p = ws(p, end);
-                if (p >= end)
-                    return BAIL;
-                if (*p == '}') {
-                    p++;
-                    break;
-                }
-                if (*p != ',')
-                    return BAIL;
-                p = ws(p + 1, end);
-                if (p >= end)
-                    return BAIL;
-            }
-        }
+        int rc = read_object(cs, r, p, end, 0, &p);
+        if (rc)
+            return rc;
         if (ws(p, end) != end)
             return BAIL; /* more after the object */
-        if (cols_end_row(cs, r))
-            return NOMEM;
     }
     return 0;
 }

@@ -25,6 +25,7 @@ from jsdata import errors
 from jsdata.frames import dtypes, json_columns
 from jsdata.frames.codec import JsonCodec
 from jsdata.frames.json_columns import columns_c, objects_to_table
+from jsdata.frames.packed import buffers
 
 NATIVE = columns_c is not None
 needs_c = pytest.mark.skipif(
@@ -144,7 +145,7 @@ def test_nested_scalars_read_as_arrow_in_c() -> None:
     got = objects_to_table(NESTED_ROWS)
     assert got is not None
     same(got, by_pyarrow(NESTED_ROWS))
-    cols = {c[0]: c for c in columns_c(*json_columns.buffers(NESTED_ROWS))}
+    cols = {c[0]: c for c in columns_c(*buffers(NESTED_ROWS))}
     assert cols["l"][5][0] == "list" and cols["f"][5][0] == "list"
     assert cols["s"][5][0] == "list"
     assert cols["o"][5] is None  # a field of "o" holds a list in the last row: its lines
@@ -152,7 +153,7 @@ def test_nested_scalars_read_as_arrow_in_c() -> None:
     assert got.column("l").type == pa.list_(pa.float64())
     assert got.column("o").type.names == ["a", "b", "c", "d", "e"]
     simple = NESTED_ROWS[:5]
-    nested = {c[0]: c for c in columns_c(*json_columns.buffers(simple))}
+    nested = {c[0]: c for c in columns_c(*buffers(simple))}
     assert nested["o"][5][0] == "struct"
     assert [k[0] for k in nested["o"][5][3]] == ["a", "b", "c", "d"]
     same(objects_to_table(simple), by_pyarrow(simple))

@@ -140,11 +140,15 @@ class LoopThread:
             full = len(self._nowait) >= _NOWAIT_HIGH_WATER
             if full:
                 self._nowait_room.clear()
+        self._queued(wake, full)
+
+    def _queued(self, wake: bool, full: bool) -> None:
+        """After queuing: wake the drainer if it was idle; past the high-water mark, wait
+        for it to take the queue. Waiting on an Event hands the loop thread the GIL at
+        once, where spinning here would starve it for whole switch intervals."""
         if wake:
             self.loop.call_soon_threadsafe(self._nowait_event.set)  # type: ignore[union-attr]
         if full and threading.current_thread() is not self.thread:
-            # Let the loop thread catch up: waiting on an Event hands it the GIL at once,
-            # where spinning here would starve it for whole switch intervals.
             self._nowait_room.wait(5.0)
 
     def submit_burst(self, fn: Callable[[list[Any]], Any], item: Any,
@@ -181,11 +185,7 @@ class LoopThread:
             full = len(items) >= _NOWAIT_HIGH_WATER
             if full:
                 self._nowait_room.clear()
-        if wake:
-            self.loop.call_soon_threadsafe(self._nowait_event.set)  # type: ignore[union-attr]
-        if full and threading.current_thread() is not self.thread:
-            # as submit_nowait: let the loop take the burst (and write it) before going on
-            self._nowait_room.wait(5.0)
+        self._queued(wake, full)
 
     def _run_burst(self, b: tuple[Callable[[list[Any]], Any], list[Any],
                                   Callable[[Any], str]]) -> Any:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..client import _native
-from .packed import buffers  # noqa: F401 - also what tests pass to columns_c
+from .packed import buffers
 
 __all__ = ["objects_to_table"]
 
