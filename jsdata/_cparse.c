@@ -16,12 +16,18 @@
  * parsed. The pure-Python parser (jsdata/_parser.py) does the same work when this
  * extension is not built, and handles everything else.
  *
+ * received_msgs(cls, subjects, replies, hdrs, datas, js) and twins(cls, cores, lt) build the
+ * objects a fetch hands out (jsdata.client.message.Msg and its blocking twin) straight into
+ * their __slots__, with no __init__ and no Python call per message: see received_run in
+ * jsdata/client/message.py and wrap_all in jsdata/blocking/twin.py, whose loops do the same.
+ *
  * pub_acks(subjects, datas, plen, done) settles a run of a bulk publisher's acks (its
  * inbox's messages, as the scan appended them): see jsdata/client/bulk.py, whose
  * pub_acks_py is the pure-Python twin.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -754,7 +760,157 @@ static PyObject *track(PyObject *self, PyObject *obj)
     Py_RETURN_NONE;
 }
 
+/* ---- objects built straight into their __slots__ ------------------------------------ */
+
+#define MAX_SLOTS 8
+
+/* Where the named __slots__ of a class live in its instances, checked once per class. */
+typedef struct {
+    PyTypeObject *cls; /* strong reference; NULL until first used */
+    Py_ssize_t off[MAX_SLOTS];
+} Layout;
+
+static int layout_of(Layout *L, PyObject *cls, const char *const *names, int n)
+{
+    if ((PyObject *)L->cls == cls)
+        return 0;
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "expected a class");
+        return -1;
+    }
+    Py_ssize_t off[MAX_SLOTS];
+    for (int i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString(cls, names[i]);
+        if (!d)
+            return -1;
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX
+                 && PyType_IsSubtype((PyTypeObject *)cls,
+                                     ((PyMemberDescrObject *)d)->d_common.d_type);
+        if (ok)
+            off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot",
+                         ((PyTypeObject *)cls)->tp_name, names[i]);
+            return -1;
+        }
+    }
+    memcpy(L->off, off, sizeof(off));
+    Py_INCREF(cls);
+    Py_XSETREF(L->cls, (PyTypeObject *)cls);
+    return 0;
+}
+
+/* Set a slot of a fresh instance (it holds NULL): steals ``v``. */
+#define SET_SLOT(o, off, v) (*(PyObject **)((char *)(o) + (off)) = (v))
+
+static const char *const msg_slots[] = {"subject", "reply", "data", "_hdr", "_headers", "_js",
+                                        "_acked", "_meta"};
+static Layout msg_layout;
+
+/* received_msgs(cls, subjects, replies, hdrs, datas, js) -> list: a Msg per message, as
+ * jsdata.client.message.received builds it (subject and reply decoded from UTF-8). A run's
+ * subjects are mostly one subject: equal consecutive ones share their str. */
+static PyObject *received_msgs(PyObject *self, PyObject *args)
+{
+    PyObject *cls, *subjects, *replies, *hdrs, *datas, *js;
+    if (!PyArg_ParseTuple(args, "OO!O!O!O!O", &cls, &PyList_Type, &subjects, &PyList_Type,
+                          &replies, &PyList_Type, &hdrs, &PyList_Type, &datas, &js))
+        return NULL;
+    if (layout_of(&msg_layout, cls, msg_slots, 8))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(datas);
+    if (PyList_GET_SIZE(subjects) != n || PyList_GET_SIZE(replies) != n
+        || PyList_GET_SIZE(hdrs) != n) {
+        PyErr_SetString(PyExc_ValueError, "the four lists differ in length");
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    const Py_ssize_t *off = msg_layout.off;
+    PyObject *out = PyList_New(n), *last_b = NULL, *last_s = NULL;
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *sb = PyList_GET_ITEM(subjects, i), *rb = PyList_GET_ITEM(replies, i);
+        if (!PyBytes_Check(sb) || !PyBytes_Check(rb)) {
+            PyErr_SetString(PyExc_TypeError, "subjects and replies must be bytes");
+            goto fail;
+        }
+        if (!(last_b && (sb == last_b || (PyBytes_GET_SIZE(sb) == PyBytes_GET_SIZE(last_b)
+                                          && !memcmp(PyBytes_AS_STRING(sb),
+                                                     PyBytes_AS_STRING(last_b),
+                                                     PyBytes_GET_SIZE(sb)))))) {
+            PyObject *s = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(sb), PyBytes_GET_SIZE(sb),
+                                               "strict");
+            if (!s)
+                goto fail;
+            Py_XSETREF(last_s, s);
+            last_b = sb; /* borrowed: the list holds it */
+        }
+        PyObject *r = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(rb), PyBytes_GET_SIZE(rb),
+                                           "strict");
+        if (!r)
+            goto fail;
+        PyObject *m = tp->tp_alloc(tp, 0);
+        if (!m) {
+            Py_DECREF(r);
+            goto fail;
+        }
+        SET_SLOT(m, off[0], Py_NewRef(last_s));
+        SET_SLOT(m, off[1], r);
+        SET_SLOT(m, off[2], Py_NewRef(PyList_GET_ITEM(datas, i)));
+        SET_SLOT(m, off[3], Py_NewRef(PyList_GET_ITEM(hdrs, i)));
+        SET_SLOT(m, off[4], Py_NewRef(Py_None));
+        SET_SLOT(m, off[5], Py_NewRef(js));
+        SET_SLOT(m, off[6], Py_NewRef(Py_False));
+        SET_SLOT(m, off[7], Py_NewRef(Py_None));
+        PyList_SET_ITEM(out, i, m);
+    }
+    Py_XDECREF(last_s);
+    return out;
+fail:
+    Py_XDECREF(last_s);
+    Py_DECREF(out); /* the NULL items past the failure are skipped */
+    return NULL;
+}
+
+static const char *const twin_slots[] = {"_core", "_lt"};
+static Layout twin_layout;
+
+/* twins(cls, cores, lt) -> list: cls's instances with _core = each core and _lt = lt, as
+ * jsdata.blocking.twin.Twin._wrap builds them. */
+static PyObject *twins(PyObject *self, PyObject *args)
+{
+    PyObject *cls, *cores, *lt;
+    if (!PyArg_ParseTuple(args, "OO!O", &cls, &PyList_Type, &cores, &lt))
+        return NULL;
+    if (layout_of(&twin_layout, cls, twin_slots, 2))
+        return NULL;
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    Py_ssize_t n = PyList_GET_SIZE(cores), o0 = twin_layout.off[0], o1 = twin_layout.off[1];
+    PyObject *out = PyList_New(n);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = tp->tp_alloc(tp, 0);
+        if (!t) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        SET_SLOT(t, o0, Py_NewRef(PyList_GET_ITEM(cores, i)));
+        SET_SLOT(t, o1, Py_NewRef(lt));
+        PyList_SET_ITEM(out, i, t);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"received_msgs", received_msgs, METH_VARARGS,
+     "received_msgs(cls, subjects, replies, hdrs, datas, js) -> list: a received Msg per "
+     "message, built into its slots."},
+    {"twins", twins, METH_VARARGS,
+     "twins(cls, cores, lt) -> list: blocking twins (_core, _lt) of a list of core objects."},
     {"join", join, METH_VARARGS,
      "join(data, offsets, start, stop, sep) -> bytes: parts start..stop-1 of a buffer with "
      "int64 offsets, joined with sep."},

@@ -14,9 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _api, errors
+from .blocking import twin as _twin
 from .blocking.loop import LoopThread
 from .blocking.twin import Twin, add_extras, declare, set_twin, twin_of, wrap
 from .client import _blocking as client_extras
+from .client import _native
 from .client.atomic import BatchPublisher
 from .client.consume import ConsumeContext, ConsumeMethods, MessagesContext
 from .client.counters import Counter
@@ -43,6 +45,8 @@ declare(
     ObjectStore, ObjectWatcher, ArrowBatch, ArrowBatchIterator, BatchPublisher, Counter,
     FastPublisher,
 )
+
+_twin.bulk_wrap = _native.twins  # a fetch's twins built in C (None: in Python)
 
 add_extras(CoreJetStream, client_extras.JetStreamExtras)
 add_extras(PubAckFuture, client_extras.PubAckFutureExtras)

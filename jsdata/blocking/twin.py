@@ -95,14 +95,22 @@ def wrap(value: Any, lt: LoopThread) -> Any:
     return value
 
 
+# Builds a list of one generated twin's objects in one call, ``(twin_cls, cores, lt)`` ->
+# list, as the loop in :func:`wrap_all` does; the top of the package sets it to the C
+# extension's builder when that is in use (this engine imports no part of the package).
+bulk_wrap: Callable[[type, list[Any], LoopThread], list[Any]] | None = None
+
+
 def wrap_all(values: list[Any], lt: LoopThread) -> list[Any]:
     """:func:`wrap` for a list of results; a burst of one generated twin's objects (the
-    messages of a fetch) is wrapped in one tight loop."""
+    messages of a fetch) is wrapped in one tight loop (or one :data:`bulk_wrap` call)."""
     if values:
         t = type(values[0])
         tw = TWINS.get(t)
         if (tw is not None and tw._wrap.__func__ is _plain_wrap  # type: ignore[attr-defined]
                 and all(type(v) is t for v in values)):
+            if bulk_wrap is not None:
+                return bulk_wrap(tw, values, lt)
             new = object.__new__
             out = []
             add = out.append

@@ -18,13 +18,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ENV_PURE_PYTHON", "NATIVE", "forced_pure", "join", "pub_acks", "pubs", "scan",
-           "split", "track", "untrack"]
+__all__ = ["ENV_PURE_PYTHON", "NATIVE", "forced_pure", "join", "pub_acks", "pubs",
+           "received_msgs", "scan", "split", "track", "twins", "untrack"]
 
 ENV_PURE_PYTHON = "JSDATA_PURE_PYTHON"
-
-
-_Fn = Callable[..., Any] | None
 
 
 def forced_pure() -> bool:
@@ -32,19 +29,33 @@ def forced_pure() -> bool:
     return os.environ.get(ENV_PURE_PYTHON, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _load() -> tuple[_Fn, _Fn, _Fn, _Fn, _Fn, _Fn, _Fn]:
+def _load() -> Any:
+    """The extension module, or None when it is ruled out or not built."""
     if forced_pure():
-        return None, None, None, None, None, None, None
+        return None
     try:
-        from .._cparse import join, pub_acks, pubs, scan, split, track, untrack
+        from .. import _cparse
     except ImportError:  # not built (no compiler at install time, PyPy): pure Python
-        return None, None, None, None, None, None, None
-    return scan, pubs, join, split, pub_acks, untrack, track
+        return None
+    return _cparse
 
+
+_c = _load()
+_Fn = Callable[..., Any] | None
 
 # The C functions this process uses (None: their pure-Python twins are used instead): the
 # bulk-frame scan of the parser, the batch PUB/HPUB formatter, the join/split of packed
-# message parts (jsdata.client._packed), the bulk publisher's ack settling, and leaving a
-# pending publish out of the cycle collector (jsdata.client.publish.PubAckFuture).
-scan, pubs, join, split, pub_acks, untrack, track = _load()
+# message parts (jsdata.client._packed), the bulk publisher's ack settling, leaving a
+# pending publish out of the cycle collector (jsdata.client.publish.PubAckFuture), and
+# building a fetch's messages and their blocking twins into their slots
+# (jsdata.client.message.received_run, jsdata.blocking.twin.wrap_all).
+scan: _Fn = getattr(_c, "scan", None)
+pubs: _Fn = getattr(_c, "pubs", None)
+join: _Fn = getattr(_c, "join", None)
+split: _Fn = getattr(_c, "split", None)
+pub_acks: _Fn = getattr(_c, "pub_acks", None)
+untrack: _Fn = getattr(_c, "untrack", None)
+track: _Fn = getattr(_c, "track", None)
+received_msgs: _Fn = getattr(_c, "received_msgs", None)
+twins: _Fn = getattr(_c, "twins", None)
 NATIVE: bool = scan is not None  # whether this process uses the C hot paths
