@@ -292,7 +292,7 @@ class LoopThread:
         return await coro
 
     def run(self, coro: Any, timeout: float | None = None, *, report: bool = True,
-            direct: bool = False) -> Any:
+            direct: bool = False, ordered: bool = True) -> Any:
         """Run ``coro`` on the loop thread and return its result (Ctrl-C cancels it).
 
         A fire-and-forget call that failed before this one is raised here instead (not
@@ -301,7 +301,8 @@ class LoopThread:
         driven on the calling thread instead, without the two thread hops, unless
         fire-and-forget work queued before it still runs (order is kept), a loop call given
         up on is still being cancelled (:meth:`_abandon`), or this thread runs an event loop
-        of its own.
+        of its own. ``ordered=False`` (a call that sends nothing, see ``_portable.receives``)
+        does not queue behind that work.
         """
         if self.closed:
             coro.close()
@@ -314,7 +315,7 @@ class LoopThread:
             raise RuntimeError("a blocking jsdata call was made on the jsdata event-loop thread; "
                                "use the asyncio API (jsdata.aio) there")
         upto = self._nowait_submitted
-        if upto > self._nowait_done:  # keep order with fire-and-forget work queued before
+        if ordered and upto > self._nowait_done:  # keep order with work queued before
             coro = self._after_nowait(upto, coro, report)
         elif direct and timeout is None and self.direct_calls and _running_loop() is None:
             if not self._unsettled:

@@ -187,6 +187,9 @@ class SyncIterator(Iterator[Any]):
         self._buf: list[Any] = []
         self._many = getattr(ait, "_next_many", None)
         self._ready = getattr(ait, "_ready", None)  # what is buffered, without waiting
+        # _next_many may wait on the calling thread (woken from the loop, no hop)
+        self._many_direct = getattr(self._many, "__jsdata_direct__", False)
+        self._many_sends = getattr(self._many, "__jsdata_sends__", True)
         self._lock = threading.Lock()  # several threads may iterate one iterator
 
     def __iter__(self) -> SyncIterator:
@@ -207,7 +210,8 @@ class SyncIterator(Iterator[Any]):
             # what has arrived already is taken on this thread, with no hop to the loop
             items = self._ready() if self._ready is not None else None
             if items is None:
-                items = self._lt.run(self._many())
+                items = self._lt.run(self._many(), direct=self._many_direct,
+                                     ordered=self._many_sends)
             if not items:
                 raise StopIteration
             items = wrap_all(items, self._lt)
@@ -229,7 +233,8 @@ class SyncIterator(Iterator[Any]):
                 return out
             items = self._ready() if self._ready is not None else None
             if items is None:
-                items = self._lt.run(self._many())
+                items = self._lt.run(self._many(), direct=self._many_direct,
+                                     ordered=self._many_sends)
             return wrap_all(items, self._lt) if items else []
 
     def unread(self, items: list[Any]) -> None:

@@ -105,6 +105,16 @@ class Connection(Client):
         self._denials: dict[tuple[str, str], list[DenialHandler]] = {}
         self._denials_lock = threading.Lock()  # requests driven on calling threads watch too
         self._denial_listeners: list[DenialHandler] = []  # told of every denial
+        self._listeners_lock = threading.Lock()  # status listeners may be added on any thread
+        # sids of inbox subscriptions (:meth:`inbox_sub`), a range nats-py's counter never
+        # reaches; next() on a count is atomic, so any thread may take one
+        self._inbox_sids = itertools.count(1 << 40)
+        self._inbox_base = ""  # this connection's random prefix of their subjects
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop it runs on
+
+    async def connect(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        self.loop = asyncio.get_running_loop()
+        await super().connect(*args, **kwargs)
 
     # nats-py 2.16.0 (read against it): ``Client._transport`` is set once, on the first
     # connect, and the same TcpTransport / WebSocketTransport object is reconnected in place
@@ -152,7 +162,8 @@ class Connection(Client):
 
         return reopen
 
-    def _write_now(self, loop: asyncio.AbstractEventLoop, cmd: bytes, nbytes: int) -> bool:
+    def _write_now(self, loop: asyncio.AbstractEventLoop, cmd: bytes, nbytes: int,
+                   nmsgs: int = 1) -> bool:
         """From a calling thread: write ``cmd`` straight to the socket, with no loop
         wake-up, when that keeps the order of the bytes: a plain TCP transport (not TLS or
         websocket), connected, nothing queued or buffered before it. False: not sent.
@@ -171,12 +182,12 @@ class Connection(Client):
                     or self._status != Client.CONNECTED or tr.get_write_buffer_size()):
                 return False
             # counted before the send: its reply cannot reach the loop before the count does
-            self._tout_msgs += 1
+            self._tout_msgs += nmsgs
             self._tout_bytes += nbytes
             try:
                 n = sock.send(cmd)
             except OSError:  # would block, or the socket broke: the loop's path handles it
-                self._tout_msgs -= 1
+                self._tout_msgs -= nmsgs
                 self._tout_bytes -= nbytes
                 return False
             if n < len(cmd):
@@ -316,6 +327,39 @@ class Connection(Client):
         self._fast[sub._id] = sink.append
         self._bulk[b"%d" % sub._id] = sink
         return sub
+
+    def inbox_sub(self, sink: BulkSink) -> InboxSub:
+        """A fresh inbox routed to ``sink`` (a :class:`BulkSink`), for one pull request:
+        registered here at once, on any thread; its SUB is :meth:`InboxSub.sub_cmd`, sent
+        with the request in one write. Not re-subscribed after a reconnect (nats-py does not
+        know it): a pull request asks again to a fresh inbox then."""
+        if not self._inbox_base:
+            self._inbox_base = self.inbox()
+        sid = next(self._inbox_sids)
+        sub = InboxSub(sid, f"{self._inbox_base}.{sid}")
+        self._fast[sid] = sink.append
+        self._bulk[b"%d" % sid] = sink
+        return sub
+
+    def end_inbox_sub(self, sub: InboxSub, *, sent_unsub: bool = False) -> None:
+        """On the loop: stop routing ``sub`` and send its UNSUB (unless the server has
+        removed it already: ``sent_unsub``, its auto-unsubscribe count was reached)."""
+        self.drop_fast(sub)  # type: ignore[arg-type]
+        if not sent_unsub and not self.is_closed:
+            self._send_cmd(b"UNSUB %d\r\n" % sub._id, 0, _ignore, nmsgs=0)
+
+    def send_threadsafe(self, loop: asyncio.AbstractEventLoop, cmd: bytes, nbytes: int,
+                        fail: Callable[[BaseException], None], nmsgs: int = 1) -> None:
+        """Send prebuilt protocol bytes from any thread: written from this thread
+        (:meth:`_write_now`) when nothing is queued before them, else handed to the loop in
+        one ``call_soon_threadsafe``; ``fail(error)`` runs on the loop if they can no longer
+        be sent (closed meanwhile)."""
+        if self._write_now(loop, cmd, nbytes, nmsgs):
+            return
+        try:
+            loop.call_soon_threadsafe(self._send_cmd, cmd, nbytes, fail, nmsgs)
+        except RuntimeError:  # the loop is closed
+            raise errors.ConnectionClosedError("the connection is closed") from None
 
     def drop_fast(self, sub: Subscription) -> None:
         """Stop routing ``sub``'s messages to its handler (or sink) now; the UNSUB is sent
@@ -476,31 +520,33 @@ class Connection(Client):
         """Call ``cb(event)`` on the loop for "disconnected", "reconnected" and "closed".
 
         Installed on first use by wrapping nats-py's connection callbacks (a user's own
-        callbacks still run first). Returns a function that removes ``cb``.
+        callbacks still run first). Safe on any thread. Returns a function that removes
+        ``cb``.
         """
-        listeners: list[Callable[[str], None]] | None = self.__dict__.get(
-            "_jsdata_status_listeners")
-        if listeners is None:
-            listeners = []
-            self.__dict__["_jsdata_status_listeners"] = listeners
-            for attr, event in (("_disconnected_cb", "disconnected"),
-                                ("_reconnected_cb", "reconnected"), ("_closed_cb", "closed")):
-                user_cb = getattr(self, attr, None)
+        with self._listeners_lock:  # installed once even when two threads get here
+            listeners: list[Callable[[str], None]] | None = self.__dict__.get(
+                "_jsdata_status_listeners")
+            if listeners is None:
+                listeners = []
+                self.__dict__["_jsdata_status_listeners"] = listeners
+                for attr, event in (("_disconnected_cb", "disconnected"),
+                                    ("_reconnected_cb", "reconnected"), ("_closed_cb", "closed")):
+                    user_cb = getattr(self, attr, None)
 
-                async def relay(user_cb: Any = user_cb, event: str = event) -> None:
-                    if user_cb is not None:
-                        await user_cb()
-                    for fn in list(listeners or ()):
-                        try:
-                            fn(event)
-                        except Exception:  # noqa: BLE001 - a listener must not break nats-py
-                            pass
+                    async def relay(user_cb: Any = user_cb, event: str = event) -> None:
+                        if user_cb is not None:
+                            await user_cb()
+                        for fn in list(listeners or ()):
+                            try:
+                                fn(event)
+                            except Exception:  # noqa: BLE001 - a listener must not break nats-py
+                                pass
 
-                setattr(self, attr, relay)
-        listeners.append(cb)
+                    setattr(self, attr, relay)
+            listeners.append(cb)
 
         def remove() -> None:
-            if listeners is not None and cb in listeners:
+            with contextlib.suppress(ValueError):
                 listeners.remove(cb)
 
         return remove
@@ -512,23 +558,20 @@ class Connection(Client):
         (:meth:`_write_now`) or else handed to the loop in one ``call_soon_threadsafe`` (no
         coroutine, no task); ``fail(error)`` runs on the loop if it can no longer be sent
         (closed meanwhile)."""
-        cmd = self._pub_cmd(subject, reply, data, hdr)
-        if self._write_now(loop, cmd, len(data)):
-            return
-        try:
-            loop.call_soon_threadsafe(self._send_cmd, cmd, len(data), fail)
-        except RuntimeError:  # the loop is closed
-            raise errors.ConnectionClosedError("the connection is closed") from None
+        self.send_threadsafe(loop, self._pub_cmd(subject, reply, data, hdr), len(data), fail)
 
-    def _send_cmd(self, cmd: bytes, nbytes: int, fail: Callable[[BaseException], None]) -> None:
+    def _send_cmd(self, cmd: bytes, nbytes: int, fail: Callable[[BaseException], None],
+                  nmsgs: int = 1) -> None:
         """On the loop: write ``cmd`` now when nothing is queued before it, else queue it
-        for the flusher (or the reconnect buffer) as :meth:`publish_raw` does."""
+        for the flusher (or the reconnect buffer) as :meth:`publish_raw` does; ``nmsgs``
+        messages of ``nbytes`` payload bytes in all go to the out stats."""
         if self.is_closed:
             fail(errors.ConnectionClosedError("the connection is closed"))
             return
-        stats = self.stats
-        stats["out_msgs"] += 1
-        stats["out_bytes"] += nbytes
+        if nmsgs:
+            stats = self.stats
+            stats["out_msgs"] += nmsgs
+            stats["out_bytes"] += nbytes
         tr = self._transport
         if tr is not None and self._status == Client.CONNECTED and not self._pending:
             try:
@@ -558,6 +601,28 @@ class Connection(Client):
         stats["out_msgs"] += 1
         stats["out_bytes"] += len(data)
         return True
+
+
+def _ignore(error: BaseException) -> None:
+    """An UNSUB that can no longer be sent: the connection is gone, and the sub with it."""
+
+
+class InboxSub:
+    """A pull request's inbox subscription (:meth:`Connection.inbox_sub`)."""
+
+    __slots__ = ("_id", "subject")
+
+    def __init__(self, sid: int, subject: str) -> None:
+        self._id = sid
+        self.subject = subject
+
+    def sub_cmd(self, max_msgs: int = 0) -> bytes:
+        """Its SUB, with an auto-unsubscribe after ``max_msgs`` messages if given."""
+        sub = b"SUB %s %d\r\n" % (self.subject.encode(), self._id)
+        return sub + b"UNSUB %d %d\r\n" % (self._id, max_msgs) if max_msgs else sub
+
+    def __repr__(self) -> str:
+        return f"<InboxSub {self._id} {self.subject}>"
 
 
 class ReplyMux:

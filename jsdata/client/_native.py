@@ -34,7 +34,7 @@ def _load() -> Any:
     if forced_pure():
         return None
     try:
-        from .. import _cparse
+        import jsdata._cparse as _cparse  # the extension module itself, not the package
     except ImportError:  # not built (no compiler at install time, PyPy): pure Python
         return None
     return _cparse

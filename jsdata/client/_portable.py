@@ -42,6 +42,15 @@ def direct(fn: F) -> F:
     return fn
 
 
+def receives(fn: F) -> F:
+    """:func:`direct`, for a core coroutine that sends nothing: it only waits for what the
+    loop receives (the next messages of a fetch). Such a call need not queue behind the
+    fire-and-forget work (acks) submitted before it; the blocking twin drives it at once.
+    """
+    fn.__jsdata_sends__ = False  # type: ignore[attr-defined]
+    return direct(fn)
+
+
 def driven() -> bool:
     """True when the running coroutine is driven on a calling thread (no event loop here)."""
     return _running_loop() is None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ._conn import new_token
+from ._portable import on_loop
 from .config import ConsumerConfig, DeliverPolicy, OrderedConsumerConfig
 from .consume import ConsumeMethods
 from .consumer import Consumer, upsert_consumer
@@ -225,10 +226,12 @@ class OrderedConsumer(PullMethods, ConsumeMethods, _OrderedHooks):
                 if seqs is not None:
                     self._cursor = seqs[1]
         self._kind = _FETCH
+        # the consumer is (re)created on the loop (its lock and retries live there); the pull
+        # request itself is sent from the calling thread when driven there
         if self._current is None:
-            name = (await self._ensure()).name
+            name = (await on_loop(self._ensure())).name
         else:
-            await self._recreate()
+            await on_loop(self._recreate())
             assert self._current is not None
             name = self._current.name
         mb = await pull(self._js, self.stream, name, resend=False, **request)

@@ -10,7 +10,9 @@ idle heartbeats end it with :class:`~jsdata.errors.NoHeartbeatError`.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -21,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from .._util import seconds
 from ._budget import pull_cost
-from ._conn import status_of
+from ._conn import InboxSub, pub_frame, status_of
 from ._parser import BulkSink
+from ._portable import Op, direct, driven, receives
 from .message import Msg, received_run
 from .priority import PinHolder, note_pin, pin_extra, priority_fields
 
@@ -82,6 +85,7 @@ class MessageBatch:
         self._done = False
         self.error: errors.JetStreamError | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._twaiter: Any = None  # a calling thread's lock, released by the next wake-up
         self._last_reply = b""  # of the last message received (ordered fetch resumes there)
         self._abandon: Any = None  # ends the pull request when a waiting reader is cancelled
 
@@ -90,9 +94,14 @@ class MessageBatch:
                 f" done={self._done} error={self.error!r}>")
 
     def _wake(self) -> None:
+        """On the loop: wake the reader waiting in the loop, or on a calling thread."""
         w = self._waiter
         if w is not None and not w.done():
             w.set_result(None)
+        tw = self._twaiter
+        if tw is not None:
+            self._twaiter = None  # only the loop clears it: released once
+            tw.release()
 
     def _push_run(self, subjects: list[bytes], replies: list[bytes], hdrs: list[bytes],
                   datas: list[bytes]) -> None:
@@ -100,7 +109,7 @@ class MessageBatch:
         with self._runs_lock:
             self._runs.append((subjects, replies, hdrs, datas))
         self._last_reply = replies[-1]
-        if self._waiter is not None:
+        if self._waiter is not None or self._twaiter is not None:
             self._wake()
 
     def _take(self) -> bool:
@@ -128,6 +137,9 @@ class MessageBatch:
         return self
 
     async def _wait(self) -> None:
+        if driven():  # on a calling thread: woken straight from the loop, no hop
+            await _ThreadWait(self)
+            return
         self._waiter = asyncio.get_running_loop().create_future()
         try:
             await self._waiter
@@ -160,6 +172,7 @@ class MessageBatch:
             return out
         return [] if done else None
 
+    @receives
     async def _next_many(self) -> list[Msg]:
         """Every buffered message, waiting for at least one (empty list at the end).
 
@@ -179,6 +192,47 @@ class MessageBatch:
             if not chunk:
                 return out
             out.extend(chunk)
+
+
+class _ThreadWait(Op):
+    """A calling thread waiting for a batch's next run (or its end): a lock that the
+    loop's :meth:`MessageBatch._wake` releases, instead of a loop call and two hops."""
+
+    __slots__ = ("mb",)
+
+    def __init__(self, mb: MessageBatch) -> None:
+        self.mb = mb
+
+    def block(self, loop: asyncio.AbstractEventLoop) -> None:
+        mb = self.mb
+        lock = _thread.allocate_lock()
+        lock.acquire()
+        mb._twaiter = lock
+        if mb._runs or mb._done:  # it came before the lock was there to release
+            return
+        try:
+            while not lock.acquire(True, 1.0):  # Ctrl-C interrupts it (main thread)
+                if loop.is_closed() or not loop.is_running():
+                    raise errors.ConnectionClosedError("the connection is closed")
+        except BaseException:
+            # The reader gave up: end the pull request on the loop, as _wait does there, and
+            # wait (bounded) until its UNSUB is written or queued, so that the next call
+            # cannot reach the server first (a message published next would be delivered
+            # into the dead pull).
+            abandon = mb._abandon
+            if abandon is not None:
+                ended = threading.Event()
+
+                def end() -> None:
+                    try:
+                        abandon()
+                    finally:
+                        ended.set()
+
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    loop.call_soon_threadsafe(end)
+                    ended.wait(2.0)
+            raise
 
 
 class _Fetch:
@@ -201,21 +255,30 @@ class _Fetch:
         self.bytes = 0
         self.heartbeat = heartbeat
         self.last_activity = time.monotonic()
-        self.sub: Any = None
+        self.sub: InboxSub | None = None
+        self.auto_unsub = False  # the SUB asked the server to drop it after ``want`` messages
         self.sink = BulkSink(self.on_control, self.on_batch)
-        loop = asyncio.get_running_loop()
+        loop = js.nc.loop
+        assert loop is not None
         self.loop = loop
         self.timers: list[asyncio.TimerHandle] = []
-        self.deadline = loop.time() + expires if expires else None
+        self.expires = expires
+        self.deadline = loop.time() + expires if expires else None  # monotonic: any thread
         self.subject = ""  # where the pull request went, and the request (to re-send it)
         self.req: dict[str, Any] = {}
         self.unlisten: Any = None
         self.unwatch: Any = None  # stops watching for a denial of the pull request
         self.resend = True  # re-send the request after a reconnect (else end the batch)
-        if expires:
-            self.timers.append(loop.call_later(expires + 1.0, self._expired))
-        if heartbeat:
-            self.timers.append(loop.call_later(2 * heartbeat, self._check_heartbeat))
+
+    def arm(self) -> None:
+        """On the loop: start the expiry and heartbeat timers (a pull sent from a calling
+        thread has them started by one ``call_soon_threadsafe``)."""
+        if self.mb._done:
+            return
+        if self.expires:
+            self.timers.append(self.loop.call_later(self.expires + 1.0, self._expired))
+        if self.heartbeat:
+            self.timers.append(self.loop.call_later(2 * self.heartbeat, self._check_heartbeat))
 
     def on_control(self, subject: bytes, reply: bytes, hdr: bytes) -> None:
         self.on_batch()  # what arrived before it comes first
@@ -300,23 +363,24 @@ class _Fetch:
                 return  # about to expire anyway
             req["expires"] = int(left * 1e9)
         nc = self.js.nc
-        try:
-            sub = await nc.fast_subscribe_bulk(nc.inbox(), self.sink)
-        except Exception:  # noqa: BLE001 - the connection went again: the next event decides
+        if nc.is_closed:
             return
-        old, self.sub = self.sub, sub
+        old, self.sub = self.sub, nc.inbox_sub(self.sink)
         if old is not None:
-            nc.drop_fast(old)
-            self.js._spawn(nc.fast_unsubscribe(old))
-        if self.mb._done:
-            self.finish()
-            return
+            nc.end_inbox_sub(old, sent_unsub=self.auto_unsub)
+        self.auto_unsub = False  # what the first SUB delivered is not known: UNSUB at the end
         self.last_activity = time.monotonic()
-        try:
-            await nc.publish_raw(self.subject, sub.subject,
-                                 json.dumps(req, separators=(",", ":")).encode())
-        except errors.JetStreamError as e:
-            self.finish(e)
+        body = json.dumps(req, separators=(",", ":")).encode()
+        nc._send_cmd(self.sub.sub_cmd() + self.pub_cmd(body), len(body), self._send_failed)
+
+    def pub_cmd(self, body: bytes) -> bytes:
+        """The PUB of a pull request (its JSON ``body``) to this fetch's inbox."""
+        assert self.sub is not None
+        return pub_frame(self.subject.encode(), self.sub.subject.encode(), body)
+
+    def _send_failed(self, e: BaseException) -> None:
+        self.finish(e if isinstance(e, errors.JetStreamError)
+                    else errors.NotConnectedError(f"the pull request could not be sent: {e}"))
 
     def _expired(self) -> None:
         # The server should have ended the request with a 408 by now; end it ourselves.
@@ -348,8 +412,10 @@ class _Fetch:
             unwatch()
         if self.sub is not None:
             sub, self.sub = self.sub, None
-            self.js.nc.drop_fast(sub)
-            self.js._spawn(self.js.nc.fast_unsubscribe(sub))
+            nc = self.js.nc
+            # the server dropped an auto-unsubscribing inbox itself at its last message
+            nc.end_inbox_sub(sub, sent_unsub=self.auto_unsub and self.received == self.want)
+            nc._fold_out()  # a request written from a calling thread is in the stats now
 
 
 async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes: int = 0,
@@ -396,23 +462,34 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     if hb:
         req["idle_heartbeat"] = int(hb * 1e9)
     req.update(prio)
+    nc = js.nc
     mb = MessageBatch(js)
     f = _Fetch(js, mb, batch, max_bytes, expires if not no_wait else js.timeout, hb, pin)
     mb._abandon = f.finish
     f.resend = resend
-    inbox = js.nc.inbox()
-    f.sub = await js.nc.fast_subscribe_bulk(inbox, f.sink)
+    f.sub = nc.inbox_sub(f.sink)
     f.subject = js.api_subject(f"CONSUMER.MSG.NEXT.{stream}.{consumer}")
     f.req = req
-    f.unlisten = js.nc.add_status_listener(f.on_conn)
+    # With no heartbeats, a batch that fills ends with its last message: the server drops
+    # the inbox then by itself (no UNSUB needed), as it delivers nothing else to it.
+    f.auto_unsub = not hb
+    body = json.dumps(req, separators=(",", ":")).encode()
+    cmd = f.sub.sub_cmd(batch if f.auto_unsub else 0) + f.pub_cmd(body)
+    f.unlisten = nc.add_status_listener(f.on_conn)
     # A user who may not pull from this consumer gets the server's -ERR at once, not a
     # batch that ends empty after max_wait.
-    f.unwatch = js.nc.watch_denial("publish", f.subject, f.finish)
-    try:
-        await js.nc.publish_raw(f.subject, inbox, json.dumps(req, separators=(",", ":")).encode())
-    except BaseException:
-        f.finish()
-        raise
+    f.unwatch = nc.watch_denial("publish", f.subject, f.finish)
+    if driven():  # on the calling thread (the blocking surface): no hop to the loop
+        try:
+            nc.send_threadsafe(f.loop, cmd, len(body), f._send_failed)
+            f.loop.call_soon_threadsafe(f.arm)
+        except BaseException:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to end
+                f.loop.call_soon_threadsafe(f.finish)
+            raise
+    else:
+        f.arm()
+        nc._send_cmd(cmd, len(body), f._send_failed)
     return mb
 
 
@@ -429,12 +506,14 @@ class PullMethods:
     name: str
     pin_id: str | None = None
 
+    @direct
     async def _pull(self, **request: Any) -> MessageBatch:
         """Send one pull request (:func:`pull` keywords); OrderedConsumer recreates first."""
         if request.get("group") is not None:
             request["pin"] = self
         return await pull(self._js, self.stream, self.name, **request)
 
+    @direct
     async def fetch(self, batch: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
                     heartbeat: float | timedelta | None = UNSET, *, group: str | None = None,
                     min_pending: int | None = None, min_ack_pending: int | None = None,
@@ -444,6 +523,7 @@ class PullMethods:
                                 group=group, min_pending=min_pending,
                                 min_ack_pending=min_ack_pending, priority=priority)
 
+    @direct
     async def fetch_bytes(self, max_bytes: int, max_wait: float | timedelta = DEFAULT_EXPIRES,
                           heartbeat: float | timedelta | None = UNSET, *,
                           group: str | None = None, min_pending: int | None = None,
@@ -456,6 +536,7 @@ class PullMethods:
                                 heartbeat=heartbeat, group=group, min_pending=min_pending,
                                 min_ack_pending=min_ack_pending, priority=priority)
 
+    @direct
     async def fetch_no_wait(self, batch: int, *, group: str | None = None,
                             min_pending: int | None = None, min_ack_pending: int | None = None,
                             priority: int | None = None) -> MessageBatch:
