@@ -69,14 +69,29 @@ def _twin_class_for(t: type) -> type[Twin] | None:
 _PLAIN: set[type] = set()  # result types with no twin that are returned as they are
 
 
+# core class -> its twin, for the twins whose ``_wrap`` is :meth:`Twin._wrap` itself (the
+# generated ones): :func:`wrap` builds those inline (a blocking publish_async wraps one per
+# call). Filled as they are first wrapped, after every twin has been declared.
+_INLINE: dict[type, type[Twin]] = {}
+_new = object.__new__
+
+
 def wrap(value: Any, lt: LoopThread) -> Any:
     """Turn a core result into what the blocking API returns."""
+    tw = _INLINE.get(type(value))
+    if tw is not None:
+        o = _new(tw)
+        o._core = value
+        o._lt = lt
+        return o
     if value is None or type(value) in _PLAIN:
         return value
     if isinstance(value, (bytes, str, int, float, bool)):
         return value
     tw = _twin_class_for(type(value))
     if tw is not None:
+        if tw._wrap.__func__ is _plain_wrap:  # type: ignore[attr-defined]
+            _INLINE[type(value)] = tw
         return tw._wrap(value, lt)
     if isinstance(value, list):
         return [wrap(v, lt) for v in value]
