@@ -22,6 +22,7 @@ import functools
 import inspect
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -421,11 +422,15 @@ def _weak_signature(fn: Any) -> bool:
 
 
 def _shown_as(fn: Callable[..., Any], core_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (a blocking extra) with the signature of the core method it stands for."""
-    @functools.wraps(fn)
-    def method(*args: Any, **kw: Any) -> Any:
-        return fn(*args, **kw)
-
+    """``fn`` (a blocking extra) with the signature of the core method it stands for: a
+    copy of the function (same code, defaults and closure; no forwarding frame per call,
+    which a blocking ``publish_async`` would pay per message), so ``fn`` itself is left as
+    it is for the other twins that inherit it."""
+    method = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__,  # type: ignore[attr-defined]
+                                fn.__defaults__, fn.__closure__)  # type: ignore[attr-defined]
+    method.__kwdefaults__ = fn.__kwdefaults__  # type: ignore[attr-defined]
+    functools.update_wrapper(method, fn)
+    del method.__wrapped__  # it is the function, not a wrapper around it
     method.__jsdata_core__ = core_fn  # type: ignore[attr-defined]
     method.__signature__ = _sigs.LazySignature(  # type: ignore[attr-defined]
         make=functools.partial(twin_signature, core_fn))
