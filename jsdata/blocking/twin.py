@@ -77,6 +77,17 @@ _INLINE: dict[type, type[Twin]] = {}
 _new = object.__new__
 
 
+def _inline_twin(t: type) -> type[Twin] | None:
+    """``t``'s twin when it is a generated one (plain ``_wrap``): built inline, cached."""
+    tw = _INLINE.get(t)
+    if tw is None:
+        tw = _twin_class_for(t)
+        if tw is None or tw._wrap.__func__ is not _plain_wrap:  # type: ignore[attr-defined]
+            return None
+        _INLINE[t] = tw
+    return tw
+
+
 def wrap(value: Any, lt: LoopThread) -> Any:
     """Turn a core result into what the blocking API returns."""
     tw = _INLINE.get(type(value))
@@ -91,8 +102,7 @@ def wrap(value: Any, lt: LoopThread) -> Any:
         return value
     tw = _twin_class_for(type(value))
     if tw is not None:
-        if tw._wrap.__func__ is _plain_wrap:  # type: ignore[attr-defined]
-            _INLINE[type(value)] = tw
+        _inline_twin(type(value))  # a generated twin: built inline above from now on
         return tw._wrap(value, lt)
     if isinstance(value, list):
         return [wrap(v, lt) for v in value]
@@ -122,16 +132,14 @@ def wrap_all(values: list[Any], lt: LoopThread) -> list[Any]:
     messages of a fetch) is wrapped in one tight loop (or one :data:`bulk_wrap` call)."""
     if values:
         t = type(values[0])
-        tw = TWINS.get(t)
-        if (tw is not None and tw._wrap.__func__ is _plain_wrap  # type: ignore[attr-defined]
-                and all(type(v) is t for v in values)):
+        tw = _inline_twin(t)
+        if tw is not None and all(type(v) is t for v in values):
             if bulk_wrap is not None:
                 return bulk_wrap(tw, values, lt)
-            new = object.__new__
             out = []
             add = out.append
             for v in values:
-                o = new(tw)
+                o = _new(tw)
                 o._core = v
                 o._lt = lt
                 add(o)

@@ -370,13 +370,16 @@ class _Fetch:
             nc.end_inbox_sub(old, sent_unsub=self.auto_unsub)
         self.auto_unsub = False  # what the first SUB delivered is not known: UNSUB at the end
         self.last_activity = time.monotonic()
-        body = json.dumps(req, separators=(",", ":")).encode()
-        nc._send_cmd(self.sub.sub_cmd() + self.pub_cmd(body), len(body), self._send_failed)
+        nc._send_cmd(*self.request_cmd(req), self._send_failed)
 
-    def pub_cmd(self, body: bytes) -> bytes:
-        """The PUB of a pull request (its JSON ``body``) to this fetch's inbox."""
+    def request_cmd(self, req: dict[str, Any], max_msgs: int = 0) -> tuple[bytes, int]:
+        """The SUB of this fetch's inbox (auto-unsubscribing after ``max_msgs`` if given)
+        and the PUB of the pull request ``req`` to it, in one buffer; and the request's size
+        (for the out stats)."""
         assert self.sub is not None
-        return pub_frame(self.subject.encode(), self.sub.subject.encode(), body)
+        body = json.dumps(req, separators=(",", ":")).encode()
+        return (self.sub.sub_cmd(max_msgs)
+                + pub_frame(self.subject.encode(), self.sub.subject.encode(), body), len(body))
 
     def _send_failed(self, e: BaseException) -> None:
         self.finish(e if isinstance(e, errors.JetStreamError)
@@ -473,15 +476,14 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
     # With no heartbeats, a batch that fills ends with its last message: the server drops
     # the inbox then by itself (no UNSUB needed), as it delivers nothing else to it.
     f.auto_unsub = not hb
-    body = json.dumps(req, separators=(",", ":")).encode()
-    cmd = f.sub.sub_cmd(batch if f.auto_unsub else 0) + f.pub_cmd(body)
+    cmd, nbytes = f.request_cmd(req, batch if f.auto_unsub else 0)
     f.unlisten = nc.add_status_listener(f.on_conn)
     # A user who may not pull from this consumer gets the server's -ERR at once, not a
     # batch that ends empty after max_wait.
     f.unwatch = nc.watch_denial("publish", f.subject, f.finish)
     if driven():  # on the calling thread (the blocking surface): no hop to the loop
         try:
-            nc.send_threadsafe(f.loop, cmd, len(body), f._send_failed)
+            nc.send_threadsafe(f.loop, cmd, nbytes, f._send_failed)
             f.loop.call_soon_threadsafe(f.arm)
         except BaseException:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to end
@@ -489,7 +491,7 @@ async def pull(js: Context, stream: str, consumer: str, *, batch: int, max_bytes
             raise
     else:
         f.arm()
-        nc._send_cmd(cmd, len(body), f._send_failed)
+        nc._send_cmd(cmd, nbytes, f._send_failed)
     return mb
 
 
